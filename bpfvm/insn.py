@@ -1,0 +1,178 @@
+"""Instruction words: decode, encode and validity check.
+
+An :class:`Insn` is one 8-byte slot, as the kernel's ``struct bpf_insn``:
+opcode, dst, src, off (signed 16), imm (signed 32).  A ``lddw`` takes two
+slots; the second has opcode 0 and carries the upper 32 bits in ``imm``.
+This is the only module that touches instruction bits.  :func:`check`
+applies the per-opcode validity rules read from :mod:`bpfvm.isa` and reports
+every problem as ``pc N: message``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Container, Iterable, Sequence
+from typing import NamedTuple
+
+from bpfvm import isa
+from bpfvm.errors import BytecodeError, BytecodeErrors
+
+DEFAULT_MAX_INSNS = 1_000_000
+_WORD = struct.Struct("<BBhi")
+
+
+class Insn(NamedTuple):
+    """One instruction slot."""
+
+    opcode: int
+    dst: int = 0
+    src: int = 0
+    off: int = 0
+    imm: int = 0
+
+    @property
+    def spec(self) -> isa.OpSpec | None:
+        return isa.lookup(self.opcode, self.src, self.off, self.imm)
+
+    def encode(self) -> bytes:
+        return _WORD.pack(self.opcode, (self.src << 4) | self.dst, self.off, self.imm)
+
+
+def s32(value: int) -> int:
+    """``value`` (any int) as a signed 32-bit number."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def lddw(dst: int, value: int, src: int = isa.PSEUDO_IMM64) -> tuple[Insn, Insn]:
+    """The two slots of ``lddw dst, value`` (value taken modulo 2**64)."""
+    value &= (1 << 64) - 1
+    return (Insn(0x18, dst, src, 0, s32(value)), Insn(0, 0, 0, 0, s32(value >> 32)))
+
+
+def lddw_value(first: Insn, second: Insn) -> int:
+    """The unsigned 64-bit immediate of a ``lddw`` from its two slots."""
+    return (first.imm & 0xFFFFFFFF) | ((second.imm & 0xFFFFFFFF) << 32)
+
+
+def decode(data: bytes | bytearray | memoryview) -> list[Insn]:
+    """Split bytecode into slots.  Raises :class:`BytecodeError` when the
+    length is not a multiple of 8."""
+    if len(data) % 8:
+        raise BytecodeError(len(data) // 8, f"truncated instruction: {len(data)} bytes "
+                            "is not a multiple of 8")
+    out = []
+    for opcode, regs, off, imm in _WORD.iter_unpack(bytes(data)):
+        out.append(Insn(opcode, regs & 0x0F, regs >> 4, off, imm))
+    return out
+
+
+def encode(insns: Iterable[Insn]) -> bytes:
+    return b"".join(i.encode() for i in insns)
+
+
+def _field_problem(pc: int, insn: Insn, spec: isa.OpSpec) -> str | None:
+    """The first operand rule ``insn`` breaks, or None."""
+    if insn.dst > isa.FRAME_REG:
+        return f"bad register r{insn.dst} in dst"
+    if spec.src_reg and insn.src > isa.FRAME_REG:
+        return f"bad register r{insn.src} in src"
+    if spec.writes_dst and insn.dst == isa.FRAME_REG:
+        return "r10 is read-only"
+    matched = spec.match[0] if spec.match else None
+    for field in ("dst", "src", "off", "imm"):
+        if field in spec.uses or field == matched:
+            continue
+        if getattr(insn, field):
+            return f"{spec.key}: {field} field must be 0, not {getattr(insn, field)}"
+    return None
+
+
+def _unknown(insn: Insn) -> str:
+    """Why no spec matches an instruction whose opcode may be known."""
+    field = isa.discriminator(insn.opcode)
+    if insn.opcode not in isa.OPCODES or field is None:
+        return f"unknown opcode {insn.opcode:#04x}"
+    value = getattr(insn, field)
+    cls = insn.opcode & 0x07
+    if insn.opcode & 0xF0 == isa.OP_END and cls in (isa.Cls.ALU, isa.Cls.ALU64):
+        return f"bad byte-swap width {value} (must be 16, 32 or 64)"
+    if insn.opcode & 0xE0 == isa.MODE_ATOMIC:
+        return f"bad atomic operation {value:#x}"
+    if insn.opcode == 0x18:
+        return f"bad lddw source {value}"
+    if insn.opcode == isa.OP_CALL | isa.Cls.JMP:
+        return f"unsupported call kind (src {value})"
+    if field == "off" and insn.opcode & 0xF0 == 0xB0:
+        return f"bad sign-extension width {value} in movsx"
+    return f"bad {field} value {value} for opcode {insn.opcode:#04x}"
+
+
+def _jump_target(pc: int, insn: Insn, spec: isa.OpSpec) -> int | None:
+    if spec.kind is isa.Kind.JCOND or (spec.kind is isa.Kind.JA and spec.cls == isa.Cls.JMP):
+        return pc + 1 + insn.off
+    if spec.kind is isa.Kind.JA or spec.kind is isa.Kind.CALL_LOCAL:
+        return pc + 1 + insn.imm
+    return None
+
+
+def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
+          max_insns: int = DEFAULT_MAX_INSNS) -> list[BytecodeError]:
+    """Every validity problem of a program, in pc order (empty when valid).
+
+    ``helpers`` is the set of known helper ids; None skips that check.
+    """
+    errors: list[BytecodeError] = []
+    n = len(insns)
+    if n == 0:
+        return [BytecodeError(0, "empty program")]
+    if n > max_insns:
+        return [BytecodeError(max_insns, f"too many instructions: {n} > {max_insns}")]
+    second_half: set[int] = set()
+    jumps: list[tuple[int, int, str]] = []
+    pc = 0
+    while pc < n:
+        insn = insns[pc]
+        spec = insn.spec
+        if spec is None:
+            errors.append(BytecodeError(pc, _unknown(insn)))
+            pc += 1
+            continue
+        problem = _field_problem(pc, insn, spec)
+        if problem:
+            errors.append(BytecodeError(pc, problem))
+        if spec.kind is isa.Kind.LDDW:
+            if pc + 1 >= n:
+                errors.append(BytecodeError(pc, "truncated lddw: missing second slot"))
+            else:
+                nxt = insns[pc + 1]
+                if nxt.opcode or nxt.dst or nxt.src or nxt.off:
+                    errors.append(BytecodeError(pc + 1, "malformed lddw: second slot must "
+                                                "have only imm set"))
+                second_half.add(pc + 1)
+            pc += 2
+            continue
+        if spec.kind is isa.Kind.CALL and helpers is not None and insn.imm not in helpers:
+            errors.append(BytecodeError(pc, f"call to unknown helper {insn.imm}"))
+        target = _jump_target(pc, insn, spec)
+        if target is not None:
+            what = "local call target" if spec.kind is isa.Kind.CALL_LOCAL else "jump"
+            jumps.append((pc, target, what))
+        pc += 1
+    for pc, target, what in jumps:
+        if not 0 <= target < n:
+            errors.append(BytecodeError(pc, f"{what} out of range: pc {target} "
+                                        f"(program has {n} slots)"))
+        elif target in second_half:
+            errors.append(BytecodeError(pc, f"{what} into the second half of lddw at "
+                                        f"pc {target - 1}"))
+    errors.sort(key=lambda e: e.pc)
+    return errors
+
+
+def validate(insns: Sequence[Insn], helpers: Container[int] | None = None,
+             max_insns: int = DEFAULT_MAX_INSNS) -> None:
+    """Raise :class:`BytecodeErrors` listing every problem, if any."""
+    errors = check(insns, helpers, max_insns)
+    if errors:
+        raise BytecodeErrors(errors)

@@ -1,0 +1,122 @@
+"""A loaded-from-text-or-bytes program: instructions plus what they need.
+
+A :class:`Program` holds the instruction slots, the maps it declares (a
+``lddw`` with the map pseudo source refers to a map by its index in
+``maps``), the hook it attaches to, and a source map from pc to file:line.
+It is saved either as raw bytecode (``.bin``: plain instruction words, no
+maps or hook) or in a self-describing JSON object file (``.bpf.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bpfvm.errors import BpfvmError
+from bpfvm.insn import Insn, decode, encode
+
+MAP_KINDS = ("array", "hash")
+OBJECT_FORMAT = "bpfvm-object/1"
+
+
+@dataclass(frozen=True, slots=True)
+class MapDef:
+    """A map declaration: ``name``, kind, key and value sizes in bytes, capacity."""
+
+    name: str
+    kind: str
+    key_size: int
+    value_size: int
+    max_entries: int
+
+    def problem(self) -> str | None:
+        """Why this declaration is invalid, or None."""
+        if self.kind not in MAP_KINDS:
+            return f"unknown map type '{self.kind}' (expected one of {', '.join(MAP_KINDS)})"
+        if self.kind == "array" and self.key_size != 4:
+            return "array maps have 4-byte keys"
+        for what in ("key_size", "value_size", "max_entries"):
+            value = getattr(self, what)
+            if not 1 <= value <= (1 << 24):
+                return f"{what} must be between 1 and {1 << 24}, not {value}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLoc:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
+class Program:
+    """Instruction slots plus maps, hook and source map."""
+
+    insns: list[Insn]
+    maps: list[MapDef] = field(default_factory=list)
+    hook: str | None = None
+    source: list[SourceLoc | None] = field(default_factory=list)
+    name: str = "prog"
+
+    def __post_init__(self) -> None:
+        if len(self.source) < len(self.insns):
+            self.source = list(self.source) + [None] * (len(self.insns) - len(self.source))
+
+    def where(self, pc: int) -> str:
+        """``file:line`` of slot ``pc`` when known, else ``pc N``."""
+        loc = self.source[pc] if 0 <= pc < len(self.source) else None
+        return str(loc) if loc else f"pc {pc}"
+
+    def bytecode(self) -> bytes:
+        return encode(self.insns)
+
+    def map_index(self, name: str) -> int:
+        for i, m in enumerate(self.maps):
+            if m.name == name:
+                return i
+        raise KeyError(name)
+
+    # -- files -----------------------------------------------------------
+    def to_json(self) -> dict:
+        return {
+            "format": OBJECT_FORMAT,
+            "name": self.name,
+            "hook": self.hook,
+            "maps": [[m.name, m.kind, m.key_size, m.value_size, m.max_entries] for m in self.maps],
+            "bytecode": self.bytecode().hex(),
+            "source": [[s.file, s.line] if s else None for s in self.source],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, where: str = "<object>") -> Program:
+        try:
+            if data.get("format") != OBJECT_FORMAT:
+                raise BpfvmError(f"{where}: format: expected '{OBJECT_FORMAT}'")
+            maps = [MapDef(str(n), str(k), int(ks), int(vs), int(me))
+                    for n, k, ks, vs, me in data.get("maps", [])]
+            insns = decode(bytes.fromhex(data["bytecode"]))
+            source = [SourceLoc(str(s[0]), int(s[1])) if s else None
+                      for s in data.get("source", [])]
+            hook = data.get("hook")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BpfvmError(f"{where}: malformed object file ({exc})") from None
+        for m in maps:
+            if (why := m.problem()) is not None:
+                raise BpfvmError(f"{where}: map {m.name}: {why}")
+        return cls(insns, maps, hook, source, str(data.get("name", "prog")))
+
+    def save(self, path: str | Path) -> None:
+        """Write ``.bin`` (raw words) or, for any other suffix, the JSON object."""
+        path = Path(path)
+        if path.suffix == ".bin":
+            path.write_bytes(self.bytecode())
+        else:
+            path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+    @classmethod
+    def load_bytes(cls, data: bytes, name: str = "prog") -> Program:
+        return cls(decode(data), name=name)

@@ -1,0 +1,1 @@
+"""Bundled policy programs (``*.s``) and scenarios (``*.toml``): data only."""
