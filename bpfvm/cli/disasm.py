@@ -1,0 +1,26 @@
+"""``bpfvm disasm``: print a program in either assembly syntax."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpfvm.cli.common import load_program
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("disasm", help="disassemble PROG.bin / PROG.json / PROG.s")
+    p.add_argument("program", help="raw bytecode (.bin), object (.json) or assembly (.s)")
+    p.add_argument("--syntax", choices=("kernel", "conformance"), default="kernel",
+                   help="output syntax (default: kernel)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpfvm.disasm import disassemble, lint
+    from bpfvm.loader import default_helpers
+
+    program = load_program(args.program)
+    print(disassemble(program, syntax=args.syntax, helpers=default_helpers()), end="")
+    for warning in lint(program.insns):
+        print(f"warning: {warning}", file=__import__("sys").stderr)
+    return 0

@@ -1,0 +1,60 @@
+"""``bpfvm run``: verify and run a program once on an input buffer."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpfvm.cli.common import add_json_flag, load_program, parse_hex, print_json, read_bytes
+from bpfvm.errors import BpfvmError
+
+
+def add_engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("interp", "jit"), default="interp",
+                   help="execution engine (default: interp)")
+    p.add_argument("--checked", action="store_true",
+                   help="with --engine jit: emit run-time bounds checks")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a program on an input buffer and print r0")
+    p.add_argument("program", help="assembly (.s), raw bytecode (.bin) or object (.json)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--mem", metavar="HEX", help="input buffer as hex bytes (r1, r2 = len)")
+    src.add_argument("--mem-file", metavar="FILE", help="input buffer from a file")
+    add_engine_flags(p)
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the verifier (the interpreter still checks every access)")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def input_buffer(args: argparse.Namespace) -> bytearray:
+    if args.mem is not None:
+        return parse_hex(args.mem)
+    if args.mem_file is not None:
+        return bytearray(read_bytes(args.mem_file))
+    return bytearray()
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpfvm.loader import load
+
+    if args.checked and args.engine != "jit":
+        raise BpfvmError("--checked applies to --engine jit only")
+    program = load_program(args.program)
+    mem = input_buffer(args)
+    loaded = load(program, engine=args.engine, ctx_size=len(mem), verify=not args.no_verify,
+                  checked=args.checked)
+    engine = loaded.engine
+    r0 = engine.run(mem)
+    trace = list(getattr(getattr(engine, "env", None), "trace", []) or [])
+    if args.json:
+        print_json({"r0": r0, "r0_signed": r0 - (1 << 64) if r0 >> 63 else r0,
+                    "mem": mem.hex(), "trace": trace, "engine": args.engine})
+        return 0
+    for line in trace:
+        print(f"trace: {line}")
+    signed = r0 - (1 << 64) if r0 >> 63 else r0
+    extra = f" ({signed})" if signed != r0 else ""
+    print(f"r0 = {r0:#x} = {r0}{extra}")
+    return 0
