@@ -1,0 +1,213 @@
+"""Delta debugging over instructions, keeping jumps consistent.
+
+:func:`reduce` shrinks a program while a predicate ("still interesting",
+e.g. "the verifier accepts it and the interpreter faults") holds: ddmin
+over instruction units (a ``lddw`` is one unit of two slots), then single
+unit removal until no unit can go, then simplification of immediates.
+Removing instructions re-targets every jump and local call: a jump to a
+removed instruction lands on the next surviving one, and offsets are
+recomputed in slots.  Programs whose jumps would leave the program are not
+tried.
+
+The predicate is the only judge: this module does not verify or run
+anything itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from bpfvm import isa
+from bpfvm.insn import Insn
+from bpfvm.program import Program
+
+Predicate = Callable[[Program], bool]
+
+
+def units(insns: Sequence[Insn]) -> list[list[Insn]]:
+    """Instruction slots grouped into units (lddw keeps its two slots together)."""
+    out: list[list[Insn]] = []
+    pc = 0
+    while pc < len(insns):
+        spec = insns[pc].spec
+        width = 2 if spec is not None and spec.kind is isa.Kind.LDDW and pc + 1 < len(insns) else 1
+        out.append(list(insns[pc:pc + width]))
+        pc += width
+    return out
+
+
+def _relative_field(insn: Insn) -> str | None:
+    """The field holding a pc-relative target (``off`` or ``imm``), if any."""
+    spec = insn.spec
+    if spec is None:
+        return None
+    if spec.kind is isa.Kind.JCOND or (spec.kind is isa.Kind.JA and spec.cls == isa.Cls.JMP):
+        return "off"
+    if spec.kind is isa.Kind.CALL_LOCAL or spec.kind is isa.Kind.JA:
+        return "imm"
+    return None
+
+
+def _unit_targets(us: list[list[Insn]]) -> list[int | None]:
+    """For each unit, the unit index its jump lands on (None: no jump or bad target)."""
+    slot_of, unit_at = [], {}
+    pc = 0
+    for i, u in enumerate(us):
+        slot_of.append(pc)
+        unit_at[pc] = i
+        pc += len(u)
+    out: list[int | None] = []
+    for i, u in enumerate(us):
+        field = _relative_field(u[0])
+        if field is None:
+            out.append(None)
+            continue
+        out.append(unit_at.get(slot_of[i] + 1 + getattr(u[0], field), -1))
+    return out
+
+
+def without(insns: Sequence[Insn], drop: set[int]) -> list[Insn] | None:
+    """``insns`` with the units numbered in ``drop`` removed, jumps re-targeted.
+
+    Returns None when a surviving jump would have nowhere to land.
+    """
+    us = units(insns)
+    targets = _unit_targets(us)
+    keep = [i for i in range(len(us)) if i not in drop]
+    new_slot: dict[int, int] = {}
+    pc = 0
+    for i in keep:
+        new_slot[i] = pc
+        pc += len(us[i])
+    end = pc
+    # next surviving unit at or after each unit index
+    landing: list[int | None] = [None] * (len(us) + 1)
+    nxt: int | None = None
+    for i in range(len(us) - 1, -1, -1):
+        if i in new_slot:
+            nxt = i
+        landing[i] = nxt
+    out: list[Insn] = []
+    for i in keep:
+        u = us[i]
+        target = targets[i]
+        if target is None:
+            out.extend(u)
+            continue
+        if target < 0:
+            return None
+        land = landing[target]
+        if land is None:
+            return None
+        field = _relative_field(u[0])
+        rel = new_slot[land] - new_slot[i] - 1
+        if field == "off" and not -(1 << 15) <= rel < (1 << 15):
+            return None
+        out.append(u[0]._replace(**{field: rel}))
+        out.extend(u[1:])
+    return out if out and end else None
+
+
+def _with_insns(program: Program, insns: list[Insn]) -> Program:
+    return replace(program, insns=insns, source=[])
+
+
+class _Search:
+    """Bookkeeping shared by the passes: the best program, the budget."""
+
+    def __init__(self, program: Program, interesting: Predicate, deadline: float,
+                 max_tests: int) -> None:
+        self.best = program
+        self.interesting = interesting
+        self.deadline = deadline
+        self.tests_left = max_tests
+        self.tests = 0
+
+    def out_of_budget(self) -> bool:
+        return self.tests_left <= 0 or time.monotonic() > self.deadline
+
+    def test(self, insns: list[Insn] | None) -> bool:
+        if insns is None or self.out_of_budget():
+            return False
+        self.tests_left -= 1
+        self.tests += 1
+        candidate = _with_insns(self.best, insns)
+        try:
+            ok = bool(self.interesting(candidate))
+        except Exception:  # a predicate that breaks is not interesting
+            ok = False
+        if ok:
+            self.best = candidate
+        return ok
+
+
+def _ddmin(search: _Search) -> None:
+    n = 2
+    while not search.out_of_budget():
+        count = len(units(search.best.insns))
+        if count < 2:
+            return
+        n = min(n, count)
+        chunk = (count + n - 1) // n
+        chunks = [set(range(s, min(s + chunk, count))) for s in range(0, count, chunk)]
+        reduced = False
+        for c in chunks:  # keep only one chunk
+            if search.test(without(search.best.insns, set(range(count)) - c)):
+                n, reduced = 2, True
+                break
+        if not reduced:
+            for c in chunks:  # remove one chunk
+                if search.test(without(search.best.insns, c)):
+                    n, reduced = max(n - 1, 2), True
+                    break
+        if not reduced:
+            if n >= count:
+                return
+            n = min(count, 2 * n)
+
+
+def _one_by_one(search: _Search) -> None:
+    changed = True
+    while changed and not search.out_of_budget():
+        changed = False
+        i = len(units(search.best.insns)) - 1
+        while i >= 0 and not search.out_of_budget():
+            if search.test(without(search.best.insns, {i})):
+                changed = True
+            i -= 1
+
+
+_SIMPLER_IMMS = (0, 1)
+
+
+def _simplify(search: _Search) -> None:
+    """Replace immediates of ALU/store instructions by 0 or 1 where that stays interesting."""
+    pc = 0
+    while pc < len(search.best.insns) and not search.out_of_budget():
+        insn = search.best.insns[pc]
+        spec = insn.spec
+        if spec is not None and "imm" in spec.uses and spec.kind in (
+                isa.Kind.ALU, isa.Kind.MOV, isa.Kind.ST) and insn.imm not in _SIMPLER_IMMS:
+            for imm in _SIMPLER_IMMS:
+                insns = list(search.best.insns)
+                insns[pc] = insn._replace(imm=imm)
+                if search.test(insns):
+                    break
+        pc += 2 if spec is not None and spec.kind is isa.Kind.LDDW else 1
+
+
+def reduce(program: Program, interesting: Predicate, *, seconds: float = 10.0,
+           max_tests: int = 2000) -> Program:
+    """A smaller program for which ``interesting`` still holds.
+
+    ``interesting(program)`` should hold on entry; the result is
+    ``program`` itself when nothing could be removed.  Stops after
+    ``seconds`` or ``max_tests`` predicate calls, returning the best so far.
+    """
+    search = _Search(program, interesting, time.monotonic() + seconds, max_tests)
+    _ddmin(search)
+    _one_by_one(search)
+    _simplify(search)
+    return search.best
