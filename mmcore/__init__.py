@@ -1,0 +1,1 @@
+"""mmcore: a simulated OS memory manager with hook points for policy programs."""

@@ -1,0 +1,117 @@
+"""Hook dispatch: propose, validate, fall back.
+
+Each hook point has a built-in policy (a Python function) and optionally an
+attached engine (anything with ``run(ctx: bytearray) -> int``).  With no
+engine the core calls the built-in directly.  With one, the core packs the
+context bytes per the hook's layout, runs the engine, reads r0 as a signed
+64-bit value and checks it against the hook's range and the caller's
+contract check; an out-of-range value or an engine that raises makes the
+core use the built-in policy and count a fallback.  Engines never see or
+touch MM state other than the context bytes they are handed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bpfvm.hookspec import HookSpec
+
+_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+class Engine(Protocol):
+    def run(self, ctx: bytearray) -> int: ...
+
+
+def ctx_struct(spec: HookSpec) -> struct.Struct:
+    """A little-endian struct matching the hook's context layout."""
+    fmt, pos = "<", 0
+    for f in sorted(spec.fields, key=lambda f: f.offset):
+        fmt += "x" * (f.offset - pos) + _CODES[f.size]
+        pos = f.offset + f.size
+    return struct.Struct(fmt)
+
+
+def to_signed64(value: int) -> int:
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >> 63 else value
+
+
+@dataclass
+class HookPoint:
+    spec: HookSpec
+    default: Callable[..., int]
+    engine: Engine | None = None
+    packer: struct.Struct = field(init=False)
+    masks: tuple[int, ...] = field(init=False)
+    calls: int = 0
+    fallbacks: int = 0
+    errors: int = 0
+    last_error: str = ""
+
+    def __post_init__(self) -> None:
+        self.packer = ctx_struct(self.spec)
+        fields = sorted(self.spec.fields, key=lambda f: f.offset)
+        self.masks = tuple((1 << (8 * f.size)) - 1 for f in fields)
+
+    def pack(self, values: Sequence[int]) -> bytearray:
+        ctx = bytearray(self.packer.size)
+        self.packer.pack_into(ctx, 0, *(v & m for v, m in zip(values, self.masks, strict=True)))
+        return ctx
+
+
+class HookTable:
+    """The hook points of one MM instance, by name."""
+
+    def __init__(self, points: Sequence[tuple[HookSpec, Callable[..., int]]]) -> None:
+        self.points = {spec.name: HookPoint(spec, default) for spec, default in points}
+
+    def attach(self, name: str, engine: Engine) -> None:
+        self.points[name].engine = engine
+
+    def detach(self, name: str) -> None:
+        self.points[name].engine = None
+
+    def attached(self, name: str) -> bool:
+        return self.points[name].engine is not None
+
+    def call(
+        self,
+        name: str,
+        values: Sequence[int],
+        valid: Callable[[int], bool] | None = None,
+        default_args: Sequence[Any] | None = None,
+    ) -> int:
+        """Decide at hook ``name``; ``values`` fill the context fields in
+        layout order, ``default_args`` (else ``values``) go to the built-in."""
+        hp = self.points[name]
+        hp.calls += 1
+        args = values if default_args is None else default_args
+        if hp.engine is None:
+            return hp.default(*args)
+        ctx = hp.pack(values)
+        try:
+            r0 = to_signed64(int(hp.engine.run(ctx)))
+        except Exception as exc:  # an engine fault must never reach MM state
+            hp.errors += 1
+            hp.fallbacks += 1
+            hp.last_error = f"{type(exc).__name__}: {exc}"
+            return hp.default(*args)
+        if not hp.spec.ret_min <= r0 <= hp.spec.ret_max or (valid is not None and not valid(r0)):
+            hp.fallbacks += 1
+            return hp.default(*args)
+        return r0
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {
+            n: {
+                "attached": hp.engine is not None,
+                "calls": hp.calls,
+                "fallbacks": hp.fallbacks,
+                "errors": hp.errors,
+            }
+            for n, hp in self.points.items()
+        }

@@ -1,0 +1,267 @@
+"""The MM core: one object wiring physical memory, the page allocator, LRU,
+reclaim, compaction, page tables, processes, the page cache, kernel
+allocations, regions and the hook points together.
+
+This is the API the scenario runner, the CLI and the program layer use:
+``MM(spec, config)``, ``spawn``, ``new_file``, ``alloc``/``free``,
+``kernel.alloc``, ``regions.alloc``, ``resize_zone``, ``compact``,
+``background`` (kswapd + kcompactd), ``hooks.attach``, ``check`` and
+``metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mmcore.compaction import Compactor
+from mmcore.dispatch import HookTable
+from mmcore.hook_layouts import (
+    HUGEPAGE,
+    LIFETIME,
+    MAX_CTX_NODES,
+    PAGETABLE,
+    PLACEMENT,
+    RECLAIM,
+    ZONE_RESIZE,
+)
+from mmcore.invariants import check_all
+from mmcore.kernel import KernelAllocs
+from mmcore.lru import LruLists
+from mmcore.metrics import collect
+from mmcore.page_alloc import PageAllocator
+from mmcore.pagecache import File
+from mmcore.physmem import MachineSpec, PhysMem
+from mmcore.process import Process, Vma
+from mmcore.pte import PageTable, TableMemory
+from mmcore.radix import RadixPageTable
+from mmcore.reclaim import Reclaimer
+from mmcore.region import RegionAllocator
+from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
+from mmcore.tlb import PageWalkCache, Tlb, TlbConfig
+from mmcore.zone_resize import resize_normal_zone
+
+
+class RmapOwner(Protocol):
+    """What migration and reclaim need of a page's owner."""
+
+    def remap(self, old: int, new: int, index: int, order: int) -> None: ...
+
+    def evict(self, pfn: int, index: int, order: int) -> None: ...
+
+    def referenced(self, pfn: int, index: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class MMConfig:
+    tlb: TlbConfig = field(default_factory=TlbConfig)
+    compaction_proactiveness: int = 20
+    swappiness: int = 60
+    pwc: bool = True
+
+
+@dataclass
+class MMStats:
+    faults: int = 0
+    major_faults: int = 0
+    segv: int = 0
+    oom: int = 0
+    pt_failures: int = 0
+    huge_attempts: list[int] = field(default_factory=lambda: [0, 0, 0])  # by size index
+    huge_success: list[int] = field(default_factory=lambda: [0, 0, 0])
+    swapouts: int = 0
+    swapins: int = 0
+    swap_used: int = 0
+    file_evictions: int = 0
+    pagecache_hits: int = 0
+    pagecache_misses: int = 0
+    pgscan: int = 0
+    pgsteal: int = 0
+    walks: int = 0
+    walk_refs: int = 0
+    tlb_hits: int = 0  # of exited processes
+    tlb_misses: int = 0
+    zone_resizes: int = 0
+    pageblocks_moved: int = 0
+
+
+PageTableFactory = Callable[["MM"], PageTable]
+
+
+class MM:
+    def __init__(self, spec: MachineSpec, config: MMConfig | None = None) -> None:
+        self.config = config or MMConfig()
+        self.phys = PhysMem(spec)
+        self.frames = self.phys.frames
+        self.pa = PageAllocator(self.phys)
+        self.mem = TableMemory()
+        self.lru = LruLists(self.frames, len(self.phys.nodes))
+        self.stats = MMStats()
+        self.tick = 0
+        self.owners: dict[int, RmapOwner | None] = {oid: None for oid in KERNEL_OWNER.values()}
+        self.procs: dict[int, Process] = {}
+        self.files: dict[int, File] = {}
+        self._next_owner = FIRST_DYNAMIC_OWNER
+        self.kernel = KernelAllocs(self)
+        self.reclaim = Reclaimer(self, self.config.swappiness)
+        self.compaction = Compactor(self, self.config.compaction_proactiveness)
+        self.regions = RegionAllocator(self)
+        self.hooks = HookTable(
+            (
+                (PLACEMENT, self._default_placement),
+                (HUGEPAGE, self._default_hugepage),
+                (RECLAIM, self.reclaim.default_split),
+                (ZONE_RESIZE, lambda *a: 0),
+                (LIFETIME, lambda *a: 0),
+                (PAGETABLE, lambda *a: 0),
+            )
+        )
+        self.pa.reclaim_cb = self.reclaim.direct
+        self.pa.compact_cb = self.compaction.direct
+        self.pa.kswapd_cb = self.reclaim.wake
+
+    # --- raw allocation ------------------------------------------------------
+    def alloc(
+        self,
+        order: int,
+        source: Source,
+        owner: int,
+        index: int = 0,
+        nid: int = 0,
+        flags: int | None = None,
+    ) -> int:
+        info = SOURCES[source]
+        return self.pa.alloc(
+            order, info.mt, owner, index, nid, info.flags if flags is None else flags
+        )
+
+    def free(self, pfn: int) -> None:
+        if self.frames.lru[pfn]:
+            self.lru.remove(pfn)
+        self.pa.free(pfn)
+
+    # --- owners ----------------------------------------------------------------
+    def _new_owner(self) -> int:
+        oid = self._next_owner
+        self._next_owner += 1
+        return oid
+
+    def new_radix(self, mm: MM) -> PageTable:
+        """The built-in page table for a new process."""
+        owner = KERNEL_OWNER[Source.PAGETABLE]
+        pwc = PageWalkCache(self.config.tlb) if self.config.pwc else None
+        return RadixPageTable(
+            self.mem, lambda: self.alloc(0, Source.PAGETABLE, owner), self.pa.free, pwc
+        )
+
+    def spawn(self, home_node: int = 0, page_table: PageTableFactory | None = None) -> Process:
+        pid = self._new_owner()
+        pt = (page_table or self.new_radix)(self)
+        proc = Process(self, pid, home_node, pt, Tlb(self.config.tlb))
+        self.procs[pid] = proc
+        self.owners[pid] = proc
+        return proc
+
+    def exit(self, proc: Process) -> None:
+        proc.exit()
+        self.stats.tlb_hits += proc.tlb.hits
+        self.stats.tlb_misses += proc.tlb.misses
+        destroy = getattr(proc.pt, "destroy", None)
+        if destroy is not None:
+            destroy()
+        del self.procs[proc.pid]
+        del self.owners[proc.pid]
+
+    def new_file(self, npages: int, home_node: int = 0) -> File:
+        fid = self._new_owner()
+        f = File(self, fid, npages, home_node)
+        self.files[fid] = f
+        self.owners[fid] = f
+        return f
+
+    def delete_file(self, f: File) -> None:
+        f.drop()
+        del self.files[f.fid]
+        del self.owners[f.fid]
+
+    # --- hook-backed decisions -------------------------------------------------
+    def _default_placement(self, order: int, source: int, pid: int, home: int, *rest: int) -> int:
+        return home
+
+    def hook_placement(self, proc: Process, vma: Vma, order: int) -> int:
+        hooks = self.hooks
+        if not hooks.attached("mm_placement"):
+            return proc.home_node
+        n = len(self.phys.nodes)
+        free = [self.pa.free_pages_node(i) if i < n else 0 for i in range(MAX_CTX_NODES)]
+        values = (order, Source.ANON, proc.pid, proc.home_node, n, vma.hint, *free)
+        return hooks.call("mm_placement", values, valid=lambda r: r < n)
+
+    def _default_hugepage(
+        self, va: int, start: int, end: int, pid: int, allowed: int, *rest: int
+    ) -> int:
+        return allowed.bit_length() - 1
+
+    def hook_hugepage(self, proc: Process, vma: Vma, va: int, allowed: int) -> int:
+        if allowed == 1:
+            return 0
+        values = (
+            va,
+            vma.start,
+            vma.end,
+            proc.pid,
+            allowed,
+            proc.present[1],
+            proc.present[2],
+            self.pa.free_pages_node(proc.home_node),
+        )
+        return self.hooks.call("mm_hugepage", values, valid=lambda r: bool(allowed >> r & 1))
+
+    def after_reclaim(self, nid: int) -> int:
+        """The zone-resize decision taken after each reclaim pass."""
+        if not self.hooks.attached("mm_zone_resize"):
+            self.reclaim.window = [0, 0]
+            return 0
+        node = self.phys.nodes[nid]
+        w = self.reclaim.window
+        values = (
+            nid,
+            0,
+            w[1],
+            w[0],
+            node.normal.managed,
+            node.movable.managed,
+            node.normal.free_pages,
+            node.movable.free_pages,
+        )
+        delta = self.hooks.call("mm_zone_resize", values)
+        self.reclaim.window = [0, 0]
+        return self.resize_zone(nid, delta) if delta else 0
+
+    # --- mechanisms ---------------------------------------------------------------
+    def resize_zone(self, nid: int, delta_pageblocks: int) -> int:
+        return resize_normal_zone(self, nid, delta_pageblocks)
+
+    def compact(self, nid: int, order: int = -1, evacuate_normal: bool = False) -> bool:
+        """Compact a node's zones; with ``evacuate_normal``, move the movable
+        pages of its normal zone into its movable zone (Contiguitas)."""
+        node = self.phys.nodes[nid]
+        if evacuate_normal:
+            return self.compaction.compact_zone(node.normal, order, target=node.movable)
+        return any([self.compaction.compact_zone(z, order) for z in node.zones if z.managed])
+
+    def background(self) -> None:
+        """What runs between events: kswapd, expiry of kernel allocations."""
+        self.kernel.expire(self.tick)
+        self.reclaim.run_kswapd()
+
+    # --- checks and metrics ---------------------------------------------------------
+    def check(self) -> None:
+        check_all(self)
+
+    def metrics(self) -> dict[str, Any]:
+        return collect(self)
+
+    def page_table_pages(self) -> int:
+        return sum(p.pt.table_pages() for p in self.procs.values())

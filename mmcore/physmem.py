@@ -1,0 +1,178 @@
+"""Physical memory: NUMA nodes, zones, frames and pageblocks.
+
+Per-frame state is a struct of compact arrays (bytearray / ``array``), never
+one Python object per page; numpy views over the same buffers serve bulk
+queries (metrics, invariants).  Frames of one node are contiguous; each node
+has a NORMAL zone at its bottom and a MOVABLE zone at its top, their boundary
+a pageblock-aligned pfn that may move at run time.
+
+Differences from Linux: there is no struct page; ``nxt``/``prv`` serve both
+as buddy free-list links and as LRU links (like ``page->lru``); there are no
+holes, no DMA/DMA32/HIGHMEM zones, and node distances come from the machine
+spec instead of ACPI SLIT.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmcore.constants import MT, NR_MT, NR_ORDERS, PAGEBLOCK_ORDER, PAGEBLOCK_PAGES, ZoneKind
+
+LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One NUMA node: ``pages`` frames, the top ``movable_pages`` of them in
+    its MOVABLE zone.  ``tier`` is a free-form label (e.g. "dram", "cxl")."""
+
+    pages: int
+    movable_pages: int = 0
+    tier: str = "dram"
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    nodes: tuple[NodeSpec, ...]
+    distance: tuple[tuple[int, ...], ...] = ()
+    watermark_scale_factor: int = 10
+
+    def distances(self) -> tuple[tuple[int, ...], ...]:
+        if self.distance:
+            return self.distance
+        n = len(self.nodes)
+        return tuple(
+            tuple(LOCAL_DISTANCE if i == j else REMOTE_DISTANCE for j in range(n)) for i in range(n)
+        )
+
+    @property
+    def total_pages(self) -> int:
+        return sum(n.pages for n in self.nodes)
+
+
+class Frames:
+    """Struct-of-arrays per-frame state for ``n`` frames."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.state = bytearray(n)  # FrameState, meaningful at heads
+        self.order = bytearray(n)  # block order, at heads
+        self.mt = bytearray(n)  # allocation migratetype (ALLOC) / free list (BUDDY)
+        self.lru = bytearray(n)  # 0: on no LRU list, else LRU list id + 1
+        self.ref = bytearray(n)  # PG_referenced for page-cache pages
+        self.owner = array("i", bytes(4 * n))  # owner id, 0 when free
+        self.index = array("q", bytes(8 * n))  # vpn / file index / handle
+        self.nxt = array("i", bytes(4 * n))  # list links (buddy or LRU)
+        self.prv = array("i", bytes(4 * n))
+        npb = (n + PAGEBLOCK_PAGES - 1) >> PAGEBLOCK_ORDER
+        self.pb_mt = bytearray([MT.MOVABLE]) * npb  # pageblock migratetype
+        self.pb_zone = bytearray(npb)  # global zone id of each pageblock
+
+    def view(self, name: str) -> np.ndarray:
+        """A zero-copy numpy view of one per-frame array."""
+        buf = getattr(self, name)
+        dtype = {"b": np.uint8, "i": np.int32, "q": np.int64}[getattr(buf, "typecode", "b")]
+        return np.frombuffer(buf, dtype=dtype)
+
+    def nbytes(self) -> int:
+        arrays = (self.state, self.order, self.mt, self.lru, self.ref, self.pb_mt, self.pb_zone)
+        return sum(len(a) for a in arrays) + sum(
+            a.itemsize * len(a) for a in (self.owner, self.index, self.nxt, self.prv)
+        )
+
+
+class Zone:
+    """One zone: its pfn range, buddy free lists, pcp lists and watermarks.
+
+    Free lists are intrusive: ``heads[order * NR_MT + mt]`` is the first free
+    block's pfn (-1 when empty) and frames link through ``Frames.nxt/prv``.
+    """
+
+    def __init__(self, zid: int, nid: int, kind: ZoneKind, start: int, end: int) -> None:
+        self.zid, self.nid, self.kind = zid, nid, kind
+        self.start, self.end = start, end
+        self.heads = [-1] * (NR_ORDERS * NR_MT)
+        self.counts = [0] * (NR_ORDERS * NR_MT)
+        self.nr_free = [0] * NR_ORDERS
+        self.free_pages = 0  # pages on the buddy free lists (pcp excluded, as NR_FREE_PAGES)
+        self.pcp: list[list[int]] = [[] for _ in range(NR_MT)]
+        self.wmark_min = self.wmark_low = self.wmark_high = 0
+        self.batch, self.pcp_high = 1, 6
+
+    @property
+    def managed(self) -> int:
+        return self.end - self.start
+
+    @property
+    def name(self) -> str:
+        return f"node{self.nid}/{self.kind.name.lower()}"
+
+    def pcp_pages(self) -> int:
+        return sum(len(lst) for lst in self.pcp)
+
+    def __repr__(self) -> str:
+        return f"Zone({self.name}, {self.start:#x}-{self.end:#x}, free={self.free_pages})"
+
+
+class Node:
+    def __init__(self, nid: int, start: int, end: int, tier: str) -> None:
+        self.nid, self.start, self.end, self.tier = nid, start, end, tier
+        self.zones: list[Zone] = []
+
+    @property
+    def normal(self) -> Zone:
+        return self.zones[ZoneKind.NORMAL]
+
+    @property
+    def movable(self) -> Zone:
+        return self.zones[ZoneKind.MOVABLE]
+
+
+class PhysMem:
+    """Nodes, zones and frames of a machine built from a :class:`MachineSpec`."""
+
+    def __init__(self, spec: MachineSpec) -> None:
+        self.spec = spec
+        for i, ns in enumerate(spec.nodes):
+            if ns.pages % PAGEBLOCK_PAGES or ns.movable_pages % PAGEBLOCK_PAGES:
+                raise ValueError(f"node {i}: sizes must be whole pageblocks (2 MiB)")
+            if not 0 <= ns.movable_pages < ns.pages:
+                raise ValueError(f"node {i}: movable zone must be smaller than the node")
+        self.frames = Frames(spec.total_pages)
+        self.distance = spec.distances()
+        self.nodes: list[Node] = []
+        self.zones: list[Zone] = []
+        start = 0
+        for nid, ns in enumerate(spec.nodes):
+            node = Node(nid, start, start + ns.pages, ns.tier)
+            boundary = node.end - ns.movable_pages
+            for kind, (lo, hi) in zip(
+                ZoneKind, ((start, boundary), (boundary, node.end)), strict=True
+            ):
+                zone = Zone(len(self.zones), nid, kind, lo, hi)
+                node.zones.append(zone)
+                self.zones.append(zone)
+                self.frames.pb_zone[lo >> PAGEBLOCK_ORDER : hi >> PAGEBLOCK_ORDER] = bytes(
+                    [zone.zid]
+                ) * ((hi - lo) >> PAGEBLOCK_ORDER)
+            self.nodes.append(node)
+            start = node.end
+
+    def zone_of(self, pfn: int) -> Zone:
+        return self.zones[self.frames.pb_zone[pfn >> PAGEBLOCK_ORDER]]
+
+    def node_order(self, nid: int) -> list[int]:
+        """Nodes by distance from ``nid`` (ties by id), as build_zonelists."""
+        return sorted(range(len(self.nodes)), key=lambda n: (self.distance[nid][n], n))
+
+    def zonelist(self, nid: int, movable: bool) -> list[Zone]:
+        """Zones an allocation from ``nid`` may use, in preference order:
+        node order, and within a node the highest usable zone first."""
+        out: list[Zone] = []
+        for n in self.node_order(nid):
+            node = self.nodes[n]
+            out.extend([node.movable, node.normal] if movable else [node.normal])
+        return out
