@@ -1,0 +1,3 @@
+mov %r0, 1 @
+exit
+# expect: 1:12: unexpected character '@'

@@ -1,0 +1,3 @@
+call frobnicate
+exit
+# expect: 1:6: unknown helper 'frobnicate'

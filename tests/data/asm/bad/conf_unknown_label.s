@@ -1,0 +1,3 @@
+ja nowhere
+exit
+# expect: 1:4: unknown label 'nowhere'

@@ -1,0 +1,3 @@
+mov %r10, 0
+exit
+# expect: 1:5: r10 is read-only (the frame pointer)

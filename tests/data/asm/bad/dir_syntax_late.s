@@ -1,0 +1,3 @@
+exit
+.syntax kernel
+# expect: 2:1: .syntax must come before the first instruction

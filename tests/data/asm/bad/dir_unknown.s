@@ -1,0 +1,3 @@
+.section .text
+exit
+# expect: 1:1: unknown directive '.section'

@@ -1,0 +1,3 @@
+r1 s+= 3
+exit
+# expect: 1:4: unknown operator 's+='
