@@ -1,0 +1,16 @@
+"""The static verifier: proves a program safe to run before any engine does.
+
+``verify(program, hook, ctx_size=..., helpers=...) -> Verdict``.  A program
+it accepts cannot touch memory it does not own, read what was never
+written, leak a pointer, or run forever.  Layers: :mod:`verifier.cfg`
+(static graph), the domains (:mod:`verifier.tnum`, :mod:`verifier.interval`,
+:mod:`verifier.values`, :mod:`verifier.state`), the transfer functions
+(:mod:`verifier.transfer`, :mod:`verifier.memory`, :mod:`verifier.calls`),
+the checker (:mod:`verifier.checks`), the fixpoint (:mod:`verifier.analysis`),
+termination (:mod:`verifier.loops`) and the report (:mod:`verifier.report`).
+"""
+
+from verifier.api import DEFAULT_BUDGET, verify
+from verifier.report import Diagnostic, Facts, Verdict
+
+__all__ = ["verify", "Verdict", "Diagnostic", "Facts", "DEFAULT_BUDGET"]

@@ -1,0 +1,157 @@
+"""The fixpoint engine: abstract interpretation over (call chain, pc) nodes.
+
+Local calls are analysed per call site: a node is a pc plus the chain of
+call sites that led to it, so each call gets its own frame and precise
+arguments.  A worklist ordered by (chain, reverse-postorder rank) visits
+nodes; each node's entry state is the join of what its predecessors sent
+(widened, after a short delay, at loop heads).  After the ascending phase,
+a bounded descending phase (narrowing) recomputes loop heads without
+widening.  The last visit of every node uses its final entry state, so the
+problems found then are the verdict.  Work is bounded by ``budget`` node
+visits: past it the analysis stops with a "too complex" problem.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from verifier.checks import Problem
+from verifier.env import Env
+from verifier.state import State
+from verifier.transfer import TRANSFER
+
+WIDEN_DELAY = 2  # joins at a loop head before widening starts
+NARROW_PASSES = 2  # descending updates allowed per loop head
+
+Node = tuple[tuple[int, ...], int]  # (call sites, pc)
+ENTRY: Node = ((), -1)  # the pseudo-predecessor of pc 0
+
+
+@dataclass
+class Result:
+    states: dict[Node, State] = field(default_factory=dict)
+    problems: dict[Node, list[Problem]] = field(default_factory=dict)
+    contrib: dict[Node, dict[Node, State]] = field(default_factory=dict)
+    visits: int = 0
+    exhausted: Problem | None = None
+
+
+class Analyzer:
+    def __init__(self, env: Env, entry: State, budget: int) -> None:
+        self.env = env
+        self.budget = budget
+        self.res = Result()
+        self.heads = set(env.code.loops)
+        self.joins: dict[Node, int] = {}
+        self.narrowed: dict[Node, int] = {}
+        self.queue: list[tuple[tuple, Node]] = []
+        self.queued: set[Node] = set()
+        self.narrowing = False
+        self.res.contrib[((), 0)] = {ENTRY: entry}
+        self._recompute(((), 0))
+
+    def _push(self, node: Node) -> None:
+        if node not in self.queued:
+            self.queued.add(node)
+            chain, pc = node
+            heapq.heappush(self.queue, ((chain, self.env.code.rank[pc]), node))
+
+    def run(self) -> Result:
+        self._loop()
+        self.narrowing = True
+        for node in list(self.res.states):
+            if node[1] in self.heads:
+                self._recompute(node)
+        self._loop()
+        return self.res
+
+    def _loop(self) -> None:
+        res, env = self.res, self.env
+        code = env.code
+        while self.queue:
+            _, node = heapq.heappop(self.queue)
+            self.queued.discard(node)
+            state = res.states.get(node)
+            if state is None:  # became unreachable: withdraw what it sent
+                for succ in self._old_succs(node, node[0], node[1]):
+                    if node in res.contrib.get(succ, {}):
+                        del res.contrib[succ][node]
+                        self._recompute(succ)
+                continue
+            if res.visits >= self.budget:
+                env.checker.pc = node[1]
+                env.checker.problems = []
+                env.checker.reject(f"too complex: analysis budget of {self.budget} "
+                                   "instruction visits exhausted", None)
+                res.exhausted = env.checker.problems[0]
+                self.queue.clear()
+                return
+            res.visits += 1
+            chain, pc = node
+            insn, spec = code.insns[pc], code.specs[pc]
+            assert spec is not None
+            env.checker.pc = pc
+            env.checker.problems = []
+            env.chain = chain
+            edges = TRANSFER[spec.kind](env, pc, insn, spec, state)
+            res.problems[node] = env.checker.problems
+            sent: set[Node] = set()
+            for kind, target, out in edges:
+                if kind == "next":
+                    succ: Node = (chain, target)
+                elif kind == "call":
+                    succ = (chain + (pc,), target)
+                else:
+                    succ = (chain[:-1], chain[-1] + 1)
+                sent.add(succ)
+                self._send(node, succ, out)
+            for succ in self._old_succs(node, chain, pc):
+                if succ not in sent and node in res.contrib.get(succ, {}):
+                    del res.contrib[succ][node]
+                    self._recompute(succ)
+
+    def _old_succs(self, node: Node, chain: tuple[int, ...], pc: int) -> list[Node]:
+        succs: list[Node] = [(chain, t) for t in self.env.code.succ[pc]]
+        spec = self.env.code.specs[pc]
+        assert spec is not None
+        if spec.kind.value == "call_local":
+            succs.append((chain + (pc,), pc + 1 + self.env.code.insns[pc].imm))
+        if spec.kind.value == "exit" and chain:
+            succs.append((chain[:-1], chain[-1] + 1))
+        return succs
+
+    def _send(self, src: Node, dst: Node, state: State) -> None:
+        contrib = self.res.contrib.setdefault(dst, {})
+        if contrib.get(src) == state:
+            return
+        contrib[src] = state
+        self._recompute(dst)
+
+    def _recompute(self, node: Node) -> None:
+        res = self.res
+        contrib = res.contrib.get(node, {})
+        new: State | None = None
+        for s in contrib.values():
+            new = s if new is None else new.join(s)
+        old = res.states.get(node)
+        if new is None:
+            if old is not None:
+                del res.states[node]
+                res.problems.pop(node, None)
+                self._push(node)
+            return
+        if old is not None and node[1] in self.heads:
+            if self.narrowing:
+                n = self.narrowed.get(node, 0)
+                if n >= NARROW_PASSES:
+                    return
+                self.narrowed[node] = n + 1
+            else:
+                j = self.joins.get(node, 0) + 1
+                self.joins[node] = j
+                new = old.join(new, self.env.th if j > WIDEN_DELAY else None)
+        if old is not None and new == old:
+            return
+        res.states[node] = new
+        self._push(node)

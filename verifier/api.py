@@ -1,0 +1,157 @@
+"""``verify()``: the verifier's one entry point.
+
+It checks the bytecode (:func:`bpfvm.insn.check`) and map declarations,
+builds the static graph (control-flow rejections), runs the abstract
+interpretation, checks termination of every loop, and collects the
+diagnostics, facts and logs into a :class:`~verifier.report.Verdict`.
+It never raises for anything a program can contain.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bpfvm import isa
+from bpfvm.disasm import format_insn
+from bpfvm.helpers import HelperTable
+from bpfvm.hookspec import HookSpec
+from bpfvm.insn import check
+from bpfvm.program import Program
+from verifier.analysis import Analyzer, Result
+from verifier.cfg import Code, build
+from verifier.checks import Checker, Problem
+from verifier.env import Env
+from verifier.interval import Thresholds
+from verifier.loops import LoopVerdict, check_loops
+from verifier.report import Diagnostic, Facts, Verdict, render_regs, render_state
+from verifier.state import State, initial
+from verifier.values import Obj, Val, const, pointer
+
+DEFAULT_BUDGET = 400_000
+
+
+def _describe(state: State | None, regs: tuple[int, ...]) -> str:
+    return render_regs(state, regs) if state is not None else ""
+
+
+def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | None = None,
+           helpers: HelperTable, objects: dict[str, int] | None = None,
+           budget: int = DEFAULT_BUDGET, log_level: int = 0) -> Verdict:
+    """Accept or reject ``program`` for ``hook`` (None: the generic ``mem``
+    type with an r1 buffer of ``ctx_size`` bytes and r2 = its length)."""
+    t0 = time.perf_counter()
+    insns = program.insns
+
+    def diag(pc: int, message: str, state: str = "") -> Diagnostic:
+        loc = program.source[pc] if 0 <= pc < len(program.source) else None
+        text = format_insn(insns, pc, helpers=helpers, maps=program.maps) \
+            if 0 <= pc < len(insns) else ""
+        return Diagnostic(pc, loc, message, state, text)
+
+    errors = check(insns, helpers)
+    if errors:
+        return Verdict(False, [diag(e.pc, e.message) for e in errors], None,
+                       {"stage": "bytecode"})
+    for m in program.maps:
+        if (why := m.problem()) is not None:
+            return Verdict(False, [diag(0, f"map {m.name}: {why}")], None, {"stage": "maps"})
+    code = build(insns)
+    if code.errors:
+        found = sorted(set(code.errors))
+        return Verdict(False, [diag(pc, msg) for pc, msg in found], None, {"stage": "cfg"})
+    if hook is None:
+        size = ctx_size or 0
+        ctx = Obj("buf", "ctx", size)
+        regs: dict[int, Val] = {1: pointer(ctx), 2: const(size)}
+    else:
+        ctx = Obj("ctx", hook.name, hook.ctx_size)
+        regs = {1: pointer(ctx)}
+    regs[isa.FRAME_REG] = pointer(Obj("stack", 0, 512))
+    consts = set(code.constants) | {ctx.size}
+    checker = Checker(_describe)
+    env = Env(program, code, hook, ctx, helpers, program.maps, dict(objects or {}),
+              Thresholds(consts), checker)
+    res = Analyzer(env, initial(regs), budget).run()
+    problems = _problems(res)
+    loops = [] if res.exhausted else check_loops(code, res)
+    diags = [diag(p.pc, p.message, p.state) for p in problems]
+    for lv in loops:
+        if not lv.ok:
+            loc = program.source[lv.head]
+            where = f" ({loc})" if loc else ""
+            diags.append(diag(lv.head, f"loop at pc {lv.head}{where} may not terminate: "
+                                       f"{lv.reason}"))
+    diags.sort(key=lambda d: d.pc)
+    facts = _facts(res, code, loops) if not diags else None
+    stats = {"insns": len(insns), "visits": res.visits, "nodes": len(res.states),
+             "loops": {lv.head: lv.reason for lv in loops},
+             "seconds": round(time.perf_counter() - t0, 6)}
+    log = _log(program, res, env, helpers, log_level)
+    return Verdict(not diags, diags, facts, stats, log)
+
+
+def _problems(res: Result) -> list[Problem]:
+    seen: dict[tuple[int, str], Problem] = {}
+    for node in sorted(res.problems):
+        for p in res.problems[node]:
+            seen.setdefault((p.pc, p.message), p)
+    out = sorted(seen.values(), key=lambda p: p.pc)
+    if res.exhausted:
+        out.append(res.exhausted)
+    return out
+
+
+def _by_pc(res: Result) -> dict[int, tuple[Val, ...]]:
+    regs: dict[int, tuple[Val, ...]] = {}
+    for (_chain, pc), st in res.states.items():
+        old = regs.get(pc)
+        regs[pc] = st.regs if old is None else tuple(
+            a.join(b) for a, b in zip(old, st.regs, strict=True))
+    return regs
+
+
+def _facts(res: Result, code: Code, loops: list[LoopVerdict]) -> Facts:
+    facts = Facts(regs=_by_pc(res))
+    for (_chain, pc), st in res.states.items():
+        spec = code.specs[pc]
+        if spec is None or spec.kind not in _MEMORY:
+            continue
+        insn = code.insns[pc]
+        base = st.reg(insn.src if spec.kind is isa.Kind.LDX else insn.dst)
+        kind = base.obj.kind if base.obj is not None else "?"
+        old = facts.memory.get(pc)
+        facts.memory[pc] = kind if old in (None, kind) else "mixed"
+    for lv in loops:
+        facts.loops[lv.head] = (lv.reason, lv.trips)
+    return facts
+
+
+_MEMORY = frozenset({isa.Kind.LDX, isa.Kind.ST, isa.Kind.STX, isa.Kind.ATOMIC})
+
+
+def _log(program: Program, res: Result, env: Env, helpers: HelperTable,
+         level: int) -> list[str]:
+    if level <= 0:
+        return []
+    lines: list[str] = []
+    insns = program.insns
+    states: dict[int, list[State]] = {}
+    for (_chain, pc), st in sorted(res.states.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        states.setdefault(pc, []).append(st)
+    for pc in sorted(states):
+        text = format_insn(insns, pc, helpers=helpers, maps=program.maps)
+        where = program.where(pc)
+        if level >= 2:
+            for st in states[pc]:
+                lines.append(f"{where}: pc {pc}: {text}    ; {render_state(st)}")
+        spec = env.code.specs[pc]
+        if spec is not None and spec.kind is isa.Kind.JCOND:
+            fall = taken = False
+            for (chain, bpc), (f, t) in env.branches.items():
+                if bpc == pc and (chain, pc) in res.states:
+                    fall, taken = fall or f, taken or t
+            what = ("both ways" if fall and taken else "always taken" if taken
+                    else "never taken" if fall else "never reached")
+            lines.append(f"{where}: pc {pc}: {text}: {what}")
+    return lines
+

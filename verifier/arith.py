@@ -1,0 +1,280 @@
+"""Arithmetic on :class:`~verifier.interval.Scalar` values (sound, 32 and 64 bit).
+
+Each operation is computed on a *view* of its operands at the operation's
+width (64 bits: the full tnum and 64-bit bounds; 32 bits: the low half),
+then turned back into a scalar: 32-bit results are zero-extended, 64-bit
+results also get 32-bit bounds where the low half only depends on the low
+halves of the operands.  Shift amounts are masked, division by zero gives
+0 and modulo by zero leaves the dividend, as in RFC 9669.  Operation names
+are plain strings ("add", "arsh", ...); this module imports nothing of eBPF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from verifier.interval import Scalar, make, s32, s64
+from verifier.tnum import M32, M64, Tnum
+
+
+class View(NamedTuple):
+    t: Tnum
+    umin: int
+    umax: int
+    smin: int
+    smax: int
+
+
+def _mask(w: int) -> int:
+    return M64 if w == 64 else M32
+
+
+def _smin(w: int) -> int:
+    return -(1 << (w - 1))
+
+
+def _smax(w: int) -> int:
+    return (1 << (w - 1)) - 1
+
+
+def _signed(x: int, w: int) -> int:
+    return s64(x) if w == 64 else s32(x)
+
+
+def view(a: Scalar, w: int) -> View:
+    if w == 64:
+        return View(a.t, a.umin, a.umax, a.smin, a.smax)
+    return View(a.t.subreg(), a.u32min, a.u32max, a.s32min, a.s32max)
+
+
+def _full(t: Tnum, w: int) -> View:
+    return View(t, 0, _mask(w), _smin(w), _smax(w))
+
+
+def _wrap_u(lo: int, hi: int, w: int) -> tuple[int, int]:
+    """The exact integer range [lo, hi] taken modulo 2**w, as one interval."""
+    if hi - lo > _mask(w) or (lo >> w) != (hi >> w):
+        return 0, _mask(w)
+    return lo & _mask(w), hi & _mask(w)
+
+
+def _wrap_s(lo: int, hi: int, w: int) -> tuple[int, int]:
+    span = 1 << w
+    base = lo - _smin(w)
+    if hi - lo >= span or base // span != (hi - _smin(w)) // span:
+        return _smin(w), _smax(w)
+    return _signed(lo, w), _signed(hi, w)
+
+
+def _add(a: View, b: View, w: int) -> View:
+    t = a.t.add(b.t)
+    return View(t, *_wrap_u(a.umin + b.umin, a.umax + b.umax, w),
+                *_wrap_s(a.smin + b.smin, a.smax + b.smax, w))
+
+
+def _sub(a: View, b: View, w: int) -> View:
+    t = a.t.sub(b.t)
+    return View(t, *_wrap_u(a.umin - b.umax, a.umax - b.umin, w),
+                *_wrap_s(a.smin - b.smax, a.smax - b.smin, w))
+
+
+def _mul(a: View, b: View, w: int) -> View:
+    t = a.t.mul(b.t)
+    corners = (a.smin * b.smin, a.smin * b.smax, a.smax * b.smin, a.smax * b.smax)
+    return View(t, *_wrap_u(a.umin * b.umin, a.umax * b.umax, w),
+                *_wrap_s(min(corners), max(corners), w))
+
+
+def _and(a: View, b: View, w: int) -> View:
+    t = a.t.and_(b.t)
+    smin, smax = _smin(w), _smax(w)
+    if a.smin >= 0 and b.smin >= 0:
+        smin, smax = 0, min(a.smax, b.smax)
+    elif a.smin >= 0:
+        smin, smax = 0, a.smax
+    elif b.smin >= 0:
+        smin, smax = 0, b.smax
+    return View(t, t.v, min(a.umax, b.umax), smin, smax)
+
+
+def _or(a: View, b: View, w: int) -> View:
+    t = a.t.or_(b.t)
+    umin, umax = max(a.umin, b.umin), t.v | t.m
+    if a.smin >= 0 and b.smin >= 0:
+        return View(t, umin, umax, umin, umax)
+    return View(t, umin, umax, _smin(w), _smax(w))
+
+
+def _xor(a: View, b: View, w: int) -> View:
+    t = a.t.xor(b.t)
+    umin, umax = t.v, t.v | t.m
+    if a.smin >= 0 and b.smin >= 0:
+        return View(t, umin, umax, umin, umax)
+    return View(t, umin, umax, _smin(w), _smax(w))
+
+
+def _shift_range(b: View, w: int) -> tuple[int, int]:
+    if b.umax < w:
+        return b.umin, b.umax
+    return 0, w - 1
+
+
+def _lsh(a: View, b: View, w: int) -> View:
+    lo, hi = _shift_range(b, w)
+    if lo == hi:
+        t = a.t.lshift(lo)
+        if t.m == 0 and w == 32:
+            t = Tnum(t.v & M32, 0)
+    else:
+        t = Tnum.unknown(w)
+    t = Tnum(t.v & _mask(w), t.m & _mask(w))
+    if a.umax << hi <= _mask(w):
+        return View(t, a.umin << lo, a.umax << hi, _smin(w), _smax(w))
+    return _full(t, w)
+
+
+def _rsh(a: View, b: View, w: int) -> View:
+    lo, hi = _shift_range(b, w)
+    t = a.t.rshift(lo) if lo == hi else Tnum.range(0, a.umax)
+    return View(t, a.umin >> hi, a.umax >> lo, _smin(w), _smax(w))
+
+
+def _arsh(a: View, b: View, w: int) -> View:
+    lo, hi = _shift_range(b, w)
+    t = a.t.arshift(lo, w) if lo == hi else Tnum.unknown(w)
+    smin = min(a.smin >> lo, a.smin >> hi)
+    smax = max(a.smax >> lo, a.smax >> hi)
+    return View(t, 0, _mask(w), smin, smax)
+
+
+def _div(a: View, b: View, w: int) -> View:
+    if b.umin > 0:
+        lo, hi = a.umin // b.umax, a.umax // b.umin
+    else:
+        lo, hi = 0, a.umax
+    return View(Tnum.range(lo, hi), lo, hi, _smin(w), _smax(w))
+
+
+def _mod(a: View, b: View, w: int) -> View:
+    if b.umin > 0 and a.umax < b.umin:
+        return a
+    hi = min(a.umax, b.umax - 1) if b.umin > 0 else a.umax
+    return View(Tnum.range(0, hi), 0, hi, _smin(w), _smax(w))
+
+
+def _const_op(fn: Callable[[int, int, int], int]) -> Callable[[View, View, int], View]:
+    """An operation known only on constants (else any value)."""
+
+    def op(a: View, b: View, w: int) -> View:
+        if a.t.m == 0 and b.t.m == 0:
+            v = fn(_signed(a.t.v, w), _signed(b.t.v, w), w) & _mask(w)
+            return View(Tnum.const(v), v, v, _signed(v, w), _signed(v, w))
+        if fn is _sdiv_c or b.t.m != 0 or b.t.v == 0:
+            return _full(Tnum.unknown(w), w)
+        k = abs(_signed(b.t.v, w))  # smod by a non-zero constant
+        if a.smin >= 0:
+            return View(Tnum.range(0, k - 1), 0, k - 1, 0, k - 1)
+        return View(Tnum.unknown(w), 0, _mask(w), -(k - 1), k - 1)
+
+    return op
+
+
+def _sdiv_c(x: int, y: int, w: int) -> int:
+    if y == 0:
+        return 0
+    if x == _smin(w) and y == -1:
+        return x
+    q = abs(x) // abs(y)
+    return -q if (x < 0) != (y < 0) else q
+
+
+def _smod_c(x: int, y: int, w: int) -> int:
+    if y == 0:
+        return x
+    if y == -1:
+        return 0
+    r = abs(x) % abs(y)
+    return -r if x < 0 else r
+
+
+OPS: dict[str, Callable[[View, View, int], View]] = {
+    "add": _add, "sub": _sub, "mul": _mul, "and": _and, "or": _or, "xor": _xor,
+    "lsh": _lsh, "rsh": _rsh, "arsh": _arsh, "div": _div, "mod": _mod,
+    "sdiv": _const_op(_sdiv_c), "smod": _const_op(_smod_c),
+}
+# operations whose low 32 result bits depend only on the operands' low 32 bits
+_LOW_ONLY = frozenset({"add", "sub", "mul", "and", "or", "xor", "lsh"})
+
+
+def from_view(v: View, w: int, low: View | None = None) -> Scalar:
+    """A scalar from a result view (zero-extended for 32 bits)."""
+    if w == 32:
+        r = make(Tnum(v.t.v & M32, v.t.m & M32), v.umin, v.umax, v.umin, v.umax,
+                 v.umin, v.umax, v.smin, v.smax)
+    elif low is not None:
+        r = make(v.t.with_subreg(low.t.meet(v.t.subreg()) or v.t.subreg()), v.umin, v.umax,
+                 v.smin, v.smax, low.umin, low.umax, low.smin, low.smax)
+    else:
+        r = make(v.t, v.umin, v.umax, v.smin, v.smax)
+    return r if r is not None else Scalar.unknown() if w == 64 else Scalar.urange(0, M32)
+
+
+def alu(op: str, a: Scalar, b: Scalar, w: int) -> Scalar:
+    """``a OP b`` at width ``w`` (32-bit results zero-extended)."""
+    fn = OPS[op]
+    if w == 64:
+        res = fn(view(a, 64), view(b, 64), 64)
+        low = fn(view(a, 32), view(b, 32), 32) if op in _LOW_ONLY else None
+        return from_view(res, 64, low)
+    return from_view(fn(view(a, 32), view(b, 32), 32), 32)
+
+
+def neg(a: Scalar, w: int) -> Scalar:
+    return alu("sub", Scalar.const(0), a, w)
+
+
+def zext32(a: Scalar) -> Scalar:
+    """The low 32 bits of ``a``, zero-extended (``w1 = w1``)."""
+    return from_view(view(a, 32), 32)
+
+
+def sext(a: Scalar, bits: int, w: int) -> Scalar:
+    """Sign-extend the low ``bits`` bits of ``a`` to width ``w``."""
+    half = 1 << (bits - 1)
+    mask = (1 << bits) - 1
+    if a.is_const():
+        v = a.value & mask
+        v = v - (1 << bits) if v & half else v
+        return Scalar.const(v & _mask(w))
+    if a.umax < half:
+        return a if w == 64 else zext32(a)
+    if w == 64:
+        return Scalar.srange(-half, half - 1)
+    r = make(Tnum.unknown(32), 0, M32, 0, M32, 0, M32, -half, half - 1)
+    return r if r is not None else Scalar.urange(0, M32)
+
+
+def truncate(a: Scalar, size: int) -> Scalar:
+    """The low ``size`` bytes of ``a`` (zero-extended)."""
+    if size == 8:
+        return a
+    return alu("and", a, Scalar.const((1 << (8 * size)) - 1), 64)
+
+
+def bswap(a: Scalar, bits: int) -> Scalar:
+    """Reverse the low ``bits`` bits' bytes (result zero-extended)."""
+    if a.is_const():
+        v = a.value & ((1 << bits) - 1)
+        return Scalar.const(int.from_bytes(v.to_bytes(bits // 8, "little"), "big"))
+    return Scalar.urange(0, (1 << bits) - 1)
+
+
+def loaded(size: int, signed: bool) -> Scalar:
+    """Any value a load of ``size`` bytes may give (sign- or zero-extended)."""
+    if size == 8:
+        return Scalar.unknown()
+    if signed:
+        half = 1 << (8 * size - 1)
+        return Scalar.srange(-half, half - 1)
+    return Scalar.urange(0, (1 << (8 * size)) - 1)

@@ -1,0 +1,211 @@
+"""The static control-flow graph: functions, edges, reachability and loops.
+
+:func:`build` decodes each slot's spec once, splits the program into
+functions (the entry and every local-call target, as the kernel's
+subprograms), lists each instruction's successors inside its function, and
+finds what the static checks reject: control leaving a function, statically
+unreachable instructions, irreducible loops.  It also finds each function's
+loops (head, back edges, body) and a reverse-postorder rank used to order
+the analysis.  Nothing here tracks values; everything is iterative (no
+recursion over the graph).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bpfvm import isa
+from bpfvm.insn import Insn
+
+
+@dataclass
+class Loop:
+    head: int
+    back: list[int]  # sources of back edges
+    body: set[int]
+    exits: list[tuple[int, int]]  # (pc in body, successor outside)
+
+
+@dataclass
+class Code:
+    insns: list[Insn]
+    specs: list[isa.OpSpec | None]  # None for lddw second halves
+    succ: list[list[int]]  # intra-function successors (conditional: [fall, taken])
+    func_of: list[int]  # entry pc of each pc's function
+    entries: list[int]
+    rank: list[int]  # global reverse-postorder rank
+    loops: dict[int, Loop] = field(default_factory=dict)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    constants: set[int] = field(default_factory=set)
+
+
+def _targets(pc: int, insn: Insn, spec: isa.OpSpec) -> list[int]:
+    k = spec.kind
+    if k is isa.Kind.EXIT:
+        return []
+    if k is isa.Kind.JA:
+        return [pc + 1 + (insn.off if spec.cls == isa.Cls.JMP else insn.imm)]
+    if k is isa.Kind.JCOND:
+        return [pc + 1, pc + 1 + insn.off]
+    return [pc + spec.slots]
+
+
+def build(insns: list[Insn]) -> Code:
+    n = len(insns)
+    specs: list[isa.OpSpec | None] = [None] * n
+    pc = 0
+    entries = {0}
+    constants: set[int] = set()
+    while pc < n:
+        spec = insns[pc].spec
+        specs[pc] = spec
+        if spec is None:
+            pc += 1
+            continue
+        if spec.kind is isa.Kind.CALL_LOCAL:
+            entries.add(pc + 1 + insns[pc].imm)
+        if "imm" in spec.uses and spec.kind in (isa.Kind.JCOND, isa.Kind.ALU, isa.Kind.MOV):
+            constants.add(insns[pc].imm)
+        pc += spec.slots
+    order = sorted(e for e in entries if 0 <= e < n)
+    func_of = [0] * n
+    for i, e in enumerate(order):
+        end = order[i + 1] if i + 1 < len(order) else n
+        for p in range(e, end):
+            func_of[p] = e
+    code = Code(insns, specs, [[] for _ in range(n)], func_of, order, [0] * n,
+                constants=constants)
+    for pc, spec in enumerate(specs):
+        if spec is None:
+            continue
+        for t in _targets(pc, insns[pc], spec):
+            if t >= n:
+                code.errors.append((pc, "control flow falls off the end of the program"))
+            elif func_of[t] != func_of[pc]:
+                jumped = spec.kind is isa.Kind.JA or (spec.kind is isa.Kind.JCOND
+                                                       and t != pc + 1)
+                what = "jumps into" if jumped else "falls through into"
+                code.errors.append((pc, f"control flow {what} the function at pc {func_of[t]}"))
+            else:
+                code.succ[pc].append(t)
+    _reachability(code)
+    rank = 0
+    for e in order:
+        rank = _loops(code, e, rank)
+    return code
+
+
+def _reachability(code: Code) -> None:
+    seen = set()
+    todo = [0]
+    while todo:
+        pc = todo.pop()
+        if pc in seen:
+            continue
+        seen.add(pc)
+        todo.extend(code.succ[pc])
+        spec = code.specs[pc]
+        if spec is not None and spec.kind is isa.Kind.CALL_LOCAL:
+            todo.append(pc + 1 + code.insns[pc].imm)
+    prev_dead = False
+    for pc, spec in enumerate(code.specs):
+        if spec is None:
+            continue
+        dead = pc not in seen
+        if dead and not prev_dead:
+            code.errors.append((pc, "unreachable instruction"))
+        prev_dead = dead
+
+
+def _loops(code: Code, entry: int, rank: int) -> int:
+    """Depth-first search of one function: postorder, back edges, loops."""
+    post: list[int] = []
+    back: list[tuple[int, int]] = []
+    state: dict[int, int] = {entry: 1}  # 1 on stack, 2 done
+    stack = [(entry, iter(code.succ[entry]))]
+    while stack:
+        node, it = stack[-1]
+        for s in it:
+            st = state.get(s)
+            if st is None:
+                state[s] = 1
+                stack.append((s, iter(code.succ[s])))
+                break
+            if st == 1:
+                back.append((node, s))
+        else:
+            stack.pop()
+            state[node] = 2
+            post.append(node)
+    rpo = post[::-1]
+    for p in rpo:
+        code.rank[p] = rank
+        rank += 1
+    idom = _dominators(code, rpo)
+    preds = _preds(code, rpo)
+    for src, head in back:
+        if not _dominates(idom, head, src):
+            code.errors.append((head, f"irreducible loop: pc {head} is entered from outside "
+                                      f"the loop (jump at pc {src})"))
+            continue
+        loop = code.loops.get(head) or Loop(head, [], {head}, [])
+        code.loops[head] = loop
+        loop.back.append(src)
+        todo = [src]
+        while todo:
+            p = todo.pop()
+            if p not in loop.body:
+                loop.body.add(p)
+                todo.extend(preds.get(p, ()))
+    for loop in code.loops.values():
+        if code.func_of[loop.head] == entry:
+            loop.exits = [(p, s) for p in sorted(loop.body) for s in code.succ[p]
+                          if s not in loop.body]
+    return rank
+
+
+def _preds(code: Code, nodes: list[int]) -> dict[int, list[int]]:
+    preds: dict[int, list[int]] = {}
+    for p in nodes:
+        for s in code.succ[p]:
+            preds.setdefault(s, []).append(p)
+    return preds
+
+
+def _dominators(code: Code, rpo: list[int]) -> dict[int, int]:
+    """Immediate dominators (Cooper, Harvey and Kennedy)."""
+    index = {p: i for i, p in enumerate(rpo)}
+    preds = _preds(code, rpo)
+    idom = {rpo[0]: rpo[0]} if rpo else {}
+    changed = True
+    while changed:
+        changed = False
+        for b in rpo[1:]:
+            new = None
+            for p in preds.get(b, ()):
+                if p not in idom:
+                    continue
+                if new is None:
+                    new = p
+                    continue
+                a, c = p, new
+                while a != c:
+                    while index[a] > index[c]:
+                        a = idom[a]
+                    while index[c] > index[a]:
+                        c = idom[c]
+                new = a
+            if new is not None and idom.get(b) != new:
+                idom[b] = new
+                changed = True
+    return idom
+
+
+def _dominates(idom: dict[int, int], a: int, b: int) -> bool:
+    while True:
+        if a == b:
+            return True
+        nxt = idom.get(b)
+        if nxt is None or nxt == b:
+            return False
+        b = nxt

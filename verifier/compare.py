@@ -1,0 +1,143 @@
+"""Refinement of two scalars by the outcome of a comparison (32 or 64 bit).
+
+:func:`refine` takes the operands of a conditional jump and the edge taken
+(or not) and returns both operands narrowed by what the edge implies, or
+None when the edge cannot be taken.  The 32-bit forms narrow the low-half
+bounds; :func:`~verifier.interval.sync` carries that over to the 64-bit
+bounds when the high half is known.  Operation names are the jump names
+("jeq", "jsgt", "jset", ...); this module imports nothing of eBPF.
+"""
+
+from __future__ import annotations
+
+from verifier.arith import View, view
+from verifier.interval import Scalar, make, s32, s64
+from verifier.tnum import Tnum
+
+NEGATE = {"jeq": "jne", "jne": "jeq", "jgt": "jle", "jle": "jgt", "jge": "jlt", "jlt": "jge",
+          "jsgt": "jsle", "jsle": "jsgt", "jsge": "jslt", "jslt": "jsge",
+          "jset": "jnset", "jnset": "jset"}
+# a OP b  <=>  b SWAP[OP] a
+SWAP = {"jeq": "jeq", "jne": "jne", "jgt": "jlt", "jlt": "jgt", "jge": "jle", "jle": "jge",
+        "jsgt": "jslt", "jslt": "jsgt", "jsge": "jsle", "jsle": "jsge"}
+
+Pair = tuple[View, View] | None
+
+
+def _eq(a: View, b: View, w: int) -> Pair:
+    t = a.t.meet(b.t)
+    if t is None:
+        return None
+    v = View(t, max(a.umin, b.umin), min(a.umax, b.umax), max(a.smin, b.smin),
+             min(a.smax, b.smax))
+    return v, v
+
+
+def _ne_one(a: View, k: int, w: int) -> View:
+    umin, umax, smin, smax = a.umin, a.umax, a.smin, a.smax
+    sk = s64(k) if w == 64 else s32(k)
+    if umin == k:
+        umin += 1
+    if umax == k:
+        umax -= 1
+    if smin == sk:
+        smin += 1
+    if smax == sk:
+        smax -= 1
+    return View(a.t, umin, umax, smin, smax)
+
+
+def _ne(a: View, b: View, w: int) -> Pair:
+    if a.t.m == 0 and b.t.m == 0:
+        return None if a.t.v == b.t.v else (a, b)
+    if b.t.m == 0:
+        return _ne_one(a, b.t.v, w), b
+    if a.t.m == 0:
+        return a, _ne_one(b, a.t.v, w)
+    return a, b
+
+
+def _gt(a: View, b: View, w: int, strict: int) -> Pair:
+    return (View(a.t, max(a.umin, b.umin + strict), a.umax, a.smin, a.smax),
+            View(b.t, b.umin, min(b.umax, a.umax - strict), b.smin, b.smax))
+
+
+def _sgt(a: View, b: View, w: int, strict: int) -> Pair:
+    return (View(a.t, a.umin, a.umax, max(a.smin, b.smin + strict), a.smax),
+            View(b.t, b.umin, b.umax, b.smin, min(b.smax, a.smax - strict)))
+
+
+def _set(a: View, b: View, w: int) -> Pair:
+    if b.t.m == 0:
+        k = b.t.v
+        if not (a.t.v | a.t.m) & k:
+            return None
+        if k and not k & (k - 1) and not a.t.v & k:
+            return View(Tnum(a.t.v | k, a.t.m & ~k), a.umin, a.umax, a.smin, a.smax), b
+    return a, b
+
+
+def _nset(a: View, b: View, w: int) -> Pair:
+    if b.t.m == 0:
+        k = b.t.v
+        if a.t.v & k:
+            return None
+        return View(Tnum(a.t.v & ~k, a.t.m & ~k), a.umin, a.umax, a.smin, a.smax), b
+    if a.t.m == 0 and b.t.m == 0 and a.t.v & b.t.v:
+        return None
+    return a, b
+
+
+def _apply(op: str, a: View, b: View, w: int) -> Pair:
+    if op == "jeq":
+        return _eq(a, b, w)
+    if op == "jne":
+        return _ne(a, b, w)
+    if op == "jset":
+        return _set(a, b, w)
+    if op == "jnset":
+        return _nset(a, b, w)
+    if op in ("jlt", "jle", "jslt", "jsle"):
+        res = _apply(SWAP[op], b, a, w)
+        return None if res is None else (res[1], res[0])
+    strict = 1 if op in ("jgt", "jsgt") else 0
+    return (_gt if op in ("jgt", "jge") else _sgt)(a, b, w, strict)
+
+
+def _back(orig: Scalar, v: View, w: int) -> Scalar | None:
+    if w == 64:
+        t = v.t.meet(orig.t)
+        if t is None:
+            return None
+        return make(t, v.umin, v.umax, v.smin, v.smax, orig.u32min, orig.u32max,
+                    orig.s32min, orig.s32max)
+    low = v.t.meet(orig.t.subreg())
+    if low is None:
+        return None
+    return make(orig.t.with_subreg(low), orig.umin, orig.umax, orig.smin, orig.smax,
+                v.umin, v.umax, v.smin, v.smax)
+
+
+def refine(op: str, a: Scalar, b: Scalar, w: int, taken: bool) -> tuple[Scalar, Scalar] | None:
+    """``(a', b')`` narrowed by ``a OP b`` being ``taken`` (or not); None when
+    that outcome is impossible."""
+    if not taken:
+        op = NEGATE[op]
+    res = _apply(op, view(a, w), view(b, w), w)
+    if res is None:
+        return None
+    ra = _back(a, res[0], w)
+    rb = _back(b, res[1], w)
+    if ra is None or rb is None:
+        return None
+    return ra, rb
+
+
+def decided(op: str, a: Scalar, b: Scalar, w: int) -> bool | None:
+    """True/False when ``a OP b`` has the same outcome for every value, else None."""
+    t = refine(op, a, b, w, True) is not None
+    f = refine(op, a, b, w, False) is not None
+    if t and f:
+        return None
+    return t
+

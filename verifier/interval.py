@@ -1,0 +1,289 @@
+"""Scalar values: a tnum plus signed and unsigned, 64- and 32-bit bounds.
+
+:class:`Scalar` is the abstract value of a 64-bit register holding a number
+(or of a pointer's offset).  Its eight bounds and its tnum are kept
+consistent with each other by :func:`sync`, after the kernel's
+``reg_bounds_sync`` (update bounds from the tnum, deduce signed from
+unsigned, 32 from 64 bits and back, then narrow the tnum from the bounds).
+It is a lattice: ``join``, ``meet``, ``leq`` and ``widen`` (to thresholds).
+This module knows nothing of eBPF; the operations on scalars live in
+:mod:`verifier.arith` and :mod:`verifier.compare`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+
+from verifier.tnum import M32, M64, Tnum
+
+S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
+S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def s64(x: int) -> int:
+    x &= M64
+    return x - (1 << 64) if x >> 63 else x
+
+
+def s32(x: int) -> int:
+    x &= M32
+    return x - (1 << 32) if x >> 31 else x
+
+
+class Thresholds:
+    """Sorted landing points for widening, one list per bound kind."""
+
+    __slots__ = ("u64", "s64", "u32", "s32")
+
+    def __init__(self, constants: Iterable[int] = ()) -> None:
+        vals = {0, 1}
+        for c in constants:
+            vals.update((c - 1, c, c + 1))
+        self.u64 = sorted({v & M64 for v in vals})
+        self.s64 = sorted({s64(v) for v in vals})
+        self.u32 = sorted({v & M32 for v in vals})
+        self.s32 = sorted({s32(v) for v in vals})
+
+
+def _down(points: list[int], x: int, floor: int) -> int:
+    i = bisect_right(points, x)
+    return points[i - 1] if i else floor
+
+
+def _up(points: list[int], x: int, ceil: int) -> int:
+    i = bisect_left(points, x)
+    return points[i] if i < len(points) else ceil
+
+
+class Scalar:
+    """A set of 64-bit values, over-approximated by bounds and a tnum."""
+
+    __slots__ = ("t", "umin", "umax", "smin", "smax", "u32min", "u32max", "s32min", "s32max")
+
+    def __init__(self, t: Tnum, umin: int, umax: int, smin: int, smax: int,
+                 u32min: int, u32max: int, s32min: int, s32max: int) -> None:
+        self.t = t
+        self.umin, self.umax, self.smin, self.smax = umin, umax, smin, smax
+        self.u32min, self.u32max, self.s32min, self.s32max = u32min, u32max, s32min, s32max
+
+    # -- construction ------------------------------------------------------
+    @staticmethod
+    def const(value: int) -> Scalar:
+        value &= M64
+        lo = value & M32
+        return Scalar(Tnum.const(value), value, value, s64(value), s64(value),
+                      lo, lo, s32(lo), s32(lo))
+
+    @staticmethod
+    def unknown() -> Scalar:
+        return _UNKNOWN
+
+    @staticmethod
+    def urange(lo: int, hi: int) -> Scalar:
+        """Every value of the unsigned range ``[lo, hi]``."""
+        r = Scalar(Tnum.range(lo, hi), lo, hi, S64_MIN, S64_MAX, 0, M32, S32_MIN, S32_MAX)
+        return sync(r) or r
+
+    @staticmethod
+    def srange(lo: int, hi: int) -> Scalar:
+        """Every value of the signed range ``[lo, hi]``."""
+        r = Scalar(Tnum.unknown(), 0, M64, lo, hi, 0, M32, S32_MIN, S32_MAX)
+        return sync(r) or r
+
+    def key(self) -> tuple:
+        return (self.t.v, self.t.m, self.umin, self.umax, self.smin, self.smax,
+                self.u32min, self.u32max, self.s32min, self.s32max)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Scalar) and self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    # -- queries -----------------------------------------------------------
+    def is_const(self) -> bool:
+        return self.t.m == 0
+
+    @property
+    def value(self) -> int:
+        """The constant (unsigned) when :meth:`is_const`."""
+        return self.t.v
+
+    def contains(self, x: int) -> bool:
+        x &= M64
+        lo = x & M32
+        return (self.t.contains(x) and self.umin <= x <= self.umax
+                and self.smin <= s64(x) <= self.smax and self.u32min <= lo <= self.u32max
+                and self.s32min <= s32(lo) <= self.s32max)
+
+    def is_unknown(self) -> bool:
+        return self.key() == _UNKNOWN.key()
+
+    def __repr__(self) -> str:
+        return describe(self)
+
+    # -- lattice -----------------------------------------------------------
+    def join(self, o: Scalar) -> Scalar:
+        if self is o:
+            return self
+        return Scalar(self.t.join(o.t), min(self.umin, o.umin), max(self.umax, o.umax),
+                      min(self.smin, o.smin), max(self.smax, o.smax),
+                      min(self.u32min, o.u32min), max(self.u32max, o.u32max),
+                      min(self.s32min, o.s32min), max(self.s32max, o.s32max))
+
+    def meet(self, o: Scalar) -> Scalar | None:
+        t = self.t.meet(o.t)
+        if t is None:
+            return None
+        return sync(Scalar(t, max(self.umin, o.umin), min(self.umax, o.umax),
+                           max(self.smin, o.smin), min(self.smax, o.smax),
+                           max(self.u32min, o.u32min), min(self.u32max, o.u32max),
+                           max(self.s32min, o.s32min), min(self.s32max, o.s32max)))
+
+    def leq(self, o: Scalar) -> bool:
+        return (self.t.leq(o.t) and o.umin <= self.umin and self.umax <= o.umax
+                and o.smin <= self.smin and self.smax <= o.smax
+                and o.u32min <= self.u32min and self.u32max <= o.u32max
+                and o.s32min <= self.s32min and self.s32max <= o.s32max)
+
+    def widen(self, o: Scalar, th: Thresholds) -> Scalar:
+        """``self`` widened by ``o``: each bound that grew jumps to the next
+        threshold (or to the end of its range); the tnum keeps only its
+        trailing known bits.  Ascending chains are finite."""
+        if o.leq(self):
+            return self
+        return Scalar(
+            self.t.widen(o.t),
+            self.umin if o.umin >= self.umin else _down(th.u64, o.umin, 0),
+            self.umax if o.umax <= self.umax else _up(th.u64, o.umax, M64),
+            self.smin if o.smin >= self.smin else _down(th.s64, o.smin, S64_MIN),
+            self.smax if o.smax <= self.smax else _up(th.s64, o.smax, S64_MAX),
+            self.u32min if o.u32min >= self.u32min else _down(th.u32, o.u32min, 0),
+            self.u32max if o.u32max <= self.u32max else _up(th.u32, o.u32max, M32),
+            self.s32min if o.s32min >= self.s32min else _down(th.s32, o.s32min, S32_MIN),
+            self.s32max if o.s32max <= self.s32max else _up(th.s32, o.s32max, S32_MAX))
+
+
+_UNKNOWN = Scalar(Tnum.unknown(), 0, M64, S64_MIN, S64_MAX, 0, M32, S32_MIN, S32_MAX)
+
+
+def _update_bounds(r: Scalar) -> None:
+    t = r.t
+    lo = Tnum(t.v & M32, t.m & M32)
+    r.s32min = max(r.s32min, s32(lo.v | (lo.m & 0x80000000)))
+    r.s32max = min(r.s32max, s32(lo.v | (lo.m & 0x7FFFFFFF)))
+    r.u32min = max(r.u32min, lo.v)
+    r.u32max = min(r.u32max, lo.v | lo.m)
+    r.smin = max(r.smin, s64(t.v | (t.m & (1 << 63))))
+    r.smax = min(r.smax, s64(t.v | (t.m & (M64 >> 1))))
+    r.umin = max(r.umin, t.v)
+    r.umax = min(r.umax, t.v | t.m)
+
+
+def _deduce32(r: Scalar) -> None:
+    if r.umin >> 32 == r.umax >> 32:
+        r.u32min = max(r.u32min, r.umin & M32)
+        r.u32max = min(r.u32max, r.umax & M32)
+        if s32(r.umin) <= s32(r.umax):
+            r.s32min = max(r.s32min, s32(r.umin))
+            r.s32max = min(r.s32max, s32(r.umax))
+    if r.smin >> 32 == r.smax >> 32:
+        if r.smin & M32 <= r.smax & M32:
+            r.u32min = max(r.u32min, r.smin & M32)
+            r.u32max = min(r.u32max, r.smax & M32)
+        if s32(r.smin) <= s32(r.smax):
+            r.s32min = max(r.s32min, s32(r.smin))
+            r.s32max = min(r.s32max, s32(r.smax))
+    if s32(r.u32min) <= s32(r.u32max):
+        r.s32min = max(r.s32min, s32(r.u32min))
+        r.s32max = min(r.s32max, s32(r.u32max))
+    if r.s32min & M32 <= r.s32max & M32:
+        r.u32min = max(r.u32min, r.s32min & M32)
+        r.u32max = min(r.u32max, r.s32max & M32)
+
+
+def _deduce_mixed(r: Scalar) -> None:
+    hi = r.umin & ~M32 & M64
+    r.umin = max(r.umin, hi | r.u32min)
+    hi = r.umax & ~M32 & M64
+    r.umax = min(r.umax, hi | r.u32max)
+    r.smin = max(r.smin, ((r.smin >> 32) << 32) | r.u32min)
+    r.smax = min(r.smax, ((r.smax >> 32) << 32) | r.u32max)
+    if r.s32min >= 0 and r.smin >= S32_MIN and r.smax <= S32_MAX:
+        r.smin = max(r.smin, r.s32min)
+        r.smax = min(r.smax, r.s32max)
+        r.umin = max(r.umin, r.s32min)
+        r.umax = min(r.umax, r.s32max)
+
+
+def _deduce64(r: Scalar) -> None:
+    if s64(r.umin) <= s64(r.umax):
+        r.smin = max(r.smin, s64(r.umin))
+        r.smax = min(r.smax, s64(r.umax))
+    if r.smin & M64 <= r.smax & M64:
+        r.umin = max(r.umin, r.smin & M64)
+        r.umax = min(r.umax, r.smax & M64)
+
+
+def _empty(r: Scalar) -> bool:
+    return (r.umin > r.umax or r.smin > r.smax or r.u32min > r.u32max
+            or r.s32min > r.s32max)
+
+
+def sync(r: Scalar) -> Scalar | None:
+    """Make the bounds and tnum of ``r`` (a fresh object) agree; None when
+    they prove the set empty."""
+    _update_bounds(r)
+    if _empty(r):
+        return None
+    for _ in range(2):
+        _deduce32(r)
+        _deduce_mixed(r)
+        _deduce64(r)
+        if _empty(r):
+            return None
+    t64 = r.t.meet(Tnum.range(r.umin, r.umax))
+    t32 = r.t.subreg().meet(Tnum.range(r.u32min, r.u32max))
+    if t64 is None or t32 is None:
+        return None
+    r.t = t64.clear_subreg().or_(t32)
+    _update_bounds(r)
+    _deduce32(r)
+    _deduce64(r)
+    return None if _empty(r) else r
+
+
+def make(t: Tnum, umin: int = 0, umax: int = M64, smin: int = S64_MIN, smax: int = S64_MAX,
+         u32min: int = 0, u32max: int = M32, s32min: int = S32_MIN,
+         s32max: int = S32_MAX) -> Scalar | None:
+    """A synced scalar from parts (unnamed bounds unknown); None when empty."""
+    return sync(Scalar(t, umin, umax, smin, smax, u32min, u32max, s32min, s32max))
+
+
+def describe(r: Scalar) -> str:
+    """The kernel log's rendering: a constant, or its bounds and var_off."""
+    if r.is_const():
+        v = r.t.v
+        return f"{s64(v)}" if s64(v) < 0 and s64(v) > -4096 else f"{v:#x}" if v > 9 else f"{v}"
+    parts = []
+    if r.smin != S64_MIN:
+        parts.append(f"smin={r.smin}")
+    if r.smax != S64_MAX:
+        parts.append(f"smax={r.smax}")
+    if r.umin != 0:
+        parts.append(f"umin={r.umin}")
+    if r.umax != M64:
+        parts.append(f"umax={r.umax}")
+    if (r.umin >> 32) != (r.umax >> 32) or r.umax > M32:
+        if r.u32min != 0:
+            parts.append(f"u32min={r.u32min}")
+        if r.u32max != M32:
+            parts.append(f"u32max={r.u32max}")
+        if r.s32min != S32_MIN:
+            parts.append(f"s32min={r.s32min}")
+        if r.s32max != S32_MAX:
+            parts.append(f"s32max={r.s32max}")
+    if r.t.m != M64:
+        parts.append(f"var_off=({r.t.v:#x}; {r.t.m:#x})")
+    return ",".join(parts) if parts else "unknown"

@@ -1,0 +1,203 @@
+"""Termination: a ranking argument for every loop the analysis can iterate.
+
+After the fixpoint, each loop whose back edge is feasible needs a register
+``r`` such that on every path around the loop ``r`` changes by an amount of
+fixed sign (``r += 1``, ``r -= 4``, ``r += r3`` with ``r3`` in [1, 8]...)
+and no step on the way can wrap around (checked against the invariant the
+analysis proved at that instruction, in the unsigned or the signed sense).
+Then ``r`` moves strictly monotonically through a finite range, so the loop
+ends; the trip count is bounded by the head's range over the step.  The
+cost is independent of the trip count: one pass over the loop body per
+inner-loop iteration, with widening.
+
+A small relational domain tracks, per register, ``r == base_at_head + d``
+with ``d`` in an integer interval, and whether every step was wrap-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bpfvm import isa
+from verifier.analysis import Result
+from verifier.cfg import Code, Loop
+from verifier.interval import S64_MAX, S64_MIN
+from verifier.state import State
+from verifier.tnum import M64
+from verifier.values import K
+
+INF = float("inf")
+Rec = tuple[int, float, float, bool, bool] | None  # (base reg, dlo, dhi, no u-wrap, no s-wrap)
+Recs = tuple[Rec, ...]
+
+
+@dataclass
+class LoopVerdict:
+    head: int
+    ok: bool
+    reason: str  # rejection reason, or the ranking register and bound
+    trips: int | None = None
+
+
+def _join(a: Rec, b: Rec) -> Rec:
+    if a is None or b is None or a[0] != b[0]:
+        return None
+    return (a[0], min(a[1], b[1]), max(a[2], b[2]), a[3] and b[3], a[4] and b[4])
+
+
+def _widen(a: Rec, b: Rec) -> Rec:
+    j = _join(a, b)
+    if j is None or a is None:
+        return j
+    return (j[0], a[1] if j[1] >= a[1] else -INF, a[2] if j[2] <= a[2] else INF, j[3], j[4])
+
+
+def _step(rec: Rec, dlo: int, dhi: int, state: State, reg: int) -> Rec:
+    if rec is None:
+        return None
+    v = state.reg(reg)
+    if v.kind is not K.SCALAR or v.num is None:
+        return None
+    n = v.num
+    nu = rec[3] and n.umin + dlo >= 0 and n.umax + dhi <= M64
+    ns = rec[4] and n.smin + dlo >= S64_MIN and n.smax + dhi <= S64_MAX
+    return (rec[0], rec[1] + dlo, rec[2] + dhi, nu, ns)
+
+
+def _transfer(code: Code, pc: int, state: State, recs: Recs) -> Recs:
+    insn, spec = code.insns[pc], code.specs[pc]
+    assert spec is not None
+    out = list(recs)
+    k = spec.kind
+    if k in (isa.Kind.CALL, isa.Kind.CALLX, isa.Kind.CALL_LOCAL):
+        for r in range(6):
+            out[r] = None
+        return tuple(out)
+    if k is isa.Kind.ATOMIC:
+        if spec.op == "cmpxchg":
+            out[0] = None
+        elif spec.op.startswith("fetch") or spec.op == "xchg":
+            out[insn.src] = None
+        return tuple(out)
+    if not spec.writes_dst:
+        return recs
+    d = insn.dst
+    if k is isa.Kind.MOV and spec.width == 64 and spec.src_reg:
+        out[d] = recs[insn.src]
+    elif k is isa.Kind.ALU and spec.width == 64 and spec.op in ("add", "sub"):
+        if spec.src_reg:
+            src = state.reg(insn.src)
+            if src.kind is not K.SCALAR or src.num is None:
+                out[d] = None
+                return tuple(out)
+            lo, hi = src.num.smin, src.num.smax
+        else:
+            lo = hi = insn.imm
+        if spec.op == "sub":
+            lo, hi = -hi, -lo
+        out[d] = _step(recs[d], lo, hi, state, d)
+    else:
+        out[d] = None
+    return tuple(out)
+
+
+def _pc_states(res: Result) -> dict[int, State]:
+    by_pc: dict[int, State] = {}
+    for (_chain, pc), st in res.states.items():
+        old = by_pc.get(pc)
+        by_pc[pc] = st if old is None else old.join(st) if len(old.frames) == len(st.frames) \
+            else old
+    return by_pc
+
+
+def _feasible_back(res: Result, loop: Loop) -> list[int]:
+    srcs = set()
+    for node, contrib in res.contrib.items():
+        if node[1] != loop.head:
+            continue
+        for src in contrib:
+            if src[1] in loop.back and src[0] == node[0]:
+                srcs.add(src[1])
+    return sorted(srcs)
+
+
+def check_loop(code: Code, res: Result, loop: Loop, states: dict[int, State]) -> LoopVerdict:
+    back = _feasible_back(res, loop)
+    if not back:
+        return LoopVerdict(loop.head, True, "never iterates")
+    ident: Recs = tuple((r, 0, 0, True, True) for r in range(11))
+    ins: dict[int, Recs] = {loop.head: ident}
+    joins: dict[int, int] = {}
+    at_back: Recs | None = None
+    todo = [loop.head]
+    budget = 64 * len(loop.body) + 64
+    while todo and budget:
+        budget -= 1
+        todo.sort(key=lambda p: code.rank[p])
+        pc = todo.pop(0)
+        st = states.get(pc)
+        if st is None:
+            continue
+        out = _transfer(code, pc, st, ins[pc])
+        for s in code.succ[pc]:
+            if s == loop.head:
+                if pc in back:
+                    at_back = out if at_back is None else tuple(
+                        _join(a, b) for a, b in zip(at_back, out, strict=True))
+                continue
+            if s not in loop.body:
+                continue
+            old = ins.get(s)
+            if old is None:
+                new = out
+            else:
+                j = joins.get(s, 0) + 1
+                joins[s] = j
+                comb = _widen if j > 2 else _join
+                new = tuple(comb(a, b) for a, b in zip(old, out, strict=True))
+            if new != old:
+                ins[s] = new
+                if s not in todo:
+                    todo.append(s)
+    if at_back is None or todo:
+        return LoopVerdict(loop.head, False, _blame(code, loop, None))
+    head = states[loop.head]
+    for r in range(10):
+        rec = at_back[r]
+        if rec is None or rec[0] != r or not (rec[1] > 0 or rec[2] < 0):
+            continue
+        if not (rec[3] or rec[4]):
+            continue
+        v = head.reg(r)
+        step = int(min(abs(rec[1]), abs(rec[2])))
+        trips = None
+        if v.num is not None and step:
+            width = v.num.umax - v.num.umin if rec[3] else v.num.smax - v.num.smin
+            trips = width // step + 1
+        return LoopVerdict(loop.head, True, f"r{r}", trips)
+    return LoopVerdict(loop.head, False, _blame(code, loop, at_back))
+
+
+def _blame(code: Code, loop: Loop, at_back: Recs | None) -> str:
+    if at_back is not None:
+        for r in range(10):
+            rec = at_back[r]
+            if rec is not None and rec[0] == r and (rec[1] > 0 or rec[2] < 0):
+                return f"cannot bound r{r}"
+    for p, _s in loop.exits:
+        spec = code.specs[p]
+        if spec is not None and spec.kind is isa.Kind.JCOND:
+            return f"cannot bound r{code.insns[p].dst}"
+    has_exit = any(code.specs[p] is not None and code.specs[p].kind is isa.Kind.EXIT  # type: ignore
+                   for p in loop.body)
+    if not loop.exits and not has_exit:
+        return "no path leaves the loop"
+    return "no register changes by a constant step on every iteration"
+
+
+def check_loops(code: Code, res: Result) -> list[LoopVerdict]:
+    if not code.loops:
+        return []
+    states = _pc_states(res)
+    return [check_loop(code, res, loop, states) for head, loop in sorted(code.loops.items())
+            if head in states]
