@@ -8,7 +8,10 @@ freed page's pageblock type, and blocks of any type merge.  Differences from
 Linux: no ALLOC_NOFRAGMENT pass (it only applies when a lower zone such as
 DMA32 exists), no watermark boost, no free-page shuffling or tail placement;
 blocks never straddle zones because merging checks the zone's pfn range
-(Linux checks page_zone_id, the same thing for aligned zones).
+(Linux checks page_zone_id, the same thing for aligned zones).  Because our
+MAX_ORDER is 18, a fallback first cuts a block larger than Linux's largest
+(order 10) down to order 10 on its own list, then steals that: the claim
+covers at most two pageblocks, as in Linux.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from mmcore.constants import (
 )
 from mmcore.physmem import PhysMem, Zone
 
+# Linux's MAX_PAGE_ORDER: a fallback steals at most a block of this order, so
+# that our larger blocks (up to 1 GiB) do not flip 512 pageblocks at once.
+FALLBACK_MAX_ORDER = 10
 BUDDY, TAIL, ALLOC, PCP = FrameState.BUDDY, FrameState.TAIL, FrameState.ALLOC, FrameState.PCP
 
 
@@ -170,6 +176,10 @@ class Buddy:
                     if fmt >= 0:
                         break
             pfn = z.heads[cur * NR_MT + fmt]
+            if cur > FALLBACK_MAX_ORDER:  # cut to the size Linux's largest block has
+                self._del(z, pfn)
+                self.expand(z, pfn, FALLBACK_MAX_ORDER, cur, fmt)
+                self._add(z, pfn, FALLBACK_MAX_ORDER, fmt)
             self.steal_suitable_fallback(z, pfn, mt, can_steal)
             self.steals += 1
             return True

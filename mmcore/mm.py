@@ -80,6 +80,7 @@ class MMStats:
     pgsteal: int = 0
     walks: int = 0
     walk_refs: int = 0
+    munmaps: int = 0
     tlb_hits: int = 0  # of exited processes
     tlb_misses: int = 0
     zone_resizes: int = 0
