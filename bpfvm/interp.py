@@ -355,23 +355,21 @@ def _ldx(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
 
 
 def _store(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
-    r, s, size, n = vm._r, insn.src, spec.width, pc + 1
+    r, d, s, off, size, n = vm._r, insn.dst, insn.src, insn.off, spec.width, pc + 1
     pack, m = UNPACK[size].pack_into, semantics.mask(size * 8)
-    access = _mem_access(vm, pc, insn.dst, insn.off, size, "write")
-    if spec.kind is isa.Kind.ST:
-        value = insn.imm & m
+    fast, resolve = vm.space.fast.get, vm.space.resolve
+    imm = insn.imm & m
+    from_reg = spec.kind is isa.Kind.STX
 
-        def st() -> int:
-            buf, i = access()
-            pack(buf, i, value)
-            return n
-        return st
-
-    def stx() -> int:
-        buf, i = access()
-        pack(buf, i, r[s] & m)
+    def store() -> int:  # the access check inlined, as in ldx
+        a = (r[d] + off) & M64
+        buf = fast(a >> SHIFT)
+        i = (a & LOW) - HALF
+        if buf is None or i < 0 or i + size > len(buf):
+            buf, i = resolve(a, size, "write", pc)
+        pack(buf, i, r[s] & m if from_reg else imm)
         return n
-    return stx
+    return store
 
 
 def _atomic(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
