@@ -101,12 +101,11 @@ class AddressSpace:
         ``what`` is ``"read"`` or ``"write"``."""
         addr &= (1 << 64) - 1
         obj = self.objects.get(addr >> SHIFT)
+        access = f"invalid {what} of {size} byte{'' if size == 1 else 's'} at {addr:#x}"
         if obj is None:
             if addr < NULL_LIMIT:
-                raise VmFault(pc, f"invalid {what} of {size} bytes at {addr:#x} "
-                              "(null pointer)")
-            raise VmFault(pc, f"invalid {what} of {size} bytes at {addr:#x} "
-                          "(no object at this address)")
+                raise VmFault(pc, f"{access} (null pointer)")
+            raise VmFault(pc, f"{access} (no object at this address)")
         off = (addr & LOW) - HALF
         ok = 0 <= off and off + size <= len(obj.buf)
         if ok and obj.window is not None:
@@ -114,8 +113,7 @@ class AddressSpace:
             within = off % stride
             ok = lo <= within and within + size <= lo + vsize
         if not ok:
-            raise VmFault(pc, f"invalid {what} of {size} bytes at {addr:#x} "
-                          f"({obj.where(off)})")
+            raise VmFault(pc, f"{access} ({obj.where(off)})")
         return obj.buf, off
 
     def read(self, addr: int, size: int, pc: int) -> bytes:

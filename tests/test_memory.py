@@ -29,7 +29,8 @@ def test_bounds(off: int, size: int, ok: bool) -> None:
         buf, i = space.resolve(a + off, size, "read", 0)
         assert i == off and len(buf) == 16
     else:
-        with pytest.raises(VmFault, match=f"invalid read of {size} bytes"):
+        plural = "byte" if size == 1 else "bytes"
+        with pytest.raises(VmFault, match=f"invalid read of {size} {plural} at"):
             space.resolve(a + off, size, "read", 0)
 
 
