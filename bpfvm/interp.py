@@ -19,6 +19,9 @@ deep (8, the caller included).  ``exit`` returns from a local call or ends
 the run.  Legacy ``ldabs``/``ldind`` read big-endian values from ``mem``
 into r0; an out-of-range read ends the program with r0 = 0, as the kernel
 does.  A run executes at most ``budget`` instructions, then faults.
+``on_step(pc, registers)``, when given, is called before every instruction
+with the live register list (read it, do not keep or change it): the hook
+for checking a verifier's claims at run time.
 
 This module executes; it does not verify (see :mod:`verifier`).
 """
@@ -45,6 +48,7 @@ MAX_FRAMES = 8
 STACK_SIZE = 512
 M64 = semantics.M64
 _ZERO_STACK = bytes(STACK_SIZE)
+_ZERO_REGS = (0,) * isa.NUM_REGS
 _BIG_ENDIAN = {size: struct.Struct(">" + st.format[1:])
                for size, st in UNPACK.items()}
 
@@ -70,7 +74,8 @@ class Interpreter:
 
     def __init__(self, program: Program, helpers: HelperTable, maps: list[Map] | None = None,
                  env: VmEnv | None = None, *, budget: int = DEFAULT_BUDGET,
-                 max_frames: int = MAX_FRAMES) -> None:
+                 max_frames: int = MAX_FRAMES,
+                 on_step: Callable[[int, list[int]], None] | None = None) -> None:
         validate(program.insns, helpers)
         self.program = program
         self.helpers = helpers
@@ -79,12 +84,14 @@ class Interpreter:
         self.env = env if env is not None else VmEnv()
         self.budget = budget
         self.max_frames = max_frames
-        self.steps = 0  # instructions executed by the last run
+        self.on_step = on_step
+        self._ticks = repeat(None, 0)  # the last run's remaining budget
         self.pc = 0  # pc of the helper being called (for faults raised by helpers)
         self.space = AddressSpace()
         self._ctx_base = self.space.add("ctx", bytearray())
         self._ctx: bytearray | None = None
         self._stacks = [bytearray(STACK_SIZE) for _ in range(max_frames)]
+        self._stack_views = [memoryview(b) for b in self._stacks]  # cheapest to zero
         self._tops = [self.space.add("stack" if k == 0 else f"stack of frame {k}", buf,
                                      origin=STACK_SIZE) + STACK_SIZE
                       for k, buf in enumerate(self._stacks)]
@@ -110,35 +117,39 @@ class Interpreter:
     def run(self, mem: bytearray | None = None) -> int:
         """Run once; returns r0 (unsigned 64-bit).  ``mem`` is modified in place."""
         r = self._r
-        r[:] = [0] * isa.NUM_REGS
-        self._calls.clear()
-        if mem is not None and not isinstance(mem, bytearray):
-            mem = bytearray(mem)
-        self._ctx = mem
-        self.space.replace(self._ctx_base, mem)
+        r[:] = _ZERO_REGS
+        if mem is not self._ctx:
+            if mem is not None and not isinstance(mem, bytearray):
+                mem = bytearray(mem)
+            self._ctx = mem
+            self.space.replace(self._ctx_base, mem)
         if mem is not None:
             r[1] = self._ctx_base
             r[2] = len(mem)
         r[10] = self._tops[0]
-        self._stacks[0][:] = _ZERO_STACK
+        if self._calls:
+            self._calls.clear()
+        self._stack_views[0][:] = _ZERO_STACK
         handlers = self._handlers
         pc = 0
-        ticks = repeat(None, self.budget)
+        self._ticks = ticks = repeat(None, self.budget)
         try:
             for _ in ticks:
                 pc = handlers[pc]()
         except _Exit:
-            self.steps = self.budget - operator.length_hint(ticks)
             return r[0]
         except VmFault as fault:
-            self.steps = self.budget - operator.length_hint(ticks)
             loc = self.program.source[fault.pc] if 0 <= fault.pc < len(self.program.source) \
                 else None
             if loc is not None and not isinstance(fault, ProgramFault):
                 raise ProgramFault(fault.pc, fault.message, str(loc)) from None
             raise
-        self.steps = self.budget
         raise VmFault(pc, f"instruction budget of {self.budget} exhausted")
+
+    @property
+    def steps(self) -> int:
+        """Instructions executed by the last run (the faulting one included)."""
+        return self.budget - operator.length_hint(self._ticks)
 
     @property
     def registers(self) -> list[int]:
@@ -268,7 +279,7 @@ def _callx(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
 
 def _call_local(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
     r, calls, n, t = vm._r, vm._calls, pc + 1, pc + 1 + insn.imm
-    stacks, tops, limit = vm._stacks, vm._tops, vm.max_frames - 1
+    stacks, tops, limit = vm._stack_views, vm._tops, vm.max_frames - 1
 
     def call_local() -> int:
         depth = len(calls) + 1
@@ -435,6 +446,17 @@ def _fault(pc: int, message: str) -> Handler:
     return fault
 
 
+def _observed(handler: Handler, pc: int, vm: Interpreter) -> Handler:
+    """``handler`` preceded by a call of ``vm.on_step(pc, registers)``."""
+    observe, r = vm.on_step, vm._r
+    assert observe is not None
+
+    def step() -> int:
+        observe(pc, r)
+        return handler()
+    return step
+
+
 def _compile(vm: Interpreter) -> list[Handler]:
     """One handler per slot, plus a final one for running off the end."""
     insns = vm.program.insns
@@ -444,7 +466,8 @@ def _compile(vm: Interpreter) -> list[Handler]:
         insn = insns[pc]
         spec = insn.spec
         assert spec is not None  # validate() ran
-        handlers.append(FACTORIES[spec.kind](vm, pc, insn, spec))
+        handler = FACTORIES[spec.kind](vm, pc, insn, spec)
+        handlers.append(_observed(handler, pc, vm) if vm.on_step else handler)
         if spec.kind is isa.Kind.LDDW:
             handlers.append(_fault(pc + 1, "jump into the middle of lddw"))
         pc += spec.slots

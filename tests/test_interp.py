@@ -250,3 +250,12 @@ def test_budget_is_per_run_and_configurable() -> None:
     with pytest.raises(VmFault, match="budget of 20"):
         vm.run()
     assert vm.steps == 20
+
+
+def test_on_step_sees_every_instruction_before_it_runs() -> None:
+    seen: list[tuple[int, int]] = []
+    p = prog(Insn(0xB7, 0, imm=3), Insn(0x05, off=1), Insn(0xB7, 0, imm=9),
+             Insn(0x07, 0, imm=4), EXIT)
+    vm = Interpreter(p, standard_helpers(), on_step=lambda pc, r: seen.append((pc, r[0])))
+    assert vm.run() == 7
+    assert seen == [(0, 0), (1, 3), (3, 3), (4, 7)]
