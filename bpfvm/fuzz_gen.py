@@ -316,7 +316,10 @@ class Gen:
             self.ctx_load(self.dst())
             return
         writable = [f for f in self.t.hook.fields if f.writable]
-        if not writable or self.bad("ctx-write-ro"):
+        if not writable:
+            self.ctx_load(self.dst())
+            return
+        if self.bad("ctx-write-ro"):
             writable = [f for f in self.t.hook.fields if not f.writable]
         fld = self.rng.choice(writable)
         self.b.emit(f"stx{isa.SIZE_SUFFIX[fld.size]}", CTX, self.scalar(), fld.offset)
@@ -363,7 +366,11 @@ class Gen:
         size = self.rng.choice([s for s in (1, 2, 4, 8) if s <= size_obj])
         off = self.rng.randrange(0, size_obj - size + 1)
         limit = size_obj - size - off
+        pinned = ptr in self.pinned
+        self.pinned.add(ptr)
         reg = self.index(limit)
+        if not pinned:
+            self.pinned.discard(ptr)
         end = None
         if reg < 0:
             reg = -1 - reg
@@ -381,6 +388,7 @@ class Gen:
         if end is not None:
             self.b.place(end)
             self.depth -= 1
+            self.kill_scratch()
 
     def guard(self, reg: int, limit: int) -> str:
         """Branch away unless 0 <= reg <= limit; returns the end label (depth + 1)."""
@@ -626,6 +634,7 @@ class Gen:
         if got is None:
             return
         reg = self.scratch((ptr,))
+        self.pinned.add(ptr)
         if self.t.hook is None:
             size = 4 if not self.bad("jmp32-wide-src") else 8
             size = min(size, self.t.ctx_size)
@@ -643,6 +652,7 @@ class Gen:
         self.stack_ptrs.pop(ptr, None)
         self.b.emit("ldxb", self.scratch((ptr,)), ptr, 0)
         self.b.place(end)
+        self.pinned.discard(ptr)
         self.kill_scratch()
 
     def s_call(self) -> None:

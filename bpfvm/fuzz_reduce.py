@@ -73,14 +73,29 @@ def without(insns: Sequence[Insn], drop: set[int]) -> list[Insn] | None:
 
     Returns None when a surviving jump would have nowhere to land.
     """
+    return edit(insns, drop)
+
+
+def edit(insns: Sequence[Insn], drop: set[int],
+         insert: dict[int, list[list[Insn]]] | None = None) -> list[Insn] | None:
+    """Remove the units in ``drop`` and insert new units before the given
+    unit indexes (``len(units)`` appends).  Jumps keep their target unit
+    (or the next survivor); inserted units must not jump.  None when a jump
+    would have nowhere to land."""
+    insert = insert or {}
     us = units(insns)
     targets = _unit_targets(us)
-    keep = [i for i in range(len(us)) if i not in drop]
     new_slot: dict[int, int] = {}
     pc = 0
-    for i in keep:
-        new_slot[i] = pc
-        pc += len(us[i])
+    layout: list[tuple[int | None, list[Insn]]] = []
+    for i in range(len(us) + 1):
+        for extra in insert.get(i, []):
+            layout.append((None, extra))
+            pc += len(extra)
+        if i < len(us) and i not in drop:
+            new_slot[i] = pc
+            layout.append((i, us[i]))
+            pc += len(us[i])
     end = pc
     # next surviving unit at or after each unit index
     landing: list[int | None] = [None] * (len(us) + 1)
@@ -90,10 +105,9 @@ def without(insns: Sequence[Insn], drop: set[int]) -> list[Insn] | None:
             nxt = i
         landing[i] = nxt
     out: list[Insn] = []
-    for i in keep:
-        u = us[i]
-        target = targets[i]
-        if target is None:
+    for i, u in layout:
+        target = None if i is None else targets[i]
+        if i is None or target is None:
             out.extend(u)
             continue
         if target < 0:

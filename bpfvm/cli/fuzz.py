@@ -1,0 +1,124 @@
+"""``bpfvm fuzz``: hunt for verifier bugs; exit 1 when something was found.
+
+Runs :func:`bpfvm.fuzz.campaign` with live statistics (a rich table on a
+terminal, a line every few seconds otherwise), then prints a summary and
+the reproducers it saved.  ``--json`` prints the summary as JSON instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.live import Live
+from rich.table import Table
+
+from bpfvm.cli.common import add_json_flag, console, print_json
+from bpfvm.errors import BpfvmError
+
+DEFAULT_OUT = "fuzz-findings"
+
+
+def default_corpus() -> list[str]:
+    """``programs/`` and the test corpora of this checkout, where present."""
+    root = Path(__file__).resolve().parents[2]
+    return [str(p) for p in (root / "programs", root / "tests" / "data") if p.is_dir()]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fuzz", help="fuzz the verifier: generate, verify, run, compare")
+    p.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
+    p.add_argument("--seed", type=int, default=1, help="campaign seed (default 1)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="parallel workers (default: one per core)")
+    p.add_argument("--corpus", action="append", metavar="DIR",
+                   help="directory of .s/.data seed programs to mutate (repeatable; "
+                   "default: programs/ and tests/data/)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"where reproducers go (default {DEFAULT_OUT}/)")
+    p.add_argument("--jit-every", type=int, default=50, metavar="N",
+                   help="compare with the JIT on one accepted program in N (0: never)")
+    p.add_argument("--runs", type=int, default=3, help="concrete inputs per accepted program")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def _table(stats, reports, elapsed: float) -> Table:
+    t = Table(title="bpfvm fuzz", show_header=False)
+    rate = stats.cases / elapsed if elapsed else 0.0
+    acc = stats.accepted / stats.wellformed if stats.wellformed else 0.0
+    t.add_row("elapsed", f"{elapsed:.1f} s")
+    t.add_row("programs", f"{stats.cases} ({rate:.0f}/s)")
+    t.add_row("accepted", f"{stats.accepted} ({acc:.0%} of {stats.wellformed} well-formed)")
+    t.add_row("interpreter runs", str(stats.runs))
+    t.add_row("JIT comparisons", str(stats.jit))
+    t.add_row("findings", f"[bold red]{len(reports)}[/]" if reports else "0")
+    for r in reports[-5:]:
+        t.add_row("", f"{r.finding.oracle}: {r.finding.message[:70]}")
+    return t
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpfvm.fuzz import Config, campaign, summary
+
+    if args.seconds <= 0 or args.jobs < 1 or args.runs < 1 or args.jit_every < 0:
+        raise BpfvmError("--seconds, --jobs and --runs must be positive, --jit-every >= 0")
+    corpus = args.corpus if args.corpus is not None else default_corpus()
+    for d in corpus:
+        if not Path(d).exists():
+            raise BpfvmError(f"--corpus {d}: no such directory")
+    config = Config(seconds=args.seconds, seed=args.seed, jobs=args.jobs, corpus=corpus,
+                    out=args.out, runs=args.runs, jit_every=args.jit_every)
+    out = console(args)
+    live = not args.json and out.is_terminal
+    if live:
+        with Live(_table(*_empty()), console=out, refresh_per_second=4) as view:
+            result = campaign(config, lambda s, r, e: view.update(_table(s, r, e)))
+    else:
+        ticker = _Ticker(quiet=args.json)
+        result = campaign(config, ticker)
+    info = summary(result)
+    if args.json:
+        print_json(info)
+    else:
+        _print_summary(out, info, result)
+    return 1 if result.reports else 0
+
+
+def _empty() -> tuple:
+    from bpfvm.fuzz import Stats
+
+    return Stats(), [], 0.0
+
+
+class _Ticker:
+    """Progress lines on stderr when not on a terminal."""
+
+    def __init__(self, quiet: bool, every: float = 5.0) -> None:
+        self.quiet, self.every, self.next = quiet, every, every
+
+    def __call__(self, stats, reports, elapsed: float) -> None:
+        if self.quiet or elapsed < self.next:
+            return
+        self.next = elapsed + self.every
+        print(f"fuzz: {elapsed:.0f} s, {stats.cases} programs, {stats.accepted} accepted, "
+              f"{len(reports)} findings", file=sys.stderr)
+
+
+def _print_summary(out, info: dict, result) -> None:
+    out.print(f"{info['cases']} programs in {info['seconds']} s "
+              f"({info['cases_per_second']}/s), {info['accepted']} accepted "
+              f"({info['acceptance_rate']:.0%} of {info['wellformed']} well-formed), "
+              f"{info['interpreter_runs']} interpreter runs, {info['jit_checked']} JIT "
+              "comparisons")
+    if info["corpus_skipped"]:
+        out.print(f"{info['corpus_skipped']} corpus files skipped")
+    if not result.reports:
+        out.print("no findings")
+        return
+    out.print(f"[bold red]{len(result.reports)} findings[/]")
+    for r in result.reports:
+        where = r.path or "(not saved)"
+        out.print(f"  {where}: {r.finding.oracle}: {r.finding.message}")

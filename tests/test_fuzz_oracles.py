@@ -1,0 +1,139 @@
+"""The fuzzer's oracles, each shown firing on a program built to trip it and
+silent on its sound twin (with stand-in verifiers, so that the oracles are
+tested independently of the real one)."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from bpfvm.fuzz_gen import REGION_SIZE, Case, Target, ins, target_named
+from bpfvm.fuzz_oracles import Oracles, draw_input, value_pool
+from bpfvm.insn import Insn
+from bpfvm.program import Program
+
+EXIT = ins("exit")
+
+
+@dataclass
+class Verdict:
+    accepted: bool = True
+    facts: object = None
+    diagnostics: list = field(default_factory=list)
+
+
+def accept_all(program, hook, **kw) -> Verdict:
+    return Verdict()
+
+
+def mem_case(*insns: Insn, size: int = 16) -> Case:
+    return Case(Program(list(insns)), Target(None, size))
+
+
+def outcome(case: Case, verifier=accept_all, **kw):
+    kw.setdefault("run_budget", 1000)
+    kw.setdefault("long_budget", 5000)
+    return Oracles(verifier=verifier, **kw).check(case, random.Random(1))
+
+
+SOUND = mem_case(ins("ldxdw", 0, 1, 8), EXIT)
+
+
+def test_sound_program_passes_every_oracle() -> None:
+    out = outcome(SOUND)
+    assert out.wellformed and out.accepted and out.finding is None and out.runs == 3
+
+
+def test_rejected_program_is_not_run() -> None:
+    out = outcome(mem_case(ins("ldxdw", 0, 1, 12), EXIT), lambda p, h, **kw: Verdict(False))
+    assert out.wellformed and not out.accepted and out.finding is None and out.runs == 0
+
+
+def test_malformed_program_is_not_verified() -> None:
+    calls = []
+    out = outcome(mem_case(ins("ja", off=5), EXIT), lambda *a, **k: calls.append(a))
+    assert not out.wellformed and calls == []
+
+
+@pytest.mark.parametrize(("insns", "oracle", "fragment"), [
+    ((ins("ldxdw", 0, 1, 12), EXIT), "fault", "read of 8 bytes"),
+    ((ins("ldxdw", 0, 10, -8), EXIT), "uninit", "uninitialised"),
+    ((ins("mov64_x", 0, 7), EXIT), "uninit", "r0"),
+    ((ins("mov64_k", 0, 0), ins("ja", off=-1), EXIT), "fault", "budget"),
+])
+def test_interpreter_oracles_fire(insns, oracle: str, fragment: str) -> None:
+    finding = outcome(mem_case(*insns)).finding
+    assert finding is not None and finding.oracle == oracle and fragment in finding.message
+
+
+def test_verifier_exception_is_a_finding() -> None:
+    def broken(program, hook, **kw):
+        raise ZeroDivisionError("boom")
+    finding = outcome(SOUND, broken).finding
+    assert finding.oracle == "verifier-crash" and "ZeroDivisionError: boom" in finding.message
+
+
+def test_verifier_must_return_a_verdict() -> None:
+    finding = outcome(SOUND, lambda p, h, **kw: "yes").finding
+    assert finding.oracle == "verifier-crash" and "not a verdict" in finding.message
+
+
+def test_verifier_hang_is_cut_short() -> None:
+    def slow(program, hook, **kw):
+        time.sleep(5)
+    finding = outcome(SOUND, slow, verify_seconds=0.2).finding
+    assert finding.oracle == "verifier-timeout"
+
+
+class ClaimsZero:
+    """Facts claiming r0 == 0 at pc 1."""
+
+    def check(self, pc: int, regs) -> str | None:
+        return None if pc != 1 or regs[0] == 0 else f"pc 1: r0 = {regs[0]:#x} is not 0"
+
+
+def test_wrong_range_claim_is_a_finding() -> None:
+    case = mem_case(ins("ldxb", 0, 1, 0), EXIT)
+    finding = outcome(case, lambda p, h, **kw: Verdict(facts=ClaimsZero())).finding
+    assert finding.oracle == "range" and "is not 0" in finding.message
+
+
+def test_true_range_claim_is_silent() -> None:
+    case = mem_case(ins("mov64_k", 0, 0), EXIT)
+    assert outcome(case, lambda p, h, **kw: Verdict(facts=ClaimsZero())).finding is None
+
+
+def test_region_pointer_is_filled_in_for_page_table_hooks() -> None:
+    target = target_named("pt_lookup")
+    region = target.hook.field_named("region")
+    size = target.hook.field_named("region_size")
+    insns = [ins("ldxdw", 2, 1, region.offset), ins("ldxdw", 3, 1, size.offset),
+             ins("add64_x", 2, 3), ins("ldxdw", 0, 2, -8), ins("mov64_k", 0, 0), EXIT]
+    out = outcome(Case(Program(insns, hook="pt_lookup"), target))
+    assert out.accepted and out.finding is None
+    insns[3] = ins("ldxdw", 0, 2, 0)  # one past the end of the region
+    assert outcome(Case(Program(insns, hook="pt_lookup"), target)).finding.oracle == "fault"
+
+
+def test_value_pool_holds_constants_and_neighbours() -> None:
+    pool = value_pool(mem_case(ins("jgt64_k", 1, off=0, imm=41), EXIT))
+    assert {40, 41, 42, 43, 41 + (1 << 32), (-41) & ((1 << 64) - 1)} <= set(pool)
+
+
+def test_inputs_are_deterministic_and_respect_layout() -> None:
+    target = target_named("pt_map")
+    case = Case(Program([EXIT]), target)
+    pool = value_pool(case)
+    a, b = (draw_input(case, random.Random(5), pool) for _ in range(2))
+    assert a.ctx == b.ctx and a.region == b.region and len(a.ctx) == target.ctx_size
+    off = target.hook.field_named("region_size").offset
+    assert int.from_bytes(a.ctx[off:off + 8], "little") == REGION_SIZE
+
+
+def test_jit_oracle_agrees_on_a_sound_program() -> None:
+    pytest.importorskip("bpfvm.jit")
+    out = Oracles(verifier=accept_all).check(SOUND, random.Random(1), jit=True)
+    assert out.jit_checked and out.finding is None
