@@ -114,6 +114,13 @@ class Interpreter:
             self._buffers[id(buf)] = addr
         return addr
 
+    def release(self, buf: bytearray) -> None:
+        """Make a buffer given to :meth:`address_of` unreachable again (its
+        address then faults as "no object at this address")."""
+        addr = self._buffers.pop(id(buf), None)
+        if addr is not None:
+            self.space.remove(addr)
+
     def run(self, mem: bytearray | None = None) -> int:
         """Run once; returns r0 (unsigned 64-bit).  ``mem`` is modified in place."""
         r = self._r
@@ -246,12 +253,11 @@ def _invoke(vm: Interpreter, helper: HelperSpec, pc: int) -> None:
         raise VmFault(pc, f"helper {helper.name} has no implementation")
     vm.pc = pc
     try:
-        value = helper.impl(vm, r[1], r[2], r[3], r[4], r[5])
+        r[0] = int(helper.impl(vm, r[1], r[2], r[3], r[4], r[5]) or 0) & M64
     except VmFault:
         raise
     except Exception as exc:  # a helper's bug must not look like ours
         raise VmFault(pc, f"helper {helper.name} failed: {type(exc).__name__}: {exc}") from exc
-    r[0] = (value or 0) & M64
 
 
 def _call(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:

@@ -91,6 +91,11 @@ class AddressSpace:
             obj.buf = buf
             self.fast[number] = buf
 
+    def remove(self, base: int) -> None:
+        """Forget the object at ``base`` (its number is not reused)."""
+        self.objects.pop(base >> SHIFT, None)
+        self.fast.pop(base >> SHIFT, None)
+
     def object_at(self, addr: int) -> MemObject | None:
         return self.objects.get(addr >> SHIFT)
 

@@ -259,3 +259,30 @@ def test_on_step_sees_every_instruction_before_it_runs() -> None:
     vm = Interpreter(p, standard_helpers(), on_step=lambda pc, r: seen.append((pc, r[0])))
     assert vm.run() == 7
     assert seen == [(0, 0), (1, 3), (3, 3), (4, 7)]
+
+
+def test_released_buffers_become_unreachable() -> None:
+    p = prog(Insn(0x79, 2, 1, 0), Insn(0x61, 0, 2, 0), EXIT)
+    vm = Interpreter(p, standard_helpers())
+    region = bytearray(8)
+    ctx = bytearray(vm.address_of(region).to_bytes(8, "little"))
+    assert vm.run(ctx) == 0
+    vm.release(region)
+    with pytest.raises(VmFault, match="no object at this address"):
+        vm.run(ctx)
+    assert vm.address_of(region) != int.from_bytes(ctx, "little")
+
+
+def test_helper_results_are_masked_and_none_is_zero() -> None:
+    helpers = standard_helpers().extended([
+        HelperSpec(1002, "neg", (), Ret.SCALAR, lambda vm, *a: -1),
+        HelperSpec(1003, "void", (), Ret.VOID, lambda vm, *a: None)])
+    assert Interpreter(prog(Insn(0x85, imm=1002), EXIT), helpers).run() == M64
+    assert Interpreter(prog(Insn(0xB7, 0, imm=5), Insn(0x85, imm=1003), EXIT),
+                       helpers).run() == 0
+
+
+def test_interpret_convenience() -> None:
+    from bpfvm.interp import interpret
+
+    assert interpret(prog(Insn(0xB7, 0, imm=-2), EXIT)) == M64 - 1

@@ -100,3 +100,12 @@ def test_replace_and_unmap() -> None:
 def test_addresses_wrap_to_64_bits() -> None:
     space, (a,) = space_with(8)
     assert space.read(a + (1 << 64), 1, 0) == b"\0"
+
+
+def test_remove() -> None:
+    space, (a, b) = space_with(4, 4)
+    space.remove(a)
+    with pytest.raises(VmFault, match="no object at this address"):
+        space.load(a, 1, 0)
+    assert space.load(b, 1, 0) == 0
+    assert space.add("new", bytearray(1)) >> 32 == 3
