@@ -41,6 +41,7 @@ class File:
         self.pages[index] = pfn
         self.cached += 1
         mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_FILE))
+        self.mark_accessed(pfn)  # filemap_read marks every page it copies
         return pfn
 
     def mark_accessed(self, pfn: int) -> None:
