@@ -143,7 +143,9 @@ def leave(env: Env, state: State) -> State | None:
     """At ``exit``: the caller's state after the return, or None at the
     outermost frame (after checking r0 against the program's contract)."""
     ck = env.checker
-    state = ck.init(state, 0)
+    if state.reg(0).kind is K.UNINIT:
+        ck.reject("r0 is not set at exit", state, (0,))
+        state = state.set_reg(0, UNKNOWN)
     r0 = state.reg(0)
     depth = state.depth
     if depth:

@@ -98,7 +98,7 @@ def _ctx(env: Env, state: State, p: Val, reg: int, off: int, size: int, write: b
 
 
 def _stack_load(env: Env, state: State, depth: int, lo: int, hi: int, size: int,
-                signed: bool) -> Val:
+                signed: bool, reg: int) -> Val:
     ck = env.checker
     st = state.stack(depth)
     const = hi - lo == size
@@ -109,12 +109,13 @@ def _stack_load(env: Env, state: State, depth: int, lo: int, hi: int, size: int,
                 return scalar(sext(v.num, 8 * size, 64))
             return v
         if v.kind is not K.SCALAR:
-            ck.reject(f"partial read of a spilled pointer at fp{o} ({v.type_name()})", state)
+            ck.reject(f"partial read of a spilled pointer at fp{o} ({v.type_name()})", state,
+                      (reg,))
             return UNKNOWN
     if not st.is_init(lo, hi - lo):
         first = next(b for b in range(lo, hi) if not st.is_init(b, 1))
-        ck.reject(f"read of uninitialised stack at fp{lo} size {hi - lo} "
-                  f"(fp{first} is not initialised)", state)
+        extra = f" (fp{first} is not initialised)" if first != lo else ""
+        ck.reject(f"read of uninitialised stack at fp{lo} size {hi - lo}{extra}", state, (reg,))
         return UNKNOWN
     return scalar(loaded(size, signed))
 
@@ -162,7 +163,7 @@ def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool
     depth = int(p.obj.ref)
     lo, hi = rng
     if atomic:
-        before = _stack_load(env, state, depth, lo, hi, size, False)
+        before = _stack_load(env, state, depth, lo, hi, size, False, reg)
         if before.kind is not K.SCALAR:
             return state, UNKNOWN
         after = _stack_store(env, state, depth, lo, hi, size, None, None)
@@ -171,7 +172,7 @@ def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool
         if val is None:  # immediate store: value known from the instruction
             return _stack_store(env, state, depth, lo, hi, size, None, None), UNKNOWN
         return _stack_store(env, state, depth, lo, hi, size, val, src), UNKNOWN
-    return state, _stack_load(env, state, depth, lo, hi, size, signed)
+    return state, _stack_load(env, state, depth, lo, hi, size, signed, reg)
 
 
 def readable(env: Env, state: State, reg: int, size: Scalar, what: str) -> bool:

@@ -67,10 +67,9 @@ class Val:
     def type_name(self) -> str:
         if self.kind is K.PTR:
             assert self.obj is not None
-            base = {"ctx": "ctx", "buf": "mem", "stack": "fp", "map_value": "map_value",
+            base = {"ctx": "ctx", "buf": "mem", "stack": "stack", "map_value": "map_value",
                     "region": "region", "mem": "mem"}[self.obj.kind]
-            return f"{base}_or_null" if self.null else f"ptr_to_{base}" if base != "fp" \
-                else "ptr_to_stack"
+            return f"{base}_or_null" if self.null else f"ptr_to_{base}"
         return {K.UNINIT: "uninit", K.TOP: "mixed", K.SCALAR: "scalar",
                 K.MAP: "map_ptr"}[self.kind]
 

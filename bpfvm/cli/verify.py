@@ -1,0 +1,107 @@
+"""``bpfvm verify``: run the static verifier on a program and show the verdict.
+
+Exit 0 when accepted, 1 when rejected, 2 for bad usage or unreadable input.
+The context is the hook named by ``--hook`` (or by the program's ``.hook``
+directive), else a buffer of ``--ctx-size`` bytes (the generic ``mem``
+type).  ``--object NAME=BYTES`` gives the size of a memory object a hook's
+pointer fields point at.  This module only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bpfvm.cli.common import add_json_flag, console, load_program, print_json
+from bpfvm.errors import BpfvmError
+from bpfvm.hookspec import HookSpec
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="statically verify a program (exit 0 accepted, "
+                       "1 rejected)")
+    p.add_argument("program", help="assembly (.s), raw bytecode (.bin) or object (.json)")
+    ctx = p.add_mutually_exclusive_group()
+    ctx.add_argument("--hook", metavar="NAME", help="hook the program attaches to "
+                     "(default: the program's .hook directive)")
+    ctx.add_argument("--ctx-size", metavar="N", type=int,
+                     help="generic program: r1 points at a buffer of N bytes, r2 = N")
+    p.add_argument("--object", metavar="NAME=BYTES", action="append", default=[],
+                   help="size of a memory object the hook's pointer fields point at")
+    p.add_argument("--log-level", type=int, choices=(0, 1, 2), default=0,
+                   help="0: verdict only; 1: and every branch; 2: and every state")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def _hooks() -> dict[str, HookSpec]:
+    try:
+        from bpfvm.hooks import HOOKS
+    except ImportError:
+        return {}
+    return dict(HOOKS)
+
+
+def _objects(items: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, size = item.partition("=")
+        try:
+            value = int(size, 0)
+        except ValueError:
+            value = -1
+        if not sep or not name or value < 0:
+            raise BpfvmError(f"--object: expected NAME=BYTES, not '{item}'")
+        out[name] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpfvm.loader import default_helpers
+    from verifier import verify
+
+    program = load_program(args.program)
+    if args.ctx_size is not None and args.ctx_size < 0:
+        raise BpfvmError("--ctx-size must be >= 0")
+    hook_name = args.hook or (program.hook if args.ctx_size is None else None)
+    hook = None
+    if hook_name:
+        hooks = _hooks()
+        if hook_name not in hooks:
+            known = ", ".join(sorted(hooks)) or "none defined"
+            raise BpfvmError(f"unknown hook '{hook_name}' (known: {known})")
+        hook = hooks[hook_name]
+    objects = _objects(args.object)
+    if hook is not None:
+        missing = [name for name in hook.objects if name not in objects]
+        if missing:
+            raise BpfvmError(f"hook '{hook.name}' points at object '{missing[0]}': give its "
+                             f"size with --object {missing[0]}=BYTES")
+    verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=default_helpers(),
+                     objects=objects, log_level=args.log_level)
+    if args.json:
+        print_json({"program": args.program, "hook": hook.name if hook else None,
+                    **verdict.to_json()})
+        return 0 if verdict.accepted else 1
+    out = console(args)
+    for line in verdict.log:
+        out.print(line, markup=False)
+    target = f"hook '{hook.name}'" if hook else f"a buffer of {args.ctx_size or 0} bytes"
+    if verdict.accepted:
+        st = verdict.stats
+        out.print(f"[green]{args.program}: accepted[/] for {target} ({st['insns']} "
+                  f"instructions, {st['visits']} visits, {st['seconds'] * 1000:.1f} ms)")
+        return 0
+    for d in verdict.diagnostics:
+        out.print(f"[bold red]{_esc(d.headline)}[/]")
+        for extra in (d.insn, d.state):
+            if extra:
+                out.print(f"    {_esc(extra)}", highlight=False)
+    n = len(verdict.diagnostics)
+    out.print(f"[red]{args.program}: rejected[/] for {target} ({n} problem{'s' * (n != 1)})")
+    return 1
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
