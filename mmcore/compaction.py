@@ -70,13 +70,15 @@ class Compactor:
         ok = False
 
         def finished() -> bool:
+            if not same and order < 0:
+                return False  # an evacuation scans the whole source zone
             if proactive or order < 0:
                 return fragmentation_score_zone(z.nr_free) <= wmark_low
             return any(z.nr_free[o] for o in range(order, NR_ORDERS))
 
         def isolate_free() -> bool:
             nonlocal free_pfn
-            floor = migrate_pfn + PAGEBLOCK_PAGES if same else tz.start
+            floor = migrate_pfn if same else tz.start  # migrate_pfn: end of its block
             while free_pfn >= floor:
                 p, end = free_pfn, free_pfn + PAGEBLOCK_PAGES
                 free_pfn -= PAGEBLOCK_PAGES
