@@ -209,8 +209,10 @@ class Jit:
                 out.append(je.Region("stack" if k == 0 else f"stack of frame {k}",
                                      state[je.W_STACK] + k * stride, je.STACK_SIZE,
                                      origin=je.STACK_SIZE))
-        for m, addr in zip(self.maps, self._storage, strict=True):
+        for i, (m, addr) in enumerate(zip(self.maps, self._storage, strict=True)):
             out.append(je.Region(f"map '{m.name}'", addr, len(m.buf), window=m.window))
+            handle = self.state_address + 8 * (je.W_MAPS + je.MAP_WORDS * i)
+            out.append(je.Region(f"map '{m.name}' handle", handle, 0))
         for _, addr, name, buf in self._buffers.values():
             out.append(je.Region(name, addr, len(buf)))
         return out
