@@ -34,7 +34,9 @@ def _check_args(env: Env, state: State, spec: HelperSpec) -> State:
     args = spec.args
     for i, kind in enumerate(args):
         r = i + 1
-        state = ck.init(state, r)
+        if state.reg(r).kind is K.UNINIT:
+            state = ck.init(state, r)
+            continue
         v = state.reg(r)
         what = _arg_name(spec, i)
         if kind is Arg.MAP:
@@ -44,8 +46,7 @@ def _check_args(env: Env, state: State, spec: HelperSpec) -> State:
                 assert v.obj is not None
                 map_index = int(v.obj.ref)
         elif kind in (Arg.MAP_KEY, Arg.MAP_VALUE):
-            if map_index is None:
-                ck.reject(f"{what}: no map argument precedes it", state, (r,))
+            if map_index is None:  # the map argument was already rejected
                 continue
             m = env.maps[map_index]
             size = m.key_size if kind is Arg.MAP_KEY else m.value_size
@@ -63,8 +64,9 @@ def _check_args(env: Env, state: State, spec: HelperSpec) -> State:
                 continue
             if nxt is not Arg.SIZE:
                 continue
-            state = ck.init(state, r + 1)
             sz = state.reg(r + 1)
+            if sz.kind is K.UNINIT:
+                continue
             if sz.kind is not K.SCALAR:
                 ck.reject(f"{_arg_name(spec, i + 1)}: expected a size, got {sz.type_name()}",
                           state, (r + 1,))
