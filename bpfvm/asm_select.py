@@ -30,7 +30,7 @@ from bpfvm.asm_names import (
     is_fetch,
     layout,
 )
-from bpfvm.asm_syntax import Imm, LineError, MapRef, Mem, Name, Operand, Reg, Stmt
+from bpfvm.asm_syntax import Imm, LineError, MapRef, Mem, Name, Operand, Reg, Stmt, parse_int
 from bpfvm.helpers import HelperTable
 from bpfvm.insn import Insn, lddw, s32
 from bpfvm.isa import Kind, OpSpec
@@ -277,7 +277,7 @@ def _k_call_name(stmt: Stmt, env: Env) -> tuple[OpSpec, tuple]:
     if rel:
         if name.text != "pc":
             raise LineError(rel[0].col, f"expected 'call pc{rel[0].text}N' or 'call LABEL'")
-        value = int(rel[1].text, 0)
+        value = parse_int(rel[1].text)
         return isa.BY_KEY["call_local"], (Imm(-value if rel[0].text == "-" else value,
                                                 rel[0].col, True),)
     if name.text in env.labels:
@@ -339,7 +339,9 @@ def _target(op: Imm | Name, fld: str, env: Env) -> int:
 def _helper(op: Imm | Name, env: Env) -> int:
     if isinstance(op, Imm):
         return _in_range(op.value, IMM32, op.col, "helper id", 32)
-    spec = env.helpers.by_name(op.text) if env.helpers is not None else None
+    spec = None
+    if env.helpers is not None:  # bpftool prints the kernel's names: bpf_map_lookup_elem
+        spec = env.helpers.by_name(op.text) or env.helpers.by_name(op.text.removeprefix("bpf_"))
     if spec is None:
         raise LineError(op.col, f"unknown helper '{op.text}'")
     return spec.id

@@ -127,8 +127,18 @@ def _reg(tok: Token) -> Reg:
     return Reg(int(m.group(2)), m.group(1), _col(tok))
 
 
+def parse_int(text: str) -> int:
+    """A NUMBER token's value: 0x hex, 0b binary, else decimal (leading zeros allowed)."""
+    prefix = text[:2].lower()
+    if prefix == "0x":
+        return int(text[2:], 16)
+    if prefix == "0b":
+        return int(text[2:], 2)
+    return int(text, 10)
+
+
 def _number(sign: Token | None, tok: Token) -> Imm:
-    value = int(str(tok), 0)
+    value = parse_int(str(tok))
     col = _col(sign) if sign is not None else _col(tok)
     return Imm(-value if sign == "-" else value, col, sign is not None)
 
@@ -221,6 +231,11 @@ class _ToRecords(Transformer):
     def target(self, c: list) -> Imm | Name:
         return c[0]
 
+    def pc_rel(self, c: list) -> Imm | Name:
+        if c[0] != "pc":
+            return Name(f"{c[0]}{c[1]}{c[2]}", _col(c[0]))
+        return _number(c[1], c[2])
+
     def _k(form: str, op_index: int | None = None) -> Any:  # noqa: N805
         def build(self: _ToRecords, c: list) -> Stmt:
             ops: list[Operand] = []
@@ -304,12 +319,19 @@ def _line_error(exc: UnexpectedInput, text: str) -> LineError:
     if isinstance(exc, UnexpectedToken):
         if exc.token.type == "$END":
             col = len(text.rstrip()) + 1
-        expected = sorted({_TERMINAL_NAMES.get(t, _literal(t)) for t in exc.expected})
+        if col == len(text) - len(text.lstrip()) + 1:
+            return LineError(col, f"unexpected {_describe(exc.token)}: a line starts with "
+                             "an instruction, a label or a directive")
+        names = exc.accepts or exc.expected
+        expected = sorted({_TERMINAL_NAMES.get(t) or _literal(t) for t in names})
         shown = ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "")
         return LineError(col or 1, f"unexpected {_describe(exc.token)}; expected {shown}")
     return LineError(col or 1, "syntax error")
 
 
 def _literal(terminal: str) -> str:
-    pattern = _parser().get_terminal(terminal).pattern
+    try:
+        pattern = _parser().get_terminal(terminal).pattern
+    except KeyError:
+        return "end of line" if "END" in terminal else terminal.lower()
     return f"'{pattern.value}'" if pattern.type == "str" else terminal.lower()

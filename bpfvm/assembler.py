@@ -211,6 +211,16 @@ def _slots(item: Stmt | Insn, syntax: str) -> int:
     return 2 if item.form in ("k_lddw", "k_lddw_map") else 1
 
 
+def _other_syntax_hint(code: str, syntax: str) -> str:
+    other = SYNTAXES[1 - SYNTAXES.index(syntax)]
+    try:
+        parse_line(code, other)
+    except LineError:
+        return ""
+    return f" (this line is {other} syntax but the file is {syntax} syntax; " \
+        "a file uses one syntax, chosen by .syntax or by its first instruction)"
+
+
 def _is_exit(stmt: Stmt) -> bool:
     return stmt.form == "k_exit" or (stmt.form == "conf" and len(stmt.words) == 1
                                      and stmt.words[0].text == "exit" and not stmt.ops)
@@ -223,7 +233,7 @@ def _first_pass(state: _State, lineno: int, code: str) -> None:
         line = state.parsed.get(code) or parse_line(code, state.syntax)
         state.parsed[code] = line
     except LineError as exc:
-        state.error(lineno, exc.col, exc.message)
+        state.error(lineno, exc.col, exc.message + _other_syntax_hint(code, state.syntax))
         return
     for label in line.labels:
         if label.text in state.labels:

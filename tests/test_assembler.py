@@ -279,3 +279,11 @@ def test_jump_beyond_16_bits_needs_gotol() -> None:
     assert "32768 slots away" in error.message and "ja32/gotol" in error.message
     prog = assemble(f"ja32 far\n{filler}far:\nexit\n")
     assert prog.insns[0] == Insn(0x06, 0, 0, 0, 32768)
+
+
+def test_bpftool_spellings() -> None:
+    """bpftool prints pc-relative targets and the kernel's helper names."""
+    prog = assemble("goto pc+1\nif r1 == 0x0 goto pc-2\ncall bpf_map_lookup_elem\n"
+                    "r1 = 010\nexit", helpers=HELPERS)
+    assert prog.insns == [Insn(0x05, 0, 0, 1, 0), Insn(0x15, 1, 0, -2, 0),
+                          Insn(0x85, 0, 0, 0, 1), Insn(0xB7, 1, 0, 0, 10), Insn(0x95)]
