@@ -4,6 +4,8 @@ Run by hand: ``PYTHONPATH=. python benchmarks/bench_interp.py [--runs N]``.
 Programs: counting primes below 5,000 by trial division (ALU and jumps), a
 byte-sum over a 4 KiB input buffer (loads), a stack fill-and-read loop
 (stores and loads), and array-map lookups through the helper (calls).
+Rates are per second of this process's CPU time, so that other load on the
+machine disturbs them less.
 """
 
 from __future__ import annotations
@@ -104,9 +106,9 @@ def measure(text: str, mem_size: int, runs: int) -> tuple[float, int, int]:
     rates = []
     r0 = 0
     for _ in range(runs):
-        start = time.perf_counter()
+        start = time.process_time()
         r0 = vm.run(mem)
-        rates.append(vm.steps / (time.perf_counter() - start))
+        rates.append(vm.steps / (time.process_time() - start))
     return statistics.median(rates), vm.steps, r0
 
 
