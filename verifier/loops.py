@@ -179,15 +179,16 @@ def check_loop(code: Code, res: Result, loop: Loop, states: dict[int, State]) ->
 
 
 def _blame(code: Code, loop: Loop, at_back: Recs | None) -> str:
+    """Name the register the loop's exit depends on (or that moves)."""
+    for p, _s in loop.exits:
+        spec = code.specs[p]
+        if spec is not None and spec.kind is isa.Kind.JCOND:
+            return f"cannot bound r{code.insns[p].dst}"
     if at_back is not None:
         for r in range(10):
             rec = at_back[r]
             if rec is not None and rec[0] == r and (rec[1] > 0 or rec[2] < 0):
                 return f"cannot bound r{r}"
-    for p, _s in loop.exits:
-        spec = code.specs[p]
-        if spec is not None and spec.kind is isa.Kind.JCOND:
-            return f"cannot bound r{code.insns[p].dst}"
     has_exit = any(code.specs[p] is not None and code.specs[p].kind is isa.Kind.EXIT  # type: ignore
                    for p in loop.body)
     if not loop.exits and not has_exit:

@@ -166,8 +166,15 @@ class State:
         frames = []
         for f in self.frames:
             regs = tuple(fn(v) for v in f.regs)  # type: ignore[operator]
-            spills = {o: (s, fn(v)) for o, (s, v) in f.stack.spills.items()}  # type: ignore
-            frames.append(Frame(regs, Stack(f.stack.init, spills)))
+            spills = {}
+            init = f.stack.init
+            for o, (s, v) in f.stack.spills.items():
+                nv = fn(v)  # type: ignore[operator]
+                if nv.kind is K.UNINIT:  # a dead value: its bytes are unreadable
+                    init &= ~_bits(o, s)
+                else:
+                    spills[o] = (s, nv)
+            frames.append(Frame(regs, Stack(init, spills)))
         return State(tuple(frames))
 
     def join(self, o: State, th: Thresholds | None = None) -> State:

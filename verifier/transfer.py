@@ -45,6 +45,8 @@ def _mov(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
     if spec.src_reg:
         state = ck.init(state, insn.src)
         v = state.reg(insn.src)
+        if spec.width == 64 and v.kind is K.SCALAR and insn.src != insn.dst:
+            state, v = _link(state, insn.src, v, SCALAR_IDS + pc)
         if spec.width == 32:
             state = ck.scalar(state, insn.src, "32-bit move of {type} {r} would truncate a "
                               "pointer")
@@ -54,6 +56,24 @@ def _mov(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
     else:
         v = const(insn.imm if spec.width == 64 else insn.imm & 0xFFFFFFFF)
     return _next(pc, spec, state.set_reg(insn.dst, v))
+
+
+SCALAR_IDS = 1 << 40  # ids of linked scalar copies (pointer ids are call pcs + 1)
+
+
+def _link(state: State, src: int, v: Val, new_id: int) -> tuple[State, Val]:
+    """Give the scalar in ``src`` an id its copies share, so that a bound
+    learnt on one copy holds for all (the kernel's find_equal_scalars)."""
+    if v.id:
+        return state, v
+    old = new_id
+
+    def scrub(x: Val) -> Val:
+        return Val(x.kind, x.num, x.obj, x.null, 0) if x.id == old else x
+
+    state = state.map_vals(scrub)
+    v = Val(K.SCALAR, v.num, None, False, new_id)
+    return state.set_reg(src, v), v
 
 
 def _movsx(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
@@ -97,7 +117,8 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
         return UNKNOWN
     if num_reg is not None:
         pre = Bounded(num_reg, insn.dst if ptr is dst else num_reg)
-        if ck.require(state, pre) is not state:
+        if pre.failure(state) is not None:
+            ck.require(state, pre)
             return UNKNOWN
     assert ptr.num is not None and num_val.num is not None
     off = arith.alu(op, ptr.num, num_val.num, 64)
@@ -258,14 +279,27 @@ def _jcond(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> lis
             if r is None:
                 outcomes.append((t, None))
                 continue
-            s = state.set_reg(insn.dst, scalar(r[0]))
+            s = _narrow(state, insn.dst, a, r[0])
             if spec.src_reg and insn.src != insn.dst:
-                s = s.set_reg(insn.src, scalar(r[1]))
+                s = _narrow(s, insn.src, b, r[1])
             outcomes.append((t, s))
     else:
         outcomes = _pointer_jcond(env, state, insn, spec, a, b)
     env.branches[(env.chain, pc)] = (outcomes[0][1] is not None, outcomes[1][1] is not None)
     return [("next", taken if t else fall, s) for t, s in outcomes if s is not None]
+
+
+def _narrow(state: State, reg: int, old: Val, num: Scalar) -> State:
+    """Set the refined ``num`` in ``reg`` and in every linked copy of it."""
+    if not old.id:
+        return state.set_reg(reg, scalar(num))
+    new = Val(K.SCALAR, num, None, False, old.id)
+    oid = old.id
+
+    def fn(v: Val) -> Val:
+        return new if v.kind is K.SCALAR and v.id == oid else v
+
+    return state.map_vals(fn)
 
 
 def _pointer_jcond(env: Env, state: State, insn: Insn, spec: isa.OpSpec, a: Val,
