@@ -714,7 +714,14 @@ class Gen:
                 self.b.emit("mov64_k", 0, imm=self.imm())
             self.b.emit("exit")
             return
-        if hook.returns_pointer and self.rng.random() < 0.5:
+        if hook.returns_pointer and self.rng.random() < 0.3:
+            if self.bad("ret-scalar") and self.scalars:
+                self.b.emit("mov64_x", 0, self.rng.choice(sorted(self.scalars)))
+            else:
+                self.b.emit("mov64_k", 0, imm=0)
+            self.b.emit("exit")
+            return
+        if hook.returns_pointer:
             fld = hook.field_named(hook.returns_pointer)
             self.b.emit("ldxdw", 0, CTX, fld.offset)
             self.wrote(0, scalar=False)

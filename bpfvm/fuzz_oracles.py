@@ -11,7 +11,11 @@ verifier must consider unreadable); (2) interpreter and JIT agree on r0,
 the context, the region and the maps (sampled: compiling with llvmlite
 costs more than everything else together); (3) every scalar range the
 verifier claims for a register at a pc holds whenever the interpreter
-reaches that pc.
+reaches that pc.  Oracle (1) also holds accepted programs to the rest of
+the contract the verifier vouches for: r0 within the hook's range (or a
+pointer into the region where the hook returns one), read-only context
+fields unchanged, and no address of the engine's memory left in r0, the
+context, a map or the region (a pointer leak).
 
 An oracle that fires returns a :class:`Finding`; this module neither
 generates nor reduces programs.  The verifier's facts are read through
@@ -38,6 +42,8 @@ from bpfvm.maps import make_maps
 from bpfvm.vmenv import VmEnv
 
 M64 = (1 << 64) - 1
+RETURNED_SIZE = 8  # a returned PTE pointer must address this many bytes
+STACK_SLACK = 512  # how far outside an object a leaked address may point
 RUN_BUDGET = 100_000  # instructions per run; a run that needs more is retried with:
 LONG_BUDGET = 3_000_000
 VERIFY_SECONDS = 10.0
@@ -47,7 +53,8 @@ VERIFY_SECONDS = 10.0
 class Finding:
     """An oracle that fired: which, why, and the input that showed it."""
 
-    oracle: str  # verifier-crash, verifier-timeout, verifier-budget, fault, uninit, jit, range
+    oracle: str  # verifier-crash, verifier-timeout, fault, uninit, contract, jit, range,
+    # engine-crash (an engine broke on an accepted program: its bug, not the verifier's)
     message: str
     detail: str = ""
 
@@ -235,6 +242,8 @@ class Runner:
         self.case = case
         self.region = bytearray(REGION_SIZE) if case.target.objects else None
         self.region_addr = engine.address_of(self.region) if self.region is not None else 0
+        self.last_r0 = 0
+        self.last_ctx: bytearray | None = None
 
     def prepare(self, inp: Input) -> bytearray:
         engine, hook = self.engine, self.case.target.hook
@@ -267,7 +276,55 @@ class Runner:
 
     def run(self, inp: Input) -> Result:
         ctx = self.prepare(inp)
-        return self.result(self.engine.run(ctx), ctx)
+        self.last_r0 = self.engine.run(ctx)
+        self.last_ctx = ctx
+        return self.result(self.last_r0, ctx)
+
+    def contract(self, inp: Input) -> str | None:
+        """What the last run did that an accepted program must not do: return
+        outside the hook's range, write a read-only context field, or leave an
+        address of the engine's memory where the host can read it."""
+        hook, r0, ctx = self.case.target.hook, self.last_r0, self.last_ctx
+        if hook is not None and hook.returns_pointer:
+            if r0 and not (self.region is not None and self.region_addr <= r0
+                           <= self.region_addr + len(self.region) - RETURNED_SIZE):
+                return f"r0 = {r0:#x} is neither 0 nor a pointer to {RETURNED_SIZE} bytes " \
+                    "inside the region"
+        elif hook is not None:
+            signed = r0 - (1 << 64) if r0 >> 63 else r0
+            if not hook.ret_min <= signed <= hook.ret_max:
+                return f"r0 = {signed} is outside the hook's range [{hook.ret_min}, " \
+                    f"{hook.ret_max}]"
+        if hook is not None:
+            for f in hook.fields:
+                span = slice(f.offset, f.offset + f.size)
+                if not f.writable and not f.pointer and ctx[span] != inp.ctx[span]:
+                    return f"read-only context field '{f.name}' was written"
+        space = getattr(self.engine, "space", None)
+        if space is None:
+            return None
+        words: list[tuple[str, int]] = []
+        if hook is None or not hook.returns_pointer:
+            words.append(("r0", r0))
+        # (where, bytes after the run, bytes before it): only words that changed count
+        places = [("the context", bytes(ctx), bytes(inp.ctx))]
+        for m, entries in zip(self.engine.maps, inp.entries, strict=True):
+            before = dict(entries)
+            places += [(f"map '{m.name}'", bytes(v), before.get(k, b"")) for k, v in m.items()]
+        if self.region is not None and inp.region is not None:
+            places.append(("the region", bytes(self.region), bytes(inp.region)))
+        for name, data, old in places:
+            words += [(name, int.from_bytes(data[i:i + 8], "little"))
+                      for i in range(0, len(data) - 7, 8) if data[i:i + 8] != old[i:i + 8]]
+        for name, w in words:
+            obj = space.object_at(w)
+            low = (w & 0xFFFFFFFF) - 0x8000_0000
+            if obj is not None and -STACK_SLACK <= low <= len(obj.buf) + STACK_SLACK:
+                if hook is not None and name == "the context" and self.region is not None \
+                        and obj.buf is self.region:
+                    continue  # the host's own region pointer field
+                return f"pointer leak: {name} holds the address {w:#x} ({obj.name})"
+        return None
 
 
 class Oracles:
@@ -334,6 +391,9 @@ class Oracles:
                 first = self._run_budgeted(runner, case, inp)
                 if probe.violation:
                     return Finding("range", probe.violation, inp.describe()), n + 1
+                broken = runner.contract(inp) if runner.last_ctx is not None else None
+                if broken:
+                    return Finding("contract", broken, inp.describe()), n + 1
                 probe.garbage, probe.fresh = inp.garbage | 1, True
                 second = runner.run(inp)
             except VmFault as fault:
@@ -355,6 +415,7 @@ class Oracles:
         return None, self.runs
 
     def _run_budgeted(self, runner: Runner, case: Case, inp: Input) -> Result:
+        runner.last_ctx = None
         try:
             return runner.run(inp)
         except VmFault as exc:
@@ -395,7 +456,7 @@ class Oracles:
         try:
             out.finding, out.runs = self.execute(case, verdict, rng, jit)
         except Exception as exc:  # an engine that breaks on an accepted program is a finding
-            out.finding = Finding("fault", f"engine raised {type(exc).__name__}: {exc}")
+            out.finding = Finding("engine-crash", f"{type(exc).__name__}: {exc}")
         return out
 
 

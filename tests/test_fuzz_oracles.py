@@ -102,7 +102,7 @@ def test_wrong_range_claim_is_a_finding() -> None:
 
 
 def test_true_range_claim_is_silent() -> None:
-    case = mem_case(ins("mov64_k", 0, 0), EXIT)
+    case = mem_case(ins("mov64_k", 0, imm=0), EXIT)
     assert outcome(case, lambda p, h, **kw: Verdict(facts=ClaimsZero())).finding is None
 
 
@@ -137,3 +137,32 @@ def test_jit_oracle_agrees_on_a_sound_program() -> None:
     pytest.importorskip("bpfvm.jit")
     out = Oracles(verifier=accept_all).check(SOUND, random.Random(1), jit=True)
     assert out.jit_checked and out.finding is None
+
+
+@pytest.mark.parametrize(("hook", "insns", "fragment"), [
+    ("reclaim", (ins("mov64_k", 0, imm=101), EXIT), "outside the hook's range"),
+    ("reclaim", (ins("stw", 1, off=0, imm=5), ins("mov64_k", 0, imm=1), EXIT),
+     "read-only context field 'nr_to_reclaim'"),
+    ("pt_map", (ins("mov64_k", 0, imm=8), EXIT), "neither 0 nor a pointer"),
+])
+def test_contract_oracle_fires(hook: str, insns, fragment: str) -> None:
+    case = Case(Program(list(insns), hook=hook), target_named(hook))
+    finding = outcome(case).finding
+    assert finding is not None and finding.oracle == "contract" and fragment in finding.message
+
+
+@pytest.mark.parametrize(("insns", "fragment"), [
+    ((ins("stxdw", 1, 10, 0), ins("mov64_k", 0, imm=0), EXIT), "the context holds the address"),
+    ((ins("mov64_x", 0, 10), EXIT), "pointer leak: r0 holds"),
+])
+def test_pointer_leak_is_a_finding(insns, fragment: str) -> None:
+    finding = outcome(mem_case(*insns)).finding
+    assert finding.oracle == "contract" and fragment in finding.message
+
+
+def test_writable_field_and_valid_return_are_fine() -> None:
+    target = target_named("reclaim")
+    off = target.hook.field_named("target_pid").offset
+    case = Case(Program([ins("stw", 1, off=off, imm=5), ins("mov64_k", 0, imm=100), EXIT],
+                        hook="reclaim"), target)
+    assert outcome(case).finding is None
