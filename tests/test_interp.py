@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpfvm import isa, semantics
 from bpfvm.assembler import assemble
@@ -286,3 +288,35 @@ def test_interpret_convenience() -> None:
     from bpfvm.interp import interpret
 
     assert interpret(prog(Insn(0xB7, 0, imm=-2), EXIT)) == M64 - 1
+
+
+# -- operand plumbing, against a model applying the semantics in order ------------
+
+ARITH = [s for s in isa.TABLE if s.key in semantics.ALU]
+
+
+def make_insn(spec: isa.OpSpec, dst: int, src: int, imm: int) -> Insn:
+    fields = {"dst": dst, "src": src if spec.src_reg else 0,
+              "imm": imm if "imm" in spec.uses else 0, "off": 0}
+    if spec.match:
+        fields[spec.match[0]] = spec.match[1]
+    return Insn(spec.opcode, **fields)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, M64), min_size=10, max_size=10),
+       st.lists(st.tuples(st.sampled_from(ARITH), st.integers(0, 9), st.integers(0, 9),
+                          st.integers(-(1 << 31), (1 << 31) - 1)), max_size=30))
+def test_straight_line_programs_match_the_semantics(init: list[int], ops: list) -> None:
+    slots: list[Insn] = []
+    for reg, value in enumerate(init):
+        slots.extend(lddw(reg, value))
+    model = list(init)
+    for spec, dst, src, imm in ops:
+        insn = make_insn(spec, dst, src, imm)
+        slots.append(insn)
+        b = model[src] if spec.src_reg else semantics.operand(insn.imm)
+        model[dst] = semantics.ALU[spec.key](model[dst], b)
+    vm = Interpreter(Program(slots + [EXIT]), standard_helpers())
+    vm.run()
+    assert vm.registers[:10] == model
