@@ -35,11 +35,12 @@ class MT(IntEnum):
 
 NR_MT = 3
 
-# mm/page_alloc.c: fallbacks[MIGRATE_TYPES][MIGRATE_PCPTYPES - 1]
+# mm/page_alloc.c: fallbacks[MIGRATE_TYPES][MIGRATE_PCPTYPES - 1].  Hot paths
+# use plain ints: indexing with an IntEnum member costs a __index__ call.
 FALLBACKS: tuple[tuple[int, int], ...] = (
-    (MT.RECLAIMABLE, MT.MOVABLE),  # UNMOVABLE
-    (MT.RECLAIMABLE, MT.UNMOVABLE),  # MOVABLE
-    (MT.UNMOVABLE, MT.MOVABLE),  # RECLAIMABLE
+    (int(MT.RECLAIMABLE), int(MT.MOVABLE)),  # UNMOVABLE
+    (int(MT.RECLAIMABLE), int(MT.UNMOVABLE)),  # MOVABLE
+    (int(MT.UNMOVABLE), int(MT.MOVABLE)),  # RECLAIMABLE
 )
 
 

@@ -91,6 +91,11 @@ class Zone:
     block's pfn (-1 when empty) and frames link through ``Frames.nxt/prv``.
     """
 
+    __slots__ = (
+        "zid", "nid", "kind", "start", "end", "heads", "counts", "nr_free", "free_pages",
+        "pcp", "wmark_min", "wmark_low", "wmark_high", "batch", "pcp_high",
+    )  # fmt: skip
+
     def __init__(self, zid: int, nid: int, kind: ZoneKind, start: int, end: int) -> None:
         self.zid, self.nid, self.kind = zid, nid, kind
         self.start, self.end = start, end

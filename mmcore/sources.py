@@ -35,9 +35,13 @@ class LruKind(IntEnum):
 @dataclass(frozen=True)
 class SourceInfo:
     name: str
-    mt: MT
+    mt: int  # an MT value, stored as a plain int for the hot path
     lru: LruKind
     flags: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mt", int(self.mt))
+        object.__setattr__(self, "flags", int(self.flags))
 
 
 SOURCES: tuple[SourceInfo, ...] = (

@@ -41,12 +41,14 @@ def test_default_scenario_file_parses():
         (with_(seeds=1), "seeds", "unknown key"),
         (with_(machine={"nodes": [{"memory": "3MiB"}]}), "machine.nodes[0].memory", "2MiB"),
         (with_(machine={"nodes": [{"memory": "lots"}]}), "machine.nodes[0].memory", "size"),
-        (with_(phases=[{"processes": {"size": ["2GiB", "1GiB"]}}]), "phases[0].processes.size", "exceeds"),
-        (with_(phases=[{"processes": {"huge": {"2g": 1}}}]), "phases[0].processes.huge", "unknown page-size"),
+        (with_(phases=[{"processes": {"size": ["2GiB", "1GiB"]}}]), "phases[0].processes.size",
+         "exceeds"),
+        (with_(phases=[{"processes": {"huge": {"2g": 1}}}]), "phases[0].processes.huge",
+         "unknown page-size"),
         (with_(attach=[{"hook": "nope", "program": "x.s"}]), "attach[0].hook", "unknown hook"),
         (with_(mm={"swappiness": 500}), "mm.swappiness", "must be in"),
     ],
-)
+)  # fmt: skip
 def test_errors_name_file_key_and_problem(data, key, words):
     with pytest.raises(ScenarioError) as exc:
         parse_scenario(data, "bad.toml")
