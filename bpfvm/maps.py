@@ -8,7 +8,9 @@ addresses into it directly.  The layouts, exactly:
 ``max_entries * stride`` bytes, zero-initialised; the value of index ``i``
 (key: a little-endian u32) starts at byte ``i * stride``.  Bytes between
 ``value_size`` and ``stride`` are padding.  Elements always exist: lookup of
-``i < max_entries`` succeeds, delete fails with ``-EINVAL``.
+``i < max_entries`` succeeds (a larger index finds nothing and cannot be
+updated: ``-E2BIG``), ``NOEXIST`` updates fail with ``-EEXIST`` and delete
+fails with ``-EINVAL``, as in the kernel.
 
 **HashMap** -- ``capacity`` is the smallest power of two ``>= max(4, 2 *
 max_entries)``; the buffer is ``capacity`` slots of ``slot_size = 8 +
