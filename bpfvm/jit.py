@@ -82,7 +82,6 @@ class Jit:
         _check_maps(program, self.maps)
         self.env = env if env is not None else VmEnv()
         self.checked = checked
-        self.budget = budget
         layout = make_layout(self.maps, helpers, checked)
         self.layout = layout
         self.compiled: Compiled = (cache or default_cache()).get(program, layout)
@@ -105,6 +104,8 @@ class Jit:
         self._buffers: dict[int, tuple[object, int, str, bytearray]] = {}
         self._buf_table = (ctypes.c_uint64 * 0)()
         self._empty = ctypes.create_string_buffer(8)
+        self._empty_address = ctypes.addressof(self._empty)
+        self._state[je.W_BUDGET] = budget
         self._main = MAIN(self.compiled.main)
         self._rows: list[int] = []
         self._pending: VmFault | None = None
@@ -128,23 +129,28 @@ class Jit:
 
     def run(self, mem: bytearray | None = None) -> int:
         """Run once; returns r0 (unsigned 64-bit).  ``mem`` is modified in place."""
-        if mem is not None and not isinstance(mem, bytearray):
-            mem = bytearray(mem)
-        state = self._state
-        state[je.W_FAULT] = 0
-        state[je.W_BUDGET] = self.budget
-        view = None
         if mem is None:
-            r1 = 0
+            r0 = self._main(self.state_address, 0, 0)
         elif not mem:
-            r1 = ctypes.addressof(self._empty)
+            r0 = self._main(self.state_address, self._empty_address, 0)
         else:
-            view, r1 = _pin(mem)
-        r0 = self._main(self.state_address, r1, len(mem) if mem else 0)
-        del view
-        if state[je.W_FAULT]:
+            if not isinstance(mem, bytearray):
+                mem = bytearray(mem)
+            view = ctypes.c_char.from_buffer(mem)  # pins mem for the duration of the run
+            r0 = self._main(self.state_address, ctypes.addressof(view), len(mem))
+            del view
+        if self._state[je.W_FAULT]:
             raise self._fault()
         return r0
+
+    @property
+    def budget(self) -> int:
+        """Instructions a checked run may execute (unchecked code has no budget)."""
+        return self._state[je.W_BUDGET]
+
+    @budget.setter
+    def budget(self, value: int) -> None:
+        self._state[je.W_BUDGET] = value
 
     # -- fast path -------------------------------------------------------
     def bind(self, buf: bytearray) -> Callable[[], int]:

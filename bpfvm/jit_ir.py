@@ -136,13 +136,27 @@ class Lowering:
         self.stack_base = b.ptrtoint(self.stack, I64)
         self.envi = b.ptrtoint(self.env, I64)
         self._invariant = self.module.add_metadata([])
+        self._known_block: ir.Block | None = None
+        self._known: dict[int, ir.Value] = {}
 
     # -- registers and operands ---------------------------------------------
+    def _values(self) -> dict[int, ir.Value]:
+        """Register values known in the current block (it changes when the builder moves)."""
+        if self.b.block is not self._known_block:
+            self._known_block = self.b.block
+            self._known = {}
+        return self._known
+
     def get(self, r: int) -> ir.Value:
-        return self.b.load(self.regs[r])
+        known = self._values()
+        value = known.get(r)
+        if value is None:
+            value = known[r] = self.b.load(self.regs[r])
+        return value
 
     def set(self, r: int, value: ir.Value) -> None:
         self.b.store(value, self.regs[r])
+        self._values()[r] = value
 
     def operand(self, insn: Insn, spec: isa.OpSpec) -> ir.Value:
         """The source operand as i64: register, or the immediate sign-extended."""
