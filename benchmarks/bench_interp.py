@@ -3,7 +3,8 @@
 Run by hand: ``PYTHONPATH=. python benchmarks/bench_interp.py [--runs N]``.
 Programs: counting primes below 5,000 by trial division (ALU and jumps), a
 byte-sum over a 4 KiB input buffer (loads), a stack fill-and-read loop
-(stores and loads), and array-map lookups through the helper (calls).
+(stores and loads), array-map lookups through the helper (calls), and the
+cost of one ``run`` of a trivial program (the per-event overhead a host pays).
 Rates are per second of this process's CPU time, so that other load on the
 machine disturbs them less.
 """
@@ -112,6 +113,20 @@ def measure(text: str, mem_size: int, runs: int) -> tuple[float, int, int]:
     return statistics.median(rates), vm.steps, r0
 
 
+def call_overhead(runs: int, calls: int = 20_000) -> float:
+    """Median microseconds per ``run`` of a two-instruction program."""
+    vm = Interpreter(assemble("mov %r0, 1\nexit\n", "trivial.s", syntax="conformance"),
+                     standard_helpers())
+    mem = bytearray(64)
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        for _ in range(calls):
+            vm.run(mem)
+        times.append((time.process_time() - start) / calls * 1e6)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -120,6 +135,7 @@ def main() -> None:
     for name, text, mem_size in BENCHES:
         rate, steps, r0 = measure(text, mem_size, args.runs)
         print(f"{name:<20} {steps:>10,} {rate:>15,.0f}   {r0}")
+    print(f"one run of a trivial program: {call_overhead(args.runs):.2f} us (median)")
 
 
 if __name__ == "__main__":
