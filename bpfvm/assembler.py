@@ -108,11 +108,9 @@ class _State:
                                     self.lines[lineno - 1]))
 
 
-def _default_helpers() -> HelperTable | None:
-    try:
-        from bpfvm.stdhelpers import standard_helpers
-    except ImportError:
-        return None
+def _default_helpers() -> HelperTable:
+    from bpfvm.stdhelpers import standard_helpers  # only needed to resolve helper names
+
     return standard_helpers()
 
 
@@ -155,7 +153,10 @@ def _declared_syntax(state: _State, requested: str | None) -> str | None:
 
 def assemble(text: str, filename: str = "<input>", syntax: str | None = None,
              helpers: HelperTable | None = None) -> Program:
-    """Assemble ``text``; raise :class:`AsmErrors` listing every error."""
+    """Assemble ``text``; raise :class:`AsmErrors` listing every error.
+
+    ``helpers`` resolves ``call NAME`` (default: the standard helpers).
+    """
     if syntax is not None and syntax not in SYNTAXES:
         raise BpfvmError(f"unknown syntax '{syntax}' (expected {' or '.join(SYNTAXES)})")
     state = _State(filename, text.splitlines(), "kernel")
