@@ -48,6 +48,7 @@ class Analyzer:
         self.queue: list[tuple[tuple, Node]] = []
         self.queued: set[Node] = set()
         self.narrowing = False
+        self.sent: dict[Node, set[Node]] = {}
         self.res.contrib[((), 0)] = {ENTRY: entry}
         self._recompute(((), 0))
 
@@ -74,7 +75,7 @@ class Analyzer:
             self.queued.discard(node)
             state = res.states.get(node)
             if state is None:  # became unreachable: withdraw what it sent
-                for succ in self._old_succs(node, node[0], node[1]):
+                for succ in self.sent.pop(node, set()):
                     if node in res.contrib.get(succ, {}):
                         del res.contrib[succ][node]
                         self._recompute(succ)
@@ -106,20 +107,13 @@ class Analyzer:
                     succ = (chain[:-1], chain[-1] + 1)
                 sent.add(succ)
                 self._send(node, succ, out)
-            for succ in self._old_succs(node, chain, pc):
-                if succ not in sent and node in res.contrib.get(succ, {}):
-                    del res.contrib[succ][node]
-                    self._recompute(succ)
-
-    def _old_succs(self, node: Node, chain: tuple[int, ...], pc: int) -> list[Node]:
-        succs: list[Node] = [(chain, t) for t in self.env.code.succ[pc]]
-        spec = self.env.code.specs[pc]
-        assert spec is not None
-        if spec.kind.value == "call_local":
-            succs.append((chain + (pc,), pc + 1 + self.env.code.insns[pc].imm))
-        if spec.kind.value == "exit" and chain:
-            succs.append((chain[:-1], chain[-1] + 1))
-        return succs
+            before = self.sent.get(node)
+            self.sent[node] = sent
+            if before:
+                for succ in before - sent:
+                    if node in res.contrib.get(succ, {}):
+                        del res.contrib[succ][node]
+                        self._recompute(succ)
 
     def _send(self, src: Node, dst: Node, state: State) -> None:
         contrib = self.res.contrib.setdefault(dst, {})

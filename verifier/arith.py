@@ -220,8 +220,26 @@ def from_view(v: View, w: int, low: View | None = None) -> Scalar:
     return r if r is not None else Scalar.unknown() if w == 64 else Scalar.urange(0, M32)
 
 
+def _fold_arsh(x: int, s: int, w: int) -> int:
+    return _signed(x, w) >> s
+
+
+# exact results on constants (x, y already cut to w bits; y masked for shifts)
+_FOLD: dict[str, Callable[[int, int, int], int]] = {
+    "add": lambda x, y, w: x + y, "sub": lambda x, y, w: x - y, "mul": lambda x, y, w: x * y,
+    "and": lambda x, y, w: x & y, "or": lambda x, y, w: x | y, "xor": lambda x, y, w: x ^ y,
+    "lsh": lambda x, y, w: x << (y & (w - 1)), "rsh": lambda x, y, w: x >> (y & (w - 1)),
+    "arsh": lambda x, y, w: _fold_arsh(x, y & (w - 1), w),
+    "div": lambda x, y, w: x // y if y else 0, "mod": lambda x, y, w: x % y if y else x,
+}
+
+
 def alu(op: str, a: Scalar, b: Scalar, w: int) -> Scalar:
     """``a OP b`` at width ``w`` (32-bit results zero-extended)."""
+    fold = _FOLD.get(op)
+    if fold is not None and a.t.m == 0 and b.t.m == 0:
+        m = _mask(w)
+        return Scalar.const(fold(a.t.v & m, b.t.v & m, w) & m)
     fn = OPS[op]
     if w == 64:
         res = fn(view(a, 64), view(b, 64), 64)

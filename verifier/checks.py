@@ -140,7 +140,8 @@ class Checker:
 
     def init(self, state: State, *regs: int) -> State:
         for r in regs:
-            state = self.require(state, Init(r))
+            if state.reg(r).kind is K.UNINIT:
+                state = self.require(state, Init(r))
         return state
 
     def scalar(self, state: State, reg: int, message: str) -> State:

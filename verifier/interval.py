@@ -72,8 +72,9 @@ class Scalar:
     def const(value: int) -> Scalar:
         value &= M64
         lo = value & M32
-        return Scalar(Tnum.const(value), value, value, s64(value), s64(value),
-                      lo, lo, s32(lo), s32(lo))
+        sv = value - (1 << 64) if value >> 63 else value
+        slo = lo - (1 << 32) if lo >> 31 else lo
+        return Scalar(Tnum(value, 0), value, value, sv, sv, lo, lo, slo, slo)
 
     @staticmethod
     def unknown() -> Scalar:
@@ -238,11 +239,14 @@ def sync(r: Scalar) -> Scalar | None:
     if _empty(r):
         return None
     for _ in range(2):
+        before = r.key()
         _deduce32(r)
         _deduce_mixed(r)
         _deduce64(r)
         if _empty(r):
             return None
+        if r.key() == before:
+            break
     t64 = r.t.meet(Tnum.range(r.umin, r.umax))
     t32 = r.t.subreg().meet(Tnum.range(r.u32min, r.u32max))
     if t64 is None or t32 is None:
@@ -258,6 +262,11 @@ def make(t: Tnum, umin: int = 0, umax: int = M64, smin: int = S64_MIN, smax: int
          u32min: int = 0, u32max: int = M32, s32min: int = S32_MIN,
          s32max: int = S32_MAX) -> Scalar | None:
     """A synced scalar from parts (unnamed bounds unknown); None when empty."""
+    if t.m == 0:  # a constant: the bounds either hold it or the set is empty
+        c = Scalar.const(t.v)
+        ok = (umin <= c.umin <= umax and smin <= c.smin <= smax and u32min <= c.u32min <= u32max
+              and s32min <= c.s32min <= s32max)
+        return c if ok else None
     return sync(Scalar(t, umin, umax, smin, smax, u32min, u32max, s32min, s32max))
 
 

@@ -1,0 +1,104 @@
+"""Verifier timing: programs/*.s, a 4,096-instruction straight-line program,
+and loop-bound scaling (10 vs 1e3 vs 1e6 iterations).  Run by hand:
+
+    PYTHONPATH=. python benchmarks/bench_verifier.py
+
+Prints the median of several runs for each; targets: <= 50 ms per program
+in programs/, <= 0.5 s for 4,096 instructions, loop bounds within 2x.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bpfvm.assembler import assemble
+from bpfvm.program import Program
+from bpfvm.stdhelpers import standard_helpers
+from verifier import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPERS = standard_helpers()
+REGION = 1 << 20
+
+
+def median_time(fn: Callable[[], object], runs: int = 7) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def straight_line(n: int) -> Program:
+    lines = ["r0 = 0", "r3 = 0"]
+    body = ["r3 += 3", "r3 &= 0xff", "*(u64 *)(r10 - 8) = r3", "r4 = *(u64 *)(r10 - 8)",
+            "r0 += r4", "r0 ^= 5", "if r0 > 1000 goto +1", "r0 += 1"]
+    while len(lines) < n - 2:
+        lines.append(body[len(lines) % len(body)])
+    lines += ["r0 &= 1", "exit"]
+    return assemble("\n".join(lines) + "\n", "straight.s")
+
+
+def counted_loop(bound: int) -> Program:
+    text = f"""
+    r0 = 0
+    r1 = 0
+    loop:
+    r2 = r1
+    r2 &= 7
+    r3 = r10
+    r3 += -64
+    r2 <<= 3
+    r3 += r2
+    *(u64 *)(r3 + 0) = r1
+    r0 += r1
+    r1 += 1
+    if r1 < {bound} goto loop
+    exit
+    """
+    return assemble(text, f"loop{bound}.s")
+
+
+def policy_programs() -> list[tuple[str, Program, object, dict[str, int]]]:
+    try:
+        from bpfvm.hooks import HOOKS
+    except ImportError:
+        HOOKS = {}
+    out = []
+    for path in sorted((ROOT / "programs").glob("*.s")):
+        prog = assemble(path.read_text(), str(path))
+        hook = HOOKS.get(prog.hook) if prog.hook else None
+        objects = {name: REGION for name in (hook.objects if hook else {})}
+        out.append((path.name, prog, hook, objects))
+    return out
+
+
+def main() -> None:
+    print("program                        verdict    median")
+    for name, prog, hook, objects in policy_programs():
+        verdict = verify(prog, hook, ctx_size=64, helpers=HELPERS, objects=objects)
+        t = median_time(lambda p=prog, h=hook, o=objects: verify(p, h, ctx_size=64,
+                                                                 helpers=HELPERS, objects=o))
+        state = "accepted" if verdict.accepted else "REJECTED"
+        print(f"{name:30s} {state:10s} {t * 1000:7.1f} ms")
+    prog = straight_line(4096)
+    verdict = verify(prog, ctx_size=0, helpers=HELPERS)
+    t = median_time(lambda: verify(prog, ctx_size=0, helpers=HELPERS), runs=5)
+    print(f"straight-line 4096 insns       {'accepted' if verdict.accepted else 'REJECTED':10s} "
+          f"{t * 1000:7.1f} ms")
+    base = None
+    for bound in (10, 1_000, 1_000_000):
+        prog = counted_loop(bound)
+        verdict = verify(prog, ctx_size=0, helpers=HELPERS)
+        t = median_time(lambda p=prog: verify(p, ctx_size=0, helpers=HELPERS))
+        base = base or t
+        print(f"loop i < {bound:<10d}           {'accepted' if verdict.accepted else 'REJECTED':10s} "
+              f"{t * 1000:7.1f} ms  ({t / base:.2f}x, {verdict.stats['visits']} visits)")
+
+
+if __name__ == "__main__":
+    main()
