@@ -280,7 +280,7 @@ class _ToRecords(Transformer):
 def _parser() -> Lark:
     grammar = resources.files("bpfvm").joinpath("asm.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", start=list(_START.values()), cache=True,
-                propagate_positions=True, maybe_placeholders=True)
+                maybe_placeholders=True, transformer=_ToRecords())
 
 
 def strip_comment(text: str) -> str:
@@ -297,10 +297,9 @@ def parse_line(text: str, syntax: str) -> Line:
     """Parse one comment-free, non-blank line; raise :class:`LineError`."""
     start = _START["directive"] if is_directive(text) else _START[syntax]
     try:
-        tree = _parser().parse(text, start=start)
+        line = _parser().parse(text, start=start)
     except UnexpectedInput as exc:
         raise _line_error(exc, text) from None
-    line = _ToRecords().transform(tree)
     if line.item is None and not line.labels:
         raise LineError(1, "empty statement")
     return line
