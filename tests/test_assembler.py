@@ -287,3 +287,13 @@ def test_bpftool_spellings() -> None:
                     "r1 = 010\nexit", helpers=HELPERS)
     assert prog.insns == [Insn(0x05, 0, 0, 1, 0), Insn(0x15, 1, 0, -2, 0),
                           Insn(0x85, 0, 0, 0, 1), Insn(0xB7, 1, 0, 0, 10), Insn(0x95)]
+
+
+@pytest.mark.parametrize("text", [
+    "r0 = 1 ; llvm style\nexit",
+    "r0 = 1 // C style\nexit",
+    "r0 = 1 # shell style\nexit",
+    "  ; a whole-line comment\nr0 = 1\n\n\nexit",
+])
+def test_comments(text: str) -> None:
+    assert assemble(text).insns == [Insn(0xB7, 0, 0, 0, 1), Insn(0x95)]
