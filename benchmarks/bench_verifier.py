@@ -96,8 +96,9 @@ def main() -> None:
         verdict = verify(prog, ctx_size=0, helpers=HELPERS)
         t = median_time(lambda p=prog: verify(p, ctx_size=0, helpers=HELPERS))
         base = base or t
-        print(f"loop i < {bound:<10d}           {'accepted' if verdict.accepted else 'REJECTED':10s} "
-              f"{t * 1000:7.1f} ms  ({t / base:.2f}x, {verdict.stats['visits']} visits)")
+        state = "accepted" if verdict.accepted else "REJECTED"
+        print(f"loop i < {bound:<10d}           {state:10s} {t * 1000:7.1f} ms  "
+              f"({t / base:.2f}x, {verdict.stats['visits']} visits)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""The conformance vectors through the verifier (context sized from ``-- mem``).
+
+Every vector is a valid, terminating program that stays inside its input and
+stack, so the verifier must accept all of them; an accepted vector must also
+run to its expected result with the verifier's claimed ranges holding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bpfvm.conformance import load_vector, program_of
+from bpfvm.interp import Interpreter
+from bpfvm.stdhelpers import conformance_helpers
+from verifier import verify
+
+CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+VECTORS = sorted((CONFORMANCE / "tests").glob("*.data")) if CONFORMANCE.is_dir() else []
+HELPERS = conformance_helpers()
+
+pytestmark = pytest.mark.skipif(not VECTORS, reason=f"conformance vectors absent ({CONFORMANCE})")
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=[p.stem for p in VECTORS])
+def test_vector_accepted(path: Path) -> None:
+    vector = load_vector(path)
+    if vector.skip:
+        pytest.skip(vector.skip)
+    program = program_of(vector)
+    verdict = verify(program, ctx_size=len(vector.mem), helpers=HELPERS)
+    assert verdict.accepted, verdict.summary()
+    facts = verdict.facts
+    assert facts is not None
+    problems: list[str] = []
+
+    def on_step(pc: int, regs: list[int]) -> None:
+        if (msg := facts.check(pc, regs)) is not None:
+            problems.append(msg)
+
+    r0 = Interpreter(program, HELPERS, on_step=on_step).run(bytearray(vector.mem))
+    assert not problems, problems[:3]
+    if vector.result is not None:
+        assert r0 == vector.result
