@@ -123,9 +123,12 @@ STANDARD: tuple[HelperSpec, ...] = (
                "remove *key; 0, -ENOENT if absent, -EINVAL for array maps"),
     HelperSpec(5, "ktime_get_ns", (), Ret.SCALAR, ktime_get_ns,
                "the host's clock, in nanoseconds"),
-    HelperSpec(6, "trace_printk", (Arg.MEM, Arg.SIZE), Ret.SCALAR, trace_printk,
-               "append a printf-formatted line (format, its size, then up to three "
-               "values in r3-r5) to the trace; bytes written or -EINVAL"),
+    HelperSpec(6, "trace_printk",
+               (Arg.MEM, Arg.SIZE, Arg.ANYTHING, Arg.ANYTHING, Arg.ANYTHING), Ret.SCALAR,
+               trace_printk,
+               "append a printf-formatted line (format, its size, then three scalar "
+               "values in r3-r5, all initialised as the kernel requires) to the trace; "
+               "bytes written or -EINVAL"),
     HelperSpec(7, "get_prandom_u32", (), Ret.SCALAR, get_prandom_u32,
                "a pseudo-random 32-bit number from the seeded generator"),
 )
