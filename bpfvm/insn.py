@@ -79,6 +79,9 @@ def _field_problem(pc: int, insn: Insn, spec: isa.OpSpec) -> str | None:
         return f"bad register r{insn.src} in src"
     if spec.writes_dst and insn.dst == isa.FRAME_REG:
         return "r10 is read-only"
+    if (spec.kind is isa.Kind.ATOMIC and insn.src == isa.FRAME_REG
+            and (spec.op.startswith("fetch_") or spec.op == "xchg")):
+        return f"r10 is read-only ({spec.op} writes the old value to src)"
     matched = spec.match[0] if spec.match else None
     for field in ("dst", "src", "off", "imm"):
         if field in spec.uses or field == matched:

@@ -48,6 +48,8 @@ def _msgs(insns: list[Insn], helpers: set[int] | None = None) -> list[str]:
     ([Insn(0xB7, 11, 0, 0, 1), EXIT], "pc 0: bad register r11 in dst"),
     ([Insn(0xBF, 0, 12), EXIT], "pc 0: bad register r12 in src"),
     ([Insn(0xB7, 10, 0, 0, 1), EXIT], "pc 0: r10 is read-only"),
+    ([Insn(0xDB, 1, 10, 0, 0xE1), EXIT], "pc 0: r10 is read-only (xchg writes"),
+    ([Insn(0xC3, 1, 10, 0, 0x01), EXIT], "pc 0: r10 is read-only (fetch_add writes"),
     ([Insn(0x18, 1, 0, 0, 1)], "pc 0: truncated lddw: missing second slot"),
     ([Insn(0x18, 1, 0, 0, 1), Insn(0xB7), EXIT], "pc 1: malformed lddw"),
     ([Insn(0x05, 0, 0, 5), EXIT], "pc 0: jump out of range: pc 6"),
