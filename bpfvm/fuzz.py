@@ -50,6 +50,9 @@ class Config:
     stop_after: int = 0  # stop once this many distinct findings exist (0: never)
     max_cases: int = 0  # stop after this many cases per worker (0: no limit)
     verifier: Callable[..., Any] | None = None  # replaces verifier.verify (jobs must be 1)
+    # a finding counts only if confirm(case, finding) holds (e.g. "the unmodified
+    # verifier handles this program": mutation testing); also steers the reduction
+    confirm: Callable[[Case, Finding], bool] | None = None
 
 
 @dataclass
@@ -154,6 +157,9 @@ class Worker:
             stats.runs += out.runs
             stats.jit += out.jit_checked
             stats.verify_seconds += out.verify_seconds
+            if out.finding is not None and cfg.confirm is not None and \
+                    not cfg.confirm(case, out.finding):
+                out.finding = None
             if out.finding is not None:
                 stats.by_oracle[out.finding.oracle] += 1
                 sig = out.finding.signature()
@@ -177,10 +183,12 @@ class Worker:
         def interesting(program: Program) -> bool:
             small = Case(program, case.target)
             got = self.oracles.check(small, random.Random(f"{cfg.seed}:{index}:in"), jit)
-            if got.finding is not None and got.finding.oracle == oracle:
-                found.append(got.finding)
-                return True
-            return False
+            if got.finding is None or got.finding.oracle != oracle:
+                return False
+            if cfg.confirm is not None and not cfg.confirm(small, got.finding):
+                return False
+            found.append(got.finding)
+            return True
 
         small = reduce(case.program, interesting, seconds=cfg.reduce_seconds)
         # the message of the smallest program that still fails

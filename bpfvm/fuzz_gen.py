@@ -37,6 +37,10 @@ EDGE_IMMS = (0, 1, 2, 3, 7, 8, 15, 16, 31, 32, 63, 64, 255, 256, 0x7FFF, 0xFFFF,
              -0x80000000, -1, -2, -8, -64)
 EDGE_WIDE = (0xFFFFFFFF, 0x100000000, 0x1_0000_0010, 0x7FFF_FFFF_FFFF_FFFF,
              0x8000_0000_0000_0000, 0xFFFF_FFFF_0000_0000)
+# defects drawn more or less often than the base rate (the others: 1.0)
+DEFECT_WEIGHT = {"ctx-oob": 0.3, "ctx-field": 0.3, "no-null-check": 3.0, "null-path-deref": 2.0,
+                 "loop-no-progress": 3.0, "loop-unbounded": 2.0, "store-pointer": 3.0,
+                 "callee-reads-r6": 3.0, "read-clobbered": 1.5, "uninit-stack": 2.0}
 _ALU_KEYS = tuple(s.key for s in isa.TABLE if s.kind in (isa.Kind.ALU, isa.Kind.NEG,
                                                         isa.Kind.MOVSX, isa.Kind.END))
 _SHIFTS = ("lsh", "rsh", "arsh")
@@ -156,13 +160,14 @@ class Gen:
         self.init: set[int] = set()  # initialised stack bytes (negative offsets)
         self.depth = 0
         self.pinned: set[int] = set()  # registers a nested body must not write
+        self.ret_hint: int | None = None  # register r0 is made from at exit
         self.maps: list[MapDef] = []
         self.subs: list[tuple[str, int]] = []  # (label, kind) of local functions
         self.fp_size = 512
 
     # -- small utilities -------------------------------------------------
     def bad(self, what: str) -> bool:
-        if self.rng.random() < self.bad_p:
+        if self.rng.random() < self.bad_p * DEFECT_WEIGHT.get(what, 1.0):
             self.notes.append(f"bad:{what}")
             return True
         return False
@@ -189,6 +194,17 @@ class Gen:
     def wrote(self, reg: int, scalar: bool = True) -> None:
         self.stack_ptrs.pop(reg, None)
         (self.scalars.add if scalar else self.scalars.discard)(reg)
+
+    def hint(self, src: int) -> None:
+        """Copy ``src`` into a pinned long-lived register that decides r0 at exit,
+        so that a defect reading it shows in the result."""
+        free = [r for r in LONG if r not in self.pinned]
+        if not free:
+            return
+        self.ret_hint = self.rng.choice(free)
+        self.b.emit("mov64_x", self.ret_hint, src)
+        self.wrote(self.ret_hint)
+        self.pinned.add(self.ret_hint)
 
     def kill_scratch(self) -> None:
         for r in SCRATCH:
@@ -329,7 +345,10 @@ class Gen:
         got = self.object_base(ptr)
         if got is None:
             return
-        size_obj, _ = got
+        size_obj, what = got
+        if what != "stack" and size_obj >= 8 and self.bad("store-pointer"):
+            self.b.emit("stxdw", ptr, self.rng.choice((10, CTX)), 0)
+            return
         size = self.rng.choice([s for s in (1, 2, 4, 8) if s <= size_obj])
         off = self.rng.randrange(0, size_obj - size + 1, size)
         if self.bad("const-oob"):
@@ -491,7 +510,9 @@ class Gen:
         self.kill_scratch()
         end = self.b.new_label()
         null_check = not self.bad("no-null-check")
-        if null_check:
+        if null_check and self.bad("null-path-deref"):
+            self.b.jump("jne64_k", end, 0, imm=0)
+        elif null_check:
             self.b.jump("jeq64_k" if self.rng.random() < 0.8 else "jne64_k", end, 0, imm=0)
             if self.b.slots[-1].opcode == isa.BY_KEY["jne64_k"].opcode:
                 # inverted: the non-null path is the branch target
@@ -508,6 +529,8 @@ class Gen:
         r = self.rng.random()
         if r < 0.4:
             self.s_ptr_arith(ptr, m.value_size)
+        elif self.bad("store-pointer"):
+            self.b.emit("stxdw", ptr, self.rng.choice((10, CTX)), 0)
         elif r < 0.7:
             size = self.rng.choice([s for s in (1, 2, 4, 8) if s <= m.value_size])
             off = self.rng.randrange(0, m.value_size - size + 1, size)
@@ -567,7 +590,10 @@ class Gen:
     def s_loop(self) -> None:
         if self.depth:
             return
-        cnt = self.rng.choice(LONG)
+        free = [r for r in LONG if r not in self.pinned]
+        if not free:
+            return
+        cnt = self.rng.choice(free)
         n = self.rng.choice((1, 2, 5, 16, 64))
         data_bound = self.rng.random() < 0.3
         if data_bound:
@@ -660,6 +686,8 @@ class Gen:
             return
         label = self.b.new_label()
         kind = self.rng.randrange(2)
+        if kind == 0 and self.ret_hint is None and self.bad("callee-reads-r6"):
+            kind = 2
         self.subs.append((label, kind))
         if kind == 1:  # pass a pointer to 16 initialised bytes of our stack
             self.fill_stack(-16, 16)
@@ -670,6 +698,8 @@ class Gen:
         self.b.jump("call_local", label)
         self.kill_scratch()
         self.wrote(0)
+        if kind == 2:
+            self.hint(0)
 
     def s_helper(self) -> None:
         r = self.rng.random()
@@ -684,11 +714,13 @@ class Gen:
             self.b.emit("call", imm=HELPER_TRACE)
         self.kill_scratch()
         self.wrote(0)
+        if self.ret_hint is None and self.bad("read-clobbered"):
+            self.hint(self.rng.randint(1, 5))
 
     SNIPPETS = (("s_alu", 6), ("s_mov", 2), ("s_ctx", 3), ("s_const_access", 3),
                 ("s_ptr_arith", 4), ("s_spill", 2), ("s_stack_read", 1), ("s_map_lookup", 3),
                 ("s_map_update", 1), ("s_atomic", 1), ("s_loop", 1), ("s_diamond", 2),
-                ("s_jmp32", 2), ("s_call", 1), ("s_helper", 1))
+                ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1))
 
     def body(self, n: int) -> None:
         names = [s for s, _ in self.SNIPPETS]
@@ -703,6 +735,12 @@ class Gen:
     # -- whole programs --------------------------------------------------------
     def epilogue(self) -> None:
         hook = self.t.hook
+        if self.ret_hint is not None and not (hook and hook.returns_pointer):
+            self.b.emit("mov64_x", 0, self.ret_hint)
+            if hook is not None:
+                self.b.emit("and64_k", 0, imm=1)
+            self.b.emit("exit")
+            return
         if hook is None:
             if self.bad("return-pointer"):
                 self.b.emit("mov64_x", 0, 10)
@@ -765,9 +803,12 @@ class Gen:
                 self.b.emit("mov64_k", 0, imm=self.imm())
         else:
             self.b.emit("mov64_x", 0, 1)
-            if self.bad("callee-reads-r6"):
+            if kind == 2:  # defect: r6 is not the callee's to read
                 self.b.emit("add64_x", 0, 6)
-            self.b.emit(self.rng.choice(("mul64_k", "xor64_k", "add32_k")), 0, imm=self.imm())
+                self.b.emit("xor64_k", 0, imm=self.imm())
+            else:
+                self.b.emit(self.rng.choice(("mul64_k", "xor64_k", "add32_k")), 0,
+                            imm=self.imm())
         self.b.emit("exit")
 
     def program(self) -> Program:

@@ -44,8 +44,9 @@ from bpfvm.vmenv import VmEnv
 M64 = (1 << 64) - 1
 RETURNED_SIZE = 8  # a returned PTE pointer must address this many bytes
 STACK_SLACK = 512  # how far outside an object a leaked address may point
-RUN_BUDGET = 100_000  # instructions per run; a run that needs more is retried with:
-LONG_BUDGET = 3_000_000
+RUN_BUDGET = 100_000  # instructions per run; a run that needs more is retried with
+LONG_BUDGET = 1_000_000  # this, or what the verifier's loop trip counts allow (capped):
+MAX_BUDGET = 50_000_000
 VERIFY_SECONDS = 10.0
 
 
@@ -161,11 +162,15 @@ def draw_input(case: Case, rng: random.Random, pool: list[int]) -> Input:
             ctx[f.offset:f.offset + f.size] = v.to_bytes(f.size, "little")
     region = bytearray(rng.getrandbits(8) for _ in range(64)) * (REGION_SIZE // 64) \
         if t.objects else None
-    entries = []
+    entries: list[list[tuple[bytes, bytes]]] = []
+    empty = rng.random() < 0.25  # lookups fail: null checks matter
     for m in case.program.maps:
+        if empty:
+            entries.append([])
+            continue
         keys = {rng.choice(pool) & 0xFFFFFFFF for _ in range(rng.randint(0, m.max_entries))}
         if m.kind == "array":
-            keys = {k for k in keys if k < m.max_entries} | {rng.randrange(m.max_entries)}
+            keys = {k for k in keys if k < m.max_entries}
         entries.append([(k.to_bytes(m.key_size, "little"),
                          bytes(rng.getrandbits(8) for _ in range(m.value_size)))
                         for k in sorted(keys)][:m.max_entries])
@@ -314,8 +319,13 @@ class Runner:
         if self.region is not None and inp.region is not None:
             places.append(("the region", bytes(self.region), bytes(inp.region)))
         for name, data, old in places:
+            old = old.ljust(len(data), b"\0")
+            if data == old:
+                continue
+            first = next(i for i in range(len(data)) if data[i] != old[i])
+            last = max(i for i in range(len(data)) if data[i] != old[i])
             words += [(name, int.from_bytes(data[i:i + 8], "little"))
-                      for i in range(0, len(data) - 7, 8) if data[i:i + 8] != old[i:i + 8]]
+                      for i in range(max(0, first - 7), min(last, len(data) - 8) + 1)]
         for name, w in words:
             obj = space.object_at(w)
             low = (w & 0xFFFFFFFF) - 0x8000_0000
@@ -343,6 +353,7 @@ class Oracles:
         self.budget = budget
         self._verify = verifier
         self.run_budget, self.long_budget = run_budget, long_budget
+        self._long = long_budget
 
     def verify(self, case: Case) -> tuple[Any, Finding | None]:
         """Oracle 4: a verdict, in time and budget, without raising."""
@@ -379,6 +390,7 @@ class Oracles:
                 jit: bool = False) -> tuple[Finding | None, int]:
         """Oracles 1-3 (and 2 when ``jit``) over ``self.runs`` inputs; (finding, runs)."""
         facts = getattr(verdict, "facts", None)
+        self._long = self.long_budget_for(case, facts)
         runner, probe = self.interp(case, facts)
         pool = value_pool(case)
         jit_runner = self._jit(case) if jit else None
@@ -418,16 +430,25 @@ class Oracles:
         runner.last_ctx = None
         try:
             return runner.run(inp)
-        except VmFault as exc:
+        except VmFault:
             if runner.engine.steps < runner.engine.budget:
                 raise
-            fault = exc
         long_vm = Interpreter(case.program, self.helpers, maps=make_maps(case.program.maps),
-                              budget=self.long_budget)
-        try:
-            return Runner(long_vm, case).run(inp)
-        except VmFault:
-            raise fault from None
+                              budget=self._long)
+        return Runner(long_vm, case).run(inp)
+
+    def long_budget_for(self, case: Case, facts: Any) -> int:
+        """The instruction budget a run may need: generous when the verifier
+        bounded every loop's trip count, ``long_budget`` otherwise."""
+        loops = getattr(facts, "loops", None) or {}
+        bound = len(case.program.insns)
+        for _reg, trips in loops.values():
+            if not isinstance(trips, int):
+                return self.long_budget
+            bound *= trips + 1
+            if bound > MAX_BUDGET:
+                return MAX_BUDGET
+        return max(self.long_budget, bound)
 
     def _jit(self, case: Case) -> Any:
         try:
