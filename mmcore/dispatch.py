@@ -7,7 +7,12 @@ context bytes per the hook's layout, runs the engine, reads r0 as a signed
 64-bit value and checks it against the hook's range and the caller's
 contract check; an out-of-range value or an engine that raises makes the
 core use the built-in policy and count a fallback.  Engines never see or
-touch MM state other than the context bytes they are handed.
+touch MM state other than the context bytes they are handed (and what the
+MM helpers let them read).
+
+Hook points are named after their records in :mod:`bpfvm.hooks`; the names
+with an ``mm_`` prefix (``mm_placement``) are accepted everywhere a name is
+looked up, for scenario files and callers written against them.
 """
 
 from __future__ import annotations
@@ -40,6 +45,19 @@ def to_signed64(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
+class AliasDict(dict):
+    """A dict by hook name that also answers ``mm_``-prefixed names."""
+
+    def __missing__(self, key: str) -> Any:
+        if isinstance(key, str) and key.startswith("mm_") and key[3:] in self:
+            return self[key[3:]]
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) or (
+            isinstance(key, str) and key.startswith("mm_") and super().__contains__(key[3:]))
+
+
 @dataclass
 class HookPoint:
     spec: HookSpec
@@ -67,7 +85,12 @@ class HookTable:
     """The hook points of one MM instance, by name."""
 
     def __init__(self, points: Sequence[tuple[HookSpec, Callable[..., int]]]) -> None:
-        self.points = {spec.name: HookPoint(spec, default) for spec, default in points}
+        self.points: AliasDict = AliasDict(
+            (spec.name, HookPoint(spec, default)) for spec, default in points)
+
+    def resolve(self, name: str) -> str:
+        """The point's own name for ``name`` (KeyError when there is none)."""
+        return self.points[name].spec.name
 
     def attach(self, name: str, engine: Engine) -> None:
         self.points[name].engine = engine
@@ -87,11 +110,23 @@ class HookTable:
     ) -> int:
         """Decide at hook ``name``; ``values`` fill the context fields in
         layout order, ``default_args`` (else ``values``) go to the built-in."""
+        return self.decide(name, values, valid, default_args)[0]
+
+    def decide(
+        self,
+        name: str,
+        values: Sequence[int],
+        valid: Callable[[int], bool] | None = None,
+        default_args: Sequence[Any] | None = None,
+    ) -> tuple[int, bytearray | None]:
+        """As :meth:`call`, also returning the context after the program ran
+        (its writable fields hold the program's outputs), or None when the
+        built-in policy decided."""
         hp = self.points[name]
         hp.calls += 1
         args = values if default_args is None else default_args
         if hp.engine is None:
-            return hp.default(*args)
+            return hp.default(*args), None
         ctx = hp.pack(values)
         try:
             r0 = to_signed64(int(hp.engine.run(ctx)))
@@ -99,19 +134,20 @@ class HookTable:
             hp.errors += 1
             hp.fallbacks += 1
             hp.last_error = f"{type(exc).__name__}: {exc}"
-            return hp.default(*args)
+            return hp.default(*args), None
         if not hp.spec.ret_min <= r0 <= hp.spec.ret_max or (valid is not None and not valid(r0)):
             hp.fallbacks += 1
-            return hp.default(*args)
-        return r0
+            return hp.default(*args), None
+        return r0, ctx
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return {
+        return AliasDict({
             n: {
                 "attached": hp.engine is not None,
                 "calls": hp.calls,
                 "fallbacks": hp.fallbacks,
                 "errors": hp.errors,
+                "last_error": hp.last_error,
             }
             for n, hp in self.points.items()
-        }
+        })

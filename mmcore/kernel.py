@@ -39,9 +39,7 @@ class KernelAllocs:
     def alloc(self, source: Source, order: int, lifetime: int, site: int = 0, nid: int = 0) -> int:
         mm = self.mm
         info = SOURCES[source]
-        klass = mm.hooks.call(
-            "mm_lifetime", (source, order, site, 0), default_args=(source, order, site, 0)
-        )
+        klass = mm.hooks.call("lifetime", (source, order, site, 0))
         mt = LIFETIME_MT[klass] if klass else info.mt
         self.seq += 1
         pfn = mm.pa.alloc(order, mt, KERNEL_OWNER[source], self.seq, nid, info.flags)

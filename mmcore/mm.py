@@ -15,17 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bpfvm.hooks import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
 from mmcore.compaction import Compactor
+from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER
 from mmcore.dispatch import HookTable
-from mmcore.hook_layouts import (
-    HUGEPAGE,
-    LIFETIME,
-    MAX_CTX_NODES,
-    PAGETABLE,
-    PLACEMENT,
-    RECLAIM,
-    ZONE_RESIZE,
-)
 from mmcore.invariants import check_all
 from mmcore.kernel import KernelAllocs
 from mmcore.lru import LruLists
@@ -40,7 +33,7 @@ from mmcore.reclaim import Reclaimer
 from mmcore.region import RegionAllocator
 from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
 from mmcore.tlb import PageWalkCache, Tlb, TlbConfig
-from mmcore.zone_resize import resize_normal_zone
+from mmcore.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
 
 
 class RmapOwner(Protocol):
@@ -115,7 +108,6 @@ class MM:
                 (RECLAIM, self.reclaim.default_split),
                 (ZONE_RESIZE, lambda *a: 0),
                 (LIFETIME, lambda *a: 0),
-                (PAGETABLE, lambda *a: 0),
             )
         )
         self.pa.reclaim_cb = self.reclaim.direct
@@ -187,56 +179,56 @@ class MM:
         del self.owners[f.fid]
 
     # --- hook-backed decisions -------------------------------------------------
+    # Each builds the context of its hook record (bpfvm.hooks) field by field,
+    # in layout order, and only when a program is attached.
     def _default_placement(self, order: int, source: int, pid: int, home: int, *rest: int) -> int:
         return home
 
     def hook_placement(self, proc: Process, vma: Vma, order: int) -> int:
         hooks = self.hooks
-        if not hooks.attached("mm_placement"):
+        if not hooks.attached("placement"):
             return proc.home_node
         n = len(self.phys.nodes)
         free = [self.pa.free_pages_node(i) if i < n else 0 for i in range(MAX_CTX_NODES)]
         values = (order, Source.ANON, proc.pid, proc.home_node, n, vma.hint, *free)
-        return hooks.call("mm_placement", values, valid=lambda r: r < n)
+        return hooks.call("placement", values, valid=lambda r: r < n)
 
-    def _default_hugepage(
-        self, va: int, start: int, end: int, pid: int, allowed: int, *rest: int
-    ) -> int:
+    @staticmethod
+    def _default_hugepage(allowed: int) -> int:
         return allowed.bit_length() - 1
 
     def hook_hugepage(self, proc: Process, vma: Vma, va: int, allowed: int) -> int:
         if allowed == 1:
             return 0
+        hooks = self.hooks
+        if not hooks.attached("hugepage"):
+            hooks.points["hugepage"].calls += 1
+            return allowed.bit_length() - 1
+        zones = self.phys.nodes[proc.home_node].zones
+        free_2m = sum(sum(z.nr_free[ORDER_2M:NR_ORDERS]) for z in zones)
+        free_1g = sum(z.nr_free[ORDER_1G] for z in zones)
         values = (
-            va,
-            vma.start,
-            vma.end,
-            proc.pid,
-            allowed,
-            proc.present[1],
-            proc.present[2],
-            self.pa.free_pages_node(proc.home_node),
+            proc.pid, allowed, va, vma.start, vma.end, proc.present[1], proc.present[2],
+            proc.rss_pages, free_2m, free_1g,
+        )  # fmt: skip
+        return hooks.call(
+            "hugepage", values, valid=lambda r: bool(allowed >> r & 1), default_args=(allowed,)
         )
-        return self.hooks.call("mm_hugepage", values, valid=lambda r: bool(allowed >> r & 1))
 
     def after_reclaim(self, nid: int) -> int:
         """The zone-resize decision taken after each reclaim pass."""
-        if not self.hooks.attached("mm_zone_resize"):
+        if not self.hooks.attached("zone_resize"):
             self.reclaim.window = [0, 0]
             return 0
         node = self.phys.nodes[nid]
+        normal, movable = node.normal, node.movable
         w = self.reclaim.window
+        total = (node.end - node.start) >> PAGEBLOCK_ORDER
         values = (
-            nid,
-            0,
-            w[1],
-            w[0],
-            node.normal.managed,
-            node.movable.managed,
-            node.normal.free_pages,
-            node.movable.free_pages,
-        )
-        delta = self.hooks.call("mm_zone_resize", values)
+            w[0], w[1], normal.managed >> PAGEBLOCK_ORDER, movable.managed >> PAGEBLOCK_ORDER,
+            normal.free_pages, movable.free_pages, MIN_NORMAL_PAGEBLOCKS, total - 1,
+        )  # fmt: skip
+        delta = self.hooks.call("zone_resize", values)
         self.reclaim.window = [0, 0]
         return self.resize_zone(nid, delta) if delta else 0
 

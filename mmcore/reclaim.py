@@ -1,13 +1,13 @@
 """Page reclaim: kswapd and direct reclaim over the active/inactive LRUs.
 
 ``shrink_node`` splits its work between anon and file lists (the
-``mm_reclaim`` hook, by default a swappiness-60 split as ``get_scan_count``
+``reclaim`` hook, by default a swappiness-60 split as ``get_scan_count``
 gives for equal costs), deactivates active pages when ``inactive_is_low``,
 and scans inactive lists from the tail: referenced pages (PTE accessed bit
 through ``get_pte``) are activated, the rest evicted (anon to swap, counted only; file dropped).
 Reclaimable slab is shrunk in proportion to the LRU pages scanned.  Every
 scanned page is counted on behalf of the allocation that caused the reclaim,
-movable or not: the pressure signal the ``mm_zone_resize`` hook receives
+movable or not: the pressure signal the ``zone_resize`` hook receives
 after each reclaim pass.  kswapd is woken below the low watermark and runs
 (at the end of the current tick) until every zone of its node is above high.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bpfvm.hooks import RECLAIM
 from mmcore.constants import MT, SWAP_CLUSTER_MAX
 from mmcore.lru import LruList, lid_of
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 SCAN_FACTOR = 4  # pages scanned per page to reclaim, at most
 KSWAPD_MAX_PASSES = 64
+TARGET_OFF = RECLAIM.field_named("target_pid").offset
 
 
 class Reclaimer:
@@ -41,10 +43,9 @@ class Reclaimer:
         self.pending: dict[int, int] = {}  # nid -> migratetype of the waker
 
     # --- policy defaults ---------------------------------------------------
-    def default_split(
-        self, nid: int, nr: int, ia: int, aa: int, if_: int, af: int, free: int
-    ) -> int:
-        anon, file = ia + aa, if_ + af
+    def default_split(self, anon: int, file: int) -> int:
+        """Percent of the pass taken from anon pages (``get_scan_count`` for
+        equal costs: swappiness / 200)."""
         if not file:
             return 100
         if not anon:
@@ -55,18 +56,7 @@ class Reclaimer:
     def shrink_node(self, nid: int, nr_to_reclaim: int, mt: int) -> int:
         mm = self.mm
         counts = mm.lru.node_counts(nid)
-        free = mm.pa.free_pages_node(nid)
-        values = (nid, nr_to_reclaim, *counts, free)
-        r = (
-            mm.hooks.call(
-                "mm_reclaim",
-                values,
-                valid=lambda v: (v & 255) <= 100 and (v >> 8 == 0 or v >> 8 in mm.procs),
-            )
-            if mm.hooks.attached("mm_reclaim")
-            else self.default_split(*values)
-        )
-        anon_pct, target = r & 255, r >> 8
+        anon_pct, target = self.split(nid, nr_to_reclaim, counts, mt)
         want = [nr_to_reclaim * anon_pct // 100, 0]
         want[1] = nr_to_reclaim - want[0]
         reclaimed = scanned = 0
@@ -98,6 +88,28 @@ class Reclaimer:
         mm.stats.pgscan += scanned
         mm.stats.pgsteal += reclaimed
         return reclaimed
+
+    def split(self, nid: int, nr: int, counts: list[int], mt: int) -> tuple[int, int]:
+        """The reclaim hook: (percent of the pass from anon pages, target pid or 0)."""
+        mm = self.mm
+        ia, aa, if_, af = counts
+        hooks = mm.hooks
+        if not hooks.attached("reclaim"):
+            hooks.points["reclaim"].calls += 1
+            return self.default_split(ia + aa, if_ + af), 0
+        procs = mm.procs
+        largest = max(procs.values(), key=lambda p: p.rss_pages).pid if procs else 0
+        values = (
+            nr, aa, ia, af, if_, self.swappiness, len(procs), largest, 0, nid,
+            int(mt == MT.MOVABLE), mm.pa.free_pages_node(nid),
+        )  # fmt: skip
+        pct, ctx = hooks.decide("reclaim", values, default_args=(ia + aa, if_ + af))
+        target = 0
+        if ctx is not None:
+            target = int.from_bytes(ctx[TARGET_OFF : TARGET_OFF + 4], "little")
+            if target not in procs:
+                target = 0  # not a live process: reclaim from every one
+        return pct, target
 
     def shrink_active(self, nid: int, active: int, nr: int) -> None:
         mm = self.mm

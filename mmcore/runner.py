@@ -9,18 +9,28 @@ through the page cache, exits of processes whose lifetime ended, then the
 background work (kernel expiry, kswapd), periodic kcompactd and, if set, an
 evacuation of each node's normal zone.  All randomness comes from one
 ``random.Random(seed)``: a scenario and seed give identical results.
+
+The scenario's ``[[attach]]`` programs are loaded (verified) and attached
+before the first tick (:mod:`mmcore.attach`); ``attach=False`` runs the
+built-in policies only, ``engines`` attaches ready engines by hook name
+(over the scenario's own).  Besides the MM's metrics the runner measures
+what only the workload knows: the distance of every random reference
+(``access``: local share and mean node distance, the cost of a placement),
+and per sample window the 2 MiB / 1 GiB allocation success rates.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mmcore.attach import attach_all
 from mmcore.dispatch import Engine
 from mmcore.mm import MM, MMConfig
 from mmcore.pagecache import File
@@ -40,21 +50,33 @@ def default_scenario_path() -> Path:
 class _Live:
     """A process the runner drives: its mapping, touch cursor and exit tick."""
 
-    def __init__(self, proc: Process, start: int, size: int, exit_tick: int) -> None:
+    def __init__(
+        self, proc: Process, start: int, size: int, exit_tick: int, cold: bool = False
+    ) -> None:
         self.proc, self.start, self.size, self.exit_tick = proc, start, size, exit_tick
         self.touched = 0
+        self.cold = cold
 
 
 class Runner:
     def __init__(
-        self, sc: Scenario, check: bool = False, engines: Mapping[str, Engine] | None = None
+        self,
+        sc: Scenario,
+        check: bool = False,
+        engines: Mapping[str, Engine] | None = None,
+        attach: bool = True,
+        engine: str | None = None,
     ) -> None:
         self.sc, self.check = sc, check
         self.rng = random.Random(sc.seed)
         cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness)
         self.mm = MM(sc.machine, cfg)
-        for hook, engine in (engines or {}).items():
-            self.mm.hooks.attach(hook, engine)
+        self.attached = attach_all(sc, self.mm, engine) if attach else []
+        for hook, eng in (engines or {}).items():
+            self.mm.hooks.attach(hook, eng)
+        self.node_starts = [n.start for n in self.mm.phys.nodes]
+        self.access = [0, 0, 0]  # references, local ones, sum of node distances
+        self._huge_prev = [0, 0, 0, 0]  # 2M attempts/successes, 1G attempts/successes
         self.live: list[_Live] = []
         self.files: dict[int, list[File]] = {}  # phase index -> files
         self.series: list[dict[str, Any]] = []
@@ -73,8 +95,11 @@ class Runner:
             huge = rng.choices(modes, weights)[0]
             size = rng.randint(*mix.size) & -(2 << 20) or (2 << 20)
             proc = mm.spawn(home_node=rng.randrange(len(mm.phys.nodes)))
-            start = proc.mmap(size, huge)
-            self.live.append(_Live(proc, start, size, t + rng.randint(*mix.lifetime)))
+            cold = False
+            if mix.hot_share:
+                cold = rng.random() >= mix.hot_share
+            start = proc.mmap(size, huge, 0 if cold or not mix.hot_share else 1000)
+            self.live.append(_Live(proc, start, size, t + rng.randint(*mix.lifetime), cold))
 
     def _activity(self, ph: Phase) -> None:
         mix, rng = ph.processes, self.rng
@@ -86,8 +111,17 @@ class Runner:
                 p.access(x.start + x.touched)
                 x.touched += 4096
             if x.touched:
-                for _ in range(mix.accesses_per_tick):
-                    p.access(x.start + (rng.randrange(x.touched) & -4096))
+                n = mix.accesses_per_tick // mix.cold_access_divisor if x.cold else \
+                    mix.accesses_per_tick
+                dist = self.mm.phys.distance[p.home_node]
+                starts, acc = self.node_starts, self.access
+                for _ in range(n):
+                    pfn = p.access(x.start + (rng.randrange(x.touched) & -4096))
+                    if pfn >= 0:
+                        node = bisect_right(starts, pfn) - 1
+                        acc[0] += 1
+                        acc[1] += node == p.home_node
+                        acc[2] += dist[node]
             if mix.munmap_share and x.touched >= x.size and rng.random() < mix.munmap_share:
                 quarter = (x.size // 4) & -(2 << 20)
                 if quarter:
@@ -160,12 +194,36 @@ class Runner:
         if self.check:
             mm.check()
 
+    def access_metrics(self) -> dict[str, Any]:
+        n, local, dist = self.access
+        return {
+            "references": n,
+            "local_share": round(local / n, 4) if n else None,
+            "mean_distance": round(dist / n, 3) if n else None,
+        }
+
+    def _window_rates(self, h2: dict[str, int], h1: dict[str, int]) -> tuple:
+        now = [h2["attempts"], h2["successes"], h1["attempts"], h1["successes"]]
+        d = [a - b for a, b in zip(now, self._huge_prev, strict=True)]
+        self._huge_prev = now
+        return (d[1] / d[0] if d[0] else None, d[3] / d[2] if d[2] else None, d[0], d[2])
+
     def sample(self, t: int) -> dict[str, Any]:
         m = self.mm.metrics()
         zones = m["zones"]
         h2, h1 = m["huge_2m"], m["huge_1g"]
+        w2, w1, n2, n1 = self._window_rates(h2, h1)
         return {
             "tick": t,
+            "huge_2m_window_rate": w2,
+            "huge_1g_window_rate": w1,
+            "huge_2m_window_attempts": n2,
+            "huge_1g_window_attempts": n1,
+            "pageblocks_unmovable_share": round(
+                m["pageblocks_unmovable_pages"] / m["pageblocks_total"], 4
+            ),
+            "compaction_runs": m["compaction"]["runs"],
+            "mean_distance": self.access_metrics()["mean_distance"],
             "free_pages": sum(z["free_pages"] for z in zones.values()),
             "pageblocks_unmovable_pages": m["pageblocks_unmovable_pages"],
             "huge_2m_success_rate": h2["successes"] / h2["attempts"] if h2["attempts"] else None,
@@ -190,6 +248,8 @@ class Runner:
             if progress is not None:
                 progress(t + 1, sc.duration)
         wall = time.perf_counter() - t0
+        metrics = self.mm.metrics()
+        metrics["access"] = self.access_metrics()
         return {
             "scenario": sc.name,
             "file": sc.file,
@@ -197,26 +257,59 @@ class Runner:
             "duration": sc.duration,
             "wall_seconds": round(wall, 3),
             "machine": asdict(sc.machine),
-            "attach": [asdict(a) for a in sc.attach],
-            "metrics": self.mm.metrics(),
+            "attach": [a.as_dict() for a in sc.attach] if self.attached else [],
+            "engines": {a.hook: a.engine_name for a in self.attached},
+            "metrics": metrics,
             "series": self.series,
         }
 
 
+def as_scenario(scenario: str | Path | dict[str, Any] | Scenario | None) -> Scenario:
+    """A parsed scenario from a path, a TOML dict, a Scenario or None (the default)."""
+    if scenario is None:
+        return load_scenario(default_scenario_path())
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        return parse_scenario(scenario)
+    return load_scenario(scenario)
+
+
 def run_scenario(
-    scenario: str | Path | dict[str, Any] | None = None,
+    scenario: str | Path | dict[str, Any] | Scenario | None = None,
     check: bool = False,
     progress: Progress | None = None,
     engines: Mapping[str, Engine] | None = None,
+    attach: bool = True,
+    engine: str | None = None,
 ) -> dict[str, Any]:
-    """Run a scenario (a path, an already-parsed TOML dict, or None for the
-    built-in default) and return its results dict.  ``check`` verifies every
-    invariant after every tick; ``engines`` attaches engines to hooks by name.
+    """Run a scenario (a path, an already-parsed TOML dict, a Scenario, or
+    None for the built-in default) and return its results dict.  ``check``
+    verifies every invariant after every tick; the scenario's programs are
+    attached unless ``attach`` is false (``engine`` overrides their engine);
+    ``engines`` attaches engines to hooks by name.
     """
-    if scenario is None:
-        sc = load_scenario(default_scenario_path())
-    elif isinstance(scenario, dict):
-        sc = parse_scenario(scenario)
-    else:
-        sc = load_scenario(scenario)
-    return Runner(sc, check, engines).run(progress)
+    return Runner(as_scenario(scenario), check, engines, attach, engine).run(progress)
+
+
+def baseline_of(sc: Scenario) -> Scenario:
+    """The built-in-policy side of a comparison: ``[baseline]`` or the same scenario."""
+    return sc.baseline if sc.baseline is not None else sc
+
+
+def compare_scenario(
+    scenario: str | Path | dict[str, Any] | Scenario | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    engine: str | None = None,
+) -> dict[str, Any]:
+    """Run the same workload (same seed) under the built-in policies and
+    under the scenario's programs; return both results."""
+    sc = as_scenario(scenario)
+
+    def prog(side: str) -> Progress | None:
+        return None if progress is None else lambda t, n: progress(side, t, n)
+
+    base = Runner(baseline_of(sc), attach=False).run(prog("built-in"))
+    pol = Runner(sc, engine=engine).run(prog("programs"))
+    return {"scenario": sc.name, "file": sc.file, "seed": sc.seed, "baseline": base,
+            "programs": pol}

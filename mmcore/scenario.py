@@ -5,6 +5,14 @@ Every problem is reported as ``ScenarioError`` with the message
 ``file: key: message``, the key a dotted path such as
 ``phases[1].processes.size``.  Unknown keys are errors (a typo must not be
 silently ignored).  Sizes are integers (bytes) or strings such as ``"2GiB"``.
+
+``[[attach]]`` entries name a policy hook (``zone_resize``; ``mm_zone_resize``
+is accepted too), a program (a path relative to the scenario file, or the
+name of a built-in program in ``programs/``) and optionally an engine
+(``interp`` or ``jit``).  An optional ``[baseline]`` table holds what the
+built-in-policy side of a comparison changes: a whole ``machine`` table
+and/or ``mm`` keys (e.g. a Linux-like machine without a movable zone).
+Loading the programs is the runner's business (:mod:`mmcore.attach`).
 """
 
 from __future__ import annotations
@@ -16,15 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bpfvm.hooks import POLICY_HOOKS, canonical
 from mmcore.errors import ScenarioError
-from mmcore.hook_layouts import MM_HOOKS
 from mmcore.physmem import MachineSpec, NodeSpec
 from mmcore.process import HUGE_MODES
 from mmcore.tlb import TlbConfig
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-HOOK_NAMES = tuple(h.name for h in MM_HOOKS)
+HOOK_NAMES = POLICY_HOOKS
+ENGINES = ("interp", "jit")
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,8 @@ class ProcessMix:
     faults_per_tick: int = 64
     accesses_per_tick: int = 64
     munmap_share: float = 0.0  # chance per tick a process unmaps a quarter of its memory
+    hot_share: float = 0.0  # share of processes whose memory is hot (VMA hint 1000)
+    cold_access_divisor: int = 8  # cold processes make accesses_per_tick / this references
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,15 @@ class Phase:
 
 @dataclass(frozen=True)
 class Attach:
-    hook: str
+    hook: str  # as written in the file (canonical(hook) is the hook's record name)
     program: str
+    engine: str | None = None  # None: the runner's default engine
+
+    def as_dict(self) -> dict[str, str]:
+        d = {"hook": self.hook, "program": self.program}
+        if self.engine is not None:
+            d["engine"] = self.engine
+        return d
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,7 @@ class Scenario:
     evacuate_interval: int
     phases: tuple[Phase, ...]
     attach: tuple[Attach, ...]
+    baseline: Scenario | None = None  # the built-in side of a comparison, if it differs
 
 
 class _Reader:
@@ -231,6 +250,8 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
         p.get("faults_per_tick", _int(), 64),
         p.get("accesses_per_tick", _int(), 64),
         p.get("munmap_share", _float(0.0, 1.0), 0.0),
+        p.get("hot_share", _float(0.0, 1.0), 0.0),
+        p.get("cold_access_divisor", _int(1), 8),
     )
     p.done()
     k = r.sub("kernel")
@@ -256,8 +277,8 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
     return Phase(name, start, end, procs, kern, files)
 
 
-def parse_scenario(data: dict[str, Any], file: str = "<scenario>") -> Scenario:
-    r = _Reader(file, "", data)
+def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = "") -> Scenario:
+    r = _Reader(file, _root, data)
     name = r.get("name", str, Path(file).stem)
     seed = r.get("seed", _int(), 1)
     duration = r.get("duration", _int(1), required=True)
@@ -287,15 +308,37 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>") -> Scenario:
     for i, raw in enumerate(raw_attach):
         a = _Reader(file, f"attach[{i}]", raw)
         hook = a.get("hook", str, required=True)
-        if hook not in HOOK_NAMES:
+        if canonical(hook) not in HOOK_NAMES:
             a.fail("hook", f"unknown hook {hook!r} (one of {', '.join(HOOK_NAMES)})")
-        attach.append(Attach(hook, a.get("program", str, required=True)))
+        program = a.get("program", str, required=True)
+        engine = a.get("engine", str, None)
+        if engine is not None and engine not in ENGINES:
+            a.fail("engine", f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
+        attach.append(Attach(hook, program, engine))
         a.done()
+    baseline = None
+    if "baseline" in data:
+        baseline = _baseline(r.sub("baseline"), data, file)
     r.done()
     return Scenario(
         name, file, seed, duration, sample_every, machine, tlb, proactiveness, kcompactd,
-        swappiness, evacuate, phases, tuple(attach),
+        swappiness, evacuate, phases, tuple(attach), baseline,
     )  # fmt: skip
+
+
+def _baseline(b: _Reader, data: dict[str, Any], file: str) -> Scenario:
+    """The scenario with the ``[baseline]`` changes applied and nothing attached."""
+    merged = {k: v for k, v in data.items() if k not in ("baseline", "attach")}
+    machine = b.get("machine", lambda v: v, None)
+    if machine is not None:
+        merged["machine"] = machine
+    mm = b.get("mm", lambda v: v, None)
+    if mm is not None:
+        if not isinstance(mm, dict):
+            b.fail("mm", "must be a table")
+        merged["mm"] = {**data.get("mm", {}), **mm}
+    b.done()
+    return parse_scenario(merged, file, "baseline")
 
 
 def load_scenario(path: str | Path) -> Scenario:
