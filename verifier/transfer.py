@@ -129,8 +129,28 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
     return Val(K.PTR, off, ptr.obj, False, ptr.id)
 
 
+_SHIFTS = ("lsh", "rsh", "arsh")
+_DIVISIONS = ("div", "sdiv", "mod", "smod")
+
+
+def _constant_operand_problem(insn: Insn, spec: isa.OpSpec) -> str | None:
+    """The kernel's static checks of immediate operands (check_alu_op):
+    a constant shift must be below the width, a constant divisor non-zero.
+    The ISA defines both cases; the kernel rejects them as certain bugs."""
+    if spec.src_reg:
+        return None
+    if spec.op in _SHIFTS and not 0 <= insn.imm < spec.width:
+        return f"invalid shift {insn.imm} (must be 0..{spec.width - 1})"
+    if spec.op in _DIVISIONS and insn.imm == 0:
+        return f"{spec.op} by constant zero"
+    return None
+
+
 def _alu(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
     ck = env.checker
+    problem = _constant_operand_problem(insn, spec)
+    if problem:
+        ck.reject(problem, state)
     state = ck.init(state, insn.dst)
     if spec.src_reg:
         state = ck.init(state, insn.src)
