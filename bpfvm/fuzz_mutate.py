@@ -9,14 +9,16 @@ by querying :data:`bpfvm.isa.TABLE`, never by listing opcodes.
 
 :func:`load_corpus` reads seed programs: ``.s`` files (assembled with
 :mod:`bpfvm.assembler`, their target from the hook they declare, else a
-64-byte ``mem`` buffer) and conformance ``.data`` vectors (``-- asm`` and
-``-- mem`` sections).  Files that do not assemble are skipped and counted.
+``mem`` buffer of the size a reproducer's header names, else 64 bytes)
+and conformance ``.data`` vectors (``-- asm`` and ``-- mem`` sections).
+Files that do not assemble are skipped and counted.
 Mutants may be malformed; callers check them with :func:`bpfvm.insn.check`.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +30,8 @@ from bpfvm.insn import Insn
 from bpfvm.program import Program
 
 DEFAULT_MEM = 64
+# the target line of a reproducer's header (see bpfvm.fuzz.reproducer)
+_CTX_HEADER = re.compile(r"^# target: mem, context of (\d+) bytes", re.MULTILINE)
 
 
 def _siblings() -> dict[tuple, list[isa.OpSpec]]:
@@ -233,6 +237,9 @@ def load_corpus(paths: Iterable[str | Path]) -> tuple[list[Case], list[str]]:
                     continue
                 mem = max(len(bytes.fromhex("".join(sec.get("mem", "").split()))), 8)
                 text = sec["asm"]
+            found = _CTX_HEADER.search(text)
+            if found:
+                mem = int(found.group(1))
             program = assemble(text, str(f))
         except Exception as exc:  # a corpus file we cannot read is skipped, not fatal
             skipped.append(f"{f}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
