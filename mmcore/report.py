@@ -1,13 +1,16 @@
-"""Rich tables for MM metrics and scenario results (used by ``bpfvm mm run``).
+"""Rich tables for MM metrics and scenario results (``bpfvm mm run/compare``).
 
 ``results_tables(results)`` gives the tables for a run: a summary of the
 global counters, a per-zone table (free pages, free blocks per order,
 pageblocks by migratetype, unmovable-tainted pageblocks, fragmentation
 score and the extfrag/unusable indices at 2 MiB), and the hook counters.
+``compare_table(baseline, programs)`` puts two runs of one workload side
+by side with deltas, coloured by whether the change is an improvement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -95,6 +98,140 @@ def hooks_table(metrics: dict[str, Any]) -> Table:
             str(h["errors"]),
         )
     return t
+
+
+def _rate(m: dict[str, Any], key: str) -> float | None:
+    h = m[key]
+    return h["successes"] / h["attempts"] if h["attempts"] else None
+
+
+def _share(m: dict[str, Any]) -> float:
+    return m["pageblocks_unmovable_pages"] / m["pageblocks_total"]
+
+
+def _get_or_none(*path: str) -> Callable[[dict[str, Any]], Any]:
+    def get(m: dict[str, Any]) -> Any:
+        for k in path:
+            if not isinstance(m, dict) or k not in m:
+                return None
+            m = m[k]
+        return m
+
+    return get
+
+
+# (label, value of a run's metrics, +1 if higher is better / -1 if lower / 0, percent?)
+COMPARE_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], Any], int, bool], ...] = (
+    ("2 MiB allocation success", lambda m: _rate(m, "huge_2m"), +1, True),
+    ("  2 MiB pages allocated", _get_or_none("huge_2m", "successes"), +1, False),
+    ("1 GiB allocation success", lambda m: _rate(m, "huge_1g"), +1, True),
+    ("  1 GiB pages allocated", _get_or_none("huge_1g", "successes"), +1, False),
+    ("pageblocks with unmovable pages", _share, -1, True),
+    ("1 GiB ranges free of unmovable pages", _get_or_none("gib_ranges_clean", "clean"), +1,
+     False),
+    ("compaction runs", _get_or_none("compaction", "runs"), -1, False),
+    ("compaction successes", _get_or_none("compaction", "successes"), +1, False),
+    ("pages migrated", _get_or_none("compaction", "pages_migrated"), -1, False),
+    ("faults", _get_or_none("faults"), 0, False),
+    ("OOM (fault failed)", _get_or_none("oom"), -1, False),
+    ("reclaim scanned", _get_or_none("reclaim", "scanned"), -1, False),
+    ("swap out (pages)", _get_or_none("reclaim", "swap_out"), -1, False),
+    ("major faults (swap-in)", _get_or_none("major_faults"), -1, False),
+    ("file pages evicted", _get_or_none("reclaim", "file_evictions"), -1, False),
+    ("allocation failures", _get_or_none("alloc", "failed"), -1, False),
+    ("mean access distance", _get_or_none("access", "mean_distance"), -1, False),
+    ("local accesses", _get_or_none("access", "local_share"), +1, True),
+    ("TLB misses", _get_or_none("tlb", "misses"), -1, False),
+    ("walk memory references", _get_or_none("tlb", "walk_refs"), -1, False),
+    ("zone resizes", _get_or_none("zone_resizes"), 0, False),
+    ("pageblocks moved", _get_or_none("pageblocks_moved"), 0, False),
+)
+
+
+def _fmt(v: Any, pct: bool) -> str:
+    if v is None:
+        return "-"
+    if pct:
+        return f"{100 * v:.1f}%"
+    if isinstance(v, float):
+        return f"{v:,.3f}"
+    return f"{v:,}"
+
+
+def _delta(a: Any, b: Any, pct: bool, better: int) -> str:
+    if a is None or b is None:
+        return ""
+    d = b - a
+    if not d:
+        return "="
+    text = f"{100 * d:+.1f} pts" if pct else (f"{d:+,.3f}" if isinstance(d, float) else f"{d:+,}")
+    if not pct and a:
+        text += f" ({100 * d / abs(a):+.0f}%)"
+    if better:
+        colour = "green" if d * better > 0 else "red"
+        text = f"[{colour}]{text}[/]"
+    return text
+
+
+def compare_rows(base: dict[str, Any], pol: dict[str, Any]) -> list[dict[str, Any]]:
+    """The compared metrics as plain data (for ``--json``)."""
+    out = []
+    for label, get, better, _pct in COMPARE_ROWS:
+        a, b = get(base), get(pol)
+        out.append({"metric": label.strip(), "built_in": a, "programs": b,
+                    "higher_is_better": better > 0 if better else None})
+    return out
+
+
+def compare_table(base: dict[str, Any], pol: dict[str, Any], title: str = "") -> Table:
+    """Two runs' metrics side by side: built-in policies vs programs."""
+    bm, pm = base["metrics"], pol["metrics"]
+    t = Table(title=title or None)
+    t.add_column("metric")
+    t.add_column("built-in", justify="right")
+    t.add_column("programs", justify="right")
+    t.add_column("change", justify="right")
+    for label, get, better, pct in COMPARE_ROWS:
+        a, b = get(bm), get(pm)
+        if a is None and b is None:
+            continue
+        t.add_row(label, _fmt(a, pct), _fmt(b, pct), _delta(a, b, pct, better))
+    return t
+
+
+def compare_header(base: dict[str, Any], pol: dict[str, Any]) -> list[str]:
+    """Lines saying what each side ran."""
+    lines = [f"built-in: {_machine_line(base)}  ({base['wall_seconds']} s)"]
+    progs = ", ".join(f"{a['hook']} <- {a['program']} ({pol['engines'].get(_hook(a), '?')})"
+                      for a in pol["attach"]) or "(none)"
+    lines.append(f"programs: {_machine_line(pol)}; {progs}  ({pol['wall_seconds']} s)")
+    return lines
+
+
+def _hook(a: dict[str, Any]) -> str:
+    h = a["hook"]
+    return h[3:] if h.startswith("mm_") else h
+
+
+def _machine_line(r: dict[str, Any]) -> str:
+    nodes = r["machine"]["nodes"]
+    parts = []
+    for n in nodes:
+        mov = n["movable_pages"] * 100 // n["pages"]
+        parts.append(f"{n['pages'] >> 18} GiB {n['tier']} ({mov}% movable zone)")
+    return ", ".join(parts)
+
+
+def hook_problems(results: dict[str, Any]) -> list[str]:
+    """One line per attached hook whose program faulted or was overruled."""
+    out = []
+    for name, h in results["metrics"]["hooks"].items():
+        if h["attached"] and (h["fallbacks"] or h["errors"]):
+            line = f"{name}: {h['fallbacks']} of {h['calls']:,} decisions fell back"
+            if h["errors"]:
+                line += f", {h['errors']} faults (last: {h.get('last_error', '')})"
+            out.append(line)
+    return out
 
 
 def results_tables(results: dict[str, Any]) -> list[Table]:

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from mmcore.attach import attach_all
+from mmcore.constants import ORDER_1G, PAGEBLOCK_ORDER
 from mmcore.dispatch import Engine
+from mmcore.metrics import unmovable_pageblocks
 from mmcore.mm import MM, MMConfig
 from mmcore.pagecache import File
 from mmcore.process import Process
@@ -94,7 +96,11 @@ class Runner:
             modes, weights = zip(*mix.huge, strict=True)
             huge = rng.choices(modes, weights)[0]
             size = rng.randint(*mix.size) & -(2 << 20) or (2 << 20)
-            proc = mm.spawn(home_node=rng.randrange(len(mm.phys.nodes)))
+            if mix.home_nodes:
+                home = mix.home_nodes[rng.randrange(len(mix.home_nodes))]
+            else:
+                home = rng.randrange(len(mm.phys.nodes))
+            proc = mm.spawn(home_node=home)
             cold = False
             if mix.hot_share:
                 cold = rng.random() >= mix.hot_share
@@ -250,6 +256,7 @@ class Runner:
         wall = time.perf_counter() - t0
         metrics = self.mm.metrics()
         metrics["access"] = self.access_metrics()
+        metrics["gib_ranges_clean"] = clean_gib_ranges(self.mm)
         return {
             "scenario": sc.name,
             "file": sc.file,
@@ -262,6 +269,16 @@ class Runner:
             "metrics": metrics,
             "series": self.series,
         }
+
+
+def clean_gib_ranges(mm: MM) -> dict[str, int]:
+    """1 GiB-aligned ranges of movable-capable memory with no unmovable page
+    (where a 1 GiB page could still be made by compaction), and all of them."""
+    unmov = unmovable_pageblocks(mm)
+    per = 1 << (ORDER_1G - PAGEBLOCK_ORDER)
+    n = len(unmov) // per
+    clean = int((~unmov[: n * per].reshape(n, per).any(axis=1)).sum()) if n else 0
+    return {"clean": clean, "total": n}
 
 
 def as_scenario(scenario: str | Path | dict[str, Any] | Scenario | None) -> Scenario:

@@ -48,6 +48,7 @@ class ProcessMix:
     munmap_share: float = 0.0  # chance per tick a process unmaps a quarter of its memory
     hot_share: float = 0.0  # share of processes whose memory is hot (VMA hint 1000)
     cold_access_divisor: int = 8  # cold processes make accesses_per_tick / this references
+    home_nodes: tuple[int, ...] = ()  # nodes processes run on (empty: every node)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,12 @@ def _pair(conv: Callable[[Any], int]) -> Callable[[Any], tuple[int, int]]:
     return pair
 
 
+def _nodes(v: Any) -> tuple[int, ...]:
+    if not isinstance(v, list) or not v:
+        raise TypeError(f"expected a non-empty array of node ids, got {v!r}")
+    return tuple(_int(0, 63)(x) for x in v)
+
+
 def _mix(v: Any) -> tuple[tuple[str, float], ...]:
     if not isinstance(v, dict) or not v:
         raise TypeError(f"expected a table of {'/'.join(HUGE_MODES)} weights")
@@ -252,6 +259,7 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
         p.get("munmap_share", _float(0.0, 1.0), 0.0),
         p.get("hot_share", _float(0.0, 1.0), 0.0),
         p.get("cold_access_divisor", _int(1), 8),
+        p.get("home_nodes", _nodes, ()),
     )
     p.done()
     k = r.sub("kernel")
@@ -301,6 +309,10 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     if not isinstance(raw_phases, list):
         r.fail("phases", "expected an array of tables ([[phases]])")
     phases = tuple(_phase(file, i, p, duration) for i, p in enumerate(raw_phases))
+    for i, ph in enumerate(phases):
+        if any(n >= len(machine.nodes) for n in ph.processes.home_nodes):
+            r.fail(f"phases[{i}].processes.home_nodes", f"the machine has "
+                   f"{len(machine.nodes)} nodes")
     raw_attach = r.get("attach", lambda v: v, [])
     if not isinstance(raw_attach, list):
         r.fail("attach", "expected an array of tables ([[attach]])")

@@ -1,0 +1,158 @@
+"""``bpfvm mm``: run scenarios on the simulated memory manager.
+
+``bpfvm mm run [SCENARIO.toml]`` runs a scenario (the built-in default
+without an argument) with its programs attached, showing a progress bar
+and then the metrics tables; ``bpfvm mm compare SCENARIO.toml`` runs the
+same workload under the built-in policies and under the scenario's
+programs and prints them side by side (``--plot`` draws the time series).
+Subcommands of other modules (``bpfvm.cli.mm_pagetables``) register here
+when present.  This module only parses arguments and prints: the work is in
+:mod:`mmcore.runner`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bpfvm.cli.common import console
+from bpfvm.errors import BpfvmError
+
+EXTENSIONS = ("bpfvm.cli.mm_pagetables",)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mm", help="run scenarios on the simulated memory manager")
+    mm_sub = p.add_subparsers(dest="mm_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: _usage(p))
+
+    r = mm_sub.add_parser("run", help="run a scenario (default: the built-in demo scenario)")
+    r.add_argument("scenario", nargs="?", help="scenario file (.toml)")
+    r.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-': stdout)")
+    r.add_argument("--check", action="store_true",
+                   help="verify every MM invariant after every tick (slow)")
+    _engine_flag(r)
+    r.add_argument("--no-attach", action="store_true",
+                   help="ignore the scenario's programs (built-in policies only)")
+    r.set_defaults(func=run)
+
+    c = mm_sub.add_parser("compare", help="built-in policies vs the scenario's programs")
+    c.add_argument("scenario", nargs="?", help="scenario file (.toml; default: the demo)")
+    c.add_argument("--plot", metavar="OUT.png", help="draw key metrics over time (matplotlib)")
+    c.add_argument("--json", metavar="OUT", help="write both results as JSON to OUT ('-': stdout)")
+    _engine_flag(c)
+    c.set_defaults(func=compare)
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(mm_sub)
+
+
+def _engine_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("interp", "jit"),
+                   help="engine for every attached program (default: each entry's own, "
+                        "else interp)")
+
+
+def _usage(p: argparse.ArgumentParser) -> int:
+    p.print_help()
+    return 2
+
+
+@contextmanager
+def progress_bar(out: Console, label: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar fed with (side, tick, ticks); silent when not a terminal."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("ticks"), TimeElapsedColumn(), console=out, transient=True,
+                   disable=not out.is_terminal)
+    tasks: dict[str, Any] = {}
+
+    def update(side: str, t: int, n: int) -> None:
+        if side not in tasks:
+            tasks[side] = bar.add_task(f"{label} {side}".strip(), total=n)
+        bar.update(tasks[side], completed=t)
+
+    with bar:
+        yield update
+
+
+def write_json(obj: Any, dest: str) -> None:
+    text = json.dumps(obj, indent=2)
+    if dest == "-":
+        print(text)
+        return
+    try:
+        Path(dest).write_text(text + "\n")
+    except OSError as exc:
+        raise BpfvmError(f"{dest}: cannot write: {exc.strerror or exc}") from None
+
+
+def _scenario(path: str | None) -> Any:
+    from mmcore.runner import as_scenario
+
+    return as_scenario(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmcore.report import hook_problems, print_results
+    from mmcore.runner import Runner
+
+    sc = _scenario(args.scenario)
+    err = console(args, stderr=True)
+    runner = Runner(sc, check=args.check, attach=not args.no_attach, engine=args.engine)
+    with progress_bar(err, sc.name) as update:
+        results = runner.run(lambda t, n: update("", t, n))
+    if args.json:
+        write_json(results, args.json)
+        if args.json == "-":
+            return 0
+    out = console(args)
+    print_results(results, out)
+    for line in hook_problems(results):
+        out.print(f"[yellow]note[/]: {line}")
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    from mmcore.report import compare_header, compare_rows, compare_table, hook_problems
+    from mmcore.runner import compare_scenario
+
+    sc = _scenario(args.scenario)
+    if not sc.attach:
+        raise BpfvmError(f"{sc.file}: attach: the scenario attaches no program; "
+                         "nothing to compare")
+    err = console(args, stderr=True)
+    with progress_bar(err, sc.name) as update:
+        cmp = compare_scenario(sc, update, engine=args.engine)
+    base, pol = cmp["baseline"], cmp["programs"]
+    if args.json:
+        write_json({**cmp, "rows": compare_rows(base["metrics"], pol["metrics"])}, args.json)
+    if args.plot:
+        from mmcore.plot import plot_compare
+
+        plot_compare(cmp, args.plot)
+    if args.json == "-":
+        return 0
+    out = console(args)
+    title = f"{sc.name} (seed {sc.seed}, {sc.duration} ticks): built-in vs programs"
+    out.print(compare_table(base, pol, title))
+    for line in compare_header(base, pol):
+        out.print(line)
+    for line in hook_problems(pol):
+        out.print(f"[yellow]note[/]: {line}")
+    if args.plot:
+        out.print(f"plot: {args.plot}")
+    return 0
