@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jit-every", type=int, default=50, metavar="N",
                    help="compare with the JIT on one accepted program in N (0: never)")
     p.add_argument("--runs", type=int, default=3, help="concrete inputs per accepted program")
+    p.add_argument("--reduce-seconds", type=float, default=10.0, metavar="S",
+                   help="time spent minimizing each finding (default 10)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -63,14 +65,17 @@ def _table(stats, reports, elapsed: float) -> Table:
 def run(args: argparse.Namespace) -> int:
     from bpfvm.fuzz import Config, campaign, summary
 
-    if args.seconds <= 0 or args.jobs < 1 or args.runs < 1 or args.jit_every < 0:
-        raise BpfvmError("--seconds, --jobs and --runs must be positive, --jit-every >= 0")
+    if args.seconds <= 0 or args.jobs < 1 or args.runs < 1 or args.jit_every < 0 \
+            or args.reduce_seconds < 0:
+        raise BpfvmError("--seconds, --jobs and --runs must be positive, --jit-every and "
+                         "--reduce-seconds >= 0")
     corpus = args.corpus if args.corpus is not None else default_corpus()
     for d in corpus:
         if not Path(d).exists():
             raise BpfvmError(f"--corpus {d}: no such directory")
     config = Config(seconds=args.seconds, seed=args.seed, jobs=args.jobs, corpus=corpus,
-                    out=args.out, runs=args.runs, jit_every=args.jit_every)
+                    out=args.out, runs=args.runs, jit_every=args.jit_every,
+                    reduce_seconds=args.reduce_seconds)
     out = console(args)
     live = not args.json and out.is_terminal
     if live:
