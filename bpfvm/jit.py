@@ -84,7 +84,8 @@ class Jit:
         self.checked = checked
         layout = make_layout(self.maps, helpers, checked)
         self.layout = layout
-        self.compiled: Compiled = (cache or default_cache()).get(program, layout)
+        cache = cache if cache is not None else default_cache()
+        self.compiled: Compiled = cache.get(program, layout)
         self.entry_address = self.compiled.main
         words = je.env_words(len(self.maps), len(layout.slots))
         self._state = (ctypes.c_uint64 * words)()
