@@ -40,7 +40,8 @@ EDGE_WIDE = (0xFFFFFFFF, 0x100000000, 0x1_0000_0010, 0x7FFF_FFFF_FFFF_FFFF,
 # defects drawn more or less often than the base rate (the others: 1.0)
 DEFECT_WEIGHT = {"ctx-oob": 0.3, "ctx-field": 0.3, "no-null-check": 3.0, "null-path-deref": 2.0,
                  "loop-no-progress": 3.0, "loop-unbounded": 2.0, "store-pointer": 3.0,
-                 "callee-reads-r6": 3.0, "read-clobbered": 1.5, "uninit-stack": 2.0}
+                 "callee-reads-r6": 3.0, "read-clobbered": 1.5, "uninit-stack": 2.0,
+                 "ctx-write-ro": 2.0}
 _ALU_KEYS = tuple(s.key for s in isa.TABLE if s.kind in (isa.Kind.ALU, isa.Kind.NEG,
                                                         isa.Kind.MOVSX, isa.Kind.END))
 _SHIFTS = ("lsh", "rsh", "arsh")
@@ -332,11 +333,11 @@ class Gen:
             self.ctx_load(self.dst())
             return
         writable = [f for f in self.t.hook.fields if f.writable]
-        if not writable:
+        if self.bad("ctx-write-ro"):
+            writable = [f for f in self.t.hook.fields if not f.writable and not f.pointer]
+        elif not writable:
             self.ctx_load(self.dst())
             return
-        if self.bad("ctx-write-ro"):
-            writable = [f for f in self.t.hook.fields if not f.writable]
         fld = self.rng.choice(writable)
         self.b.emit(f"stx{isa.SIZE_SUFFIX[fld.size]}", CTX, self.scalar(), fld.offset)
 

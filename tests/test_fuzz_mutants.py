@@ -183,7 +183,7 @@ def callee_keeps_r6_r9(mp: pytest.MonkeyPatch) -> None:
                 return None
             return new.set_regs({r: st.reg(r) for r in (6, 7, 8, 9)})
         return local_call
-    _wrap(mp, calls, "local_call", make)
+    _wrap(mp, transfer, "local_call", make)
 
 
 def call_keeps_r1_r5(mp: pytest.MonkeyPatch) -> None:
@@ -204,12 +204,48 @@ def sext_as_zext(mp: pytest.MonkeyPatch) -> None:
     _wrap(mp, memory, "sext", make)
 
 
+def partial_write_keeps_spill(mp: pytest.MonkeyPatch) -> None:
+    """A narrow store over a spilled pointer leaves the spill (and its type) in place."""
+    def make(orig: Callable) -> Callable:
+        def write(self, off, size, val):
+            new = orig(self, off, size, val)
+            kept = {o: (sz, v) for o, (sz, v) in self.spills.items()
+                    if v.kind is not K.SCALAR and (o, sz) != (off, size)
+                    and o < off + size and off < o + sz}
+            if not kept:
+                return new
+            return state.Stack(new.init | self.init, {**new.spills, **kept})
+        return write
+    _wrap(mp, state.Stack, "write", make)
+
+
+def readonly_ctx_write_ok(mp: pytest.MonkeyPatch) -> None:
+    """Stores to read-only context fields are allowed."""
+    def make(orig: Callable) -> Callable:
+        def ctx(env, st, p, reg, off, size, write, signed, atomic):
+            return orig(env, st, p, reg, off, size, write and atomic, signed, atomic)
+        return ctx
+    _wrap(mp, memory, "_ctx", make)
+
+
+def narrow_load_range(mp: pytest.MonkeyPatch) -> None:
+    """A narrow unsigned load is taken to leave the top bit of its value clear."""
+    def make(orig: Callable) -> Callable:
+        def loaded(size, signed):
+            if size == 8 or signed:
+                return orig(size, signed)
+            return interval.Scalar.urange(0, (1 << (8 * size - 1)) - 1)
+        return loaded
+    _wrap(mp, memory, "loaded", make)
+
+
 MUTANTS: dict[str, Apply] = {f.__name__: f for f in (
     no_null_check, bound_off_by_one, stack_bound_off_by_8, no_zext32, alu32_as_alu64,
     jmp32_refines_64, compare_off_by_one, signed_compare_off_by_one, uninit_stack_ok,
     uninit_register_ok, unbounded_ptr_arith, helper_mem_unchecked, null_branch_not_null,
     no_termination_check, no_return_check, pointer_store_ok, callee_keeps_r6_r9,
-    call_keeps_r1_r5, join_keeps_one_side, sext_as_zext)}
+    call_keeps_r1_r5, join_keeps_one_side, sext_as_zext, partial_write_keeps_spill,
+    readonly_ctx_write_ok, narrow_load_range)}
 
 
 def mutated(apply: Apply) -> Callable:
