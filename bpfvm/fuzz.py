@@ -50,9 +50,10 @@ class Config:
     stop_after: int = 0  # stop once this many distinct findings exist (0: never)
     max_cases: int = 0  # stop after this many cases per worker (0: no limit)
     verifier: Callable[..., Any] | None = None  # replaces verifier.verify (jobs must be 1)
-    # a finding counts only if confirm(case, finding) holds (e.g. "the unmodified
-    # verifier handles this program": mutation testing); also steers the reduction
-    confirm: Callable[[Case, Finding], bool] | None = None
+    # a finding counts only if confirm(case, finding, inputs) holds, ``inputs`` being
+    # the seed of the concrete inputs that showed it (e.g. "the unmodified verifier
+    # handles this program": mutation testing); also steers the reduction
+    confirm: Callable[[Case, Finding, str], bool] | None = None
 
 
 @dataclass
@@ -150,7 +151,8 @@ class Worker:
             index = self.index
             case = case_at(cfg, index, self.corpus, self.tabs)
             jit = bool(cfg.jit_every) and index % cfg.jit_every == 0
-            out = self.oracles.check(case, random.Random(f"{cfg.seed}:{index}:in"), jit)
+            inputs = f"{cfg.seed}:{index}:in"
+            out = self.oracles.check(case, random.Random(inputs), jit)
             stats.cases += 1
             stats.wellformed += out.wellformed
             stats.accepted += out.accepted
@@ -158,7 +160,7 @@ class Worker:
             stats.jit += out.jit_checked
             stats.verify_seconds += out.verify_seconds
             if out.finding is not None and cfg.confirm is not None and \
-                    not cfg.confirm(case, out.finding):
+                    not cfg.confirm(case, out.finding, inputs):
                 out.finding = None
             if out.finding is not None:
                 stats.by_oracle[out.finding.oracle] += 1
@@ -182,10 +184,11 @@ class Worker:
 
         def interesting(program: Program) -> bool:
             small = Case(program, case.target)
-            got = self.oracles.check(small, random.Random(f"{cfg.seed}:{index}:in"), jit)
+            inputs = f"{cfg.seed}:{index}:in"
+            got = self.oracles.check(small, random.Random(inputs), jit)
             if got.finding is None or got.finding.oracle != oracle:
                 return False
-            if cfg.confirm is not None and not cfg.confirm(small, got.finding):
+            if cfg.confirm is not None and not cfg.confirm(small, got.finding, inputs):
                 return False
             found.append(got.finding)
             return True

@@ -76,7 +76,7 @@ def test_known_bug_classifiers_match_their_reproducers() -> None:
 
 
 def test_fixed_seed_campaign_finds_nothing_new() -> None:
-    def unexplained(case: Case, finding: Finding) -> bool:
+    def unexplained(case: Case, finding: Finding, inputs: str) -> bool:
         return not any(match(case, finding) for match in KNOWN.values())
 
     result = campaign(Config(seconds=CAMPAIGN_SECONDS, seed=1, jobs=2, confirm=unexplained,

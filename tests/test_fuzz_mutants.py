@@ -269,9 +269,10 @@ def hunt(name: str, seconds: float, seed: int = 1, reduce_seconds: float = 5.0) 
     """Fuzz against mutant ``name`` until it is killed or time runs out."""
     sound = Oracles()
 
-    def confirm(case: Case, finding: Finding) -> bool:
-        # the unmodified verifier must handle the program: reject it, or pass the oracles
-        return sound.check(case, random.Random(0)).finding is None
+    def confirm(case: Case, finding: Finding, inputs: str) -> bool:
+        # the unmodified verifier must handle the program: reject it, or pass the
+        # oracles on the very inputs that showed the finding
+        return sound.check(case, random.Random(inputs)).finding is None
 
     cfg = Config(seconds=seconds, seed=seed, jobs=1, verifier=mutated(MUTANTS[name]),
                  confirm=confirm, stop_after=1, reduce_seconds=reduce_seconds)
