@@ -67,6 +67,10 @@ class Trainer(Protocol):
         """Whether the models should be refit after ``changes`` maps/unmaps."""
         ...
 
+    def read(self, buf: bytearray) -> list[tuple[int, int, int]]:
+        """Every (vpn, size code, PTE) the table in ``buf`` holds."""
+        ...
+
 
 @dataclass(frozen=True)
 class PtDesign:
@@ -259,6 +263,9 @@ class ProgramPageTable:
 
     def entries(self) -> list[tuple[int, int, int]]:
         """(vpn, size code, PTE value) of every mapped page."""
+        read = getattr(self.trainer, "read", None)
+        if read is not None:
+            return read(self.region.buf)  # type: ignore[union-attr]
         out = []
         for va, order in self.mapped.items():
             loc = self.get_pte(va)

@@ -84,7 +84,7 @@ def test_for_region_verifies_and_caches():
         pp.for_region(64)
 
 
-@pytest.mark.parametrize("name", ["hashed_pt"])
+@pytest.mark.parametrize("name", ["hashed_pt", "learned_pt"])
 def test_shipped_programs_load(name):
     pp = PtPrograms.from_file(PROGRAMS / f"{name}.s")
     assert set(pp.for_region(1 << 16)) == {"pt_map", "pt_unmap", "pt_lookup"}
