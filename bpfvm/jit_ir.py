@@ -5,7 +5,8 @@ A :class:`Lowering` owns the module and the function
 block of :mod:`bpfvm.jit_env`; ``r1``/``r2``: the run's memory address and
 length; the result is r0, or :data:`~bpfvm.jit_env.FAULT_R0` after a fault
 was recorded in ``env``).  Registers are ``alloca`` slots LLVM promotes to
-SSA values; every pc starting a basic block has its own IR block.  The
+SSA values (a register set in a block is stored once, when the block
+branches away); every pc starting a basic block has its own IR block.  The
 stack holds ``frames`` frames of 512 bytes ``stride`` bytes apart (one
 frame unless the program makes local calls or runs checked).
 
@@ -16,6 +17,7 @@ holds what they share.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -108,6 +110,26 @@ def leaders(insns: list[Insn]) -> set[int]:
     return {pc for pc in out if 0 <= pc <= len(insns)}
 
 
+class _Builder(ir.IRBuilder):
+    """An IR builder that saves the registers of the block before every branch."""
+
+    def __init__(self, block: ir.Block, before_branch: Callable[[], None]) -> None:
+        super().__init__(block)
+        self._before_branch = before_branch
+
+    def branch(self, target: ir.Block) -> ir.Instruction:
+        self._before_branch()
+        return super().branch(target)
+
+    def cbranch(self, cond: ir.Value, truebr: ir.Block, falsebr: ir.Block) -> ir.Instruction:
+        self._before_branch()
+        return super().cbranch(cond, truebr, falsebr)
+
+    def switch(self, value: ir.Value, default: ir.Block) -> ir.Instruction:
+        self._before_branch()
+        return super().switch(value, default)
+
+
 class Lowering:
     """The IR under construction for one program (see module doc)."""
 
@@ -119,7 +141,10 @@ class Lowering:
         self.module = ir.Module(name=program.name)
         self.fn = ir.Function(self.module, MAIN_TYPE, name=MAIN_NAME)
         self.env, self.mem0, self.len0 = self.fn.args
-        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self._known_block: ir.Block | None = None
+        self._known: dict[int, ir.Value] = {}
+        self._dirty: set[int] = set()
+        self.b = _Builder(self.fn.append_basic_block("entry"), self._flush)
         self.local_calls = any(s.kind is isa.Kind.CALL_LOCAL for _, _, s in self.code)
         self.calls_python = any(s.kind is isa.Kind.CALLX or (s.kind is isa.Kind.CALL
                                                             and i.imm in layout.slots)
@@ -136,15 +161,15 @@ class Lowering:
         self.stack_base = b.ptrtoint(self.stack, I64)
         self.envi = b.ptrtoint(self.env, I64)
         self._invariant = self.module.add_metadata([])
-        self._known_block: ir.Block | None = None
-        self._known: dict[int, ir.Value] = {}
 
     # -- registers and operands ---------------------------------------------
     def _values(self) -> dict[int, ir.Value]:
         """Register values known in the current block (it changes when the builder moves)."""
         if self.b.block is not self._known_block:
+            assert not self._dirty or self._known_block.is_terminated, "unsaved registers"
             self._known_block = self.b.block
             self._known = {}
+            self._dirty = set()
         return self._known
 
     def get(self, r: int) -> ir.Value:
@@ -155,8 +180,16 @@ class Lowering:
         return value
 
     def set(self, r: int, value: ir.Value) -> None:
-        self.b.store(value, self.regs[r])
+        """Give ``r`` a new value; it is stored when the block branches away."""
         self._values()[r] = value
+        self._dirty.add(r)
+
+    def _flush(self) -> None:
+        """Store the registers set in this block (the builder calls this before a branch)."""
+        known = self._values()
+        for r in sorted(self._dirty):
+            ir.IRBuilder.store(self.b, known[r], self.regs[r])
+        self._dirty = set()
 
     def operand(self, insn: Insn, spec: isa.OpSpec) -> ir.Value:
         """The source operand as i64: register, or the immediate sign-extended."""

@@ -40,12 +40,19 @@ def test_frames_only_when_needed() -> None:
     assert checked.stride == 2 * plain.stride
 
 
-def test_register_loads_are_reused_within_a_block() -> None:
+def test_registers_live_in_ssa_values_within_a_block() -> None:
     lw = Lowering(Program([EXIT]), make_layout([], standard_helpers(), False))
     lw.b.position_at_end(lw.blocks[0])
     first = lw.get(3)
     assert lw.get(3) is first
-    lw.set(3, lw.b.add(first, first))
+    doubled = lw.b.add(first, first)
+    lw.set(3, doubled)
+    last = lw.b.add(doubled, doubled)
+    lw.set(3, last)
     assert lw.get(3) is not first
+    stores = lambda: [i for i in lw.blocks[0].instructions if i.opname == "store"]  # noqa: E731
+    assert stores() == []
+    lw.jump(1)  # branching away saves the last value only
+    assert len(stores()) == 1 and stores()[0].operands[0] is last
     lw.b.position_at_end(lw.blocks[1])
     assert lw.get(3) is not first
