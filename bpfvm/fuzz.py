@@ -85,6 +85,7 @@ class Report:
     original_slots: int
     program: Program
     text: str
+    signature: str = ""  # of the finding as first seen (before reduction): de-duplication
     path: str | None = None
 
 
@@ -198,7 +199,7 @@ class Worker:
         last = found[-1] if small is not case.program else finding
         small_case = Case(small, case.target, case.notes)
         return Report(last, index, case.target.name, case.notes, len(case.program.insns), small,
-                      reproducer(small_case, last, index, cfg))
+                      reproducer(small_case, last, index, cfg), finding.signature())
 
 
 def _process_main(config: Config, worker: int, deadline_in: float, q: Any) -> None:
@@ -233,7 +234,7 @@ def campaign(config: Config, on_progress: Callable[[Stats, list[Report], float],
         if kind == "stats":
             total.add(payload)
         elif kind == "finding":
-            sig = payload.finding.signature()
+            sig = payload.signature or payload.finding.signature()
             if sig in signatures:
                 return
             signatures.add(sig)

@@ -54,7 +54,7 @@ def test_unsound_verifier_is_caught_and_reduced(tmp_path: Path) -> None:
         back = Program.from_json(json.loads(Path(report.path).with_suffix(".json").read_text()))
         assert back.insns == report.program.insns
     # one reproducer per distinct signature
-    sigs = [r.finding.signature() for r in result.reports]
+    sigs = [r.signature for r in result.reports]
     assert len(sigs) == len(set(sigs))
     info = summary(result)
     assert info["findings"] == len(result.reports) and info["accepted"] == info["wellformed"]
