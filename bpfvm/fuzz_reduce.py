@@ -3,7 +3,8 @@
 :func:`reduce` shrinks a program while a predicate ("still interesting",
 e.g. "the verifier accepts it and the interpreter faults") holds: ddmin
 over instruction units (a ``lddw`` is one unit of two slots), then single
-unit removal until no unit can go, then simplification of immediates.
+unit removal until no unit can go, then simplification of immediates, then
+removal of maps nothing refers to any more.
 Removing instructions re-targets every jump and local call: a jump to a
 removed instruction lands on the next surviving one, and offsets are
 recomputed in slots.  Programs whose jumps would leave the program are not
@@ -212,6 +213,23 @@ def _simplify(search: _Search) -> None:
         pc += 2 if spec is not None and spec.kind is isa.Kind.LDDW else 1
 
 
+def _map_refs(insns: Sequence[Insn]) -> set[int]:
+    return {i.imm for i in insns if i.spec is not None and i.spec.kind is isa.Kind.LDDW
+            and i.spec.op != "lddw"}
+
+
+def without_unused_maps(program: Program) -> Program:
+    """``program`` minus the maps no ``lddw`` refers to (references renumbered)."""
+    used = sorted(_map_refs(program.insns))
+    if len(used) == len(program.maps):
+        return program
+    new_index = {old: new for new, old in enumerate(used)}
+    insns = [i._replace(imm=new_index[i.imm]) if i.spec is not None
+             and i.spec.kind is isa.Kind.LDDW and i.spec.op != "lddw" else i
+             for i in program.insns]
+    return replace(program, insns=insns, maps=[program.maps[k] for k in used], source=[])
+
+
 def reduce(program: Program, interesting: Predicate, *, seconds: float = 10.0,
            max_tests: int = 2000) -> Program:
     """A smaller program for which ``interesting`` still holds.
@@ -224,4 +242,8 @@ def reduce(program: Program, interesting: Predicate, *, seconds: float = 10.0,
     _ddmin(search)
     _one_by_one(search)
     _simplify(search)
+    if not search.out_of_budget():
+        fewer = without_unused_maps(search.best)
+        if fewer is not search.best and search.interesting(fewer):
+            search.best = fewer
     return search.best

@@ -88,3 +88,16 @@ def test_simplify_lowers_immediates() -> None:
     prog = Program([ins("mov64_k", 0, imm=999), ins("add64_k", 0, imm=77), EXIT])
     small = reduce(prog, lambda p: len(p.insns) == 3 and check(p.insns) == [])
     assert [i.imm for i in small.insns[:2]] == [0, 0]
+
+
+def test_unused_maps_are_dropped_and_references_renumbered() -> None:
+    from bpfvm.fuzz_reduce import without_unused_maps
+    from bpfvm.program import MapDef
+
+    maps = [MapDef("a", "array", 4, 8, 1), MapDef("b", "hash", 4, 8, 4)]
+    prog = Program([*lddw(1, 1, src=1), EXIT], maps)
+    out = without_unused_maps(prog)
+    assert [m.name for m in out.maps] == ["b"] and out.insns[0].imm == 0
+    assert without_unused_maps(out) is out
+    small = reduce(Program([ins("mov64_k", 0, imm=0), EXIT], maps), lambda p: EXIT in p.insns)
+    assert small.maps == []
