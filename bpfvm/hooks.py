@@ -64,7 +64,7 @@ HUGEPAGE = HookSpec(
         ("huge_2m", 8, False, None, "2 MiB pages the process holds"),
         ("huge_1g", 8, False, None, "1 GiB pages the process holds"),
         ("rss", 8, False, None, "process resident pages (4 KiB units)"),
-        ("free_2m", 8, False, None, "free blocks of 2 MiB or more on the home node"),
+        ("free_2m", 8, False, None, "free memory in blocks of 2 MiB or more on the home node, in 2 MiB units"),
         ("free_1g", 8, False, None, "free 1 GiB blocks on the home node"),
     ),
     ret_min=0, ret_max=2,

@@ -205,7 +205,9 @@ class MM:
             hooks.points["hugepage"].calls += 1
             return allowed.bit_length() - 1
         zones = self.phys.nodes[proc.home_node].zones
-        free_2m = sum(sum(z.nr_free[ORDER_2M:NR_ORDERS]) for z in zones)
+        free_2m = sum(
+            z.nr_free[o] << (o - ORDER_2M) for z in zones for o in range(ORDER_2M, NR_ORDERS)
+        )
         free_1g = sum(z.nr_free[ORDER_1G] for z in zones)
         values = (
             proc.pid, allowed, va, vma.start, vma.end, proc.present[1], proc.present[2],
