@@ -41,6 +41,7 @@ from bpfvm.stdhelpers import map_lookup_elem
 from bpfvm.vmenv import VmEnv
 
 DEFAULT_BUDGET = 10_000_000
+SCRATCH_SIZE = 4096  # run() copies a mem of up to this many bytes instead of pinning it
 FAULT_R0 = je.FAULT_R0
 M64 = (1 << 64) - 1
 CALLBACK = ctypes.CFUNCTYPE(ctypes.c_uint64, *[ctypes.c_uint64] * 5)
@@ -104,11 +105,12 @@ class Jit:
             self._state[je.helper_word(len(self.maps), slot)] = address
         self._buffers: dict[int, tuple[object, int, str, bytearray]] = {}
         self._buf_table = (ctypes.c_uint64 * 0)()
-        self._empty = ctypes.create_string_buffer(8)
-        self._empty_address = ctypes.addressof(self._empty)
         self._state[je.W_BUDGET] = budget
         self._main = MAIN(self.compiled.main)
         self._rows: list[int] = []
+        self._scratch = bytearray(SCRATCH_SIZE)
+        self._scratch_view, scratch_address = _pin(self._scratch)
+        self._run_fn, self._run_words, self._run_len = self._bound_to(scratch_address, 0)
         self._pending: VmFault | None = None
         weakref.finalize(self, _release_rows, self.compiled, self._rows)
 
@@ -129,17 +131,28 @@ class Jit:
         return entry[1]
 
     def run(self, mem: bytearray | None = None) -> int:
-        """Run once; returns r0 (unsigned 64-bit).  ``mem`` is modified in place."""
+        """Run once; returns r0 (unsigned 64-bit).  ``mem`` is modified in place.
+
+        A ``mem`` of up to :data:`SCRATCH_SIZE` bytes is copied into a buffer of
+        the engine and back (cheaper than pinning it), larger ones are pinned.
+        """
         if mem is None:
             r0 = self._main(self.state_address, 0, 0)
-        elif not mem:
-            r0 = self._main(self.state_address, self._empty_address, 0)
         else:
             if not isinstance(mem, bytearray):
                 mem = bytearray(mem)
-            view = ctypes.c_char.from_buffer(mem)  # pins mem for the duration of the run
-            r0 = self._main(self.state_address, ctypes.addressof(view), len(mem))
-            del view
+            n = len(mem)
+            if self._run_fn is not None and n <= SCRATCH_SIZE:
+                scratch = self._scratch
+                scratch[:n] = mem
+                if n != self._run_len:
+                    self._run_words[2] = self._run_len = n
+                r0 = self._run_fn()
+                mem[:] = memoryview(scratch)[:n]
+            else:
+                view = ctypes.c_char.from_buffer(mem) if n else self._scratch_view
+                r0 = self._main(self.state_address, ctypes.addressof(view), n)
+                del view
         if self._state[je.W_FAULT]:
             raise self._fault()
         return r0
@@ -163,14 +176,22 @@ class Jit:
         """
         view, addr = _pin(buf)
         self._pins.append(view)
-        row = self.compiled.acquire()
-        if row is None:  # every row taken: a (slower) call with arguments
+        fn, _, _ = self._bound_to(addr, len(buf))
+        if fn is None:  # every row taken: a (slower) call with arguments
             main, state, n = self._main, self.state_address, len(buf)
             return lambda: main(state, addr, n)
+        return fn
+
+    def _bound_to(self, addr: int, length: int) -> tuple[Callable[[], int] | None,
+                                                         ctypes.Array | None, int]:
+        """A zero-argument entry point of a free row set to (this engine, addr, length)."""
+        row = self.compiled.acquire()
+        if row is None:
+            return None, None, length
         self._rows.append(row)
         words = (ctypes.c_uint64 * 3).from_address(self.compiled.slots + 24 * row)
-        words[0], words[1], words[2] = self.state_address, addr, len(buf)
-        return BOUND(self.compiled.bound[row])
+        words[0], words[1], words[2] = self.state_address, addr, length
+        return BOUND(self.compiled.bound[row]), words, length
 
     def check(self) -> None:
         """Raise the fault of the last run, if it faulted (for :meth:`bind` callers)."""

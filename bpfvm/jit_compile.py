@@ -29,7 +29,7 @@ from bpfvm.jit_ir import I64, MAIN_NAME, PTR, Layout
 from bpfvm.jit_lower import lower
 from bpfvm.program import Program
 
-BOUND_SLOTS = 4
+BOUND_SLOTS = 8
 SLOTS_NAME = "bpf_slots"
 OPT_LEVEL = 3
 

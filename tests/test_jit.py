@@ -42,6 +42,16 @@ def test_run_passes_mem_and_its_length() -> None:
     assert Jit(R0_IS_R1, standard_helpers()).run(None) == 0
 
 
+@pytest.mark.parametrize("size", [1, 4096, 4097, 100_000])
+def test_mem_of_any_size_is_modified_in_place(size: int) -> None:
+    # the last byte += 1; r0 = the length
+    jit = Jit(assemble("r3 = r1\nr3 += r2\nr4 = *(u8 *)(r3 - 1)\nr4 += 1\n"
+                       "*(u8 *)(r3 - 1) = r4\nr0 = r2\nexit\n", "m.s"), standard_helpers())
+    mem = bytearray(size)
+    assert jit.run(mem) == size and jit.run(mem) == size
+    assert mem[-1] == 2 and not any(mem[:-1])
+
+
 def test_mem_is_modified_in_place_and_bytes_are_copied() -> None:
     jit = Jit(Program([Insn(0x72, 1, 0, 1, 0x5A), Insn(0xB7, 0, imm=0), EXIT]),
               standard_helpers())
@@ -90,7 +100,7 @@ def test_bound_rows_run_out_gracefully_and_come_back() -> None:
     del jit, calls
     gc.collect()
     again = Jit(FIRST_BYTE, standard_helpers(), cache=cache)
-    assert len(again.compiled.free) == BOUND_SLOTS
+    assert len(again.compiled.free) == BOUND_SLOTS - 1  # one row serves run()
 
 
 def test_entry_address_is_a_c_function_of_state_and_memory() -> None:
