@@ -142,49 +142,47 @@ loop:
 
 POLICY = """
 .hook placement
-    r2 = *(u32 *)(r1 + 16)     # local_node
+    r2 = *(u32 *)(r1 + 12)     # home_node
     r2 &= 1
-    r3 = *(u64 *)(r1 + 32)     # free_node0
-    r4 = *(u64 *)(r1 + 40)     # free_node1
-    r5 = r3                    # free pages of the local node
-    if r2 == 0 goto have_local
+    r3 = *(u64 *)(r1 + 24)     # free_node0
+    r4 = *(u64 *)(r1 + 32)     # free_node1
+    r5 = r3                    # free pages of the home node
+    if r2 == 0 goto have_home
     r5 = r4
-have_local:
+have_home:
     r6 = r2
     r6 ^= 1                    # the other node
     r0 = r2                    # page tables stay local
-    r7 = *(u32 *)(r1 + 8)      # source
-    if r7 == 4 goto out
-    r7 = *(u32 *)(r1 + 0)      # order
-    r8 = *(u32 *)(r1 + 4)      # migratetype
-    if r8 != 0 goto movable
-    if r7 >= 9 goto movable
-    r0 = 0                     # unmovable: node 0 unless it is short
-    if r3 >= 4096 goto out
-    r0 = 1
-    goto out
-movable:
-    r8 = *(u32 *)(r1 + 24)     # hotness
-    if r8 <= 700 goto not_hot
-    r9 = 1
-    r9 <<= r7
-    r9 += 1024
-    r0 = r2                    # hot: local if it has room
-    if r5 >= r9 goto out
-    r0 = r6
-    goto out
-not_hot:
-    r0 = 1                     # cold: the far tier
-    if r8 >= 100 goto not_cold
-    r9 = *(u32 *)(r1 + 20)     # nr_nodes
-    if r9 > 1 goto out
-not_cold:
-    if r7 < 9 goto small
+    r7 = *(u32 *)(r1 + 4)      # source
+    if r7 == 5 goto out
+    r8 = *(u32 *)(r1 + 0)      # order
+    if r8 < 9 goto small
     r0 = 0                     # huge: wherever more is free
     if r4 <= r3 goto out
     r0 = 1
     goto out
 small:
+    r9 = *(u32 *)(r1 + 20)     # hint
+    if r9 <= 700 goto not_hot
+    r9 = 1
+    r9 <<= r8
+    r9 += 1024
+    r0 = r2                    # hot: home if it has room
+    if r5 >= r9 goto out
+    r0 = r6
+    goto out
+not_hot:
+    r0 = 1                     # cold: the far tier
+    if r9 >= 100 goto not_cold
+    r9 = *(u32 *)(r1 + 16)     # nr_nodes
+    if r9 > 1 goto out
+not_cold:
+    if r7 != 1 goto other_sources
+    r0 = 0                     # page cache: node 0 unless it is short
+    if r3 >= 4096 goto out
+    r0 = 1
+    goto out
+other_sources:
     r0 = r2
     if r5 >= 2048 goto out
     r0 = r6
@@ -292,9 +290,9 @@ def copy_contexts(case: Case) -> list[bytes]:
 
 def policy_contexts(case: Case) -> list[bytes]:
     rng = random.Random(3)
-    return [struct.pack("<8I2Q", rng.choice([0, 0, 0, 9, 18]), rng.randrange(3),
-                        rng.randrange(5), rng.randrange(1000), rng.randrange(2), 2,
-                        rng.randrange(1001), 0, rng.randrange(8192), rng.randrange(8192))
+    return [struct.pack("<6I4Q", rng.choice([0, 0, 0, 9, 18]), rng.randrange(6),
+                        rng.randrange(1000), rng.randrange(2), 2, rng.randrange(1001),
+                        rng.randrange(8192), rng.randrange(8192), 0, 0)
             for _ in range(64)]
 
 

@@ -80,25 +80,25 @@ uint64_t copy_value(void *state, uint64_t r1, uint64_t r2)
 
 /* The placement hook's context; pick a node for a new page. */
 struct placement {
-    uint32_t order, migratetype, source, pid, local_node, nr_nodes, hotness, pad;
-    uint64_t free_node0, free_node1;
+    uint32_t order, source, pid, home_node, nr_nodes, hint;
+    uint64_t free_node[4];
 };
 
 uint64_t policy(void *state, uint64_t r1, uint64_t r2)
 {
     const struct placement *c = (const struct placement *)r1;
-    uint64_t local = c->local_node & 1;
-    uint64_t local_free = local ? c->free_node1 : c->free_node0;
-    uint64_t other = local ^ 1;
-    if (c->source == 4)                      /* page tables stay local */
-        return local;
-    if (c->migratetype == 0 && c->order < 9) /* unmovable: node 0 unless it is short */
-        return c->free_node0 >= 4096 ? 0 : 1;
-    if (c->hotness > 700)                    /* hot: local if it has room */
-        return local_free >= (1ull << c->order) + 1024 ? local : other;
-    if (c->hotness < 100 && c->nr_nodes > 1) /* cold: the far tier */
-        return 1;
+    uint64_t home = c->home_node & 1, other = home ^ 1;
+    uint64_t free0 = c->free_node[0], free1 = c->free_node[1];
+    uint64_t home_free = home ? free1 : free0;
+    if (c->source == 5)                      /* page tables stay local */
+        return home;
     if (c->order >= 9)                       /* huge: wherever more is free */
-        return c->free_node1 > c->free_node0 ? 1 : 0;
-    return local_free >= 2048 ? local : other;
+        return free1 > free0 ? 1 : 0;
+    if (c->hint > 700)                       /* hot: home if it has room */
+        return home_free >= (1ull << c->order) + 1024 ? home : other;
+    if (c->hint < 100 && c->nr_nodes > 1)    /* cold: the far tier */
+        return 1;
+    if (c->source == 1)                      /* page cache: node 0 unless it is short */
+        return free0 >= 4096 ? 0 : 1;
+    return home_free >= 2048 ? home : other;
 }
