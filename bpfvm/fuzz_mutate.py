@@ -10,7 +10,8 @@ by querying :data:`bpfvm.isa.TABLE`, never by listing opcodes.
 :func:`load_corpus` reads seed programs: ``.s`` files (assembled with
 :mod:`bpfvm.assembler`, their target from the hook they declare, else a
 ``mem`` buffer of the size a reproducer's header names, else 64 bytes)
-and conformance ``.data`` vectors (``-- asm`` and ``-- mem`` sections).
+conformance ``.data`` vectors (``-- asm`` and ``-- mem`` sections) and the
+verifier's ``.cases`` corpus (``## case:`` blocks).
 Files that do not assemble are skipped and counted.
 Mutants may be malformed; callers check them with :func:`bpfvm.insn.check`.
 """
@@ -22,16 +23,21 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from bpfvm import isa
 from bpfvm.fuzz_gen import EDGE_IMMS, Case, Target, target_named
 from bpfvm.fuzz_reduce import edit, units
+from bpfvm.hooks import HOOKS
 from bpfvm.insn import Insn
 from bpfvm.program import Program
 
 DEFAULT_MEM = 64
 # the target line of a reproducer's header (see bpfvm.fuzz.reproducer)
 _CTX_HEADER = re.compile(r"^# target: mem, context of (\d+) bytes", re.MULTILINE)
+# the verifier's corpus files: "## case: NAME" blocks with "## key: value" lines
+_CASE = re.compile(r"^## case:", re.MULTILINE)
+_META = re.compile(r"^## ([a-z_-]+): *(.*)$", re.MULTILINE)
 
 
 def _siblings() -> dict[tuple, list[isa.OpSpec]]:
@@ -202,6 +208,30 @@ def _sections(text: str) -> dict[str, str]:
     return {k: "\n".join(v) + "\n" for k, v in out.items()}
 
 
+def _cases_file(path: Path, assemble: Any) -> tuple[list[Case], list[str]]:
+    """The programs of a verifier corpus file (``## case:`` blocks with
+    ``## hook:`` or ``## ctx:`` headers); cases for hooks that are not MM hooks
+    (test-only hooks) are skipped."""
+    cases, skipped = [], []
+    for block in _CASE.split(path.read_text())[1:]:
+        name, _, body = block.partition("\n")
+        meta = dict(_META.findall(body))
+        hook = meta.get("hook")
+        if hook is not None and hook not in HOOKS:
+            skipped.append(f"{path}: {name.strip()}: test hook '{hook}'")
+            continue
+        try:
+            program = assemble(body, f"{path}:{name.strip()}")
+        except Exception as exc:
+            skipped.append(f"{path}: {name.strip()}: {str(exc).splitlines()[0]}")
+            continue
+        program.name = name.strip()
+        program.hook = hook
+        target = target_named(hook) if hook else Target(None, int(meta.get("ctx", "0")) or 8)
+        cases.append(Case(program, target, [f"corpus:{path.name}:{program.name}"]))
+    return cases, skipped
+
+
 def _target_for(program: Program, mem_size: int) -> Target:
     if program.hook:
         try:
@@ -222,11 +252,16 @@ def load_corpus(paths: Iterable[str | Path]) -> tuple[list[Case], list[str]]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.suffix in (".s", ".data")))
+            files.extend(sorted(f for f in p.rglob("*") if f.suffix in (".s", ".data", ".cases")))
         elif p.exists():
             files.append(p)
     cases, skipped = [], []
     for f in files:
+        if f.suffix == ".cases":
+            got, bad = _cases_file(f, assemble)
+            cases += got
+            skipped += bad
+            continue
         try:
             text = f.read_text()
             mem = DEFAULT_MEM

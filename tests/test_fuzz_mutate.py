@@ -78,3 +78,15 @@ def test_conformance_corpus_loads() -> None:
         pytest.skip("conformance vectors (../shared/conformance) not present")
     cases, skipped = load_corpus([CONFORMANCE / "tests"])
     assert len(cases) >= 300 and len(cases) + len(skipped) == 313
+
+
+def test_corpus_reads_verifier_cases(tmp_path: Path) -> None:
+    pytest.importorskip("bpfvm.assembler")
+    (tmp_path / "v.cases").write_text(
+        "## case: ok\n## ctx: 16\n## expect: accept\nr0 = *(u64 *)(r1 + 8)\nexit\n\n"
+        "## case: hooked\n## hook: reclaim\n## expect: accept\nr0 = 1\nexit\n\n"
+        "## case: test-hook\n## hook: policy\n## expect: accept\nr0 = 1\nexit\n")
+    cases, skipped = load_corpus([tmp_path])
+    by_name = {c.program.name: c for c in cases}
+    assert by_name["ok"].target.name == "mem16" and by_name["hooked"].program.hook == "reclaim"
+    assert len(skipped) == 1 and "test hook 'policy'" in skipped[0]

@@ -22,9 +22,14 @@ DEFAULT_OUT = "fuzz-findings"
 
 
 def default_corpus() -> list[str]:
-    """``programs/`` and the test corpora of this checkout, where present."""
+    """``programs/`` and the test corpora of this checkout, where present (not the
+    fuzzer's own findings: mutating them would find the same bugs again)."""
     root = Path(__file__).resolve().parents[2]
-    return [str(p) for p in (root / "programs", root / "tests" / "data") if p.is_dir()]
+    data = root / "tests" / "data"
+    dirs = [root / "programs"]
+    if data.is_dir():
+        dirs += sorted(d for d in data.iterdir() if d.is_dir() and d.name != "fuzz_findings")
+    return [str(p) for p in dirs if p.is_dir()]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
