@@ -56,7 +56,7 @@ def _branch_to_next(case: Case, finding: Finding) -> bool:
 
 
 def _huge_trip_count(case: Case, finding: Finding) -> bool:
-    """loop-trip-count-2e32.s: a loop accepted with more than MAX_TRIPS trips."""
+    """loop-trip-count-*.s: a loop accepted with more than MAX_TRIPS trips."""
     if finding.oracle != "fault" or "budget" not in finding.message:
         return False
     oracles = Oracles()
@@ -65,14 +65,16 @@ def _huge_trip_count(case: Case, finding: Finding) -> bool:
     return any(not isinstance(t, int) or t > MAX_TRIPS for _r, t in loops.values())
 
 
-KNOWN = {"range-branch-to-next": _branch_to_next, "loop-trip-count-2e32": _huge_trip_count}
+# reproducer name prefix -> what tells a finding of that open bug
+KNOWN = {"range-branch-to-next": _branch_to_next, "loop-trip-count": _huge_trip_count}
 
 
 def test_known_bug_classifiers_match_their_reproducers() -> None:
     for case in _cases():
         finding = Oracles().check(case, random.Random(0)).finding
         if finding is not None:
-            assert KNOWN[case.program.name](case, finding)
+            match = next(f for prefix, f in KNOWN.items() if case.program.name.startswith(prefix))
+            assert match(case, finding)
 
 
 def test_fixed_seed_campaign_finds_nothing_new() -> None:
