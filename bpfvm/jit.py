@@ -76,7 +76,6 @@ class Jit:
     def __init__(self, program: Program, helpers: HelperTable, maps: list[Map] | None = None,
                  env: VmEnv | None = None, *, checked: bool = False,
                  budget: int = DEFAULT_BUDGET, cache: JitCache | None = None) -> None:
-        validate(program.insns, helpers)
         self.program = program
         self.helpers = helpers
         self.maps = maps if maps is not None else make_maps(program.maps)
@@ -86,7 +85,11 @@ class Jit:
         layout = make_layout(self.maps, helpers, checked)
         self.layout = layout
         cache = cache if cache is not None else default_cache()
-        self.compiled: Compiled = cache.get(program, layout)
+        found = cache.find(program, layout)  # same bytes, same helper ids: validated before
+        if found is None:
+            validate(program.insns, helpers)
+            found = cache.get(program, layout)
+        self.compiled: Compiled = found
         self.entry_address = self.compiled.main
         words = je.env_words(len(self.maps), len(layout.slots))
         self._state = (ctypes.c_uint64 * words)()
@@ -322,4 +325,4 @@ def _check_maps(program: Program, maps: list[Map]) -> None:
             raise BpfvmError(f"map '{d.name}': given map {m.defn} does not match {d}")
 
 
-__all__ = ["BOUND_SLOTS", "DEFAULT_BUDGET", "FAULT_R0", "Jit", "make_layout"]
+__all__ = ["BOUND_SLOTS", "DEFAULT_BUDGET", "FAULT_R0", "SCRATCH_SIZE", "Jit", "make_layout"]

@@ -105,13 +105,21 @@ class JitCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, program: Program, layout: Layout) -> Compiled:
+    def find(self, program: Program, layout: Layout) -> Compiled | None:
+        """The code already compiled for ``program`` and ``layout``, if any."""
         key = (program.bytecode(), program.hook, layout)
         found = self._entries.get(key)
         if found is not None:
             self.hits += 1
             self._entries.move_to_end(key)
+        return found
+
+    def get(self, program: Program, layout: Layout) -> Compiled:
+        """Compiled code for ``program`` (validated bytecode) and ``layout``."""
+        found = self.find(program, layout)
+        if found is not None:
             return found
+        key = (program.bytecode(), program.hook, layout)
         self.misses += 1
         compiled = self._compile(key, program, layout)
         self._entries[key] = compiled
