@@ -137,7 +137,8 @@ class Jit:
         """Run once; returns r0 (unsigned 64-bit).  ``mem`` is modified in place.
 
         A ``mem`` of up to :data:`SCRATCH_SIZE` bytes is copied into a buffer of
-        the engine and back (cheaper than pinning it), larger ones are pinned.
+        the engine and back (cheaper than pinning it); larger ones, and buffers
+        also made addressable with :meth:`address_of`, are used in place.
         """
         if mem is None:
             r0 = self._main(self.state_address, 0, 0)
@@ -145,7 +146,7 @@ class Jit:
             if not isinstance(mem, bytearray):
                 mem = bytearray(mem)
             n = len(mem)
-            if self._run_fn is not None and n <= SCRATCH_SIZE:
+            if self._run_fn is not None and n <= SCRATCH_SIZE and id(mem) not in self._buffers:
                 scratch = self._scratch
                 scratch[:n] = mem
                 if n != self._run_len:

@@ -73,6 +73,15 @@ def test_address_of_makes_a_host_buffer_reachable() -> None:
     assert jit.run(ctx) == 43
 
 
+def test_mem_that_is_also_an_addressable_buffer_is_one_object() -> None:
+    # *(u8 *)(r1 + 0) = 1, then *(u8 *)(pointer in ctx + 0) = 2: the same byte
+    jit = Jit(assemble("*(u8 *)(r1 + 0) = 1\nr2 = *(u64 *)(r1 + 8)\n*(u8 *)(r2 + 0) = 2\n"
+                       "r0 = *(u8 *)(r1 + 0)\nexit\n", "a.s"), standard_helpers())
+    mem = bytearray(16)
+    mem[8:16] = jit.address_of(mem).to_bytes(8, "little")
+    assert jit.run(mem) == 2 and mem[0] == 2
+
+
 def test_bind_gives_a_zero_argument_native_call() -> None:
     jit = Jit(FIRST_BYTE, standard_helpers())
     ctx = bytearray(b"\x07")
