@@ -10,7 +10,8 @@ oracles of :mod:`bpfvm.fuzz_oracles`.  A finding is reduced by delta
 debugging (:mod:`bpfvm.fuzz_reduce`) while the same oracle keeps firing,
 and saved as a ``.s`` reproducer whose comment header carries the oracle's
 message (plus the program as a JSON object, which keeps maps and hook).
-Findings are de-duplicated by signature.  Statistics stream to a callback
+Findings are de-duplicated by signature (the lowest case index wins, whatever
+the timing of the workers) and saved at the end.  Statistics stream to a callback
 (the CLI draws them live with rich).
 """
 
@@ -49,7 +50,8 @@ class Config:
     reduce_seconds: float = 10.0
     stop_after: int = 0  # stop once this many distinct findings exist (0: never)
     max_cases: int = 0  # stop after this many cases per worker (0: no limit)
-    verifier: Callable[..., Any] | None = None  # replaces verifier.verify (jobs must be 1)
+    # replaces verifier.verify; callables reach parallel workers only where they fork
+    verifier: Callable[..., Any] | None = None
     # a finding counts only if confirm(case, finding, inputs) holds, ``inputs`` being
     # the seed of the concrete inputs that showed it (e.g. "the unmodified verifier
     # handles this program": mutation testing); also steers the reduction
@@ -227,30 +229,32 @@ def campaign(config: Config, on_progress: Callable[[Stats, list[Report], float],
     start = time.monotonic()
     corpus, skipped = load_corpus(config.corpus)
     total = Stats()
-    reports: list[Report] = []
-    signatures: set[str] = set()
+    by_sig: dict[str, Report] = {}  # the lowest case index wins: the same for any timing
 
     def take(kind: str, payload: Any) -> None:
         if kind == "stats":
             total.add(payload)
         elif kind == "finding":
             sig = payload.signature or payload.finding.signature()
-            if sig in signatures:
+            if sig in by_sig and by_sig[sig].index <= payload.index:
                 return
-            signatures.add(sig)
-            if config.out:
-                payload.path = save(payload, Path(config.out))
-            reports.append(payload)
+            by_sig[sig] = payload
         if on_progress is not None:
-            on_progress(total, reports, time.monotonic() - start)
+            on_progress(total, sorted(by_sig.values(), key=lambda r: r.index),
+                        time.monotonic() - start)
 
     def stop() -> bool:
-        return bool(config.stop_after) and len(reports) >= config.stop_after
+        return bool(config.stop_after) and len(by_sig) >= config.stop_after
 
-    if config.jobs <= 1 or config.verifier is not None:
+    forking = "fork" in mp.get_all_start_methods()
+    if config.jobs <= 1 or (not forking and (config.verifier or config.confirm)):
         Worker(config, 0, corpus, take).run(start + config.seconds, stop)
     else:
         _run_parallel(config, take, stop)
+    reports = sorted(by_sig.values(), key=lambda r: r.index)
+    if config.out:
+        for report in reports:
+            report.path = save(report, Path(config.out))
     return Result(total, reports, time.monotonic() - start, skipped)
 
 

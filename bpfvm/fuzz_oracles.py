@@ -404,7 +404,18 @@ class Oracles:
         if not isinstance(getattr(verdict, "accepted", None), bool):
             return None, Finding("verifier-crash", f"returned {type(verdict).__name__}, "
                                  "not a verdict")
+        visits = (getattr(verdict, "stats", None) or {}).get("visits")
+        budget = self.budget if self.budget is not None else self._default_budget()
+        if isinstance(visits, int) and budget is not None and visits > budget:
+            return None, Finding("verifier-budget", f"the analysis made {visits} visits, over "
+                                 f"its budget of {budget}")
         return verdict, None
+
+    def _default_budget(self) -> int | None:
+        if self._verify is not None:
+            return None
+        from verifier import DEFAULT_BUDGET
+        return int(DEFAULT_BUDGET)
 
     def interp(self, case: Case, facts: Any) -> tuple[Runner, Probe]:
         vm = Interpreter(case.program, self.helpers, maps=make_maps(case.program.maps),

@@ -70,3 +70,12 @@ def test_same_seed_same_campaign() -> None:
 def test_stop_after_first_finding() -> None:
     result = campaign(Config(seconds=60, verifier=accept_all, stop_after=1, reduce_seconds=1))
     assert len(result.reports) == 1
+
+
+def test_parallel_workers_split_the_cases_deterministically() -> None:
+    runs = [campaign(Config(seconds=60, max_cases=12, jobs=2, verifier=accept_all, seed=2,
+                            reduce_seconds=0.5)) for _ in range(2)]
+    assert runs[0].stats.cases == runs[1].stats.cases == 24
+    a, b = (sorted((r.index, r.signature) for r in run.reports) for run in runs)
+    assert a == b and a
+    assert {i % 2 for i, _ in a} <= {0, 1}

@@ -166,3 +166,13 @@ def test_writable_field_and_valid_return_are_fine() -> None:
     case = Case(Program([ins("stw", 1, off=off, imm=5), ins("mov64_k", 0, imm=100), EXIT],
                         hook="reclaim"), target)
     assert outcome(case).finding is None
+
+
+def test_verifier_over_its_budget_is_a_finding() -> None:
+    def spendthrift(program, hook, **kw):
+        verdict = Verdict(False)
+        verdict.stats = {"visits": 101}
+        return verdict
+    finding = outcome(SOUND, spendthrift, budget=100).finding
+    assert finding.oracle == "verifier-budget" and "101 visits" in finding.message
+    assert outcome(SOUND, spendthrift, budget=101).finding is None
