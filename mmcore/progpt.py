@@ -42,7 +42,7 @@ from bpfvm.hooks import PT_LOOKUP, PT_MAP, PT_UNMAP
 from mmcore.constants import MAX_ORDER, PAGE_SHIFT, PAGE_SIZE, PAGE_SIZE_ORDERS
 from mmcore.dispatch import ctx_struct
 from mmcore.errors import PageTableError, RegionError
-from mmcore.pte import U64, PteLoc
+from mmcore.pte import U64, PteLoc, reserved_pte
 from mmcore.ptload import LINE, LoadCounter, PtPrograms
 from mmcore.region import Region
 
@@ -212,7 +212,7 @@ class ProgramPageTable:
                     self.mapped[va] = size_order
                     self._changes += 1
                 return loc
-            self._rebuild(grow=attempt > 0)
+            self._rebuild(grow=attempt > 0, pending=(va >> PAGE_SHIFT, size_order))
         raise PageTableError(f"{va:#x}: no room in the page table after rebuilding")
 
     def unmap_page(self, va: int) -> None:
@@ -220,7 +220,11 @@ class ProgramPageTable:
         r0 = self._run(PT_UNMAP.name, va)
         if r0 != 0:
             raise PageTableError(f"{va:#x}: not mapped")
-        self.mapped.pop(va, None)
+        for order in PAGE_SIZE_ORDERS:  # the page that covered va
+            base = va & -(PAGE_SIZE << order)
+            if self.mapped.get(base) == order:
+                del self.mapped[base]
+                break
         self._changes += 1
 
     def get_pte(self, va: int, walk: bool = False) -> PteLoc | None:
@@ -258,6 +262,11 @@ class ProgramPageTable:
         return refs
 
     # -- growth and refits ----------------------------------------------------------
+    def refit(self) -> None:
+        """Lay the table out again now (the trainer's periodic pass; for a
+        table without trainer, a rehash that drops deleted slots)."""
+        self._rebuild(grow=False)
+
     def _load_after(self, extra: int) -> float:
         return (len(self.mapped) + extra) / max(self.capacity, 1)
 
@@ -277,10 +286,15 @@ class ProgramPageTable:
     def _fits(self, n: int, npages: int) -> bool:
         return n + 1 <= self.design.capacity(npages * PAGE_SIZE) * self.design.max_load
 
-    def _rebuild(self, grow: bool) -> None:
+    def _rebuild(self, grow: bool, pending: tuple[int, int] | None = None) -> None:
         """Lay the table out again, in a larger region when ``grow`` or when
-        it does not fit; the old layout stays intact until the new one is whole."""
+        it does not fit; the old layout stays intact until the new one is
+        whole.  ``pending`` (vpn, order) is a page being mapped: it gets its
+        slot now, holding a reserved PTE."""
         entries = self.entries()
+        if pending is not None:
+            code = PAGE_SIZE_ORDERS.index(pending[1])
+            entries.append((pending[0], code, reserved_pte(pending[1])))
         region = self.region
         assert region is not None
         self.stats.rebuilds += 1

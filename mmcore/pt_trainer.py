@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from mmcore.constants import PAGE_SIZE_ORDERS
 from mmcore.progpt import LINE, PtDesign
 
-DIR_OFF, DIR_N = 64, 512
-SEG_OFF, SEG_MAX, SEG_SIZE = 1088, 512, 32
-SLOT_LINE0 = 273  # first slot line; everything below is metadata
+DIR_OFF, DIR_N = 64, 512  # 512 buckets, 513 entries
+SEG_OFF, SEG_MAX, SEG_SIZE = 1152, 512, 32
+SLOT_LINE0 = 274  # first slot line; everything below is metadata
 META_END = SLOT_LINE0 * LINE
 HDR = struct.Struct("<QQQQQQQ")  # counts x3, meta_end, nseg, dir base, dir shift
 SEG = struct.Struct("<QQQQ")  # first vpn, span, first line, slope (16.16)
 SLOT = struct.Struct("<QQ")  # tag, PTE
-STEPS = 4  # forward moves from the directory's segment
+SEARCH_STEPS = 10  # binary-search iterations (enough for SEG_MAX segments)
 WINDOW_LINES = 2
 SLOTS_PER_LINE = LINE // SLOT.size
 U64 = (1 << 64) - 1
@@ -79,17 +79,23 @@ class Model:
             while g + 1 < len(segments) and segments[g + 1].lo <= start:
                 g += 1
             directory.append(g)
+        directory.append(len(segments) - 1)
         return cls(segments, lo, shift, directory)
 
     def segment(self, k: int) -> int:
-        i = (k - self.dir_lo) >> self.dir_shift if k >= self.dir_lo else 0
-        g = min(self.directory[min(i, DIR_N - 1)], SEG_MAX - 1)
+        """The last segment starting at or before ``k`` (else the first)."""
+        i = min((k - self.dir_lo) >> self.dir_shift if k >= self.dir_lo else 0, DIR_N - 1)
+        lo, hi = min(self.directory[i], SEG_MAX - 1), self.directory[i + 1]
         segs = self.segments
-        for _ in range(STEPS):
-            if g + 1 >= len(segs) or g + 1 > SEG_MAX - 1 or segs[g + 1].lo > k:
+        for _ in range(SEARCH_STEPS):
+            if lo >= hi or hi > SEG_MAX - 1:
                 break
-            g += 1
-        return g
+            mid = (lo + hi + 1) >> 1
+            if segs[mid].lo > k:
+                hi = mid - 1
+            else:
+                lo = mid
+        return lo
 
     def line(self, k: int, last: int) -> int:
         """The window's first line for key vpn ``k`` (``last``: the last line
@@ -101,7 +107,7 @@ class Model:
 
     def write(self, buf: bytearray, counts: list[int]) -> None:
         HDR.pack_into(buf, 0, *counts, META_END, len(self.segments), self.dir_lo, self.dir_shift)
-        struct.pack_into(f"<{DIR_N}H", buf, DIR_OFF, *self.directory)
+        struct.pack_into(f"<{DIR_N + 1}H", buf, DIR_OFF, *self.directory)
         for g, s in enumerate(self.segments):
             SEG.pack_into(buf, SEG_OFF + g * SEG_SIZE, s.lo, s.span, s.base, s.slope)
 
@@ -119,6 +125,7 @@ class LearnedTrainer:
         self.refit_share, self.min_refit = refit_share, min_refit
         self.fits = 0
         self.splits = 0
+        self.model: Model | None = None  # the last model written
 
     def stale(self, mapped: int, changes: int) -> bool:
         return changes > max(self.min_refit, self.refit_share * mapped)
@@ -182,6 +189,7 @@ class LearnedTrainer:
                 for _, code, _ in keys:
                     counts[code] += 1
                 model.write(buf, counts)
+                self.model = model
                 return True
             memoryview(buf)[META_END:] = bytes(len(buf) - META_END)
             runs = self._split(runs, bad)

@@ -91,9 +91,9 @@ class PtPrograms:
     """The three programs of one page-table design, verified per region size."""
 
     name: str
-    templates: dict[str, Program]
-    helpers: HelperTable = field(default_factory=default_helpers)
-    verified: dict[int, dict[str, Program]] = field(default_factory=dict)
+    templates: dict[str, Program] = field(repr=False)
+    helpers: HelperTable = field(default_factory=default_helpers, repr=False)
+    verified: dict[int, dict[str, Program]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_file(cls, path: str | Path, helpers: HelperTable | None = None) -> PtPrograms:

@@ -9,19 +9,21 @@
 #
 # Region layout (bytes):
 #   0      header: +0/+8/+16 pages mapped per size code, +24 end of the
-#          metadata (17472), +32 number of segments, +40 directory base
+#          metadata (17536), +32 number of segments, +40 directory base
 #          (vpn), +48 directory shift
-#   64     directory: 512 u16, entry i = a segment at or before
-#          vpn = base + (i << shift)
-#   1088   segments: 512 records of 32 bytes: +0 first vpn, +8 span (pages),
-#          +16 first slot line, +24 slope (lines per page, 16.16 fixed point)
-#   17472  slot lines to the end of the region: four 16-byte slots per
+#   64     directory: 513 u16; entry i (< 512) = the last segment starting
+#          at or before vpn base + (i << shift), entry 512 = the last segment
+#   1152   segments: 512 records of 32 bytes, sorted by first vpn: +0 first
+#          vpn, +8 span (pages), +16 first slot line, +24 slope (lines per
+#          page, 16.16 fixed point)
+#   17536  slot lines to the end of the region: four 16-byte slots per
 #          64-byte line, tag (8) then PTE (8); tag = vpn << 4 | size << 2 | 2
 #          (0 = empty), size 0 4 KiB / 1 2 MiB / 2 1 GiB, vpn = the page's
 #          first 4 KiB page number.
 #
-# Prediction for key vpn k: segment g = directory entry of k, moved forward
-# at most four times while the next segment starts at or before k; line =
+# Prediction for key vpn k: segment g = the last one starting at or before
+# k (or the first), found by a binary search between directory entries i
+# and i + 1, i = (k - base) >> shift clamped to 511; line =
 # base + (min(max(k - lo, 0), span) * slope >> 16), clamped to the slot
 # lines so that the window (that line and the next) fits.  pt_map takes the
 # first empty slot of the window and returns 0 when it is full: the host then
@@ -34,7 +36,8 @@
 .hook pt_lookup
     r9 = 65536 ll               # region bytes
     r6 = *(u64 *)(r1 + 0)       # region
-    r7 = *(u64 *)(r1 + 16)      # va
+    r2 = *(u64 *)(r1 + 16)      # va
+    *(u64 *)(r10 - 8) = r2
     r9 >>= 6
     r9 -= 2                     # last line a window may start at
     r8 = 0                      # size code
@@ -50,6 +53,7 @@ l_key:
     r2 = r8
     r2 *= 9
     r2 += 12
+    r7 = *(u64 *)(r10 - 8)      # va
     r3 = r7
     r3 >>= r2
     r3 <<= r2
@@ -70,80 +74,58 @@ l_dir_ok:
     r5 <<= 1
     r4 = r6
     r4 += r5
-    r5 = *(u16 *)(r4 + 64)      # g
-    if r5 <= 511 goto l_g_ok
+    r5 = *(u16 *)(r4 + 64)      # first candidate segment
+    r4 = *(u16 *)(r4 + 66)      # last candidate segment
+    if r5 <= 511 goto l_lo_ok
     r5 = 511
-l_g_ok:
-    r4 = *(u64 *)(r6 + 32)      # number of segments
+l_lo_ok:
+    r1 = 0
+l_bs:
+    if r5 >= r4 goto l_seg     # binary search: last segment starting at or before the key
+    if r4 > 511 goto l_seg
     r0 = r5
+    r0 += r4
     r0 += 1
-    if r0 >= r4 goto l_seg
-    if r0 > 511 goto l_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto l_seg
+    r0 >>= 1                    # mid
+    r2 = r0
+    r2 <<= 5
+    r7 = r6
+    r7 += r2
+    r2 = *(u64 *)(r7 + 1152)    # its first vpn
+    if r2 > r3 goto l_left
     r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto l_seg
-    if r0 > 511 goto l_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto l_seg
-    r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto l_seg
-    if r0 > 511 goto l_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto l_seg
-    r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto l_seg
-    if r0 > 511 goto l_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto l_seg
-    r5 = r0
+    goto l_bs_next
+l_left:
+    r4 = r0
+    r4 -= 1
+l_bs_next:
+    r1 += 1
+    if r1 < 10 goto l_bs
 l_seg:
     r0 = r5
     r0 <<= 5
     r2 = r6
-    r2 += r0                    # segment g at r2 + 1088
-    r0 = *(u64 *)(r2 + 1088)    # first vpn
+    r2 += r0                    # segment at r2 + 1152
+    r0 = *(u64 *)(r2 + 1152)    # first vpn
     r1 = 0
     if r3 < r0 goto l_d
     r1 = r3
     r1 -= r0
 l_d:
-    r0 = *(u64 *)(r2 + 1096)    # span
+    r0 = *(u64 *)(r2 + 1160)    # span
     if r1 <= r0 goto l_span
     r1 = r0
 l_span:
-    r0 = *(u64 *)(r2 + 1112)    # slope
+    r0 = *(u64 *)(r2 + 1176)    # slope
     r1 *= r0
     r1 >>= 16
-    r0 = *(u64 *)(r2 + 1104)    # first line
+    r0 = *(u64 *)(r2 + 1168)    # first line
     r1 += r0
     if r1 <= r9 goto l_hi
     r1 = r9
 l_hi:
-    if r1 >= 273 goto l_lo
-    r1 = 273
+    if r1 >= 274 goto l_lo
+    r1 = 274
 l_lo:
     r1 <<= 6
     r2 = r6
@@ -220,80 +202,58 @@ m_dir_ok:
     r5 <<= 1
     r4 = r6
     r4 += r5
-    r5 = *(u16 *)(r4 + 64)      # g
-    if r5 <= 511 goto m_g_ok
+    r5 = *(u16 *)(r4 + 64)      # first candidate segment
+    r4 = *(u16 *)(r4 + 66)      # last candidate segment
+    if r5 <= 511 goto m_lo_ok
     r5 = 511
-m_g_ok:
-    r4 = *(u64 *)(r6 + 32)      # number of segments
+m_lo_ok:
+    r1 = 0
+m_bs:
+    if r5 >= r4 goto m_seg     # binary search: last segment starting at or before the key
+    if r4 > 511 goto m_seg
     r0 = r5
+    r0 += r4
     r0 += 1
-    if r0 >= r4 goto m_seg
-    if r0 > 511 goto m_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto m_seg
+    r0 >>= 1                    # mid
+    r2 = r0
+    r2 <<= 5
+    r7 = r6
+    r7 += r2
+    r2 = *(u64 *)(r7 + 1152)    # its first vpn
+    if r2 > r3 goto m_left
     r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto m_seg
-    if r0 > 511 goto m_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto m_seg
-    r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto m_seg
-    if r0 > 511 goto m_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto m_seg
-    r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto m_seg
-    if r0 > 511 goto m_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto m_seg
-    r5 = r0
+    goto m_bs_next
+m_left:
+    r4 = r0
+    r4 -= 1
+m_bs_next:
+    r1 += 1
+    if r1 < 10 goto m_bs
 m_seg:
     r0 = r5
     r0 <<= 5
     r2 = r6
-    r2 += r0                    # segment g at r2 + 1088
-    r0 = *(u64 *)(r2 + 1088)    # first vpn
+    r2 += r0                    # segment at r2 + 1152
+    r0 = *(u64 *)(r2 + 1152)    # first vpn
     r1 = 0
     if r3 < r0 goto m_d
     r1 = r3
     r1 -= r0
 m_d:
-    r0 = *(u64 *)(r2 + 1096)    # span
+    r0 = *(u64 *)(r2 + 1160)    # span
     if r1 <= r0 goto m_span
     r1 = r0
 m_span:
-    r0 = *(u64 *)(r2 + 1112)    # slope
+    r0 = *(u64 *)(r2 + 1176)    # slope
     r1 *= r0
     r1 >>= 16
-    r0 = *(u64 *)(r2 + 1104)    # first line
+    r0 = *(u64 *)(r2 + 1168)    # first line
     r1 += r0
     if r1 <= r9 goto m_hi
     r1 = r9
 m_hi:
-    if r1 >= 273 goto m_lo
-    r1 = 273
+    if r1 >= 274 goto m_lo
+    r1 = 274
 m_lo:
     r1 <<= 6
     r2 = r6
@@ -389,7 +349,8 @@ m_found:
 .hook pt_unmap
     r9 = 65536 ll               # region bytes
     r6 = *(u64 *)(r1 + 0)       # region
-    r7 = *(u64 *)(r1 + 16)      # va
+    r2 = *(u64 *)(r1 + 16)      # va
+    *(u64 *)(r10 - 8) = r2
     r9 >>= 6
     r9 -= 2                     # last line a window may start at
     r8 = 0                      # size code
@@ -403,6 +364,7 @@ u_size:
     r2 = r8
     r2 *= 9
     r2 += 12
+    r7 = *(u64 *)(r10 - 8)      # va
     r3 = r7
     r3 >>= r2
     r3 <<= r2
@@ -423,80 +385,58 @@ u_dir_ok:
     r5 <<= 1
     r4 = r6
     r4 += r5
-    r5 = *(u16 *)(r4 + 64)      # g
-    if r5 <= 511 goto u_g_ok
+    r5 = *(u16 *)(r4 + 64)      # first candidate segment
+    r4 = *(u16 *)(r4 + 66)      # last candidate segment
+    if r5 <= 511 goto u_lo_ok
     r5 = 511
-u_g_ok:
-    r4 = *(u64 *)(r6 + 32)      # number of segments
+u_lo_ok:
+    r1 = 0
+u_bs:
+    if r5 >= r4 goto u_seg     # binary search: last segment starting at or before the key
+    if r4 > 511 goto u_seg
     r0 = r5
+    r0 += r4
     r0 += 1
-    if r0 >= r4 goto u_seg
-    if r0 > 511 goto u_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto u_seg
+    r0 >>= 1                    # mid
+    r2 = r0
+    r2 <<= 5
+    r7 = r6
+    r7 += r2
+    r2 = *(u64 *)(r7 + 1152)    # its first vpn
+    if r2 > r3 goto u_left
     r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto u_seg
-    if r0 > 511 goto u_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto u_seg
-    r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto u_seg
-    if r0 > 511 goto u_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto u_seg
-    r5 = r0
-    r0 = r5
-    r0 += 1
-    if r0 >= r4 goto u_seg
-    if r0 > 511 goto u_seg
-    r1 = r0
-    r1 <<= 5
-    r2 = r6
-    r2 += r1
-    r1 = *(u64 *)(r2 + 1088)    # next segment's first vpn
-    if r1 > r3 goto u_seg
-    r5 = r0
+    goto u_bs_next
+u_left:
+    r4 = r0
+    r4 -= 1
+u_bs_next:
+    r1 += 1
+    if r1 < 10 goto u_bs
 u_seg:
     r0 = r5
     r0 <<= 5
     r2 = r6
-    r2 += r0                    # segment g at r2 + 1088
-    r0 = *(u64 *)(r2 + 1088)    # first vpn
+    r2 += r0                    # segment at r2 + 1152
+    r0 = *(u64 *)(r2 + 1152)    # first vpn
     r1 = 0
     if r3 < r0 goto u_d
     r1 = r3
     r1 -= r0
 u_d:
-    r0 = *(u64 *)(r2 + 1096)    # span
+    r0 = *(u64 *)(r2 + 1160)    # span
     if r1 <= r0 goto u_span
     r1 = r0
 u_span:
-    r0 = *(u64 *)(r2 + 1112)    # slope
+    r0 = *(u64 *)(r2 + 1176)    # slope
     r1 *= r0
     r1 >>= 16
-    r0 = *(u64 *)(r2 + 1104)    # first line
+    r0 = *(u64 *)(r2 + 1168)    # first line
     r1 += r0
     if r1 <= r9 goto u_hi
     r1 = r9
 u_hi:
-    if r1 >= 273 goto u_lo
-    r1 = 273
+    if r1 >= 274 goto u_lo
+    r1 = 274
 u_lo:
     r1 <<= 6
     r2 = r6
