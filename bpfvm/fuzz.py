@@ -204,8 +204,10 @@ class Worker:
                       reproducer(small_case, last, index, cfg), finding.signature())
 
 
-def _process_main(config: Config, worker: int, deadline_in: float, q: Any) -> None:
-    corpus, _ = load_corpus(config.corpus)
+def _process_main(config: Config, worker: int, deadline_in: float, q: Any,
+                  corpus: list[Case] | None) -> None:
+    if corpus is None:  # not inherited from a forking parent: load it here
+        corpus, _ = load_corpus(config.corpus)
     try:
         Worker(config, worker, corpus, lambda kind, payload: q.put((kind, worker, payload))
                ).run(time.monotonic() + deadline_in)
@@ -250,7 +252,7 @@ def campaign(config: Config, on_progress: Callable[[Stats, list[Report], float],
     if config.jobs <= 1 or (not forking and (config.verifier or config.confirm)):
         Worker(config, 0, corpus, take).run(start + config.seconds, stop)
     else:
-        _run_parallel(config, take, stop)
+        _run_parallel(config, take, stop, corpus)
     reports = sorted(by_sig.values(), key=lambda r: r.index)
     if config.out:
         for report in reports:
@@ -259,11 +261,13 @@ def campaign(config: Config, on_progress: Callable[[Stats, list[Report], float],
 
 
 def _run_parallel(config: Config, take: Callable[[str, Any], None],
-                  stop: Callable[[], bool]) -> None:
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+                  stop: Callable[[], bool], corpus: list[Case]) -> None:
+    forking = "fork" in mp.get_all_start_methods()
+    ctx = mp.get_context("fork") if forking else mp.get_context()
     q = ctx.Queue()
-    procs = [ctx.Process(target=_process_main, args=(config, w, config.seconds, q), daemon=True)
-             for w in range(config.jobs)]
+    inherited = corpus if forking else None
+    procs = [ctx.Process(target=_process_main, args=(config, w, config.seconds, q, inherited),
+                         daemon=True) for w in range(config.jobs)]
     for p in procs:
         p.start()
     alive = set(range(config.jobs))

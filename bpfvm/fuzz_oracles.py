@@ -42,8 +42,8 @@ from bpfvm.maps import make_maps
 
 M64 = (1 << 64) - 1
 RUN_BUDGET = 100_000  # instructions per run; a run that needs more is retried with
-LONG_BUDGET = 1_000_000  # this, or what the verifier's loop trip counts allow (capped):
-MAX_BUDGET = 2_000_000
+LONG_BUDGET = 1_000_000  # this, or the verifier's claimed bound (facts.max_insns), or
+MAX_BUDGET = 20_000_000  # what its loop trip counts allow, when at most this
 VERIFY_SECONDS = 10.0
 
 
@@ -117,6 +117,8 @@ class Oracles:
         self._verify = verifier
         self.run_budget, self.long_budget = run_budget, long_budget
         self._long = long_budget
+        self._claimed: int | None = None
+        self._steps = 0
 
     def verify(self, case: Case) -> tuple[Any, Finding | None]:
         """Oracle 4: a verdict, in time and budget, without raising."""
@@ -164,7 +166,9 @@ class Oracles:
                 jit: bool = False) -> tuple[Finding | None, int]:
         """Oracles 1-3 (and 2 when ``jit``) over ``self.runs`` inputs; (finding, runs)."""
         facts = getattr(verdict, "facts", None)
-        self._long = self.long_budget_for(case, facts)
+        claimed = getattr(facts, "max_insns", None)
+        self._claimed = claimed if isinstance(claimed, int) and claimed > 0 else None
+        self._long = self._claimed or self.long_budget_for(case, facts)
         runner, probe = self.interp(case, facts)
         pool = value_pool(case)
         jit_runner = self._jit(case) if jit else None
@@ -174,9 +178,14 @@ class Oracles:
             inp = draw_input(case, rng, pool)
             try:
                 probe.garbage, probe.fresh = 0, True
-                first = self._run_budgeted(runner, case, inp)
+                first = self._run_budgeted(runner, probe, inp)
                 if probe.violation:
                     return Finding("range", probe.violation, inp.describe()), n + 1
+                steps = self._steps
+                if self._claimed is not None and steps > self._claimed:
+                    return Finding("range", f"a run executed {steps} instructions, more than "
+                                   f"the claimed bound of {self._claimed}",
+                                   inp.describe()), n + 1
                 broken = runner.contract(inp) if runner.last_ctx is not None else None
                 if broken and broken.startswith("pointer leak") and \
                         not self._leak_confirmed(case, inp, first, jit_runner):
@@ -203,16 +212,38 @@ class Oracles:
                                    inp.describe()), n + 1
         return None, self.runs
 
-    def _run_budgeted(self, runner: Runner, case: Case, inp: Input) -> Result:
+    def _run_budgeted(self, runner: Runner, probe: Probe, inp: Input) -> Result:
+        """A run with a small budget, rerun with a large one when needed (the
+        budget stays raised for the input's second run); the instructions it
+        took are left in ``self._steps``."""
+        vm = runner.engine
+        vm.budget = self.run_budget
         runner.last_ctx = None
         try:
-            return runner.run(inp)
-        except VmFault:
-            if runner.engine.steps < runner.engine.budget:
+            result = runner.run(inp)
+            self._steps = vm.steps
+            return result
+        except VmFault as fault:
+            if vm.steps < vm.budget:
                 raise
-        long_vm = Interpreter(case.program, self.helpers, maps=make_maps(case.program.maps),
-                              budget=self._long)
-        return Runner(long_vm, case).run(inp)
+            if self._claimed is not None and self._claimed < vm.budget:
+                raise VmFault(fault.pc, f"ran past the verifier's claimed bound of "
+                              f"{self._claimed} instructions") from None
+            if self._long > MAX_BUDGET:  # no point in running on: say what was accepted
+                raise VmFault(fault.pc, f"instruction budget of {vm.budget} exhausted; the "
+                              f"verifier's loop trip counts allow about {self._long:.2e} "
+                              "instructions") from None
+        vm.budget = self._long + 1
+        probe.fresh = True
+        try:
+            result = runner.run(inp)
+        except VmFault as fault:
+            if self._claimed is not None and vm.steps > self._claimed:
+                raise VmFault(fault.pc, f"ran past the verifier's claimed bound of "
+                              f"{self._claimed} instructions") from None
+            raise
+        self._steps = vm.steps
+        return result
 
     def _leak_confirmed(self, case: Case, inp: Input, result: Result, jit_runner: Any) -> bool:
         """A value that looks like an address is a leak only if the output
@@ -226,8 +257,9 @@ class Oracles:
             return True
 
     def long_budget_for(self, case: Case, facts: Any) -> int:
-        """The instruction budget a run may need: generous when the verifier
-        bounded every loop's trip count, ``long_budget`` otherwise."""
+        """The instruction budget a run may need: what the verifier's loop trip
+        counts allow (at least ``long_budget``); ``long_budget`` when a loop has
+        no claimed count.  More than MAX_BUDGET means "more than we will run"."""
         loops = getattr(facts, "loops", None) or {}
         bound = len(case.program.insns)
         for _reg, trips in loops.values():
@@ -235,7 +267,7 @@ class Oracles:
                 return self.long_budget
             bound *= trips + 1
             if bound > MAX_BUDGET:
-                return MAX_BUDGET
+                return bound
         return max(self.long_budget, bound)
 
     def _jit(self, case: Case) -> Any:

@@ -161,3 +161,27 @@ def test_verifier_over_its_budget_is_a_finding() -> None:
     finding = outcome(SOUND, spendthrift, budget=100).finding
     assert finding.oracle == "verifier-budget" and "101 visits" in finding.message
     assert outcome(SOUND, spendthrift, budget=101).finding is None
+
+
+class Bounded:
+    """Facts claiming every run takes at most ``max_insns`` instructions."""
+
+    def __init__(self, max_insns: int) -> None:
+        self.max_insns = max_insns
+
+    def check(self, pc, regs):
+        return None
+
+
+@pytest.mark.parametrize(("claim", "fragment"), [
+    (3, "executed 4 instructions, more than the claimed bound of 3"),
+    (500, "ran past the verifier's claimed bound of 500"),
+])
+def test_claimed_instruction_bound_is_checked(claim: int, fragment: str) -> None:
+    loop = (ins("mov64_k", 0, imm=0), ins("add64_k", 0, imm=1), ins("jlt64_k", 0, off=-2,
+                                                                      imm=2000), EXIT)
+    short = (ins("mov64_k", 0, imm=0), ins("mov64_k", 1, imm=0), ins("mov64_k", 2, imm=0), EXIT)
+    case = mem_case(*(short if claim == 3 else loop))
+    finding = outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(claim))).finding
+    assert finding is not None and fragment in finding.message
+    assert outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(10_000))).finding is None
