@@ -97,7 +97,7 @@ class Analyzer:
             env.chain = chain
             edges = TRANSFER[spec.kind](env, pc, insn, spec, state)
             res.problems[node] = env.checker.problems
-            sent: set[Node] = set()
+            outs: dict[Node, State] = {}
             for kind, target, out in edges:
                 if kind == "next":
                     succ: Node = (chain, target)
@@ -105,7 +105,11 @@ class Analyzer:
                     succ = (chain + (pc,), target)
                 else:
                     succ = (chain[:-1], chain[-1] + 1)
-                sent.add(succ)
+                # both edges of a jump to the next pc reach the same node: join them
+                prev = outs.get(succ)
+                outs[succ] = out if prev is None else prev.join(out)
+            sent = set(outs)
+            for succ, out in outs.items():
                 self._send(node, succ, out)
             before = self.sent.get(node)
             self.sent[node] = sent

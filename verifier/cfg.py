@@ -30,7 +30,8 @@ class Loop:
 class Code:
     insns: list[Insn]
     specs: list[isa.OpSpec | None]  # None for lddw second halves
-    succ: list[list[int]]  # intra-function successors (conditional: [fall, taken])
+    succ: list[list[int]]  # intra-function successors (conditional: [fall, taken], or
+    # [next] when both are the next pc)
     func_of: list[int]  # entry pc of each pc's function
     entries: list[int]
     rank: list[int]  # global reverse-postorder rank
@@ -86,7 +87,7 @@ def build(insns: list[Insn]) -> Code:
                                                        and t != pc + 1)
                 what = "jumps into" if jumped else "falls through into"
                 code.errors.append((pc, f"control flow {what} the function at pc {func_of[t]}"))
-            else:
+            elif t not in code.succ[pc]:  # a jump to the next pc has one successor
                 code.succ[pc].append(t)
     _reachability(code)
     rank = 0
