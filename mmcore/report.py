@@ -218,7 +218,8 @@ def _machine_line(r: dict[str, Any]) -> str:
     parts = []
     for n in nodes:
         mov = n["movable_pages"] * 100 // n["pages"]
-        parts.append(f"{n['pages'] >> 18} GiB {n['tier']} ({mov}% movable zone)")
+        size = f"{n['pages'] >> 18} GiB" if n["pages"] >= 1 << 18 else f"{n['pages'] >> 8} MiB"
+        parts.append(f"{size} {n['tier']} ({mov}% movable zone)")
     return ", ".join(parts)
 
 
