@@ -5,7 +5,7 @@ stack.  The verifier accepts all of them but the ones that shift by a
 constant outside 0..width-1: the ISA masks the amount, the kernel's verifier
 rejects such a shift as a certain bug ("invalid shift"), and so do we.  An
 accepted vector must also run to its expected result with the verifier's
-claimed ranges holding.
+claimed ranges holding, within its claimed instruction bound.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def test_vector_accepted(path: Path) -> None:
         if (msg := facts.check(pc, regs)) is not None:
             problems.append(msg)
 
-    r0 = Interpreter(program, HELPERS, on_step=on_step).run(bytearray(vector.mem))
+    vm = Interpreter(program, HELPERS, on_step=on_step)
+    r0 = vm.run(bytearray(vector.mem))
     assert not problems, problems[:3]
+    assert vm.steps <= facts.max_insns
     if vector.result is not None:
         assert r0 == vector.result

@@ -6,6 +6,7 @@ Each case is assembly text with ``## key: value`` header lines::
     ## ctx: 8                    (generic buffer of 8 bytes; or ## hook: NAME)
     ## expect: reject pc 1: read of uninitialised stack at fp-8 size 8
     ## twin: stack-read-init     (the accepted case that differs minimally)
+    ## budget: 5                 (optional: verify's budget, or ## insn_limit: N)
 
 A rejection is asserted by its exact first diagnostic (``pc N: message``).
 Every rejected case names an accepted twin.
@@ -83,7 +84,8 @@ def run_case(case: Case, **extra: object):
     program = assemble(case.source, f"{case.name}.s")
     hook = HOOKS[case.meta["hook"]] if "hook" in case.meta else None
     ctx = int(case.meta.get("ctx", "0"))
-    kw: dict = {"budget": int(case.meta["budget"])} if "budget" in case.meta else {}
+    kw: dict = {key: int(case.meta[key]) for key in ("budget", "insn_limit")
+                if key in case.meta}
     kw.update(extra)
     return verify(program, hook, ctx_size=ctx, helpers=HELPERS, objects=OBJECTS, **kw)
 

@@ -1,5 +1,6 @@
 """Property: programs the verifier accepts never fault in the interpreter,
-and the value ranges it claims hold at run time.
+the value ranges it claims hold at run time, and no run executes more
+instructions than the claimed bound.
 
 Programs are drawn at random (straight-line and branchy, forward jumps and
 bounded loops, loads and stores into the input buffer and the stack, pointer
@@ -112,6 +113,7 @@ def test_accepted_programs_never_fault(insns: list[Insn], inputs: list[bytes]) -
         except VmFault as exc:  # pragma: no cover - a verifier bug
             raise AssertionError(f"accepted program faulted: {exc}\n{insns}") from None
         assert not problems, problems[:3]
+        assert vm.steps <= facts.max_insns
 
 
 def test_generator_yields_accepted_programs() -> None:

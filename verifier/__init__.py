@@ -2,15 +2,18 @@
 
 ``verify(program, hook, ctx_size=..., helpers=...) -> Verdict``.  A program
 it accepts cannot touch memory it does not own, read what was never
-written, leak a pointer, or run forever.  Layers: :mod:`verifier.cfg`
-(static graph), the domains (:mod:`verifier.tnum`, :mod:`verifier.interval`,
+written, leak a pointer, or run more than ``insn_limit`` instructions
+(default :data:`INSN_LIMIT`, an engine's default budget).  Layers:
+:mod:`verifier.cfg` (static graph), the domains (:mod:`verifier.tnum`, :mod:`verifier.interval`,
 :mod:`verifier.values`, :mod:`verifier.state`), the transfer functions
 (:mod:`verifier.transfer`, :mod:`verifier.memory`, :mod:`verifier.calls`),
 the checker (:mod:`verifier.checks`), the fixpoint (:mod:`verifier.analysis`),
-termination (:mod:`verifier.loops`) and the report (:mod:`verifier.report`).
+termination (:mod:`verifier.loops`), the instruction bound
+(:mod:`verifier.cost`) and the report (:mod:`verifier.report`).
 """
 
 from verifier.api import DEFAULT_BUDGET, verify
+from verifier.cost import INSN_LIMIT
 from verifier.report import Diagnostic, Facts, Verdict
 
-__all__ = ["verify", "Verdict", "Diagnostic", "Facts", "DEFAULT_BUDGET"]
+__all__ = ["verify", "Verdict", "Diagnostic", "Facts", "DEFAULT_BUDGET", "INSN_LIMIT"]

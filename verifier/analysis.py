@@ -4,7 +4,9 @@ Local calls are analysed per call site: a node is a pc plus the chain of
 call sites that led to it, so each call gets its own frame and precise
 arguments.  A worklist ordered by (chain, reverse-postorder rank) visits
 nodes; each node's entry state is the join of what its predecessors sent
-(widened, after a short delay, at loop heads).  After the ascending phase,
+(widened, after a short delay, at loop heads); the edges of one visit that
+reach the same node (both outcomes of a jump to the next pc) are joined
+before they are sent.  After the ascending phase,
 a bounded descending phase (narrowing) recomputes loop heads without
 widening.  The last visit of every node uses its final entry state, so the
 problems found then are the verdict.  Work is bounded by ``budget`` node

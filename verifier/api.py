@@ -2,9 +2,12 @@
 
 It checks the bytecode (:func:`bpfvm.insn.check`) and map declarations,
 builds the static graph (control-flow rejections), runs the abstract
-interpretation, checks termination of every loop, and collects the
-diagnostics, facts and logs into a :class:`~verifier.report.Verdict`.
-It never raises for anything a program can contain.
+interpretation, checks termination of every loop, bounds the instructions
+one run may execute (:mod:`verifier.cost`) against ``insn_limit``, and
+collects the diagnostics, facts and logs into a
+:class:`~verifier.report.Verdict`.  Accepted means: safe, and finished
+within ``insn_limit`` instructions on every run.  It never raises for
+anything a program can contain.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from bpfvm.program import Program
 from verifier.analysis import Analyzer, Result
 from verifier.cfg import Code, build
 from verifier.checks import Checker, Problem
+from verifier.cost import INSN_LIMIT, Bound, heaviest_loop, instruction_bound
 from verifier.env import Env
 from verifier.interval import Thresholds
 from verifier.loops import LoopVerdict, check_loops
@@ -36,9 +40,13 @@ def _describe(state: State | None, regs: tuple[int, ...]) -> str:
 
 def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | None = None,
            helpers: HelperTable, objects: dict[str, int] | None = None,
-           budget: int = DEFAULT_BUDGET, log_level: int = 0) -> Verdict:
+           budget: int = DEFAULT_BUDGET, insn_limit: int = INSN_LIMIT,
+           log_level: int = 0) -> Verdict:
     """Accept or reject ``program`` for ``hook`` (None: the generic ``mem``
-    type with an r1 buffer of ``ctx_size`` bytes and r2 = its length)."""
+    type with an r1 buffer of ``ctx_size`` bytes and r2 = its length).
+    ``budget`` bounds the analysis's work (instruction visits);
+    ``insn_limit`` the instructions one run of an accepted program may
+    execute (by default an engine's default instruction budget)."""
     t0 = time.perf_counter()
     insns = program.insns
 
@@ -75,19 +83,48 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     problems = _problems(res)
     loops = [] if res.exhausted else check_loops(code, res)
     diags = [diag(p.pc, p.message, p.state) for p in problems]
+    blamed: set[int] = set()
     for lv in loops:
-        if not lv.ok:
-            loc = program.source[lv.head]
-            where = f" ({loc})" if loc else ""
-            diags.append(diag(lv.head, f"loop at pc {lv.head}{where} may not terminate: "
-                                       f"{lv.reason}"))
+        if not lv.ok and lv.head not in blamed:
+            blamed.add(lv.head)
+            diags.append(diag(lv.head, f"loop at pc {lv.head}{_where(program, lv.head)} may "
+                                       f"not terminate: {lv.reason}"))
+    bound: Bound | None = None
+    if not diags:
+        bound = instruction_bound(code, list(res.states), loops)
+        if bound.total > insn_limit:
+            pc, message = _too_long(program, loops, bound, insn_limit)
+            diags.append(diag(pc, message))
     diags.sort(key=lambda d: d.pc)
-    facts = _facts(res, code, loops) if not diags else None
+    facts = _facts(res, code, loops, bound) if not diags and bound is not None else None
     stats = {"insns": len(insns), "visits": res.visits, "nodes": len(res.states),
              "loops": {lv.head: lv.reason for lv in loops},
+             "max_insns": bound.total if bound is not None else None,
              "seconds": round(time.perf_counter() - t0, 6)}
     log = _log(program, res, env, helpers, log_level)
     return Verdict(not diags, diags, facts, stats, log)
+
+
+def _where(program: Program, pc: int) -> str:
+    loc = program.source[pc] if 0 <= pc < len(program.source) else None
+    return f" ({loc})" if loc else ""
+
+
+def _too_long(program: Program, loops: list[LoopVerdict], bound: Bound,
+              limit: int) -> tuple[int, str]:
+    """The rejection of a run that may exceed ``limit`` instructions,
+    blaming the loop whose head may be visited most often."""
+    total = f"a run may execute {bound.total} instructions (limit {limit})"
+    lv = heaviest_loop(loops, bound)
+    if lv is None or lv.span is None or lv.reg is None:
+        return 0, f"program too long: {total}"
+    visits = bound.visits.get((lv.chain, lv.head), 0)
+    per_entry = f" ({lv.trips} per entry)" if visits != lv.trips else ""
+    called = f" in the call at pc {lv.chain[-1]}" if lv.chain else ""
+    lo, hi, step = lv.span
+    return lv.head, (f"loop at pc {lv.head}{_where(program, lv.head)}{called} may run "
+                     f"{visits} times{per_entry}: r{lv.reg} is bounded only by [{lo}, {hi}] "
+                     f"(step {step:+d}), so {total}")
 
 
 def _problems(res: Result) -> list[Problem]:
@@ -110,8 +147,8 @@ def _by_pc(res: Result) -> dict[int, tuple[Val, ...]]:
     return regs
 
 
-def _facts(res: Result, code: Code, loops: list[LoopVerdict]) -> Facts:
-    facts = Facts(regs=_by_pc(res))
+def _facts(res: Result, code: Code, loops: list[LoopVerdict], bound: Bound) -> Facts:
+    facts = Facts(regs=_by_pc(res), max_insns=bound.total)
     for (_chain, pc), st in res.states.items():
         spec = code.specs[pc]
         if spec is None or spec.kind not in _MEMORY:
@@ -121,8 +158,10 @@ def _facts(res: Result, code: Code, loops: list[LoopVerdict]) -> Facts:
         kind = base.obj.kind if base.obj is not None else "?"
         old = facts.memory.get(pc)
         facts.memory[pc] = kind if old in (None, kind) else "mixed"
-    for lv in loops:
-        facts.loops[lv.head] = (lv.reason, lv.trips)
+    for lv in loops:  # the largest trip bound over the call chains
+        old_loop = facts.loops.get(lv.head)
+        if old_loop is None or (old_loop[1] or 0) < (lv.trips or 0):
+            facts.loops[lv.head] = (lv.reason, lv.trips)
     return facts
 
 

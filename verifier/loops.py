@@ -6,9 +6,12 @@ fixed sign (``r += 1``, ``r -= 4``, ``r += r3`` with ``r3`` in [1, 8]...)
 and no step on the way can wrap around (checked against the invariant the
 analysis proved at that instruction, in the unsigned or the signed sense).
 Then ``r`` moves strictly monotonically through a finite range, so the loop
-ends; the trip count is bounded by the head's range over the step.  The
-cost is independent of the trip count: one pass over the loop body per
-inner-loop iteration, with widening.
+ends; the trip count (head visits per entry into the loop) is bounded by
+the head's range over the step, and of all ranking registers the one
+giving the smallest bound is kept.  Loops are checked per call chain (the
+analysis's contexts), so a function called from several sites gets the
+bound of each.  The cost is independent of the trip count: one pass over
+the loop body per inner-loop iteration, with widening.
 
 A small relational domain tracks, per register, ``r == base_at_head + d``
 with ``d`` in an integer interval, and whether every step was wrap-free.
@@ -31,12 +34,18 @@ Rec = tuple[int, float, float, bool, bool] | None  # (base reg, dlo, dhi, no u-w
 Recs = tuple[Rec, ...]
 
 
+Chain = tuple[int, ...]
+
+
 @dataclass
 class LoopVerdict:
     head: int
     ok: bool
-    reason: str  # rejection reason, or the ranking register and bound
-    trips: int | None = None
+    reason: str  # rejection reason, or the ranking register ("r1"), or "never iterates"
+    trips: int | None = None  # head visits per entry into the loop
+    chain: Chain = ()  # call sites of the analysis context
+    reg: int | None = None  # the ranking register
+    span: tuple[int, int, int] | None = None  # its lowest and highest value at the head, step
 
 
 def _join(a: Rec, b: Rec) -> Rec:
@@ -101,30 +110,23 @@ def _transfer(code: Code, pc: int, state: State, recs: Recs) -> Recs:
     return tuple(out)
 
 
-def _pc_states(res: Result) -> dict[int, State]:
-    by_pc: dict[int, State] = {}
-    for (_chain, pc), st in res.states.items():
-        old = by_pc.get(pc)
-        by_pc[pc] = st if old is None else old.join(st) if len(old.frames) == len(st.frames) \
-            else old
-    return by_pc
+def _chain_states(res: Result) -> dict[Chain, dict[int, State]]:
+    by_chain: dict[Chain, dict[int, State]] = {}
+    for (chain, pc), st in res.states.items():
+        by_chain.setdefault(chain, {})[pc] = st
+    return by_chain
 
 
-def _feasible_back(res: Result, loop: Loop) -> list[int]:
-    srcs = set()
-    for node, contrib in res.contrib.items():
-        if node[1] != loop.head:
-            continue
-        for src in contrib:
-            if src[1] in loop.back and src[0] == node[0]:
-                srcs.add(src[1])
-    return sorted(srcs)
+def _feasible_back(res: Result, loop: Loop, chain: Chain) -> list[int]:
+    contrib = res.contrib.get((chain, loop.head), {})
+    return sorted({src[1] for src in contrib if src[0] == chain and src[1] in loop.back})
 
 
-def check_loop(code: Code, res: Result, loop: Loop, states: dict[int, State]) -> LoopVerdict:
-    back = _feasible_back(res, loop)
+def check_loop(code: Code, res: Result, loop: Loop, states: dict[int, State],
+               chain: Chain = ()) -> LoopVerdict:
+    back = _feasible_back(res, loop, chain)
     if not back:
-        return LoopVerdict(loop.head, True, "never iterates")
+        return LoopVerdict(loop.head, True, "never iterates", 1, chain)
     ident: Recs = tuple((r, 0, 0, True, True) for r in range(11))
     ins: dict[int, Recs] = {loop.head: ident}
     joins: dict[int, int] = {}
@@ -160,8 +162,19 @@ def check_loop(code: Code, res: Result, loop: Loop, states: dict[int, State]) ->
                 if s not in todo:
                     todo.append(s)
     if at_back is None or todo:
-        return LoopVerdict(loop.head, False, _blame(code, loop, None))
-    head = states[loop.head]
+        return LoopVerdict(loop.head, False, _blame(code, loop, None), chain=chain)
+    best = _best_ranking(at_back, states[loop.head])
+    if best is None:
+        return LoopVerdict(loop.head, False, _blame(code, loop, at_back), chain=chain)
+    r, lo, hi, step = best
+    return LoopVerdict(loop.head, True, f"r{r}", (hi - lo) // abs(step) + 1, chain, r,
+                       (lo, hi, step))
+
+
+def _best_ranking(at_back: Recs, head: State) -> tuple[int, int, int, int] | None:
+    """The ranking register with the smallest trip bound: (reg, lo, hi, step),
+    ``step`` the smallest move per trip, negative for a count down."""
+    best: tuple[int, int, int, int] | None = None
     for r in range(10):
         rec = at_back[r]
         if rec is None or rec[0] != r or not (rec[1] > 0 or rec[2] < 0):
@@ -169,13 +182,14 @@ def check_loop(code: Code, res: Result, loop: Loop, states: dict[int, State]) ->
         if not (rec[3] or rec[4]):
             continue
         v = head.reg(r)
-        step = int(min(abs(rec[1]), abs(rec[2])))
-        trips = None
-        if v.num is not None and step:
-            width = v.num.umax - v.num.umin if rec[3] else v.num.smax - v.num.smin
-            trips = width // step + 1
-        return LoopVerdict(loop.head, True, f"r{r}", trips)
-    return LoopVerdict(loop.head, False, _blame(code, loop, at_back))
+        if v.kind is not K.SCALAR or v.num is None:
+            continue
+        step = int(rec[1]) if rec[1] > 0 else int(rec[2])
+        n = v.num
+        lo, hi = (n.umin, n.umax) if rec[3] else (n.smin, n.smax)
+        if best is None or (hi - lo) // abs(step) < (best[2] - best[1]) // abs(best[3]):
+            best = (r, lo, hi, step)
+    return best
 
 
 def _blame(code: Code, loop: Loop, at_back: Recs | None) -> str:
@@ -197,8 +211,12 @@ def _blame(code: Code, loop: Loop, at_back: Recs | None) -> str:
 
 
 def check_loops(code: Code, res: Result) -> list[LoopVerdict]:
+    """A verdict for every loop in every call chain that reaches its head."""
     if not code.loops:
         return []
-    states = _pc_states(res)
-    return [check_loop(code, res, loop, states) for head, loop in sorted(code.loops.items())
-            if head in states]
+    out = []
+    for chain, states in sorted(_chain_states(res).items()):
+        for head, loop in sorted(code.loops.items()):
+            if head in states:
+                out.append(check_loop(code, res, loop, states, chain))
+    return out

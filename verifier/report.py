@@ -4,7 +4,9 @@ A :class:`Diagnostic` reads ``prog.s:LINE: pc N: reason`` followed by the
 instruction and the abstract values of the registers involved, like the
 kernel's verifier log.  :class:`Facts` keeps, per pc, the register values
 proven on entry (joined over call sites), the kind of object each memory
-instruction touches, and each loop's ranking register and trip bound;
+instruction touches, each loop's ranking register and trip bound (head
+visits per entry, the largest over call sites), and ``max_insns``, a bound
+of the instructions one run executes;
 :meth:`Facts.check` tells whether concrete register values agree with them
 (the fuzzer's oracle).  :func:`render_state` formats an abstract state.
 """
@@ -69,6 +71,7 @@ class Facts:
     regs: dict[int, tuple[Val, ...]] = field(default_factory=dict)
     memory: dict[int, str] = field(default_factory=dict)  # pc -> object kind accessed
     loops: dict[int, tuple[str, int | None]] = field(default_factory=dict)  # head -> (reg, trips)
+    max_insns: int = 0  # at most this many instructions run (local calls and loops included)
 
     def reg(self, pc: int, r: int) -> Val | None:
         vals = self.regs.get(pc)
