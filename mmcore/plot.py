@@ -51,7 +51,10 @@ def plot_compare(cmp: dict[str, Any], out: str | Path) -> Path:
                 ax.plot(xs, ys, style, marker=".", label=label)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("tick")
-        ax.legend(fontsize=8)
+        if ax.lines:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(f"{cmp['scenario']} (seed {cmp['seed']}): built-in policies vs programs")
     fig.tight_layout()
     path = Path(out)
