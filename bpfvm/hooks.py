@@ -134,8 +134,10 @@ def _pt_fields(*extra: tuple) -> tuple:
     return layout(
         ("region", 8, False, "region", "pointer to the program's region"),
         ("region_size", 8, False, None, "region size in bytes"),
-        ("va", 8, False, None, "virtual address (page aligned)"),
-        ("pid", 4), ("page_shift", 4, False, None, "12, 21 or 30"),
+        ("va", 8, False, None, "virtual address (pt_map: the page's first byte; pt_unmap "
+                               "and pt_lookup: any byte of the page)"),
+        ("pid", 4), ("page_shift", 4, False, None,
+                     "pt_map: 12, 21 or 30 (4 KiB, 2 MiB, 1 GiB page); otherwise 12"),
         *extra,
     )
 
