@@ -65,6 +65,7 @@ class HookPoint:
     engine: Engine | None = None
     packer: struct.Struct = field(init=False)
     masks: tuple[int, ...] = field(init=False)
+    ctx: bytearray = field(init=False, repr=False)
     calls: int = 0
     fallbacks: int = 0
     errors: int = 0
@@ -74,10 +75,19 @@ class HookPoint:
         self.packer = ctx_struct(self.spec)
         fields = sorted(self.spec.fields, key=lambda f: f.offset)
         self.masks = tuple((1 << (8 * f.size)) - 1 for f in fields)
+        self.ctx = bytearray(self.packer.size)
 
     def pack(self, values: Sequence[int]) -> bytearray:
-        ctx = bytearray(self.packer.size)
-        self.packer.pack_into(ctx, 0, *(v & m for v, m in zip(values, self.masks, strict=True)))
+        """The hook's context buffer filled with ``values`` (each masked to its
+        field's width).  One buffer per hook point, reused by every call: an
+        engine sees the same object each time (cheaper to hand over), and
+        every field is rewritten before each call."""
+        ctx = self.ctx
+        try:
+            self.packer.pack_into(ctx, 0, *values)
+        except struct.error:  # a value wider than its field: keep its low bits
+            self.packer.pack_into(ctx, 0, *(v & m for v, m in zip(values, self.masks,
+                                                                    strict=True)))
         return ctx
 
 

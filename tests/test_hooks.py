@@ -193,3 +193,23 @@ def test_mm_helpers_without_an_mm_env_fail_clearly() -> None:
 
     with pytest.raises(RuntimeError, match="MmEnv"):
         MM_HELPER_SPECS[0].impl(FakeVm(VmEnv()), 0, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_programs_call_mm_helpers_on_both_engines(engine: str) -> None:
+    from bpfvm.assembler import assemble
+    from bpfvm.loader import load
+
+    text = (".hook placement\n    r6 = r1\n    r1 = 1\n    call mm_node_free_pages\n"
+            "    r7 = r0\n    call mm_tick\n    r7 += r0\n    r0 = 0\n"
+            "    if r7 == 0 goto out\n    r0 = 1\nout:\n    exit\n")
+    helpers = policy_helpers()
+    mm = small_mm(4096, 0, nodes=2)
+    eng = load(assemble(text, "free.s", helpers=helpers), engine=engine, helpers=helpers,
+               hook=HOOKS["placement"], env=MmEnv(mm)).engine
+    assert eng.run(bytearray(HOOKS["placement"].ctx_size)) == 1
+    mm.pa.take_range(mm.phys.zones[2], mm.phys.zones[2].start, mm.phys.zones[2].end)
+    assert mm.pa.free_pages_node(1) == 0
+    assert eng.run(bytearray(HOOKS["placement"].ctx_size)) == 0
+    mm.tick = 3
+    assert eng.run(bytearray(HOOKS["placement"].ctx_size)) == 1
