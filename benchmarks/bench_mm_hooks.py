@@ -63,7 +63,7 @@ def main() -> None:
                                                           else "no program")
             print(f"{label:58s} median {statistics.median(rates):>10,.0f}")
     for name, fn in (("default scenario (programs attached)", lambda: run_scenario()),
-                     ("default scenario, built-in only", lambda: run_scenario(attach=False)),
+                     ("default scenario, programs detached", lambda: run_scenario(attach=False)),
                      ("demo comparison (both sides)", lambda: compare_scenario())):
         times = []
         for _ in range(max(1, runs // 2)):
