@@ -67,10 +67,11 @@ def chunk(draw: st.DrawFn) -> list[Insn]:
         bound = draw(st.integers(0, CTX + 2))
         return [op("jgt64_k", d, off=3, imm=bound), op("mov64_x", 4, 1),
                 op("add64_x", 4, d), op(f"ldx{sz}", 5, 4)]
-    if kind == 7:  # forward branch over something
+    if kind == 7:  # forward branch over something, or to the next instruction
         cond = draw(st.sampled_from(("jeq", "jne", "jgt", "jsgt", "jlt", "jset", "jsle")))
         width = draw(st.sampled_from(("64", "32")))
-        return [op(f"{cond}{width}_k", d, off=1, imm=draw(st.integers(-3, 70))),
+        return [op(f"{cond}{width}_k", d, off=draw(st.integers(0, 1)),
+                   imm=draw(st.integers(-3, 70))),
                 op("mov64_k", s, imm=draw(st.integers(0, 9)))]
     if kind == 8:  # a bounded loop summing the buffer
         n = draw(st.integers(0, CTX + 1))
