@@ -109,9 +109,9 @@ class _State:
 
 
 def _default_helpers() -> HelperTable:
-    from bpfvm.stdhelpers import standard_helpers  # only needed to resolve helper names
+    from bpfvm.mmhelpers import policy_helpers  # only needed to resolve helper names
 
-    return standard_helpers()
+    return policy_helpers()
 
 
 def detect_syntax(text: str) -> str | None:

@@ -14,8 +14,8 @@ fallback, when a program proposes something out of range.
 
 ``HOOKS`` maps each name to its record.  The MM core also accepts the
 names prefixed with ``mm_`` (see :func:`canonical`).  The MM-specific
-helpers (ids >= 1000) are implemented by the MM core
-(:mod:`mmcore.mm_helpers`); this module only names them.
+helpers (ids >= 1000) are records in :mod:`bpfvm.mmhelpers`, answered by
+the MM core's host environment; this module only names them.
 """
 
 from __future__ import annotations

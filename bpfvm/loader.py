@@ -41,9 +41,9 @@ class Loaded:
 
 
 def default_helpers() -> HelperTable:
-    from bpfvm.stdhelpers import standard_helpers
+    from bpfvm.mmhelpers import policy_helpers
 
-    return standard_helpers()
+    return policy_helpers()
 
 
 def make_engine(program: Program, engine: str, helpers: HelperTable, *, maps: list | None = None,

@@ -1,12 +1,13 @@
-"""MM-specific helpers (ids >= 1000) and the host environment they read.
+"""The host environment answering the MM helpers (ids >= 1000).
 
 Policy programs may ask the MM core a few questions through helpers: free
 pages of a node, the distance between two nodes, free blocks of at least an
 order, a process's RSS and huge pages, the current tick.  Each is a
 :class:`~bpfvm.helpers.HelperSpec` whose implementation reads the MM state
-through ``vm.env.mm``, so the engine running the program must be built with
-an :class:`MmEnv` (the scenario runner does).  Unknown nodes or processes
-give 0; the helpers never change MM state.
+by calling the method of its name on ``vm.env``: the engine running the
+program must be built with an :class:`MmEnv` (the scenario runner does).
+The records themselves are data in :mod:`bpfvm.mmhelpers`.  Unknown nodes or
+processes give 0; the helpers never change MM state.
 
 :func:`policy_helpers` is the standard table extended with these records:
 pass it to the assembler (so ``call mm_node_free_pages`` resolves) and to the
@@ -16,10 +17,9 @@ hook records in :mod:`bpfvm.hooks` do.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bpfvm.helpers import Arg, HelperSpec, HelperTable, Ret
-from bpfvm.stdhelpers import standard_helpers
+from bpfvm.mmhelpers import MM_HELPER_SPECS, policy_helpers
 from bpfvm.vmenv import VmEnv
 
 if TYPE_CHECKING:
@@ -30,67 +30,36 @@ TICK_NS = 1_000_000  # simulated time of one scenario tick (ktime_get_ns)
 
 class MmEnv(VmEnv):
     """A :class:`~bpfvm.vmenv.VmEnv` whose clock is the MM's simulated time
-    and which gives MM helpers access to the MM core."""
+    and which answers the MM helpers (:mod:`bpfvm.mmhelpers`) from the MM core."""
 
     def __init__(self, mm: MM, seed: int = 0) -> None:
         super().__init__(clock=lambda: mm.tick * TICK_NS, seed=seed)
         self.mm = mm
 
+    def mm_node_free_pages(self, node: int) -> int:
+        mm = self.mm
+        return mm.pa.free_pages_node(node) if node < len(mm.phys.nodes) else 0
 
-def _mm(vm: Any) -> MM:
-    mm = getattr(vm.env, "mm", None)
-    if mm is None:
-        raise RuntimeError("MM helpers need an engine built with an mmcore MmEnv")
-    return mm
+    def mm_node_distance(self, a: int, b: int) -> int:
+        dist = self.mm.phys.distance
+        return dist[a][b] if a < len(dist) and b < len(dist) else 0
 
+    def mm_free_blocks(self, node: int, order: int) -> int:
+        mm = self.mm
+        if node >= len(mm.phys.nodes):
+            return 0
+        return sum(sum(z.nr_free[order:]) for z in mm.phys.nodes[node].zones)
 
-def node_free_pages(vm: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    mm = _mm(vm)
-    return mm.pa.free_pages_node(r1) if r1 < len(mm.phys.nodes) else 0
+    def mm_proc_rss(self, pid: int) -> int:
+        proc = self.mm.procs.get(pid)
+        return proc.rss_pages if proc is not None else 0
 
+    def mm_proc_huge(self, pid: int, size: int) -> int:
+        proc = self.mm.procs.get(pid)
+        return proc.present[size] if proc is not None and size in (1, 2) else 0
 
-def node_distance(vm: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    dist = _mm(vm).phys.distance
-    return dist[r1][r2] if r1 < len(dist) and r2 < len(dist) else 0
-
-
-def free_blocks(vm: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    mm = _mm(vm)
-    if r1 >= len(mm.phys.nodes):
-        return 0
-    return sum(sum(z.nr_free[r2:]) for z in mm.phys.nodes[r1].zones)
-
-
-def proc_rss(vm: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    proc = _mm(vm).procs.get(r1)
-    return proc.rss_pages if proc is not None else 0
+    def mm_tick(self) -> int:
+        return self.mm.tick
 
 
-def proc_huge(vm: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    proc = _mm(vm).procs.get(r1)
-    return proc.present[r2] if proc is not None and r2 in (1, 2) else 0
-
-
-def tick(vm: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    return _mm(vm).tick
-
-
-_ANY = Arg.ANYTHING
-MM_HELPER_SPECS: tuple[HelperSpec, ...] = (
-    HelperSpec(1000, "mm_node_free_pages", (_ANY,), Ret.SCALAR, node_free_pages,
-               "free pages on node r1 (0 for no such node)"),
-    HelperSpec(1001, "mm_node_distance", (_ANY, _ANY), Ret.SCALAR, node_distance,
-               "distance from node r1 to node r2 (10 local; 0 for no such node)"),
-    HelperSpec(1002, "mm_free_blocks", (_ANY, _ANY), Ret.SCALAR, free_blocks,
-               "free buddy blocks of order r2 or larger on node r1"),
-    HelperSpec(1003, "mm_proc_rss", (_ANY,), Ret.SCALAR, proc_rss,
-               "resident pages (4 KiB units) of process r1 (0 for no such process)"),
-    HelperSpec(1004, "mm_proc_huge", (_ANY, _ANY), Ret.SCALAR, proc_huge,
-               "huge pages of size r2 (1 = 2 MiB, 2 = 1 GiB) process r1 holds"),
-    HelperSpec(1005, "mm_tick", (), Ret.SCALAR, tick, "the current scenario tick"),
-)
-
-
-def policy_helpers() -> HelperTable:
-    """The standard helpers plus the MM helpers."""
-    return standard_helpers().extended(MM_HELPER_SPECS)
+__all__ = ["MM_HELPER_SPECS", "MmEnv", "TICK_NS", "policy_helpers"]
