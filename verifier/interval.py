@@ -96,8 +96,13 @@ class Scalar:
         return (self.t.v, self.t.m, self.umin, self.umax, self.smin, self.smax,
                 self.u32min, self.u32max, self.s32min, self.s32max)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Scalar) and self.key() == other.key()
+    def __eq__(self, o: object) -> bool:
+        if self is o:
+            return True
+        return (isinstance(o, Scalar) and self.umin == o.umin and self.umax == o.umax
+                and self.smin == o.smin and self.smax == o.smax and self.u32min == o.u32min
+                and self.u32max == o.u32max and self.s32min == o.s32min
+                and self.s32max == o.s32max and self.t.v == o.t.v and self.t.m == o.t.m)
 
     def __hash__(self) -> int:
         return hash(self.key())
