@@ -1,10 +1,9 @@
 """Page-table programs: one source file, three programs, instantiated per region size.
 
 A page-table program file (``programs/hashed_pt.s``, ``programs/learned_pt.s``)
-holds one section per hook, each starting at its ``.hook`` line: ``pt_map``,
-``pt_unmap`` and ``pt_lookup``.  :func:`split_sections` assembles each
-section on its own, with the other lines blanked so that every error and
-source location keeps the file's own line numbers.
+holds one section per hook (:mod:`bpfvm.sections`): ``pt_map``,
+``pt_unmap`` and ``pt_lookup``; :func:`split_sections` checks that all three
+are there and follow the region-size convention below.
 
 The verifier proves every region access in bounds against a constant, so a
 program is tied to the size of the region it runs on.  By convention the
@@ -23,13 +22,11 @@ This module loads and counts; the page table itself is :mod:`mmcore.progpt`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bpfvm import isa
-from bpfvm.assembler import assemble
+from bpfvm import isa, sections
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
 from bpfvm.hooks import HOOKS, PT_LOOKUP, PT_MAP, PT_UNMAP
@@ -41,7 +38,6 @@ from bpfvm.program import Program
 PT_HOOKS = (PT_MAP.name, PT_UNMAP.name, PT_LOOKUP.name)
 SIZE_REG = 9  # the register the first instruction loads the region size into
 LINE = 64
-_HOOK_LINE = re.compile(r"^\s*\.hook\b")
 
 
 class PtProgramError(BpfvmError):
@@ -51,17 +47,7 @@ class PtProgramError(BpfvmError):
 def split_sections(text: str, filename: str = "<input>",
                    helpers: HelperTable | None = None) -> dict[str, Program]:
     """Assemble each ``.hook`` section of ``text``; keys are hook names."""
-    lines = text.splitlines()
-    heads = [i for i, line in enumerate(lines) if _HOOK_LINE.match(line)]
-    out: dict[str, Program] = {}
-    for k, head in enumerate(heads):
-        end = heads[k + 1] if k + 1 < len(heads) else len(lines)
-        body = "\n".join(line if head <= i < end else "" for i, line in enumerate(lines))
-        prog = assemble(body, filename, helpers=helpers)
-        prog.name = f"{Path(filename).stem}:{prog.hook}"
-        if prog.hook in out:
-            raise PtProgramError(f"{filename}:{head + 1}: second section for hook {prog.hook}")
-        out[str(prog.hook)] = prog
+    out = {str(p.hook): p for p in sections.split_sections(text, filename, helpers=helpers)}
     missing = [h for h in PT_HOOKS if h not in out]
     if missing:
         raise PtProgramError(f"{filename}: no section for hook(s) {', '.join(missing)}")

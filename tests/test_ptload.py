@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from bpfvm.assembler import AsmErrors
+from bpfvm.errors import BpfvmError
 from bpfvm.hooks import PT_LOOKUP
 from bpfvm.loader import Rejected
 from bpfvm.stdhelpers import standard_helpers
@@ -51,7 +52,7 @@ def test_sections_keep_file_line_numbers():
 
 
 @pytest.mark.parametrize("text, message", [
-    (TRIVIAL.replace(".hook pt_unmap", ".hook pt_map"), "second section for hook pt_map"),
+    (TRIVIAL.replace(".hook pt_unmap", ".hook pt_map"), "a second section for hook pt_map"),
     (TRIVIAL[:TRIVIAL.index(".hook pt_lookup")], "no section for hook(s) pt_lookup"),
     (TRIVIAL.replace("r9 = 4096 ll\n    r0 = 0", "r8 = 4096 ll\n    r0 = 0"),
      "t.s:8: the pt_unmap section must start with 'r9 = <region bytes> ll'"),
@@ -59,7 +60,7 @@ def test_sections_keep_file_line_numbers():
      "section for placement, not a page-table hook"),
 ])
 def test_bad_files(text, message):
-    with pytest.raises(PtProgramError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(BpfvmError, match=message.replace("(", r"\(").replace(")", r"\)")):
         split_sections(text, "t.s")
 
 

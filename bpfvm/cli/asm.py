@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bpfvm.cli.common import load_program
+from bpfvm.cli.common import add_section_flag, load_program
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,11 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: PROG.bin next to the source)")
     p.add_argument("--syntax", choices=("kernel", "conformance"),
                    help="source syntax (default: detect)")
+    add_section_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    program = load_program(args.source, syntax=args.syntax)
+    program = load_program(args.source, syntax=args.syntax, section=args.section)
     out = Path(args.output) if args.output else Path(args.source).with_suffix(".bin")
     program.save(out)
     print(f"{out}: {len(program.insns)} instruction slots")

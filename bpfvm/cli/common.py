@@ -40,13 +40,14 @@ def read_text(path: str | Path) -> str:
         raise BpfvmError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def load_program(path: str | Path, syntax: str | None = None) -> Program:
-    """A program from assembly (``.s``, ``.asm``), raw bytecode (``.bin``,
-    ``.o``-less plain words) or a JSON object file (``.json``)."""
+def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
+    """Every program of a file: assembly (``.s``, one per ``.hook`` section),
+    raw bytecode (``.bin``: plain instruction words) or a JSON object file
+    (``.json``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".bin":
-        return Program.load_bytes(read_bytes(path), name=path.stem)
+        return [Program.load_bytes(read_bytes(path), name=path.stem)]
     if suffix == ".json":
         try:
             data = json.loads(read_text(path))
@@ -54,12 +55,26 @@ def load_program(path: str | Path, syntax: str | None = None) -> Program:
             raise BpfvmError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
             raise BpfvmError(f"{path}: expected a JSON object")
-        return Program.from_json(data, str(path))
-    from bpfvm.assembler import assemble
+        return [Program.from_json(data, str(path))]
+    from bpfvm.sections import split_sections
 
-    program = assemble(read_text(path), str(path), syntax=syntax)
-    program.name = path.stem
-    return program
+    programs = split_sections(read_text(path), str(path), syntax=syntax)
+    if len(programs) == 1:
+        programs[0].name = path.stem
+    return programs
+
+
+def load_program(path: str | Path, syntax: str | None = None,
+                 section: str | None = None) -> Program:
+    """The program of a file, or of its ``.hook`` section ``section``."""
+    from bpfvm.sections import pick_section
+
+    return pick_section(load_programs(path, syntax), section, str(path))
+
+
+def add_section_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--section", metavar="HOOK",
+                        help="in a file of several programs, the one for this hook")
 
 
 def parse_hex(text: str, where: str = "--mem") -> bytearray:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from bpfvm.cli.common import load_program
+from bpfvm.cli.common import add_section_flag, load_program
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,6 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("program", help="raw bytecode (.bin), object (.json) or assembly (.s)")
     p.add_argument("--syntax", choices=("kernel", "conformance"), default="kernel",
                    help="output syntax (default: kernel)")
+    add_section_flag(p)
     p.set_defaults(func=run)
 
 
@@ -19,8 +21,8 @@ def run(args: argparse.Namespace) -> int:
     from bpfvm.disasm import disassemble, lint
     from bpfvm.loader import default_helpers
 
-    program = load_program(args.program)
+    program = load_program(args.program, section=args.section)
     print(disassemble(program, syntax=args.syntax, helpers=default_helpers()), end="")
     for warning in lint(program.insns):
-        print(f"warning: {warning}", file=__import__("sys").stderr)
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

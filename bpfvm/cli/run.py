@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from bpfvm.cli.common import add_json_flag, load_program, parse_hex, print_json, read_bytes
+from bpfvm.cli.common import (
+    add_json_flag,
+    add_section_flag,
+    load_program,
+    parse_hex,
+    print_json,
+    read_bytes,
+)
 from bpfvm.errors import BpfvmError
 
 
@@ -24,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_engine_flags(p)
     p.add_argument("--no-verify", action="store_true",
                    help="skip the verifier (the interpreter still checks every access)")
+    add_section_flag(p)
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -41,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.checked and args.engine != "jit":
         raise BpfvmError("--checked applies to --engine jit only")
-    program = load_program(args.program)
+    program = load_program(args.program, section=args.section)
     mem = input_buffer(args)
     loaded = load(program, engine=args.engine, ctx_size=len(mem), verify=not args.no_verify,
                   checked=args.checked)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpfvm.cli.common import add_json_flag, console, load_program, print_json
+from bpfvm.cli.common import add_json_flag, console, load_programs, print_json
 from bpfvm.errors import BpfvmError
 from bpfvm.hookspec import HookSpec
 
@@ -56,12 +56,29 @@ def _objects(items: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Verify the file's program, or each of its ``.hook`` sections."""
+    from bpfvm.sections import pick_section
+
+    programs = load_programs(args.program)
+    if args.ctx_size is not None and args.ctx_size < 0:
+        raise BpfvmError("--ctx-size must be >= 0")
+    if len(programs) > 1 and args.hook:
+        programs = [pick_section(programs, args.hook, args.program)]
+    codes, reports = [], []
+    for program in programs:
+        label = args.program if len(programs) == 1 else f"{args.program} [{program.hook}]"
+        code, report = _verify_one(program, args, label)
+        codes.append(code)
+        reports.append(report)
+    if args.json:
+        print_json(reports[0] if len(reports) == 1 else reports)
+    return max(codes)
+
+
+def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dict]:
     from bpfvm.loader import default_helpers
     from verifier import verify
 
-    program = load_program(args.program)
-    if args.ctx_size is not None and args.ctx_size < 0:
-        raise BpfvmError("--ctx-size must be >= 0")
     hook_name = args.hook or (program.hook if args.ctx_size is None else None)
     hook = None
     if hook_name:
@@ -78,27 +95,27 @@ def run(args: argparse.Namespace) -> int:
                              f"size with --object {missing[0]}=BYTES")
     verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=default_helpers(),
                      objects=objects, log_level=args.log_level)
+    code = 0 if verdict.accepted else 1
+    report = {"program": label, "hook": hook.name if hook else None, **verdict.to_json()}
     if args.json:
-        print_json({"program": args.program, "hook": hook.name if hook else None,
-                    **verdict.to_json()})
-        return 0 if verdict.accepted else 1
+        return code, report
     out = console(args)
     for line in verdict.log:
         out.print(line, markup=False)
     target = f"hook '{hook.name}'" if hook else f"a buffer of {args.ctx_size or 0} bytes"
     if verdict.accepted:
         st = verdict.stats
-        out.print(f"[green]{args.program}: accepted[/] for {target} ({st['insns']} "
+        out.print(f"[green]{_esc(label)}: accepted[/] for {target} ({st['insns']} "
                   f"instructions, {st['visits']} visits, {st['seconds'] * 1000:.1f} ms)")
-        return 0
+        return code, report
     for d in verdict.diagnostics:
         out.print(f"[bold red]{_esc(d.headline)}[/]")
         for extra in (d.insn, d.state):
             if extra:
                 out.print(f"    {_esc(extra)}", highlight=False)
     n = len(verdict.diagnostics)
-    out.print(f"[red]{args.program}: rejected[/] for {target} ({n} problem{'s' * (n != 1)})")
-    return 1
+    out.print(f"[red]{_esc(label)}: rejected[/] for {target} ({n} problem{'s' * (n != 1)})")
+    return code, report
 
 
 def _esc(text: str) -> str:
