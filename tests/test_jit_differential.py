@@ -28,7 +28,7 @@ from bpfvm.hookspec import HookSpec
 from bpfvm.insn import Insn, lddw
 from bpfvm.interp import Interpreter
 from bpfvm.jit import Jit
-from bpfvm.program import Program
+from bpfvm.program import MapDef, Program
 from bpfvm.stdhelpers import conformance_helpers, standard_helpers
 from bpfvm.vmenv import VmEnv
 
@@ -70,16 +70,18 @@ def both(program: Program, ctx: bytes, *, helpers: Any = None, hook: HookSpec | 
     helpers = helpers or standard_helpers()
     interp = Interpreter(program, helpers, env=VmEnv(seed=7), budget=BUDGET)
     expected = observe(interp, ctx, hook, objects)
-    if finished_early(expected):  # the checked JIT must then run out of budget at the same pc
+    if needs_checks(expected):  # the checked JIT must then fault in the same way
         checked = True
     jit = Jit(program, helpers, env=VmEnv(seed=7), checked=checked, budget=BUDGET)
     return expected, observe(jit, ctx, hook, objects)
 
 
-def finished_early(outcome: dict[str, Any]) -> bool:
-    """True when the interpreter gave up on a long (verified, hence finite) run."""
+def needs_checks(outcome: dict[str, Any]) -> bool:
+    """True when the interpreter's run ended in a fault only run-time checks catch:
+    a bad access, or the budget on a long (verified, hence finite) run."""
     r0 = outcome["r0"]
-    return isinstance(r0, tuple) and r0[0] == "fault" and "budget" in r0[2]
+    return isinstance(r0, tuple) and r0[0] == "fault" and (
+        "budget" in r0[2] or r0[2].startswith("invalid"))
 
 
 # -- conformance vectors -----------------------------------------------------------
@@ -154,14 +156,17 @@ def test_programs_are_found() -> None:
 
 # -- drawn programs ----------------------------------------------------------------------
 
-WORK = (0, 2, 3, 4, 5, 6, 7, 8, 9)  # r1 (the context) and r10 stay untouched
+CTX_REG = 6  # holds the context pointer (r1 is needed for helper arguments)
+WORK = (0, 2, 3, 4, 5, 7, 8, 9)
 CTX = 64 + 8 * len(WORK)  # 64 bytes the program may use, then the registers at exit
+MAPS = [MapDef("a", "array", 4, 16, 4), MapDef("h", "hash", 4, 8, 8)]
 ALU = [s for s in isa.TABLE if s.kind in (isa.Kind.ALU, isa.Kind.MOV, isa.Kind.NEG,
                                          isa.Kind.MOVSX, isa.Kind.END)]
 JUMPS = [s for s in isa.TABLE if s.kind is isa.Kind.JCOND]
 LOADS = [s for s in isa.TABLE if s.kind is isa.Kind.LDX]
 STORES = [s for s in isa.TABLE if s.kind in (isa.Kind.ST, isa.Kind.STX)]
 ATOMICS = [s for s in isa.TABLE if s.kind is isa.Kind.ATOMIC]
+CALL_F = Insn(0x85, src=isa.CALL_LOCAL, imm=0)  # imm is set once the layout is known
 imm32 = st.one_of(st.sampled_from([0, 1, -1, 31, 32, 63, 64, -2147483648, 2147483647]),
                   st.integers(-2**31, 2**31 - 1))
 
@@ -174,16 +179,38 @@ def _insn(spec: isa.OpSpec, **fields: int) -> Insn:
 
 
 @st.composite
-def memory_operand(draw: st.DrawFn, size: int) -> tuple[int, int]:
-    """(base register, offset) of an in-bounds access to the context or the stack."""
-    if draw(st.booleans()):
-        return 1, draw(st.integers(0, (64 - size) // size)) * size
-    return 10, -draw(st.integers(1, 512 // size)) * size
+def memory_operand(draw: st.DrawFn, size: int, ctx: bool = True) -> tuple[int, int]:
+    """(base register, offset) of an in-bounds access to the context or the stack
+    (the stack below 32 bytes, which map operations use)."""
+    if ctx and draw(st.booleans()):
+        return CTX_REG, draw(st.integers(0, (64 - size) // size)) * size
+    return 10, -draw(st.integers(32 // size + 1, 512 // size)) * size
 
 
 @st.composite
-def instruction(draw: st.DrawFn, room: int) -> list[Insn]:
-    kind = draw(st.sampled_from(["alu"] * 4 + ["jump", "load", "store", "atomic", "call"]))
+def map_operation(draw: st.DrawFn) -> list[Insn]:
+    """Look up (and read or write the value) or update a key; no pointer survives."""
+    index = draw(st.integers(0, 1))
+    key, reg = draw(st.integers(0, 5)), draw(st.sampled_from((4, 5, 7, 8, 9)))
+    code = [Insn(0x62, 10, 0, -4, key), *lddw(1, index, isa.PSEUDO_MAP_FD),
+            Insn(0xBF, 2, 10), Insn(0x07, 2, imm=-4)]
+    if draw(st.booleans()):  # update with the value at fp-16
+        code += [Insn(0x7B, 10, reg, -16), Insn(0xBF, 3, 10), Insn(0x07, 3, imm=-16),
+                 Insn(0xB7, 4, imm=draw(st.integers(0, 2))), Insn(0x85, imm=2),
+                 Insn(0xB7, 3, imm=0)]
+    else:
+        off = draw(st.sampled_from([0, 8])) if index == 0 else 0
+        access = Insn(0x79, reg, 0, off) if draw(st.booleans()) else Insn(0x7B, 0, reg, off)
+        code += [Insn(0x85, imm=1), Insn(0x15, 0, 0, 1, 0), access, Insn(0xB7, 0, imm=0)]
+    return code + [Insn(0xB7, 2, imm=0)]
+
+
+@st.composite
+def instruction(draw: st.DrawFn, room: int, callee: bool = False) -> list[Insn]:
+    kinds = ["alu"] * 4 + ["jump", "load", "store", "atomic", "call"]
+    if not callee:
+        kinds += ["map", "local"]
+    kind = draw(st.sampled_from(kinds))
     dst, src = draw(st.sampled_from(WORK)), draw(st.sampled_from(WORK))
     if kind == "alu":
         return [_insn(draw(st.sampled_from(ALU)), dst=dst, src=src, imm=draw(imm32))]
@@ -192,8 +219,12 @@ def instruction(draw: st.DrawFn, room: int) -> list[Insn]:
         return [_insn(spec, dst=dst, src=src, imm=draw(imm32), off=draw(st.integers(0, room)))]
     if kind == "call":
         return [Insn(0x85, imm=draw(st.sampled_from([5, 7])))]
+    if kind == "map":
+        return draw(map_operation())
+    if kind == "local":
+        return [CALL_F]
     spec = draw(st.sampled_from({"load": LOADS, "store": STORES, "atomic": ATOMICS}[kind]))
-    base, off = draw(memory_operand(spec.width))
+    base, off = draw(memory_operand(spec.width, ctx=not callee))
     if kind == "load":
         return [_insn(spec, dst=dst, src=base, off=off)]
     if kind == "store":
@@ -201,20 +232,33 @@ def instruction(draw: st.DrawFn, room: int) -> list[Insn]:
     return [_insn(spec, dst=base, src=src, off=off)]
 
 
+def _body(draw: st.DrawFn, n: int, callee: bool) -> list[Insn]:
+    """``n`` drawn units; a jump skips whole units, never into one."""
+    units = [draw(instruction(n - i - 1, callee)) for i in range(n)]
+    starts = [0]
+    for unit in units:
+        starts.append(starts[-1] + len(unit))
+    body: list[Insn] = []
+    for u, unit in enumerate(units):
+        for insn in unit:
+            if insn.spec and insn.spec.kind is isa.Kind.JCOND and len(unit) == 1:
+                dest = starts[min(u + 1 + insn.off, n)]
+                insn = insn._replace(off=dest - len(body) - 1)
+            body.append(insn)
+    return body
+
+
 @st.composite
 def programs(draw: st.DrawFn) -> Program:
-    code: list[Insn] = []
+    code: list[Insn] = [Insn(0xBF, CTX_REG, 1)]
     for r in WORK:
         code += lddw(r, draw(st.integers(0, M64)))
-    n = draw(st.integers(1, 30))
-    body: list[Insn] = []
-    for i in range(n):
-        body += draw(instruction(n - i - 1))
-    # jumps were drawn with offsets in instructions; keep them inside the body
-    fixed = [i._replace(off=min(i.off, len(body) - k - 1)) if i.spec and i.spec.kind is
-             isa.Kind.JCOND else i for k, i in enumerate(body)]
-    epilogue = [Insn(0x7B, 1, r, 64 + 8 * k) for k, r in enumerate(WORK)] + [Insn(0x95)]
-    return Program(code + fixed + epilogue)
+    code += _body(draw, draw(st.integers(1, 30)), callee=False)
+    code += [Insn(0x7B, CTX_REG, r, 64 + 8 * k) for k, r in enumerate(WORK)] + [Insn(0x95)]
+    callee = _body(draw, draw(st.integers(0, 8)), callee=True) + [Insn(0x95)]
+    entry = len(code)
+    code = [i._replace(imm=entry - pc - 1) if i == CALL_F else i for pc, i in enumerate(code)]
+    return Program(code + callee, list(MAPS))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -227,9 +271,8 @@ def test_drawn_program(program: Program, ctx: bytes) -> None:
 
 
 def test_drawn_programs_read_back_every_register() -> None:
-    ctx = bytes(CTX)
-    program = Program([*lddw(6, 0x1122334455667788), Insn(0x7B, 1, 6, 64 + 8 * WORK.index(6)),
+    program = Program([*lddw(7, 0x1122334455667788), Insn(0x7B, 1, 7, 64 + 8 * WORK.index(7)),
                        Insn(0xB7, 0, imm=0), Insn(0x95)])
-    _, actual = both(program, ctx)
-    assert struct.unpack_from("<Q", actual["mem"], 64 + 8 * WORK.index(6))[0] == \
+    _, actual = both(program, bytes(CTX))
+    assert struct.unpack_from("<Q", actual["mem"], 64 + 8 * WORK.index(7))[0] == \
         0x1122334455667788
