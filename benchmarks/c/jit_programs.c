@@ -25,11 +25,11 @@ uint64_t bench_loop(prog_fn fn, void *state, uint8_t *ctxs, uint64_t ctx_size,
 
 uint64_t nop0(void) { return 0; }
 
-/* ctx: u64 n_max (at most 10^6). Count the primes below n_max by trial division. */
+/* ctx: u64 n_max (at most 1000). Count the primes below n_max by trial division. */
 uint64_t primes(void *state, uint64_t r1, uint64_t r2)
 {
     const uint64_t *ctx = (const uint64_t *)r1;
-    uint64_t n_max = ctx[0] <= 1000000 ? ctx[0] : 1000000, count = 0;
+    uint64_t n_max = ctx[0] <= 1000 ? ctx[0] : 1000, count = 0;
     for (uint64_t n = 2; n < n_max; n++) {
         uint64_t d = 2;
         for (; d < n && d * d <= n; d++)
@@ -43,17 +43,17 @@ uint64_t primes(void *state, uint64_t r1, uint64_t r2)
 
 /* ctx: u64 first_vpn, u64 lookups, u64 table. The table holds 4096 tags
  * (vpn + 1, 0 = empty) then 4096 values; open addressing, linear probing, at most
- * 4096 probes; at most 10^6 lookups. */
+ * 64 probes; at most 1000 lookups. */
 uint64_t pt_probe(void *state, uint64_t r1, uint64_t r2)
 {
     const uint64_t *ctx = (const uint64_t *)r1;
     const uint64_t *tags = (const uint64_t *)ctx[2];
     const uint64_t *values = tags + 4096;
-    uint64_t first = ctx[0], lookups = ctx[1] <= 1000000 ? ctx[1] : 1000000, sum = 0;
+    uint64_t first = ctx[0], lookups = ctx[1] <= 1000 ? ctx[1] : 1000, sum = 0;
     for (uint64_t i = 0; i < lookups; i++) {
         uint64_t vpn = first + i * 7, tag = vpn + 1;
         uint64_t slot = (vpn * 0x9E3779B97F4A7C15ull) >> 52;
-        for (uint64_t probes = 0; probes < 4096; probes++) {
+        for (uint64_t probes = 0; probes < 64; probes++) {
             uint64_t t = tags[slot];
             if (t == tag) {
                 sum += values[slot];
