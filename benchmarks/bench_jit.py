@@ -11,7 +11,9 @@ now with ``gcc -O2`` into a shared library).  JIT and C code are timed the
 same way: one call of the C function ``bench_loop`` (same library) calls
 the program's native entry point ``iters`` times through a function pointer
 and sums the results, so both pay the same indirect-call cost and no Python
-overhead; the sums must agree, which also checks the JIT's results.  The
+overhead; the sums must agree, which also checks the JIT's results.  JIT
+and C loops are timed in alternation (``ROUNDS`` each) so that load from
+other processes hits both alike.  The
 interpreter is timed per ``run()`` from Python.  Every figure is the median
 of several repetitions.  Also printed: compile time by program size (64,
 512 and 4096 instructions, cache miss and cache hit) and the cost of one
@@ -47,6 +49,7 @@ from bpfvm.stdhelpers import standard_helpers  # noqa: E402
 
 C_SOURCE = Path(__file__).parent / "c" / "jit_programs.c"
 REPEAT = 7
+ROUNDS = 15  # alternating JIT / C timings per program
 
 PRIMES = """
     r6 = *(u64 *)(r1 + 0)      # n_max
@@ -241,14 +244,26 @@ class Case:
         first = str(v.diagnostics[0]).splitlines()[0] if v.diagnostics else "rejected"
         return f"rejected: {first}"
 
-    def native(self, lib: ctypes.CDLL, address: int, state: int | None) -> tuple[float, int]:
+    def native(self, lib: ctypes.CDLL, entries: list[tuple[int, int | None]]
+               ) -> list[tuple[float, int]]:
+        """(ns per run, sum of results) for each (entry address, state) given.
+
+        The entries are timed in alternation, ROUNDS times, so that load from
+        other processes affects them alike; each figure is the median."""
         loop = lib.bench_loop
         loop.restype = ctypes.c_uint64
         loop.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_uint64] * 3
-        args = (address, state, ctypes.addressof(self.packed), self.ctx_size,
-                len(self.contexts), self.iters)
-        result = loop(*args)
-        return median_ns(lambda: loop(*args), 1) / self.iters, result
+        calls = [(address, state, ctypes.addressof(self.packed), self.ctx_size,
+                  len(self.contexts), self.iters) for address, state in entries]
+        sums = [loop(*args) for args in calls]  # also warms up
+        times: list[list[float]] = [[] for _ in calls]
+        for _ in range(ROUNDS):
+            for args, out in zip(calls, times, strict=True):
+                start = time.perf_counter()
+                loop(*args)
+                out.append(time.perf_counter() - start)
+        return [(statistics.median(t) * 1e9 / self.iters, total)
+                for t, total in zip(times, sums, strict=True)]
 
     def interpreted(self) -> tuple[float, int]:
         total = 0
@@ -312,8 +327,8 @@ def compare(lib: ctypes.CDLL, quick: bool) -> None:
           f"{'jit/gcc':>8} {'interp/jit':>11}")
     for case in cases(quick):
         c_fn = ctypes.cast(getattr(lib, case.name), ctypes.c_void_p).value
-        jit_ns, jit_sum = case.native(lib, case.jit.entry_address, case.jit.state_address)
-        c_ns, c_sum = case.native(lib, c_fn, None)
+        (jit_ns, jit_sum), (c_ns, c_sum) = case.native(
+            lib, [(case.jit.entry_address, case.jit.state_address), (c_fn, None)])
         if jit_sum != c_sum:
             sys.exit(f"{case.name}: JIT sum {jit_sum} != C sum {c_sum}")
         interp_ns, _ = case.interpreted()
