@@ -111,6 +111,7 @@ class Jit:
         self._state[je.W_BUDGET] = budget
         self._main = MAIN(self.compiled.main)
         self._rows: list[int] = []
+        self._writes = _may_write(program)
         self._scratch = bytearray(SCRATCH_SIZE)
         self._scratch_view, scratch_address = _pin(self._scratch)
         self._run_fn, self._run_words, self._run_len = self._bound_to(scratch_address, 0)
@@ -152,7 +153,8 @@ class Jit:
                 if n != self._run_len:
                     self._run_words[2] = self._run_len = n
                 r0 = self._run_fn()
-                mem[:] = memoryview(scratch)[:n]
+                if self._writes:
+                    mem[:] = scratch[:n]
             else:
                 view = ctypes.c_char.from_buffer(mem) if n else self._scratch_view
                 r0 = self._main(self.state_address, ctypes.addressof(view), n)
@@ -309,6 +311,14 @@ def _located(program: Program, pc: int, message: str) -> VmFault:
     from bpfvm.interp import ProgramFault
 
     return ProgramFault(pc, message, str(loc))
+
+
+def _may_write(program: Program) -> bool:
+    """False when no instruction of ``program`` can change its memory."""
+    from bpfvm.isa import Kind
+
+    writers = (Kind.ST, Kind.STX, Kind.ATOMIC, Kind.CALL, Kind.CALLX)
+    return any(i.spec is not None and i.spec.kind in writers for i in program.insns)
 
 
 def _release_rows(compiled: Compiled, rows: list[int]) -> None:
