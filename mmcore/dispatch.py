@@ -8,7 +8,9 @@ context bytes per the hook's layout, runs the engine, reads r0 as a signed
 contract check; an out-of-range value or an engine that raises makes the
 core use the built-in policy and count a fallback.  Engines never see or
 touch MM state other than the context bytes they are handed (and what the
-MM helpers let them read).
+MM helpers let them read).  An engine offering ``bind(buf)`` (the JIT) is
+bound to the hook's one context buffer at attach time, so a call is a single
+native call with no argument conversion.
 
 Hook points are named after their records in :mod:`bpfvm.hooks`; the names
 with an ``mm_`` prefix (``mm_placement``) are accepted everywhere a name is
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bpfvm.hookspec import HookSpec
+from bpfvm.jit_env import FAULT_R0
 
 _CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
@@ -63,6 +66,7 @@ class HookPoint:
     spec: HookSpec
     default: Callable[..., int]
     engine: Engine | None = None
+    fast: Callable[[], int] | None = None  # the engine bound to ``ctx`` (JIT fast path)
     packer: struct.Struct = field(init=False)
     masks: tuple[int, ...] = field(init=False)
     ctx: bytearray = field(init=False, repr=False)
@@ -103,10 +107,17 @@ class HookTable:
         return self.points[name].spec.name
 
     def attach(self, name: str, engine: Engine) -> None:
-        self.points[name].engine = engine
+        """Attach ``engine``; one that can ``bind`` a buffer (the JIT) is bound
+        to the point's context buffer once, so a call costs one native call."""
+        hp = self.points[name]
+        hp.engine = engine
+        bind = getattr(engine, "bind", None)
+        hp.fast = bind(hp.ctx) if callable(bind) else None
 
     def detach(self, name: str) -> None:
-        self.points[name].engine = None
+        hp = self.points[name]
+        hp.engine = None
+        hp.fast = None
 
     def attached(self, name: str) -> bool:
         return self.points[name].engine is not None
@@ -139,7 +150,13 @@ class HookTable:
             return hp.default(*args), None
         ctx = hp.pack(values)
         try:
-            r0 = to_signed64(int(hp.engine.run(ctx)))
+            if hp.fast is not None:
+                r0 = hp.fast()
+                if r0 == FAULT_R0:  # or a genuine -1: check() raises only after a fault
+                    hp.engine.check()  # type: ignore[attr-defined]
+                r0 = to_signed64(r0)
+            else:
+                r0 = to_signed64(int(hp.engine.run(ctx)))
         except Exception as exc:  # an engine fault must never reach MM state
             hp.errors += 1
             hp.fallbacks += 1

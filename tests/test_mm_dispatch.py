@@ -71,3 +71,32 @@ def test_raising_engine_is_a_counted_fallback():
     assert "out of bounds" in hp.last_error
     t.detach("mm_zone_resize")
     assert not t.attached("mm_zone_resize")
+
+
+def _jit(text):
+    from bpfvm.assembler import assemble
+    from bpfvm.jit import Jit
+    from bpfvm.mmhelpers import policy_helpers
+
+    return Jit(assemble(text), policy_helpers(), checked=True)
+
+
+def test_jit_engines_are_bound_to_the_context_buffer():
+    t = table()
+    # r0 = scanned_unmovable - scanned_movable: a genuine -1 is not a fault
+    eng = _jit("r0 = *(u64 *)(r1 + 0)\nr2 = *(u64 *)(r1 + 8)\nr0 -= r2\nexit\n")
+    t.attach("zone_resize", eng)
+    assert t.points["zone_resize"].fast is not None
+    assert t.call("zone_resize", (5, 6) + (0,) * 6) == -1
+    assert t.call("zone_resize", (9, 1) + (0,) * 6) == 8
+    assert t.points["zone_resize"].fallbacks == 0
+    t.detach("zone_resize")
+    assert t.points["zone_resize"].fast is None
+
+
+def test_a_faulting_bound_jit_is_a_counted_fallback():
+    t = table()
+    t.attach("zone_resize", _jit("r0 = *(u64 *)(r1 + 64)\nexit\n"))  # past the context
+    assert t.call("zone_resize", (0,) * 8) == 7
+    hp = t.points["zone_resize"]
+    assert (hp.fallbacks, hp.errors) == (1, 1) and "invalid read" in hp.last_error
