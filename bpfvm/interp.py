@@ -137,12 +137,16 @@ class Interpreter:
         except Exit:
             return r[0]
         except VmFault as fault:
-            loc = self.program.source[fault.pc] if 0 <= fault.pc < len(self.program.source) \
-                else None
-            if loc is not None and not isinstance(fault, ProgramFault):
-                raise ProgramFault(fault.pc, fault.message, str(loc)) from None
-            raise
-        raise VmFault(pc, f"instruction budget of {self.budget} exhausted")
+            raise self._located(fault) from None
+        raise self._located(VmFault(pc, f"instruction budget of {self.budget} exhausted"))
+
+    def _located(self, fault: VmFault) -> VmFault:
+        """``fault`` naming the source line of its pc, when the program has one."""
+        loc = self.program.source[fault.pc] if 0 <= fault.pc < len(self.program.source) \
+            else None
+        if loc is None or isinstance(fault, ProgramFault):
+            return fault
+        return ProgramFault(fault.pc, fault.message, str(loc))
 
     @property
     def steps(self) -> int:

@@ -2,7 +2,9 @@
 
 Each map keeps all of its data in one ``bytearray`` (``Map.buf``); the
 interpreter exposes it as one memory object and the JIT may compute
-addresses into it directly.  The layouts, exactly:
+addresses into it directly.  The buffer is allocated once and never
+replaced nor resized (rehashing happens in place): engines pin it.  The
+layouts, exactly:
 
 **ArrayMap** -- ``stride = round_up(value_size, 8)``; the buffer holds
 ``max_entries * stride`` bytes, zero-initialised; the value of index ``i``

@@ -320,3 +320,9 @@ def test_straight_line_programs_match_the_semantics(init: list[int], ops: list) 
     vm = Interpreter(Program(slots + [EXIT]), standard_helpers())
     vm.run()
     assert vm.registers[:10] == model
+
+
+def test_budget_exhaustion_names_the_source_line() -> None:
+    program = assemble("r0 = 0\nloop:\nr0 += 1\ngoto loop\n", "spin.s")
+    with pytest.raises(VmFault, match=r"^pc 2 \(spin.s:4\): instruction budget of 100 "):
+        Interpreter(program, standard_helpers(), budget=100).run()
