@@ -29,6 +29,7 @@ from bpfvm.insn import Insn, lddw
 from bpfvm.interp import Interpreter
 from bpfvm.jit import Jit
 from bpfvm.program import MapDef, Program
+from bpfvm.sections import split_sections
 from bpfvm.stdhelpers import conformance_helpers, standard_helpers
 from bpfvm.vmenv import VmEnv
 
@@ -134,14 +135,24 @@ def test_the_verifier_corpus_is_found() -> None:
 
 # -- programs/ ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def program_sections() -> list[Any]:
+    """Every program of ``programs/``: one per ``.hook`` section of each file."""
+    out = []
+    for path in PROGRAMS:
+        try:
+            sections = split_sections(path.read_text(), str(path))
+        except BpfvmError as exc:  # the assembler's tests report this
+            out.append(pytest.param(None, id=path.stem, marks=pytest.mark.skip(
+                reason=f"{path.name} does not assemble: {str(exc).splitlines()[0]}")))
+            continue
+        out += [pytest.param(p, id=f"{path.stem}:{p.hook}") for p in sections]
+    return out
+
+
+@pytest.mark.parametrize("program", program_sections())
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_policy_program(path: Path, data: st.DataObject) -> None:
-    try:
-        program = assemble(path.read_text(), str(path))
-    except BpfvmError as exc:  # the assembler's tests report this
-        pytest.skip(f"{path.name} does not assemble: {str(exc).splitlines()[0]}")
+def test_policy_program(program: Program, data: st.DataObject) -> None:
     hook = HOOKS[program.hook] if program.hook else None
     size = hook.ctx_size if hook else 64
     ctx = data.draw(st.binary(min_size=size, max_size=size))
