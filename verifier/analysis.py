@@ -150,7 +150,8 @@ class Analyzer:
             else:
                 j = self.joins.get(node, 0) + 1
                 self.joins[node] = j
-                new = old.join(new, self.env.th if j > WIDEN_DELAY else None)
+                new = old.join(new, self.env.loop_th.get(node[1], self.env.th)
+                               if j > WIDEN_DELAY else None)
         if old is not None and new == old:
             return
         res.states[node] = new

@@ -79,6 +79,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     checker = Checker(_describe)
     env = Env(program, code, hook, ctx, helpers, program.maps, dict(objects or {}),
               Thresholds(consts), checker)
+    env.loop_th = _loop_thresholds(code, ctx.size)
     res = Analyzer(env, initial(regs), budget).run()
     problems = _problems(res)
     loops = [] if res.exhausted else check_loops(code, res)
@@ -103,6 +104,31 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
              "seconds": round(time.perf_counter() - t0, 6)}
     log = _log(program, res, env, helpers, log_level)
     return Verdict(not diags, diags, facts, stats, log)
+
+
+def _loop_thresholds(code: Code, ctx_size: int) -> dict[int, Thresholds]:
+    """Widening points of each loop head: the constants its conditional
+    jumps compare against (an immediate, or a constant moved anywhere into
+    a compared register) and the context size, so that a counter jumps
+    straight to its bound instead of climbing through unrelated constants."""
+    moved: dict[int, set[int]] = {}  # register -> constants moved into it
+    for p, spec in enumerate(code.specs):
+        if spec is not None and spec.kind is isa.Kind.MOV and not spec.src_reg:
+            moved.setdefault(code.insns[p].dst, set()).add(code.insns[p].imm)
+    out: dict[int, Thresholds] = {}
+    for head, loop in code.loops.items():
+        consts = {ctx_size}
+        for p in loop.body:
+            spec = code.specs[p]
+            if spec is None or spec.kind is not isa.Kind.JCOND:
+                continue
+            insn = code.insns[p]
+            if spec.src_reg:
+                consts |= moved.get(insn.dst, set()) | moved.get(insn.src, set())
+            else:
+                consts.add(insn.imm)
+        out[head] = Thresholds(consts)
+    return out
 
 
 def _where(program: Program, pc: int) -> str:

@@ -34,6 +34,7 @@ class Env:
     checker: Checker
     chain: tuple[int, ...] = ()  # call sites of the node being analysed
     branches: dict[tuple, tuple[bool, bool]] = field(default_factory=dict)
+    loop_th: dict[int, Thresholds] = field(default_factory=dict)  # widening points per loop head
 
     def map_obj(self, index: int) -> Obj:
         m = self.maps[index]
