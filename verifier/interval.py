@@ -159,7 +159,7 @@ class Scalar:
         trailing known bits.  Ascending chains are finite."""
         if o.leq(self):
             return self
-        return Scalar(
+        r = Scalar(
             self.t.widen(o.t),
             self.umin if o.umin >= self.umin else _down(th.u64, o.umin, 0),
             self.umax if o.umax <= self.umax else _up(th.u64, o.umax, M64),
@@ -169,6 +169,13 @@ class Scalar:
             self.u32max if o.u32max <= self.u32max else _up(th.u32, o.u32max, M32),
             self.s32min if o.s32min >= self.s32min else _down(th.s32, o.s32min, S32_MIN),
             self.s32max if o.s32max <= self.s32max else _up(th.s32, o.s32max, S32_MAX))
+        t = r.t
+        if t.m and (r.umax > t.v | t.m or r.u32max > (t.v | t.m) & M32):
+            # a bound jumped past what the tnum allows: forget its bits above
+            # the lowest unknown one now rather than on the next iteration
+            keep = (t.m & -t.m) - 1
+            r.t = Tnum(t.v & keep, M64 & ~keep)
+        return r
 
 
 _UNKNOWN = Scalar(Tnum.unknown(), 0, M64, S64_MIN, S64_MAX, 0, M32, S32_MIN, S32_MAX)
