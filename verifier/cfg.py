@@ -139,9 +139,6 @@ def _loops(code: Code, entry: int, rank: int) -> int:
             state[node] = 2
             post.append(node)
     rpo = post[::-1]
-    for p in rpo:
-        code.rank[p] = rank
-        rank += 1
     idom = _dominators(code, rpo)
     preds = _preds(code, rpo)
     for src, head in back:
@@ -158,11 +155,28 @@ def _loops(code: Code, entry: int, rank: int) -> int:
             if p not in loop.body:
                 loop.body.add(p)
                 todo.extend(preds.get(p, ()))
-    for loop in code.loops.values():
-        if code.func_of[loop.head] == entry:
-            loop.exits = [(p, s) for p in sorted(loop.body) for s in code.succ[p]
-                          if s not in loop.body]
+    mine = [loop for loop in code.loops.values() if code.func_of[loop.head] == entry]
+    for loop in mine:
+        loop.exits = [(p, s) for p in sorted(loop.body) for s in code.succ[p]
+                      if s not in loop.body]
+    for p in _weak_topological(rpo, mine):
+        code.rank[p] = rank
+        rank += 1
     return rank
+
+
+def _weak_topological(rpo: list[int], loops: list[Loop]) -> list[int]:
+    """``rpo`` reordered so that every loop's body follows its head without
+    a gap (a weak topological order): the analysis then finishes a loop
+    before it visits what comes after it.  A node's key is the RPO index of
+    each enclosing loop's head, outermost first, then its own."""
+    index = {p: i for i, p in enumerate(rpo)}
+    heads: dict[int, list[Loop]] = {}
+    for loop in sorted(loops, key=lambda lp: -len(lp.body)):
+        for p in loop.body:
+            heads.setdefault(p, []).append(loop)
+    return sorted(rpo, key=lambda p: tuple(index[lp.head] for lp in heads.get(p, ()))
+                  + (index[p],))
 
 
 def _preds(code: Code, nodes: list[int]) -> dict[int, list[int]]:
