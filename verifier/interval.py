@@ -155,27 +155,27 @@ class Scalar:
 
     def widen(self, o: Scalar, th: Thresholds) -> Scalar:
         """``self`` widened by ``o``: each bound that grew jumps to the next
-        threshold (or to the end of its range); the tnum keeps only its
-        trailing known bits.  Ascending chains are finite."""
+        threshold (or to the end of its range); the tnum keeps the trailing
+        bits known on both sides and, above them, only what the widened
+        unsigned range allows.  Ascending chains are finite (thresholds are
+        finite, and a tnum only ever gains unknown bits)."""
         if o.leq(self):
             return self
-        r = Scalar(
-            self.t.widen(o.t),
-            self.umin if o.umin >= self.umin else _down(th.u64, o.umin, 0),
-            self.umax if o.umax <= self.umax else _up(th.u64, o.umax, M64),
+        umin = self.umin if o.umin >= self.umin else _down(th.u64, o.umin, 0)
+        umax = self.umax if o.umax <= self.umax else _up(th.u64, o.umax, M64)
+        j = self.t.join(o.t)
+        if j.m:
+            keep = (j.m & -j.m) - 1  # the bits below the lowest unknown one
+            w = j.join(Tnum.range(umin, umax)) if umin <= umax else Tnum.unknown()
+            j = Tnum(w.v | (j.v & keep), w.m & ~keep)
+        return Scalar(
+            j, umin, umax,
             self.smin if o.smin >= self.smin else _down(th.s64, o.smin, S64_MIN),
             self.smax if o.smax <= self.smax else _up(th.s64, o.smax, S64_MAX),
             self.u32min if o.u32min >= self.u32min else _down(th.u32, o.u32min, 0),
             self.u32max if o.u32max <= self.u32max else _up(th.u32, o.u32max, M32),
             self.s32min if o.s32min >= self.s32min else _down(th.s32, o.s32min, S32_MIN),
             self.s32max if o.s32max <= self.s32max else _up(th.s32, o.s32max, S32_MAX))
-        t = r.t
-        if t.m and (r.umax > t.v | t.m or r.u32max > (t.v | t.m) & M32):
-            # a bound jumped past what the tnum allows: forget its bits above
-            # the lowest unknown one now rather than on the next iteration
-            keep = (t.m & -t.m) - 1
-            r.t = Tnum(t.v & keep, M64 & ~keep)
-        return r
 
 
 _UNKNOWN = Scalar(Tnum.unknown(), 0, M64, S64_MIN, S64_MAX, 0, M32, S32_MIN, S32_MAX)
