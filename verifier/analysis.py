@@ -126,6 +126,11 @@ class Analyzer:
         if contrib.get(src) == state:
             return
         contrib[src] = state
+        if dst in self.joins and not (src[0] == dst[0]
+                                      and src[1] in self.env.code.loops[dst[1]].back):
+            # the loop is entered with a new state: its widening delay starts
+            # over, so that what only the entry changed is joined, not widened
+            self.joins[dst] = 0
         self._recompute(dst)
 
     def _recompute(self, node: Node) -> None:
