@@ -181,93 +181,147 @@ class Scalar:
 _UNKNOWN = Scalar(Tnum.unknown(), 0, M64, S64_MIN, S64_MAX, 0, M32, S32_MIN, S32_MAX)
 
 
-def _update_bounds(r: Scalar) -> None:
-    t = r.t
-    lo = Tnum(t.v & M32, t.m & M32)
-    r.s32min = max(r.s32min, s32(lo.v | (lo.m & 0x80000000)))
-    r.s32max = min(r.s32max, s32(lo.v | (lo.m & 0x7FFFFFFF)))
-    r.u32min = max(r.u32min, lo.v)
-    r.u32max = min(r.u32max, lo.v | lo.m)
-    r.smin = max(r.smin, s64(t.v | (t.m & (1 << 63))))
-    r.smax = min(r.smax, s64(t.v | (t.m & (M64 >> 1))))
-    r.umin = max(r.umin, t.v)
-    r.umax = min(r.umax, t.v | t.m)
-
-
-def _deduce32(r: Scalar) -> None:
-    if r.umin >> 32 == r.umax >> 32:
-        r.u32min = max(r.u32min, r.umin & M32)
-        r.u32max = min(r.u32max, r.umax & M32)
-        if s32(r.umin) <= s32(r.umax):
-            r.s32min = max(r.s32min, s32(r.umin))
-            r.s32max = min(r.s32max, s32(r.umax))
-    if r.smin >> 32 == r.smax >> 32:
-        if r.smin & M32 <= r.smax & M32:
-            r.u32min = max(r.u32min, r.smin & M32)
-            r.u32max = min(r.u32max, r.smax & M32)
-        if s32(r.smin) <= s32(r.smax):
-            r.s32min = max(r.s32min, s32(r.smin))
-            r.s32max = min(r.s32max, s32(r.smax))
-    if s32(r.u32min) <= s32(r.u32max):
-        r.s32min = max(r.s32min, s32(r.u32min))
-        r.s32max = min(r.s32max, s32(r.u32max))
-    if r.s32min & M32 <= r.s32max & M32:
-        r.u32min = max(r.u32min, r.s32min & M32)
-        r.u32max = min(r.u32max, r.s32max & M32)
-
-
-def _deduce_mixed(r: Scalar) -> None:
-    hi = r.umin & ~M32 & M64
-    r.umin = max(r.umin, hi | r.u32min)
-    hi = r.umax & ~M32 & M64
-    r.umax = min(r.umax, hi | r.u32max)
-    r.smin = max(r.smin, ((r.smin >> 32) << 32) | r.u32min)
-    r.smax = min(r.smax, ((r.smax >> 32) << 32) | r.u32max)
-    if r.s32min >= 0 and r.smin >= S32_MIN and r.smax <= S32_MAX:
-        r.smin = max(r.smin, r.s32min)
-        r.smax = min(r.smax, r.s32max)
-        r.umin = max(r.umin, r.s32min)
-        r.umax = min(r.umax, r.s32max)
-
-
-def _deduce64(r: Scalar) -> None:
-    if s64(r.umin) <= s64(r.umax):
-        r.smin = max(r.smin, s64(r.umin))
-        r.smax = min(r.smax, s64(r.umax))
-    if r.smin & M64 <= r.smax & M64:
-        r.umin = max(r.umin, r.smin & M64)
-        r.umax = min(r.umax, r.smax & M64)
-
-
-def _empty(r: Scalar) -> bool:
-    return (r.umin > r.umax or r.smin > r.smax or r.u32min > r.u32max
-            or r.s32min > r.s32max)
-
-
 def sync(r: Scalar) -> Scalar | None:
     """Make the bounds and tnum of ``r`` (a fresh object) agree; None when
-    they prove the set empty."""
-    _update_bounds(r)
-    if _empty(r):
-        return None
-    for _ in range(2):
-        before = r.key()
-        _deduce32(r)
-        _deduce_mixed(r)
-        _deduce64(r)
-        if _empty(r):
+    they prove the set empty.  The steps are the kernel's: bounds from the
+    tnum, then (at most twice, until nothing changes) 32-bit bounds from
+    64-bit ones, 64 from 32, signed from unsigned and back, then the tnum
+    from the bounds and the bounds from the tnum once more.  Written out on
+    local variables: it runs after nearly every abstract operation."""
+    umin, umax, smin, smax = r.umin, r.umax, r.smin, r.smax
+    u32min, u32max, s32min, s32max = r.u32min, r.u32max, r.s32min, r.s32max
+    tv, tm = r.t.v, r.t.m
+    for final in (False, True):
+        # bounds from the tnum
+        lv, lm = tv & M32, tm & M32
+        x = lv | (lm & 0x80000000)
+        x = x - 0x100000000 if x & 0x80000000 else x
+        if x > s32min:
+            s32min = x
+        x = lv | (lm & 0x7FFFFFFF)
+        x = x - 0x100000000 if x & 0x80000000 else x
+        if x < s32max:
+            s32max = x
+        if lv > u32min:
+            u32min = lv
+        if lv | lm < u32max:
+            u32max = lv | lm
+        x = tv | (tm & _BIT63)
+        x = x - _2_64 if x & _BIT63 else x
+        if x > smin:
+            smin = x
+        x = tv | (tm & _LOW63)
+        x = x - _2_64 if x & _BIT63 else x
+        if x < smax:
+            smax = x
+        if tv > umin:
+            umin = tv
+        if tv | tm < umax:
+            umax = tv | tm
+        if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
             return None
-        if r.key() == before:
+        for _ in range(1 if final else 2):
+            before = (umin, umax, smin, smax, u32min, u32max, s32min, s32max)
+            # 32-bit bounds from the 64-bit ones
+            if umin >> 32 == umax >> 32:
+                if umin & M32 > u32min:
+                    u32min = umin & M32
+                if umax & M32 < u32max:
+                    u32max = umax & M32
+                a, b = s32(umin), s32(umax)
+                if a <= b:
+                    if a > s32min:
+                        s32min = a
+                    if b < s32max:
+                        s32max = b
+            if smin >> 32 == smax >> 32:
+                a, b = smin & M32, smax & M32
+                if a <= b:
+                    if a > u32min:
+                        u32min = a
+                    if b < u32max:
+                        u32max = b
+                a, b = s32(smin), s32(smax)
+                if a <= b:
+                    if a > s32min:
+                        s32min = a
+                    if b < s32max:
+                        s32max = b
+            a, b = s32(u32min), s32(u32max)
+            if a <= b:
+                if a > s32min:
+                    s32min = a
+                if b < s32max:
+                    s32max = b
+            a, b = s32min & M32, s32max & M32
+            if a <= b:
+                if a > u32min:
+                    u32min = a
+                if b < u32max:
+                    u32max = b
+            if not final:
+                # 64-bit bounds from the 32-bit ones
+                x = (umin & _HIGH32) | u32min
+                if x > umin:
+                    umin = x
+                x = (umax & _HIGH32) | u32max
+                if x < umax:
+                    umax = x
+                x = ((smin >> 32) << 32) | u32min
+                if x > smin:
+                    smin = x
+                x = ((smax >> 32) << 32) | u32max
+                if x < smax:
+                    smax = x
+                if s32min >= 0 and smin >= S32_MIN and smax <= S32_MAX:
+                    if s32min > smin:
+                        smin = s32min
+                    if s32max < smax:
+                        smax = s32max
+                    if s32min > umin:
+                        umin = s32min
+                    if s32max < umax:
+                        umax = s32max
+            # signed from unsigned and back
+            a, b = s64(umin), s64(umax)
+            if a <= b:
+                if a > smin:
+                    smin = a
+                if b < smax:
+                    smax = b
+            a, b = smin & M64, smax & M64
+            if a <= b:
+                if a > umin:
+                    umin = a
+                if b < umax:
+                    umax = b
+            if final:
+                break
+            if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
+                return None
+            if (umin, umax, smin, smax, u32min, u32max, s32min, s32max) == before:
+                break
+        if final:
             break
-    t64 = r.t.meet(Tnum.range(r.umin, r.umax))
-    t32 = r.t.subreg().meet(Tnum.range(r.u32min, r.u32max))
-    if t64 is None or t32 is None:
+        # the tnum from the bounds
+        t64 = Tnum(tv, tm).meet(Tnum.range(umin, umax))
+        t32 = Tnum(tv & M32, tm & M32).meet(Tnum.range(u32min, u32max))
+        if t64 is None or t32 is None:
+            return None
+        tv = (t64.v & _HIGH32) | t32.v
+        tm = ((t64.m & _HIGH32) | t32.m) & ~tv
+    if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
         return None
-    r.t = t64.clear_subreg().or_(t32)
-    _update_bounds(r)
-    _deduce32(r)
-    _deduce64(r)
-    return None if _empty(r) else r
+    r.t = Tnum(tv, tm) if (tv, tm) != (r.t.v, r.t.m) else r.t
+    r.umin, r.umax, r.smin, r.smax = umin, umax, smin, smax
+    r.u32min, r.u32max, r.s32min, r.s32max = u32min, u32max, s32min, s32max
+    return r
+
+
+_BIT63 = 1 << 63
+_LOW63 = M64 >> 1
+_HIGH32 = M64 & ~M32
+_2_64 = 1 << 64
 
 
 def make(t: Tnum, umin: int = 0, umax: int = M64, smin: int = S64_MIN, smax: int = S64_MAX,
