@@ -72,37 +72,51 @@ class Analyzer:
     def _loop(self) -> None:
         res, env = self.res, self.env
         code = env.code
-        while self.queue:
-            _, node = heapq.heappop(self.queue)
-            self.queued.discard(node)
-            state = res.states.get(node)
+        checker = env.checker
+        insns, specs = code.insns, code.specs
+        queue, queued, states, problems = self.queue, self.queued, res.states, res.problems
+        contrib_of, sent_by = res.contrib, self.sent
+        pop, send, recompute = heapq.heappop, self._send, self._recompute
+        while queue:
+            node = pop(queue)[1]
+            queued.discard(node)
+            state = states.get(node)
             if state is None:  # became unreachable: withdraw what it sent
-                for succ in self.sent.pop(node, set()):
-                    if node in res.contrib.get(succ, {}):
-                        del res.contrib[succ][node]
-                        self._recompute(succ)
+                for succ in sent_by.pop(node, ()):
+                    if node in contrib_of.get(succ, {}):
+                        del contrib_of[succ][node]
+                        recompute(succ)
                 continue
             if res.visits >= self.budget:
-                env.checker.pc = node[1]
-                env.checker.problems = []
-                env.checker.reject(f"too complex: analysis budget of {self.budget} "
-                                   "instruction visits exhausted", None)
-                res.exhausted = env.checker.problems[0]
-                self.queue.clear()
+                checker.pc = node[1]
+                checker.problems = []
+                checker.reject(f"too complex: analysis budget of {self.budget} "
+                               "instruction visits exhausted", None)
+                res.exhausted = checker.problems[0]
+                queue.clear()
                 return
             res.visits += 1
             chain, pc = node
-            insn, spec = code.insns[pc], code.specs[pc]
+            spec = specs[pc]
             assert spec is not None
-            env.checker.pc = pc
-            env.checker.problems = []
+            checker.pc = pc
+            checker.problems = []
             env.chain = chain
-            edges = TRANSFER[spec.kind](env, pc, insn, spec, state)
-            res.problems[node] = env.checker.problems
+            edges = TRANSFER[spec.kind](env, pc, insns[pc], spec, state)
+            problems[node] = checker.problems
+            before = sent_by.get(node)
+            if len(edges) == 1 and edges[0][0] == "next":  # the common case
+                succ: Node = (chain, edges[0][1])
+                send(node, succ, edges[0][2])
+                if before is None or len(before) != 1 or succ not in before:
+                    sent_by[node] = {succ}
+                    if before:
+                        self._withdraw(node, before - {succ})
+                continue
             outs: dict[Node, State] = {}
             for kind, target, out in edges:
                 if kind == "next":
-                    succ: Node = (chain, target)
+                    succ = (chain, target)
                 elif kind == "call":
                     succ = (chain + (pc,), target)
                 else:
@@ -112,14 +126,18 @@ class Analyzer:
                 outs[succ] = out if prev is None else prev.join(out)
             sent = set(outs)
             for succ, out in outs.items():
-                self._send(node, succ, out)
-            before = self.sent.get(node)
-            self.sent[node] = sent
+                send(node, succ, out)
+            sent_by[node] = sent
             if before:
-                for succ in before - sent:
-                    if node in res.contrib.get(succ, {}):
-                        del res.contrib[succ][node]
-                        self._recompute(succ)
+                self._withdraw(node, before - sent)
+
+    def _withdraw(self, node: Node, gone: set[Node]) -> None:
+        """``node`` no longer reaches ``gone``: drop what it sent there."""
+        contrib_of = self.res.contrib
+        for succ in gone:
+            if node in contrib_of.get(succ, {}):
+                del contrib_of[succ][node]
+                self._recompute(succ)
 
     def _send(self, src: Node, dst: Node, state: State) -> None:
         contrib = self.res.contrib.setdefault(dst, {})

@@ -139,6 +139,11 @@ def _loops(code: Code, entry: int, rank: int) -> int:
             state[node] = 2
             post.append(node)
     rpo = post[::-1]
+    if not back:  # no loop: the reverse postorder is the order
+        for p in rpo:
+            code.rank[p] = rank
+            rank += 1
+        return rank
     idom = _dominators(code, rpo)
     preds = _preds(code, rpo)
     for src, head in back:

@@ -16,7 +16,7 @@ from bpfvm.program import MapDef, Program
 from verifier.cfg import Code
 from verifier.checks import Checker
 from verifier.interval import Thresholds
-from verifier.values import Obj
+from verifier.values import Obj, Val, const
 
 MAX_FRAMES = 8
 
@@ -35,6 +35,14 @@ class Env:
     chain: tuple[int, ...] = ()  # call sites of the node being analysed
     branches: dict[tuple, tuple[bool, bool]] = field(default_factory=dict)
     loop_th: dict[int, Thresholds] = field(default_factory=dict)  # widening points per loop head
+
+    consts: dict[int, Val] = field(default_factory=dict)  # immediates' values, made once
+
+    def const(self, value: int) -> Val:
+        v = self.consts.get(value)
+        if v is None:
+            v = self.consts[value] = const(value)
+        return v
 
     def map_obj(self, index: int) -> Obj:
         m = self.maps[index]

@@ -34,10 +34,10 @@ def _next(pc: int, spec: isa.OpSpec, state: State) -> list[Edge]:
     return [("next", pc + spec.slots, state)]
 
 
-def _operand(state: State, insn: Insn, spec: isa.OpSpec) -> Val:
+def _operand(env: Env, state: State, insn: Insn, spec: isa.OpSpec) -> Val:
     if spec.src_reg:
         return state.reg(insn.src)
-    return const(insn.imm)  # sign-extended to 64 bits (32-bit views truncate)
+    return env.const(insn.imm)  # sign-extended to 64 bits (32-bit views truncate)
 
 
 def _mov(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
@@ -54,7 +54,7 @@ def _mov(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
             assert v.num is not None
             v = scalar(arith.zext32(v.num))
     else:
-        v = const(insn.imm if spec.width == 64 else insn.imm & 0xFFFFFFFF)
+        v = env.const(insn.imm if spec.width == 64 else insn.imm & 0xFFFFFFFF)
     return _next(pc, spec, state.set_reg(insn.dst, v))
 
 
@@ -155,7 +155,7 @@ def _alu(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
     if spec.src_reg:
         state = ck.init(state, insn.src)
     dst = state.reg(insn.dst)
-    src = _operand(state, insn, spec)
+    src = _operand(env, state, insn, spec)
     if dst.kind is K.SCALAR and src.kind is K.SCALAR:
         assert dst.num is not None and src.num is not None
         res = scalar(arith.alu(spec.op, dst.num, src.num, spec.width))
@@ -289,7 +289,7 @@ def _jcond(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> lis
     if spec.src_reg:
         state = ck.init(state, insn.src)
     a = state.reg(insn.dst)
-    b = _operand(state, insn, spec)
+    b = _operand(env, state, insn, spec)
     fall, taken = env.code.succ[pc][0], env.code.succ[pc][-1]
     outcomes: list[tuple[bool, State | None]] = []
     if a.kind is K.SCALAR and b.kind is K.SCALAR:
