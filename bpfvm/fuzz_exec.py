@@ -40,7 +40,8 @@ def range_checker(facts: Any) -> Checker | None:
     The message comes from ``facts.check(pc, regs)`` (r0..r10 at entry to
     pc); when the facts expose their per-pc register values (``facts.regs``)
     the common case -- every claim holds -- is decided by a table of the
-    non-trivial scalar claims built once, without that call.
+    non-trivial scalar claims built once, without that call.  The pcs whose
+    check always passes (no non-trivial claim) are in ``check.quiet``.
     """
     full = getattr(facts, "check", None)
     if not callable(full):
@@ -48,25 +49,62 @@ def range_checker(facts: Any) -> Checker | None:
     table = getattr(facts, "regs", None)
     if not isinstance(table, dict):
         return full
-    fast: dict[int, tuple[tuple[int, Callable[[int], bool]], ...]] = {}
+    fast: dict[int, tuple[Claim, ...]] = {}
+    memo: dict[int, Claim | None] = {}  # by id of the claimed value (values are shared)
     for pc, vals in table.items():
         claims = []
         for reg, v in enumerate(vals):
-            num = getattr(v, "num", None)
-            if getattr(getattr(v, "kind", None), "name", "") == "SCALAR" and num is not None \
-                    and not num.is_unknown():
-                claims.append((reg, num.contains))
+            key = id(v)
+            if key in memo:
+                claim = memo[key]
+            else:
+                claim = memo[key] = _claim(v)
+            if claim is not None:
+                claims.append((reg, *claim[1:]))
         fast[pc] = tuple(claims)
 
     def check(pc: int, regs: list[int]) -> str | None:
         claims = fast.get(pc)
         if claims is None:
             return full(pc, regs)
-        for reg, holds in claims:
-            if not holds(regs[reg]):
+        for reg, nm, v, umin, umax, signed, low in claims:
+            x = regs[reg]
+            if x & nm != v or x < umin or x > umax:
                 return full(pc, regs)
+            if signed is not None:
+                sx = x - _2_64 if x >> 63 else x
+                if sx < signed[0] or sx > signed[1]:
+                    return full(pc, regs)
+            if low is not None:
+                lx = x & 0xFFFFFFFF
+                slx = lx - 0x100000000 if lx >> 31 else lx
+                if lx < low[0] or lx > low[1] or slx < low[2] or slx > low[3]:
+                    return full(pc, regs)
         return None
+
+    check.quiet = frozenset(pc for pc, claims in fast.items()  # type: ignore[attr-defined]
+                            if not claims)
     return check
+
+
+# (reg, ~unknown bits, known bits, umin, umax, (smin, smax) or None, 32-bit bounds or None)
+Claim = tuple[int, int, int, int, int, tuple[int, int] | None, tuple[int, ...] | None]
+_2_64 = 1 << 64
+_S64 = (-(1 << 63), (1 << 63) - 1)
+_LOW32 = (0, 0xFFFFFFFF, -(1 << 31), (1 << 31) - 1)
+
+
+def _claim(v: Any) -> Claim | None:
+    """The scalar bounds a claimed value states (None: no claim), with the
+    bounds that every value meets left out."""
+    num = getattr(v, "num", None)
+    if num is None or getattr(getattr(v, "kind", None), "name", "") != "SCALAR" \
+            or num.is_unknown():
+        return None
+    signed = (num.smin, num.smax)
+    low = (num.u32min, num.u32max, num.s32min, num.s32max)
+    return (0, ~num.t.m & M64, num.t.v, num.umin, num.umax,
+            None if signed == _S64 else signed, None if low == _LOW32 else low)
 
 
 # -- concrete inputs ------------------------------------------------------------
@@ -142,6 +180,7 @@ class Probe:
         self.fresh = False
         self.violation: str | None = None
         self.checker = range_checker(facts)
+        quiet = getattr(self.checker, "quiet", frozenset())
         handlers = vm._handlers
         pc = 0
         insns = vm.program.insns
@@ -149,7 +188,7 @@ class Probe:
             spec = insns[pc].spec
             if spec is None:
                 break
-            if pc == 0 or self.checker is not None or spec.kind in (
+            if pc == 0 or (self.checker is not None and pc not in quiet) or spec.kind in (
                     isa.Kind.CALL, isa.Kind.CALL_LOCAL):
                 handlers[pc] = self._wrap(pc, handlers[pc], spec.kind)
             pc += spec.slots
