@@ -290,9 +290,18 @@ def bswap(a: Scalar, bits: int) -> Scalar:
 
 def loaded(size: int, signed: bool) -> Scalar:
     """Any value a load of ``size`` bytes may give (sign- or zero-extended)."""
+    return _LOADED[(size, signed)]
+
+
+def _loaded(size: int, signed: bool) -> Scalar:
     if size == 8:
         return Scalar.unknown()
     if signed:
         half = 1 << (8 * size - 1)
         return Scalar.srange(-half, half - 1)
     return Scalar.urange(0, (1 << (8 * size)) - 1)
+
+
+# made once: scalars are never changed once built
+_LOADED = {(size, signed): _loaded(size, signed)
+           for size in (1, 2, 4, 8) for signed in (False, True)}

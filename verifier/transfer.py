@@ -216,11 +216,11 @@ def _st(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[E
     state = env.checker.init(state, insn.dst)
     state, _ = access(env, state, insn.dst, insn.off, spec.width, write=True)
     if spec.width == 8 or insn.imm >= 0:  # keep the constant in a stack spill
-        state = _remember_imm(state, insn, spec)
+        state = _remember_imm(env, state, insn, spec)
     return _next(pc, spec, state)
 
 
-def _remember_imm(state: State, insn: Insn, spec: isa.OpSpec) -> State:
+def _remember_imm(env: Env, state: State, insn: Insn, spec: isa.OpSpec) -> State:
     p = state.reg(insn.dst)
     if p.kind is not K.PTR or p.obj is None or p.obj.kind != "stack" or p.num is None \
             or not p.num.is_const():
@@ -230,7 +230,7 @@ def _remember_imm(state: State, insn: Insn, spec: isa.OpSpec) -> State:
         return state
     d = int(p.obj.ref)
     value = insn.imm & ((1 << (8 * spec.width)) - 1)
-    return state.set_stack(d, state.stack(d).write(off, spec.width, const(value)))
+    return state.set_stack(d, state.stack(d).write(off, spec.width, env.const(value)))
 
 
 def _stx(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
