@@ -2,9 +2,10 @@
 phases tick by tick and returns metrics (final values and a time series).
 
 Each tick: process arrivals (spawn, mmap with a page-size mode drawn from the
-mix), each live process touching its next pages (faults) and making random
-references (TLB and walks), optional partial munmaps, kernel churn (slab,
-network buffers, page-table-like unmovable pages) with lifetimes, file reads
+mix), each live process touching its next pages (faults; with ``touch_huge``
+a fault touches the whole page it mapped) and making random references (TLB
+and walks), optional partial munmaps, kernel churn (slab, network buffers,
+page-table-like unmovable pages, drawn interleaved) with lifetimes, file reads
 through the page cache, exits of processes whose lifetime ended, then the
 background work (kernel expiry, kswapd), periodic kcompactd and, if set, an
 evacuation of each node's normal zone.  All randomness comes from one
@@ -16,7 +17,8 @@ built-in policies only, ``engines`` attaches ready engines by hook name
 (over the scenario's own).  Besides the MM's metrics the runner measures
 what only the workload knows: the distance of every random reference
 (``access``: local share and mean node distance, the cost of a placement),
-and per sample window the 2 MiB / 1 GiB allocation success rates.
+and per sample window the 2 MiB / 1 GiB allocation success rates, besides
+the unmovable region's size, its resizes so far and live kernel memory.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from mmcore.metrics import unmovable_pageblocks
 from mmcore.mm import MM, MMConfig
 from mmcore.pagecache import File
 from mmcore.process import Process
+from mmcore.pte import pte_order
 from mmcore.scenario import Phase, Scenario, load_scenario, parse_scenario
 from mmcore.sources import Source
 
@@ -114,8 +117,9 @@ class Runner:
             for _ in range(mix.faults_per_tick):
                 if x.touched >= x.size:
                     break
-                p.access(x.start + x.touched)
-                x.touched += 4096
+                va = x.start + x.touched
+                p.access(va)
+                x.touched += self._page_left(p, va) if mix.touch_huge else 4096
             if x.touched:
                 n = mix.accesses_per_tick // mix.cold_access_divisor if x.cold else \
                     mix.accesses_per_tick
@@ -136,26 +140,30 @@ class Runner:
                     p.mmap(0)  # keep the address-space cursor moving
                     self.mm.stats.munmaps += 1
 
+    def _page_left(self, p: Process, va: int) -> int:
+        """Bytes from ``va`` to the end of the page mapped there (4 KiB if none)."""
+        loc = p.pt.get_pte(va)
+        size = 4096 << pte_order(self.mm.mem.read(loc)) if loc is not None else 4096
+        return size - (va & (size - 1))
+
     def _kernel(self, ph: Phase) -> None:
         k, rng, kern = ph.kernel, self.rng, self.mm.kernel
         nodes = len(self.mm.phys.nodes)
-        draws = (
-            (k.slab_rate, None),
-            (k.netbuf_rate, Source.NETBUF),
-            (k.pagetable_rate, Source.SLAB_UNMOVABLE),
-        )
-        for rate, source in draws:
-            for _ in range(self._count(rate)):
-                if source is None:
-                    recl = rng.random() < k.slab_reclaimable_share
-                    src = Source.SLAB_RECLAIMABLE if recl else Source.SLAB_UNMOVABLE
-                else:
-                    src = source
-                long = rng.random() < k.long_lived_share
-                life = rng.randint(*(k.long_lifetime if long else k.lifetime))
-                kern.alloc(
-                    src, rng.randint(*k.orders), life, site=int(long), nid=rng.randrange(nodes)
-                )
+        # the tick's allocations of all sources, interleaved as they would arrive
+        draws: list[Source | None] = [None] * self._count(k.slab_rate)
+        draws += [Source.NETBUF] * self._count(k.netbuf_rate)
+        draws += [Source.SLAB_UNMOVABLE] * self._count(k.pagetable_rate)
+        if len(draws) > len(set(draws)) > 1:
+            rng.shuffle(draws)
+        for source in draws:
+            if source is None:
+                recl = rng.random() < k.slab_reclaimable_share
+                src = Source.SLAB_RECLAIMABLE if recl else Source.SLAB_UNMOVABLE
+            else:
+                src = source
+            long = rng.random() < k.long_lived_share
+            life = rng.randint(*(k.long_lifetime if long else k.lifetime))
+            kern.alloc(src, rng.randint(*k.orders), life, site=int(long), nid=rng.randrange(nodes))
 
     def _file_io(self, i: int, ph: Phase) -> None:
         fm, rng = ph.file, self.rng
@@ -240,6 +248,9 @@ class Runner:
             "normal_pages": {
                 n: z["managed_pages"] for n, z in zones.items() if n.endswith("normal")
             },
+            "zone_resizes": m["zone_resizes"],
+            "pageblocks_moved": m["pageblocks_moved"],
+            "kernel_pages": self.mm.kernel.live_pages(),
             "tlb_misses": m["tlb"]["misses"],
             "processes": m["processes"],
         }

@@ -49,6 +49,7 @@ class ProcessMix:
     hot_share: float = 0.0  # share of processes whose memory is hot (VMA hint 1000)
     cold_access_divisor: int = 8  # cold processes make accesses_per_tick / this references
     home_nodes: tuple[int, ...] = ()  # nodes processes run on (empty: every node)
+    touch_huge: bool = False  # a fault touches its whole page (else the next 4 KiB is touched)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,12 @@ def _pair(conv: Callable[[Any], int]) -> Callable[[Any], tuple[int, int]]:
     return pair
 
 
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError(f"expected true or false, got {v!r}")
+    return v
+
+
 def _nodes(v: Any) -> tuple[int, ...]:
     if not isinstance(v, list) or not v:
         raise TypeError(f"expected a non-empty array of node ids, got {v!r}")
@@ -260,6 +267,7 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
         p.get("hot_share", _float(0.0, 1.0), 0.0),
         p.get("cold_access_divisor", _int(1), 8),
         p.get("home_nodes", _nodes, ()),
+        p.get("touch_huge", _bool, False),
     )
     p.done()
     k = r.sub("kernel")

@@ -7,8 +7,11 @@ again into the normal zone.  Shrinking the normal zone hands its top
 pageblocks to the movable zone, but only those that hold no unmovable or
 reclaimable allocation (a movable zone takes only movable pages); it stops
 at the first pageblock that does, so it may move fewer pageblocks than
-asked.  Watermarks and pcp sizes are recomputed afterwards, as after memory
-hotplug.
+asked.  The pageblocks asked for but kept are marked movable, free pages
+included, as memory offlining isolates the blocks it empties: unmovable
+allocations avoid them unless nothing else is free, the pages there drain
+as they are freed, and a later shrink gives them back.  Watermarks and
+pcp sizes are recomputed afterwards, as after memory hotplug.
 
 Linux cannot move this boundary at run time (``movablecore=`` is fixed at
 boot; memory hotplug onlines whole memory blocks); this is the mechanism
@@ -25,6 +28,7 @@ from mmcore.constants import MT, PAGEBLOCK_ORDER, PAGEBLOCK_PAGES, FrameState
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
+    from mmcore.physmem import Zone
 
 MIN_NORMAL_PAGEBLOCKS = 1
 
@@ -41,6 +45,17 @@ def pinned_pageblocks(mm: MM, lo: int, hi: int) -> np.ndarray:
         last = (h + (1 << int(order[lo + h])) - 1) >> PAGEBLOCK_ORDER
         pinned[first : min(last, npb - 1) + 1] = True
     return pinned
+
+
+def drain_pageblocks(mm: MM, zone: Zone, lo: int, hi: int) -> None:
+    """Mark the pageblocks of [lo, hi) movable and list their free pages as
+    movable: unmovable and reclaimable allocations stop landing there (unless
+    nothing else is free), the ones there drain as they are freed, and a
+    later shrink can take the blocks."""
+    mm.pa.drain_all([zone])
+    for pfn in range(lo, hi, PAGEBLOCK_PAGES):
+        mm.frames.pb_mt[pfn >> PAGEBLOCK_ORDER] = MT.MOVABLE
+        mm.pa.move_freepages_block(zone, pfn, MT.MOVABLE)
 
 
 def resize_normal_zone(mm: MM, nid: int, delta: int) -> int:
@@ -61,6 +76,8 @@ def resize_normal_zone(mm: MM, nid: int, delta: int) -> int:
         n = 0
         while n < want and not pinned[want - 1 - n]:
             n += 1
+        if n < want:
+            drain_pageblocks(mm, normal, b - want * PAGEBLOCK_PAGES, b - n * PAGEBLOCK_PAGES)
         lo, hi = b - n * PAGEBLOCK_PAGES, b
         src, dst = normal, movable
     else:
@@ -76,7 +93,10 @@ def resize_normal_zone(mm: MM, nid: int, delta: int) -> int:
         for pb in range(lo >> PAGEBLOCK_ORDER, hi >> PAGEBLOCK_ORDER):
             fr.pb_mt[pb] = MT.MOVABLE
     fr.pb_zone[lo >> PAGEBLOCK_ORDER : hi >> PAGEBLOCK_ORDER] = bytes([dst.zid]) * n
-    for start, end in taken:
+    # highest first: the lowest blocks end up at the heads of the free lists,
+    # so a grown region fills from its old boundary up and its top stays free
+    # longest (what a later shrink can give back)
+    for start, end in sorted(taken, reverse=True):
         pa.free_range(start, end)
     pa.setup_watermarks()
     mm.stats.zone_resizes += 1

@@ -1,22 +1,62 @@
 # Contiguitas: resize the unmovable region at reclaim time.
 #
-# The MM core calls this program after every reclaim pass with the pages it
-# scanned on behalf of unmovable and of movable allocations since the last
-# call.  When unmovable allocations are the ones under pressure, the region
-# grows by an eighth (at least one pageblock, at most 64 = 128 MiB per call).
-# When movable allocations are under pressure and over half of the unmovable
-# region is free, it gives back a quarter of its free pageblocks (at most
-# 64).  Either step stays within [min_blocks, max_blocks].
+# The MM core calls this program after every reclaim pass on a node with the
+# pages scanned on behalf of unmovable and of movable allocations since the
+# last call, and the sizes of the node's two regions.
+#
+# Grow: when unmovable allocations are the ones under pressure, the region
+# grows by an eighth (at least one pageblock, at most 64 = 128 MiB per call,
+# never past max_blocks).  "Under pressure" means the window's unmovable
+# scans exceed the recent movable scans (a sum halved every tick).  When the
+# whole machine is short of memory, movable allocations reclaim too, and
+# pageblocks taken from the movable region would come full of movable pages
+# and help nobody: the region does not grow.
+#
+# Shrink: when movable allocations reclaim, a region larger than its floor
+# (a tenth of the node, the region's usual size, and at least min_blocks)
+# gives pageblocks back, at most 64 per call and never below the floor:
+#   - a quarter of its free pageblocks when over half of it is free;
+#   - otherwise, once unmovable allocations have not been under pressure for
+#     QUIET (20) ticks, a quarter of what it holds above the floor: the
+#     growth was for a burst that is over (movable pages that fell back into
+#     the region do not stop this; the MM core gives back only pageblocks
+#     free of unmovable pages and lets the others drain).
+#
+# State (map `state`, one entry): recent movable scans, the tick they were
+# last decayed, the last tick unmovable allocations were under pressure.
 #
 # r0: pageblocks to add (+) or remove (-) from the unmovable region.
 .hook zone_resize
+.map state array key=4 value=24 entries=1
 
-    r6 = *(u64 *)(r1 + 0)       # scanned_unmovable
-    r7 = *(u64 *)(r1 + 8)       # scanned_movable
-    r8 = *(u64 *)(r1 + 16)      # unmovable_blocks
+    r6 = r1
+    call mm_tick
+    r8 = r0                     # now
+    *(u32 *)(r10 - 4) = 0
+    r1 = map[state] ll
+    r2 = r10
+    r2 += -4
+    call map_lookup_elem
+    if r0 == 0 goto out         # (an array's key 0 always exists)
+    r7 = r0
+    r9 = *(u64 *)(r7 + 0)       # recent movable scans ...
+    r3 = *(u64 *)(r7 + 8)       # ... as of this tick
+    *(u64 *)(r7 + 8) = r8
+    r4 = r8
+    r4 -= r3                    # ticks since
+    if r4 < 64 goto decay
+    r4 = 63
+decay:
+    r9 >>= r4                   # halved per tick
+    r3 = *(u64 *)(r6 + 8)       # scanned_movable
+    r9 += r3
+    *(u64 *)(r7 + 0) = r9
     r0 = 0
-    if r6 <= r7 goto maybe_shrink   # grow only under unmovable pressure
-    r3 = r8
+    r2 = *(u64 *)(r6 + 0)       # scanned_unmovable
+    r5 = *(u64 *)(r6 + 16)      # unmovable_blocks
+    if r2 <= r9 goto maybe_shrink
+    *(u64 *)(r7 + 16) = r8      # unmovable pressure now
+    r3 = r5
     r3 >>= 3                    # step = blocks / 8 ...
     if r3 != 0 goto cap_grow
     r3 = 1                      # ... at least 1
@@ -24,9 +64,9 @@ cap_grow:
     if r3 <= 64 goto room
     r3 = 64                     # ... at most 64
 room:
-    r4 = *(u64 *)(r1 + 56)      # max_blocks
-    if r8 >= r4 goto out        # already at the maximum
-    r4 -= r8                    # room left
+    r4 = *(u64 *)(r6 + 56)      # max_blocks
+    if r5 >= r4 goto out        # already at the maximum
+    r4 -= r5                    # room left
     if r3 <= r4 goto grow
     r3 = r4
 grow:
@@ -34,22 +74,39 @@ grow:
     exit
 
 maybe_shrink:
-    if r7 == 0 goto out         # no pressure at all
-    r2 = *(u64 *)(r1 + 32)      # free_unmovable (pages)
-    r3 = r8
+    r3 = *(u64 *)(r6 + 8)       # scanned_movable in this window
+    if r3 == 0 goto out         # no movable pressure
+    r4 = *(u64 *)(r6 + 24)      # movable_blocks
+    r4 += r5
+    r4 /= 10                    # floor: a tenth of the node ...
+    r3 = *(u64 *)(r6 + 48)      # min_blocks
+    if r4 >= r3 goto have_floor
+    r4 = r3                     # ... and at least min_blocks
+have_floor:
+    if r5 <= r4 goto out        # already at the floor
+    r1 = r5
+    r1 -= r4                    # blocks above the floor
+    r2 = *(u64 *)(r6 + 32)      # free_unmovable (pages)
+    r3 = r5
     r3 <<= 8                    # half the region, in pages (512 / 2 per block)
-    if r2 <= r3 goto out
+    if r2 <= r3 goto quiet
     r2 >>= 11                   # a quarter of the free pageblocks (/512 /4)
+    goto step
+quiet:
+    r3 = *(u64 *)(r7 + 16)      # last unmovable pressure
+    r3 += 20                    # QUIET
+    if r8 < r3 goto out         # too recent
+    r2 = r1
+    r2 >>= 2                    # a quarter of what is above the floor ...
+    if r2 != 0 goto step
+    r2 = 1                      # ... at least 1
+step:
     if r2 == 0 goto out
-    if r2 <= 64 goto floor
+    if r2 <= 64 goto cap
     r2 = 64
-floor:
-    r4 = *(u64 *)(r1 + 48)      # min_blocks
-    if r8 <= r4 goto out        # already at the minimum
-    r5 = r8
-    r5 -= r4                    # blocks we may give back
-    if r2 <= r5 goto shrink
-    r2 = r5
+cap:
+    if r2 <= r1 goto shrink     # never below the floor
+    r2 = r1
 shrink:
     r0 = 0
     r0 -= r2
