@@ -3,10 +3,12 @@
     python benchmarks/study_contiguitas.py [SCENARIO.toml] [--sweep-only] [--engine jit]
 
 1. Runs ``programs/contiguitas.toml`` (or SCENARIO) under the Linux-like
-   baseline and with the 10% unmovable region and ``contiguitas_resize.s``;
+   baseline and with the unmovable region and ``contiguitas_resize.s``;
    prints, per sample window, the share of pageblocks holding unmovable
    pages, the 2 MiB and 1 GiB allocation success rates, pages migrated by
-   compaction and the size of the unmovable region; then the final totals.
+   compaction, live unmovable kernel memory, the size of the unmovable
+   region and the resizes so far; then the final totals, with a third
+   column: the same region kept at its boot size (no resize program).
 2. The sweep: how small a fraction of misplaced unmovable pages makes most
    2 MiB blocks uncompactable (1 GiB node, half of it movable page cache,
    compacted as far as it goes).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bpfvm.hooks import canonical  # noqa: E402
 from mmcore.contiguitas import misplaced_sweep, timeline  # noqa: E402
-from mmcore.report import compare_table  # noqa: E402
-from mmcore.runner import compare_scenario  # noqa: E402
+from mmcore.report import COMPARE_ROWS  # noqa: E402
+from mmcore.runner import Runner, as_scenario, compare_scenario  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1] / "programs" / "contiguitas.toml"
 
@@ -38,15 +42,45 @@ def pct(v: float | None) -> str:
 def over_time(cmp: dict) -> Table:
     t = Table(title="over time: built-in (B) vs Contiguitas (C)")
     for col in ("tick", "unmov pb B", "unmov pb C", "2M ok B", "2M ok C", "1G ok B", "1G ok C",
-                "migrated B", "migrated C", "region C (MiB)"):
+                "migrated B", "migrated C", "kernel MiB", "region C MiB", "resizes C"):
         t.add_column(col, justify="right")
     base, pol = timeline(cmp["baseline"]), timeline(cmp["programs"])
-    for b, c in zip(base, pol, strict=True):
+    for b, c, s in zip(base, pol, cmp["programs"]["series"], strict=True):
         t.add_row(str(b["tick"]), pct(b["unmovable_share"]), pct(c["unmovable_share"]),
                   pct(b["success_2m"]), pct(c["success_2m"]),
                   f"{pct(b['success_1g'])} ({b['attempts_1g']})",
                   f"{pct(c['success_1g'])} ({c['attempts_1g']})",
-                  f"{b['migrated']:,}", f"{c['migrated']:,}", f"{c['normal_pages'] >> 8:,}")
+                  f"{b['migrated']:,}", f"{c['migrated']:,}", f"{s['kernel_pages'] >> 8:,}",
+                  f"{c['normal_pages'] >> 8:,}", str(s["zone_resizes"]))
+    return t
+
+
+def static_region(scenario: str, engine: str | None) -> dict:
+    """The programs side with the region kept at its boot size: the scenario
+    without its zone_resize program."""
+    sc = as_scenario(scenario)
+    keep = tuple(a for a in sc.attach if canonical(a.hook) != "zone_resize")
+    return Runner(replace(sc, attach=keep), engine=engine).run()
+
+
+def fmt(v: object, percent: bool) -> str:
+    if v is None:
+        return "-"
+    if percent:
+        return f"{100 * v:.1f}%"
+    return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"
+
+
+def totals(cmp: dict, static: dict) -> Table:
+    """Final metrics: built-in, Contiguitas, and the region without resizing."""
+    t = Table(title="totals")
+    for col in ("metric", "built-in", "Contiguitas", "region, no resize"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    runs = (cmp["baseline"]["metrics"], cmp["programs"]["metrics"], static["metrics"])
+    for label, get, _better, percent in COMPARE_ROWS:
+        values = [get(m) for m in runs]
+        if any(v is not None for v in values):
+            t.add_row(label, *(fmt(v, percent) for v in values))
     return t
 
 
@@ -75,8 +109,9 @@ def main() -> None:
     if not args.sweep_only:
         t0 = time.perf_counter()
         cmp = compare_scenario(args.scenario, engine=args.engine)
+        static = static_region(args.scenario, args.engine)
         out.print(over_time(cmp))
-        out.print(compare_table(cmp["baseline"], cmp["programs"], "totals"))
+        out.print(totals(cmp, static))
         out.print(f"scenario {args.scenario}: {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
     out.print(sweep_table(args.sweep_memory))

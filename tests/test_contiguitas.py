@@ -76,20 +76,117 @@ def test_sweep_point_is_deterministic() -> None:
     assert a.migrated > 0
 
 
-def test_study_scenario_gives_1g_pages_only_with_the_region() -> None:
-    sc = load_scenario(PROGRAMS / "contiguitas.toml")
-    assert sc.baseline is not None and all(n.movable_pages == 0 for n in sc.baseline.machine.nodes)
-    assert all(0 < n.pages - n.movable_pages <= n.pages * 0.11 for n in sc.machine.nodes)
+def test_movable_pressure_blocks_growth_for_a_while() -> None:
+    mm = small_mm(64 * PAGEBLOCK_PAGES, 48 * PAGEBLOCK_PAGES)
+    attach_resize(mm, "interp")
+    mm.tick = 10
+    mm.reclaim.window = [0, 4000]  # movable allocations reclaim (region mostly free: shrink)
+    mm.after_reclaim(0)
+    blocks = mm.phys.zones[0].managed // PAGEBLOCK_PAGES
+    mm.reclaim.window = [500, 0]  # the same tick: unmovable pressure, but less than recent
+    assert mm.after_reclaim(0) == 0
+    mm.tick = 20  # 4000 halved ten times: now below 500
+    mm.reclaim.window = [500, 0]
+    assert mm.after_reclaim(0) == max(1, blocks // 8)
+
+
+def test_quiet_region_gives_its_growth_back_down_to_a_tenth() -> None:
+    from mmcore.sources import Source
+
+    mm = small_mm(160 * PAGEBLOCK_PAGES, 144 * PAGEBLOCK_PAGES)  # 16 pageblocks: the floor
+    attach_resize(mm, "interp")
+    normal = mm.phys.zones[0]
+    for _ in range(4):  # tick 0: unmovable pressure
+        mm.reclaim.window = [500, 0]
+        mm.after_reclaim(0)
+    grown = normal.managed // PAGEBLOCK_PAGES
+    assert grown == 24  # 16 + 2 + 2 + 2 + 2: an eighth, at least 1
+    while normal.free_pages > normal.managed // 4:  # no longer "over half free"
+        mm.kernel.alloc(Source.SLAB_UNMOVABLE, 0, 10**6)
+    mm.tick = 19
+    mm.reclaim.window = [0, 400]
+    assert mm.hooks.call("zone_resize", _ctx(mm)) == 0  # too soon after the burst
+    mm.tick = 20
+    assert mm.hooks.call("zone_resize", _ctx(mm)) == -((grown - 16) // 4)
+    mm.check()
+
+
+def _ctx(mm) -> tuple:
+    node = mm.phys.nodes[0]
+    w = mm.reclaim.window
+    return (w[0], w[1], node.normal.managed // PAGEBLOCK_PAGES,
+            node.movable.managed // PAGEBLOCK_PAGES, node.normal.free_pages,
+            node.movable.free_pages, 1, (node.end - node.start) // PAGEBLOCK_PAGES - 1)
+
+
+def test_kept_pageblocks_drain_and_a_later_shrink_takes_them() -> None:
+    from mm_helpers import SLAB
+
+    from mmcore.constants import MT
+    from mmcore.sources import Source
+
+    mm = small_mm(64 * PAGEBLOCK_PAGES, 32 * PAGEBLOCK_PAGES)
+    normal = mm.phys.zones[0]
+    mm.pa.drain_all()
+    mm.pa.take_range(normal, normal.start, normal.end)
+    pinned = normal.end - 7  # an unmovable page in the top pageblock
+    mm.pa.prep(pinned, 0, MT.UNMOVABLE, SLAB, 0)
+    mm.pa.free_range(normal.start, pinned)
+    mm.pa.free_range(pinned + 1, normal.end)
+    assert mm.resize_zone(0, -4) == 0
+    kept = range((normal.end >> 9) - 4, normal.end >> 9)
+    assert all(mm.frames.pb_mt[pb] == MT.MOVABLE for pb in kept)
+    pfns = [mm.kernel.alloc(Source.SLAB_UNMOVABLE, 0, 10) for _ in range(600)]
+    assert max(pfns) < normal.end - 4 * PAGEBLOCK_PAGES  # new unmovable pages avoid them
+    mm.pa.free(pinned)
+    mm.check()
+    assert mm.resize_zone(0, -4) == -4
+    mm.check()
+
+
+def reduced(path: Path, ticks: int):
+    """A scenario cut at ``ticks`` (both sides), for a fast test."""
     from dataclasses import replace
 
-    phases = (replace(sc.phases[0], end=140, file=replace(sc.phases[0].file, reads_per_tick=512)),
-              replace(sc.phases[1], start=40, end=140))
-    small = replace(sc, duration=140, sample_every=20, phases=phases,
-                    baseline=replace(sc.baseline, duration=140, sample_every=20, phases=phases))
-    cmp = compare_scenario(small)
-    base, pol = cmp["baseline"]["metrics"], cmp["programs"]["metrics"]
+    sc = load_scenario(path)
+    phases = tuple(replace(ph, end=min(ph.end, ticks)) for ph in sc.phases if ph.start < ticks)
+    cut = {"duration": ticks, "sample_every": 10, "phases": phases}
+    return replace(sc, **cut, baseline=replace(sc.baseline, **cut))
+
+
+@pytest.fixture(scope="module")
+def demo_cmp() -> dict:
+    return compare_scenario(reduced(PROGRAMS / "default.toml", 130))
+
+
+def test_demo_scenario_region_grows_in_the_burst_and_shrinks_after(demo_cmp) -> None:
+    sc = load_scenario(PROGRAMS / "default.toml")
+    burst = next(ph for ph in sc.phases if "burst" in ph.name)
+    pol = demo_cmp["programs"]
+    assert pol["metrics"]["zone_resizes"] > 0 and pol["metrics"]["pageblocks_moved"] > 0
+    region = {s["tick"]: sum(s["normal_pages"].values()) for s in pol["series"]}
+    boot = region[0]
+    peak = max(v for t, v in region.items() if t <= burst.end + 10)
+    assert peak > boot * 1.3  # grown for the burst
+    assert region[max(region)] < peak - (peak - boot) // 2  # most of the growth given back
+    resizes = [s["zone_resizes"] for s in pol["series"]]
+    assert resizes == sorted(resizes) and resizes[-1] == pol["metrics"]["zone_resizes"]
+    assert demo_cmp["baseline"]["metrics"]["zone_resizes"] == 0
+
+
+def test_demo_scenario_gives_1g_pages_only_with_the_region(demo_cmp) -> None:
+    base, pol = demo_cmp["baseline"]["metrics"], demo_cmp["programs"]["metrics"]
     assert base["huge_1g"]["attempts"] > 0 and pol["huge_1g"]["attempts"] > 0
     assert pol["huge_1g"]["successes"] > base["huge_1g"]["successes"]
     assert pol["gib_ranges_clean"]["clean"] > base["gib_ranges_clean"]["clean"]
-    rows = timeline(cmp["programs"])
-    assert [r["tick"] for r in rows][:2] == [0, 20] and rows[-1]["tick"] == 139
+    rows = timeline(demo_cmp["programs"])
+    assert [r["tick"] for r in rows][:2] == [0, 10] and rows[-1]["tick"] == 129
+
+
+def test_study_scenario_has_the_same_shape() -> None:
+    sc = load_scenario(PROGRAMS / "contiguitas.toml")
+    assert sc.baseline is not None and all(n.movable_pages == 0 for n in sc.baseline.machine.nodes)
+    assert all(0 < n.pages - n.movable_pages <= n.pages * 0.11 for n in sc.machine.nodes)
+    names = [ph.name for ph in sc.phases]
+    assert any("burst" in n for n in names) and any("batch" in n for n in names)
+    assert "contiguitas_resize.s" in [a.program for a in sc.attach]

@@ -94,6 +94,8 @@ BAD_PROGRAM = ".hook zone_resize\n    r0 = *(u64 *)(r1 + 0)\n    exit\n"  # unbo
     ('\n[[attach]]\nhook = "zone_resize"\nprogram = "contiguitas_resize.s"\nengine = "gpu"\n',
      {}, 2, "attach[0].engine: unknown engine 'gpu'"),
     ("\n[mm]\nswappiness = 900\n", {}, 2, "tiny.toml: mm.swappiness: must be in [0, 200]"),
+    ("\n[[phases]]\n[phases.processes]\ntouch_huge = 1\n", {}, 2,
+     "tiny.toml: phases[1].processes.touch_huge: expected true or false, got 1"),
 ])
 def test_bad_attachments_and_scenarios(tmp_path: Path, capsys, attach: str,
                                        files: dict[str, str], code: int, message: str) -> None:
@@ -158,6 +160,7 @@ def test_demo_runs_the_default_scenario(tmp_path: Path, capsys, monkeypatch) -> 
     assert main(["demo"]) == 0
     text = capsys.readouterr().out
     assert "contiguitas_resize.s on zone_resize" in text and "change" in text
+    assert "Local accesses differ" in text and "region MiB" in text and "resizes" in text
 
 
 def test_mm_without_subcommand_prints_help(capsys) -> None:
@@ -175,3 +178,17 @@ def test_mm_subcommands_registered() -> None:
     except ModuleNotFoundError:
         return
     assert len(names) > 2  # the page-table subcommand registered itself
+
+
+def test_touch_huge_touches_whole_pages(tmp_path: Path) -> None:
+    import tomllib
+
+    from mmcore.runner import run_scenario
+
+    data = tomllib.loads(TINY.format(attach=""))
+    data["phases"][0]["processes"].update(huge={"thp": 1}, faults_per_tick=2, lifetime=[19, 19])
+    four_k = run_scenario(data, attach=False)["metrics"]
+    data["phases"][0]["processes"]["touch_huge"] = True
+    whole = run_scenario(data, attach=False)["metrics"]
+    # two faults a tick: two 2 MiB pages instead of 8 KiB of the first one
+    assert whole["huge_2m"]["successes"] > 2 * four_k["huge_2m"]["successes"]

@@ -4,13 +4,18 @@ Runs the default scenario (``programs/default.toml``) twice with the same
 seed: once as a Linux-like kernel would (the scenario's ``[baseline]``:
 no movable zone, built-in policies) and once with the scenario's verified
 programs attached (Contiguitas' resizable unmovable region and the others),
-then prints the two side by side with the change in each metric.  Takes
-about half a minute.  The work is :func:`mmcore.runner.compare_scenario`.
+then prints the two side by side with the change in each metric, and how
+the unmovable region and the unmovable kernel memory evolved over time
+(:func:`region_timeline`).  Takes well under half a minute.  The work is
+:func:`mmcore.runner.compare_scenario`.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from rich.table import Table
 
 from bpfvm.cli.common import console
 from bpfvm.cli.mm import progress_bar, write_json
@@ -18,9 +23,13 @@ from bpfvm.cli.mm import progress_bar, write_json
 INTRO = (
     "Simulated machine: {machine}.\n"
     "Processes fault in 4 KiB, 2 MiB and 1 GiB pages while the kernel churns slab,\n"
-    "network buffers and page-table pages.  The same workload (seed {seed}) runs twice:\n"
+    "network buffers and page-table pages.  Phases (ticks): {phases}.\n"
+    "The same workload (seed {seed}) runs twice:\n"
     "  built-in: Linux-like placement, unmovable pages may land anywhere;\n"
-    "  programs: {programs}."
+    "  programs: {programs}.\n"
+    "Local accesses differ between the runs because pages land elsewhere: when its home\n"
+    "node is full or has no free 1 GiB block, a fault takes memory from the other node\n"
+    "(zonelist fallback, as in Linux); no program here chooses nodes."
 )
 
 
@@ -32,6 +41,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _mib(pages: int) -> str:
+    return f"{pages >> 8:,}"
+
+
+def region_timeline(cmp: dict[str, Any], every: int = 20) -> Table:
+    """Per sample of the programs run (every ``every`` ticks, and the last):
+    live unmovable kernel memory (the same workload on both sides), the
+    unmovable region (normal zones, all nodes), and the resizes and
+    pageblocks moved so far."""
+    t = Table(title="programs side over time: the unmovable region")
+    for col in ("tick", "kernel MiB", "region MiB", "resizes", "pageblocks moved"):
+        t.add_column(col, justify="right")
+    series = cmp["programs"]["series"]
+    for s in series:
+        if s["tick"] % every and s is not series[-1]:
+            continue
+        t.add_row(str(s["tick"]), _mib(s.get("kernel_pages", 0)),
+                  _mib(sum(s["normal_pages"].values())), str(s.get("zone_resizes", 0)),
+                  str(s.get("pageblocks_moved", 0)))
+    return t
+
+
 def run(args: argparse.Namespace) -> int:
     from mmcore.report import compare_header, compare_table, hook_problems
     from mmcore.runner import as_scenario, compare_scenario
@@ -41,11 +72,13 @@ def run(args: argparse.Namespace) -> int:
     nodes = sc.machine.nodes
     machine = ", ".join(f"node {i}: {n.pages >> 18} GiB {n.tier}" for i, n in enumerate(nodes))
     programs = "; ".join(f"{a.program} on {a.hook}" for a in sc.attach)
-    out.print(INTRO.format(machine=machine, seed=sc.seed, programs=programs))
+    phases = "; ".join(f"{ph.name} {ph.start}-{ph.end}" for ph in sc.phases)
+    out.print(INTRO.format(machine=machine, seed=sc.seed, programs=programs, phases=phases))
     with progress_bar(console(args, stderr=True), "demo") as update:
         cmp = compare_scenario(sc, update, engine=args.engine)
     base, pol = cmp["baseline"], cmp["programs"]
     out.print(compare_table(base, pol, f"{sc.name}: {sc.duration} ticks"))
+    out.print(region_timeline(cmp))
     for line in compare_header(base, pol):
         out.print(line)
     for line in hook_problems(pol):
