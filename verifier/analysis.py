@@ -140,7 +140,16 @@ class Analyzer:
                 self._recompute(succ)
 
     def _send(self, src: Node, dst: Node, state: State) -> None:
-        contrib = self.res.contrib.setdefault(dst, {})
+        res = self.res
+        contrib = res.contrib.get(dst)
+        if contrib is None:  # first arrival: the node's state is this one
+            res.contrib[dst] = {src: state}
+            if dst not in res.states:
+                res.states[dst] = state
+                self._push(dst)
+                return
+            self._recompute(dst)
+            return
         if contrib.get(src) == state:
             return
         contrib[src] = state

@@ -47,13 +47,35 @@ class Obj:
         return self.kind
 
 
-@dataclass(frozen=True, slots=True)
 class Val:
-    kind: K
-    num: Scalar | None = None  # scalar value, or pointer offset
-    obj: Obj | None = None
-    null: bool = False
-    id: int = 0
+    """Immutable (never assigned after construction); written out rather than
+    a frozen dataclass because values are made and compared at every step."""
+
+    __slots__ = ("kind", "num", "obj", "null", "id")
+
+    def __init__(self, kind: K, num: Scalar | None = None, obj: Obj | None = None,
+                 null: bool = False, id: int = 0) -> None:
+        self.kind = kind
+        self.num = num  # scalar value, or pointer offset
+        self.obj = obj
+        self.null = null
+        self.id = id
+
+    def __eq__(self, o: object) -> bool:
+        if self is o:
+            return True
+        if o.__class__ is not Val:
+            return NotImplemented
+        return (self.kind is o.kind and self.id == o.id  # type: ignore[attr-defined]
+                and self.null == o.null and self.num == o.num  # type: ignore[attr-defined]
+                and self.obj == o.obj)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.num, self.obj, self.null, self.id))
+
+    def __repr__(self) -> str:
+        return (f"Val(kind={self.kind!r}, num={self.num!r}, obj={self.obj!r}, "
+                f"null={self.null!r}, id={self.id!r})")
 
     # -- queries -----------------------------------------------------------
     @property
