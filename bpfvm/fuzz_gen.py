@@ -69,11 +69,18 @@ class Case:
 
 def targets() -> list[Target]:
     """Every target the generator draws from."""
+    return list(_TARGETS)
+
+
+def _targets() -> tuple[Target, ...]:
     out = [Target(None, n) for n in MEM_SIZES]
     for hook in HOOKS.values():
         objects = tuple((name, REGION_SIZE) for name in hook.objects)
         out.append(Target(hook, hook.ctx_size, objects))
-    return out
+    return tuple(out)
+
+
+_TARGETS = _targets()  # made once: the hook records are constants
 
 
 def target_named(name: str) -> Target:
@@ -144,7 +151,7 @@ def generate(seed: int, *, bad: float = 0.06, size: int | None = None,
     from bpfvm.fuzz_snippets import Gen
 
     rng = random.Random(seed)
-    tgt = target or rng.choice(targets())
+    tgt = target or rng.choice(_TARGETS)
     n = size if size is not None else rng.randint(2, 8)
     gen = Gen(rng, tgt, bad, n)
     program = gen.program()
