@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bpfvm.assembler import assemble
+from bpfvm.mmhelpers import policy_helpers
 from bpfvm.program import Program
-from bpfvm.stdhelpers import standard_helpers
 from verifier import verify
 
 ROOT = Path(__file__).resolve().parents[1]
-HELPERS = standard_helpers()
+HELPERS = policy_helpers()  # the standard helpers and the MM ones policies call
 REGION = 1 << 20
 
 
