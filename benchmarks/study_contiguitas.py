@@ -9,6 +9,10 @@
    compaction, live unmovable kernel memory, the size of the unmovable
    region and the resizes so far; then the final totals, with a third
    column: the same region kept at its boot size (no resize program).
+   The region gives back only pageblocks free of unmovable pages: those
+   holding a long-lived kernel page or a running process's page tables
+   keep it above its floor (moving them would take Contiguitas' hardware
+   migration of unmovable pages, which the model does not have).
 2. The sweep: how small a fraction of misplaced unmovable pages makes most
    2 MiB blocks uncompactable (1 GiB node, half of it movable page cache,
    compacted as far as it goes).
