@@ -303,13 +303,23 @@ def sync(r: Scalar) -> Scalar | None:
                 break
         if final:
             break
-        # the tnum from the bounds
-        t64 = Tnum(tv, tm).meet(Tnum.range(umin, umax))
-        t32 = Tnum(tv & M32, tm & M32).meet(Tnum.range(u32min, u32max))
-        if t64 is None or t32 is None:
+        # the tnum from the bounds: meet it with the tnums of the ranges
+        # (Tnum.range and Tnum.meet, written out)
+        bits = (umin ^ umax).bit_length()
+        rm = M64 if bits > 63 else (1 << bits) - 1
+        rv = umin & ~rm
+        if (tv ^ rv) & ~tm & ~rm:
             return None
-        tv = (t64.v & _HIGH32) | t32.v
-        tm = ((t64.m & _HIGH32) | t32.m) & ~tv
+        v64, m64 = (tv | rv) & ~(tm & rm), tm & rm
+        bits = (u32min ^ u32max).bit_length()
+        rm = (1 << bits) - 1
+        rv = u32min & ~rm
+        lv, lm = tv & M32, tm & M32
+        if (lv ^ rv) & ~lm & ~rm:
+            return None
+        v32, m32 = (lv | rv) & ~(lm & rm), lm & rm
+        tv = (v64 & _HIGH32) | v32
+        tm = ((m64 & _HIGH32) | m32) & ~tv
     if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
         return None
     r.t = Tnum(tv, tm) if (tv, tm) != (r.t.v, r.t.m) else r.t
