@@ -23,15 +23,17 @@
 #     free of unmovable pages and lets the others drain).
 #
 # State (map `state`, one entry): recent movable scans, the tick they were
-# last decayed, the last tick unmovable allocations were under pressure.
+# last decayed, the last tick unmovable allocations were under pressure
+# (ticks from ktime_get_ns: the MM's clock runs 1 ms per tick).
 #
 # r0: pageblocks to add (+) or remove (-) from the unmovable region.
 .hook zone_resize
 .map state array key=4 value=24 entries=1
 
     r6 = r1
-    call mm_tick
-    r8 = r0                     # now
+    call ktime_get_ns
+    r8 = r0
+    r8 /= 1000000               # now, in ticks (a tick is 1 ms of simulated time)
     *(u32 *)(r10 - 4) = 0
     r1 = map[state] ll
     r2 = r10
