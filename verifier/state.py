@@ -161,6 +161,18 @@ class State:
         frames[depth] = Frame(f.regs, stack)
         return State(tuple(frames))
 
+    def has_id(self, id: int) -> bool:
+        """Some register or spill of some frame carries ``id`` (or a spill
+        is uninitialised: :meth:`map_vals` would then change the state)."""
+        for f in self.frames:
+            for v in f.regs:
+                if v.id == id:
+                    return True
+            for _s, v in f.stack.spills.values():
+                if v.id == id or v.kind is K.UNINIT:
+                    return True
+        return False
+
     def map_vals(self, fn: object) -> State:
         """Apply ``fn(Val) -> Val`` to every register and spill of every frame."""
         frames = []

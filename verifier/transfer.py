@@ -71,7 +71,8 @@ def _link(state: State, src: int, v: Val, new_id: int) -> tuple[State, Val]:
     def scrub(x: Val) -> Val:
         return Val(x.kind, x.num, x.obj, x.null, 0) if x.id == old else x
 
-    state = state.map_vals(scrub)
+    if state.has_id(old):
+        state = state.map_vals(scrub)
     v = Val(K.SCALAR, v.num, None, False, new_id)
     return state.set_reg(src, v), v
 
