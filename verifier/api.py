@@ -75,7 +75,8 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
         ctx = Obj("ctx", hook.name, hook.ctx_size)
         regs = {1: pointer(ctx)}
     regs[isa.FRAME_REG] = pointer(Obj("stack", 0, 512))
-    consts = set(code.constants) | {ctx.size}
+    # widening points (only loop heads widen: none are needed without a loop)
+    consts = set(code.constants) | {ctx.size} if code.loops else set()
     checker = Checker(_describe)
     env = Env(program, code, hook, ctx, helpers, program.maps, dict(objects or {}),
               Thresholds(consts), checker)
