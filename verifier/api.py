@@ -112,6 +112,8 @@ def _loop_thresholds(code: Code, ctx_size: int) -> dict[int, Thresholds]:
     jumps compare against (an immediate, or a constant moved anywhere into
     a compared register) and the context size, so that a counter jumps
     straight to its bound instead of climbing through unrelated constants."""
+    if not code.loops:
+        return {}
     moved: dict[int, set[int]] = {}  # register -> constants moved into it
     for p, spec in enumerate(code.specs):
         if spec is not None and spec.kind is isa.Kind.MOV and not spec.src_reg:
