@@ -158,8 +158,10 @@ class Oracles:
         return int(DEFAULT_BUDGET)
 
     def interp(self, case: Case, facts: Any) -> tuple[Runner, Probe]:
+        # only accepted programs run, and the verifier (or, for a stand-in, check()
+        # before it) has checked their bytecode with this helper table
         vm = Interpreter(case.program, self.helpers, maps=make_maps(case.program.maps),
-                         budget=self.run_budget)
+                         budget=self.run_budget, validated=True)
         return Runner(vm, case), Probe(vm, facts)
 
     def execute(self, case: Case, verdict: Any, rng: random.Random,

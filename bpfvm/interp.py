@@ -20,7 +20,9 @@ into r0; an out-of-range read ends the program with r0 = 0, as the kernel
 does.  A run executes at most ``budget`` instructions, then faults.
 ``on_step(pc, registers)``, when given, is called before every instruction
 with the live register list (read it, do not keep or change it): the hook
-for checking a verifier's claims at run time.
+for checking a verifier's claims at run time.  ``validated=True`` skips the
+bytecode check at construction: the caller vouches that the bytecode passed
+:func:`bpfvm.insn.check` with this helper table (e.g. a verifier accepted it).
 
 This module executes; it does not verify (see :mod:`verifier`).
 """
@@ -66,8 +68,10 @@ class Interpreter:
     def __init__(self, program: Program, helpers: HelperTable, maps: list[Map] | None = None,
                  env: VmEnv | None = None, *, budget: int = DEFAULT_BUDGET,
                  max_frames: int = MAX_FRAMES,
-                 on_step: Callable[[int, list[int]], None] | None = None) -> None:
-        validate(program.insns, helpers)
+                 on_step: Callable[[int, list[int]], None] | None = None,
+                 validated: bool = False) -> None:
+        if not validated:
+            validate(program.insns, helpers)
         self.program = program
         self.helpers = helpers
         self.maps = maps if maps is not None else make_maps(program.maps)

@@ -211,6 +211,14 @@ def test_malformed_bytecode_is_rejected_at_construction() -> None:
         Interpreter(prog(Insn(0xFF), EXIT), standard_helpers())
 
 
+def test_validated_skips_the_bytecode_check() -> None:
+    bad = prog(Insn(0x85, 0, 0, 0, 99_999), EXIT)  # call to an unknown helper
+    with pytest.raises(BytecodeErrors, match="unknown helper 99999"):
+        Interpreter(bad, standard_helpers())
+    good = prog(Insn(0xB7, 0, 0, 0, 7), EXIT)
+    assert Interpreter(good, standard_helpers(), validated=True).run() == 7
+
+
 def test_lddw_of_a_missing_map_is_rejected() -> None:
     p = prog(lddw(1, 3, isa.PSEUDO_MAP_FD), EXIT)
     with pytest.raises(BytecodeError, match="pc 0: lddw refers to map 3"):
