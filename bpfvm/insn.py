@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Container, Iterable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from bpfvm import isa
@@ -71,7 +72,21 @@ def encode(insns: Iterable[Insn]) -> bytes:
     return b"".join(i.encode() for i in insns)
 
 
-def _field_problem(pc: int, insn: Insn, spec: isa.OpSpec) -> str | None:
+@lru_cache(maxsize=1 << 14)
+def _slot(insn: Insn) -> tuple[isa.OpSpec | None, str | None, int | None, str | None]:
+    """What :func:`check` needs of one slot, memoised (it depends on the
+    slot's fields only): spec, the first operand rule it breaks, the jump or
+    call target relative to the slot's pc (or None) and what jumps there."""
+    spec = insn.spec
+    if spec is None:
+        return None, None, None, None
+    delta = _jump_target(0, insn, spec)
+    what = None if delta is None else \
+        "local call target" if spec.kind is isa.Kind.CALL_LOCAL else "jump"
+    return spec, _field_problem(insn, spec), delta, what
+
+
+def _field_problem(insn: Insn, spec: isa.OpSpec) -> str | None:
     """The first operand rule ``insn`` breaks, or None."""
     if insn.dst > isa.FRAME_REG:
         return f"bad register r{insn.dst} in dst"
@@ -134,17 +149,18 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
     second_half: set[int] = set()
     jumps: list[tuple[int, int, str]] = []
     pc = 0
+    lddw, call = isa.Kind.LDDW, isa.Kind.CALL
     while pc < n:
         insn = insns[pc]
-        spec = insn.spec
+        spec, problem, delta, what = _slot(insn)
         if spec is None:
             errors.append(BytecodeError(pc, _unknown(insn)))
             pc += 1
             continue
-        problem = _field_problem(pc, insn, spec)
         if problem:
             errors.append(BytecodeError(pc, problem))
-        if spec.kind is isa.Kind.LDDW:
+        kind = spec.kind
+        if kind is lddw:
             if pc + 1 >= n:
                 errors.append(BytecodeError(pc, "truncated lddw: missing second slot"))
             else:
@@ -155,12 +171,10 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
                 second_half.add(pc + 1)
             pc += 2
             continue
-        if spec.kind is isa.Kind.CALL and helpers is not None and insn.imm not in helpers:
+        if kind is call and helpers is not None and insn.imm not in helpers:
             errors.append(BytecodeError(pc, f"call to unknown helper {insn.imm}"))
-        target = _jump_target(pc, insn, spec)
-        if target is not None:
-            what = "local call target" if spec.kind is isa.Kind.CALL_LOCAL else "jump"
-            jumps.append((pc, target, what))
+        if delta is not None:
+            jumps.append((pc, pc + delta, what))  # type: ignore[arg-type]
         pc += 1
     for pc, target, what in jumps:
         if not 0 <= target < n:

@@ -348,5 +348,4 @@ def lookup(opcode: int, src: int, off: int, imm: int) -> OpSpec | None:
     field, specs = entry
     if field is None:
         return specs.get(0)
-    value = {"src": src, "off": off, "imm": imm}[field]
-    return specs.get(value)
+    return specs.get(src if field == "src" else off if field == "off" else imm)
