@@ -40,15 +40,7 @@ class Code:
     constants: set[int] = field(default_factory=set)
 
 
-def _targets(pc: int, insn: Insn, spec: isa.OpSpec) -> list[int]:
-    k = spec.kind
-    if k is isa.Kind.EXIT:
-        return []
-    if k is isa.Kind.JA:
-        return [pc + 1 + (insn.off if spec.cls == isa.Cls.JMP else insn.imm)]
-    if k is isa.Kind.JCOND:
-        return [pc + 1, pc + 1 + insn.off]
-    return [pc + spec.slots]
+_CONSTANT_KINDS = frozenset({isa.Kind.JCOND, isa.Kind.ALU, isa.Kind.MOV})
 
 
 def build(insns: list[Insn]) -> Code:
@@ -57,38 +49,56 @@ def build(insns: list[Insn]) -> Code:
     pc = 0
     entries = {0}
     constants: set[int] = set()
+    lddw, call_local, kinds_imm = isa.Kind.LDDW, isa.Kind.CALL_LOCAL, _CONSTANT_KINDS
     while pc < n:
-        spec = insns[pc].spec
+        insn = insns[pc]
+        spec = insn.spec
         specs[pc] = spec
         if spec is None:
             pc += 1
             continue
-        if spec.kind is isa.Kind.CALL_LOCAL:
-            entries.add(pc + 1 + insns[pc].imm)
-        if "imm" in spec.uses and spec.kind in (isa.Kind.JCOND, isa.Kind.ALU, isa.Kind.MOV):
-            constants.add(insns[pc].imm)
-        pc += spec.slots
+        kind = spec.kind
+        if kind is call_local:
+            entries.add(pc + 1 + insn.imm)
+        elif kind in kinds_imm and "imm" in spec.uses:
+            constants.add(insn.imm)
+        pc += 2 if kind is lddw else 1
     order = sorted(e for e in entries if 0 <= e < n)
-    func_of = [0] * n
-    for i, e in enumerate(order):
-        end = order[i + 1] if i + 1 < len(order) else n
-        for p in range(e, end):
-            func_of[p] = e
-    code = Code(insns, specs, [[] for _ in range(n)], func_of, order, [0] * n,
-                constants=constants)
+    if len(order) == 1:
+        func_of = [0] * n
+    else:
+        func_of = []
+        for i, e in enumerate(order):
+            end = order[i + 1] if i + 1 < len(order) else n
+            func_of += [e] * (end - e)
+        func_of[:0] = [0] * (n - len(func_of))
+    succ: list[list[int]] = [[] for _ in range(n)]
+    code = Code(insns, specs, succ, func_of, order, [0] * n, constants=constants)
+    errors = code.errors
+    exit_, ja, jcond, jmp = isa.Kind.EXIT, isa.Kind.JA, isa.Kind.JCOND, isa.Cls.JMP
     for pc, spec in enumerate(specs):
         if spec is None:
             continue
-        for t in _targets(pc, insns[pc], spec):
+        kind = spec.kind
+        if kind is exit_:
+            continue
+        if kind is jcond:
+            taken = pc + 1 + insns[pc].off
+            targets: tuple[int, ...] = (pc + 1,) if taken == pc + 1 else (pc + 1, taken)
+        elif kind is ja:
+            targets = (pc + 1 + (insns[pc].off if spec.cls == jmp else insns[pc].imm),)
+        else:
+            targets = (pc + (2 if kind is lddw else 1),)
+        here = func_of[pc]
+        for t in targets:
             if t >= n:
-                code.errors.append((pc, "control flow falls off the end of the program"))
-            elif func_of[t] != func_of[pc]:
-                jumped = spec.kind is isa.Kind.JA or (spec.kind is isa.Kind.JCOND
-                                                       and t != pc + 1)
+                errors.append((pc, "control flow falls off the end of the program"))
+            elif func_of[t] != here:
+                jumped = kind is ja or (kind is jcond and t != pc + 1)
                 what = "jumps into" if jumped else "falls through into"
-                code.errors.append((pc, f"control flow {what} the function at pc {func_of[t]}"))
-            elif t not in code.succ[pc]:  # a jump to the next pc has one successor
-                code.succ[pc].append(t)
+                errors.append((pc, f"control flow {what} the function at pc {func_of[t]}"))
+            else:
+                succ[pc].append(t)
     _reachability(code)
     rank = 0
     for e in order:
