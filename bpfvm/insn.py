@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Container, Iterable, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 from bpfvm import isa
@@ -72,18 +72,23 @@ def encode(insns: Iterable[Insn]) -> bytes:
     return b"".join(i.encode() for i in insns)
 
 
-@lru_cache(maxsize=1 << 14)
-def _slot(insn: Insn) -> tuple[isa.OpSpec | None, str | None, int | None, str | None]:
-    """What :func:`check` needs of one slot, memoised (it depends on the
-    slot's fields only): spec, the first operand rule it breaks, the jump or
-    call target relative to the slot's pc (or None) and what jumps there."""
-    spec = insn.spec
-    if spec is None:
-        return None, None, None, None
-    delta = _jump_target(0, insn, spec)
-    what = None if delta is None else \
-        "local call target" if spec.kind is isa.Kind.CALL_LOCAL else "jump"
-    return spec, _field_problem(insn, spec), delta, what
+_FIELDS = ("dst", "src", "off", "imm")
+
+
+@cache
+def _rules(key: str) -> tuple[tuple[int, ...], bool, bool, int | None]:
+    """Per operation (by spec key; the table is fixed): indexes into an
+    :class:`Insn` of the fields that must be 0, whether src is a register,
+    whether a register in src/dst is written (r10 forbidden), and the index
+    of the field holding a jump or call distance (None: not a jump)."""
+    spec = isa.BY_KEY[key]
+    matched = spec.match[0] if spec.match else None
+    zero = tuple(1 + i for i, f in enumerate(_FIELDS) if f not in spec.uses and f != matched)
+    atomic_ro = spec.kind is isa.Kind.ATOMIC and (spec.op.startswith("fetch_")
+                                                  or spec.op == "xchg")
+    delta = _jump_target(0, Insn(0, 0, 0, 3, 5), spec)
+    jump = None if delta is None else 3 if delta == 4 else 4
+    return zero, spec.src_reg, atomic_ro, jump
 
 
 def _field_problem(insn: Insn, spec: isa.OpSpec) -> str | None:
@@ -149,16 +154,22 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
     second_half: set[int] = set()
     jumps: list[tuple[int, int, str]] = []
     pc = 0
-    lddw, call = isa.Kind.LDDW, isa.Kind.CALL
+    lddw, call, call_local, frame = isa.Kind.LDDW, isa.Kind.CALL, isa.Kind.CALL_LOCAL, \
+        isa.FRAME_REG
     while pc < n:
         insn = insns[pc]
-        spec, problem, delta, what = _slot(insn)
+        spec = insn.spec
         if spec is None:
             errors.append(BytecodeError(pc, _unknown(insn)))
             pc += 1
             continue
-        if problem:
-            errors.append(BytecodeError(pc, problem))
+        zero, src_reg, atomic_ro, jump = _rules(spec.key)
+        if insn.dst >= frame and (insn.dst > frame or spec.writes_dst) \
+                or insn.src >= frame and ((src_reg and insn.src > frame) or atomic_ro) \
+                or any(insn[i] for i in zero):
+            problem = _field_problem(insn, spec)
+            if problem:
+                errors.append(BytecodeError(pc, problem))
         kind = spec.kind
         if kind is lddw:
             if pc + 1 >= n:
@@ -173,8 +184,9 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
             continue
         if kind is call and helpers is not None and insn.imm not in helpers:
             errors.append(BytecodeError(pc, f"call to unknown helper {insn.imm}"))
-        if delta is not None:
-            jumps.append((pc, pc + delta, what))  # type: ignore[arg-type]
+        if jump is not None:
+            jumps.append((pc, pc + 1 + insn[jump],
+                          "local call target" if kind is call_local else "jump"))
         pc += 1
     for pc, target, what in jumps:
         if not 0 <= target < n:
