@@ -50,17 +50,18 @@ def range_checker(facts: Any) -> Checker | None:
     if not isinstance(table, dict):
         return full
     fast: dict[int, tuple[Claim, ...]] = {}
-    memo: dict[int, Claim | None] = {}  # by id of the claimed value (values are shared)
+    # by id of the claimed value (values are shared): the claim without its register
+    memo: dict[int, tuple | None] = {}
+    get, miss = memo.get, memo  # memo itself is never a value
     for pc, vals in table.items():
         claims = []
         for reg, v in enumerate(vals):
-            key = id(v)
-            if key in memo:
-                claim = memo[key]
-            else:
-                claim = memo[key] = _claim(v)
+            claim = get(id(v), miss)
+            if claim is miss:
+                c = _claim(v)
+                claim = memo[id(v)] = None if c is None else c[1:]
             if claim is not None:
-                claims.append((reg, *claim[1:]))
+                claims.append((reg, *claim))
         fast[pc] = tuple(claims)
 
     def check(pc: int, regs: list[int]) -> str | None:
