@@ -86,8 +86,8 @@ def _rules(key: str) -> tuple[tuple[int, ...], bool, bool, int | None]:
     zero = tuple(1 + i for i, f in enumerate(_FIELDS) if f not in spec.uses and f != matched)
     atomic_ro = spec.kind is isa.Kind.ATOMIC and (spec.op.startswith("fetch_")
                                                   or spec.op == "xchg")
-    delta = _jump_target(0, Insn(0, 0, 0, 3, 5), spec)
-    jump = None if delta is None else 3 if delta == 4 else 4
+    field = _jump_field(spec)
+    jump = None if field is None else 1 + _FIELDS.index(field)
     return zero, spec.src_reg, atomic_ro, jump
 
 
@@ -131,11 +131,12 @@ def _unknown(insn: Insn) -> str:
     return f"bad {field} value {value} for opcode {insn.opcode:#04x}"
 
 
-def _jump_target(pc: int, insn: Insn, spec: isa.OpSpec) -> int | None:
+def _jump_field(spec: isa.OpSpec) -> str | None:
+    """The field holding a jump or local-call distance ("off" or "imm"), or None."""
     if spec.kind is isa.Kind.JCOND or (spec.kind is isa.Kind.JA and spec.cls == isa.Cls.JMP):
-        return pc + 1 + insn.off
+        return "off"
     if spec.kind is isa.Kind.JA or spec.kind is isa.Kind.CALL_LOCAL:
-        return pc + 1 + insn.imm
+        return "imm"
     return None
 
 

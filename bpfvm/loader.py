@@ -47,7 +47,7 @@ def default_helpers() -> HelperTable:
 
 
 def make_engine(program: Program, engine: str, helpers: HelperTable, *, maps: list | None = None,
-                env: Any = None, checked: bool = False, facts: Any = None) -> Any:
+                env: Any = None, checked: bool = False) -> Any:
     """Build an engine without verifying (the caller has, or chose not to)."""
     if engine == "interp":
         from bpfvm.interp import Interpreter
@@ -79,6 +79,5 @@ def load(program: Program, *, engine: str = "interp", helpers: HelperTable | Non
                                objects=objects)
         if not verdict.accepted:
             raise Rejected(verdict)
-    facts = getattr(verdict, "facts", None)
-    return Loaded(make_engine(program, engine, helpers, maps=maps, env=env, checked=checked,
-                              facts=facts), verdict)
+    return Loaded(make_engine(program, engine, helpers, maps=maps, env=env, checked=checked),
+                  verdict)
