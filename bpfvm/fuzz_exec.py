@@ -40,8 +40,9 @@ def range_checker(facts: Any) -> Checker | None:
     The message comes from ``facts.check(pc, regs)`` (r0..r10 at entry to
     pc); when the facts expose their per-pc register values (``facts.regs``)
     the common case -- every claim holds -- is decided by a table of the
-    non-trivial scalar claims built once, without that call.  The pcs whose
-    check always passes (no non-trivial claim) are in ``check.quiet``.
+    non-trivial scalar claims built once (``check.claims``: pc -> claims),
+    without that call (``check.full``).  The pcs whose check always passes
+    (no non-trivial claim) are in ``check.quiet``.
     """
     full = getattr(facts, "check", None)
     if not callable(full):
@@ -85,6 +86,8 @@ def range_checker(facts: Any) -> Checker | None:
 
     check.quiet = frozenset(pc for pc, claims in fast.items()  # type: ignore[attr-defined]
                             if not claims)
+    check.claims = fast  # type: ignore[attr-defined]
+    check.full = full  # type: ignore[attr-defined]
     return check
 
 
@@ -152,8 +155,7 @@ def draw_input(case: Case, rng: random.Random, pool: list[int]) -> Input:
         for f in t.hook.fields:
             v = REGION_SIZE if f.name == "region_size" else value(f.size)
             ctx[f.offset:f.offset + f.size] = v.to_bytes(f.size, "little")
-    region = bytearray(rng.getrandbits(8) for _ in range(64)) * (REGION_SIZE // 64) \
-        if t.objects else None
+    region = bytearray(rng.randbytes(64)) * (REGION_SIZE // 64) if t.objects else None
     entries: list[list[tuple[bytes, bytes]]] = []
     empty = rng.random() < 0.25  # lookups fail: null checks matter
     for m in case.program.maps:
@@ -164,7 +166,7 @@ def draw_input(case: Case, rng: random.Random, pool: list[int]) -> Input:
         if m.kind == "array":
             keys = {k for k in keys if k < m.max_entries}
         entries.append([(k.to_bytes(m.key_size, "little"),
-                         bytes(rng.getrandbits(8) for _ in range(m.value_size)))
+                         rng.randbytes(m.value_size))
                         for k in sorted(keys)][:m.max_entries])
     return Input(ctx, region, entries, rng.getrandbits(32), rng.getrandbits(64))
 
@@ -173,7 +175,11 @@ def draw_input(case: Case, rng: random.Random, pool: list[int]) -> Input:
 
 class Probe:
     """Instruments an :class:`Interpreter`: garbage where reads are forbidden,
-    and the verifier's claims checked before each instruction."""
+    and the verifier's claims checked before each instruction.
+
+    Two handler lists are made once: *checking* (garbage and claims) and
+    *lean* (garbage at calls only, for the long tail of a run: see
+    :meth:`checking`).  The probe installs the checking one."""
 
     def __init__(self, vm: Interpreter, facts: Any) -> None:
         self.vm = vm
@@ -182,46 +188,94 @@ class Probe:
         self.violation: str | None = None
         self.checker = range_checker(facts)
         quiet = getattr(self.checker, "quiet", frozenset())
-        handlers = vm._handlers
+        raw = vm._handlers
+        full, lean = list(raw), list(raw)
         pc = 0
         insns = vm.program.insns
         while pc < len(insns):
             spec = insns[pc].spec
             if spec is None:
                 break
-            if pc == 0 or (self.checker is not None and pc not in quiet) or spec.kind in (
-                    isa.Kind.CALL, isa.Kind.CALL_LOCAL):
-                handlers[pc] = self._wrap(pc, handlers[pc], spec.kind)
+            call = spec.kind in (isa.Kind.CALL, isa.Kind.CALL_LOCAL)
+            if call:
+                lean[pc] = self._after_call(raw[pc], spec.kind)
+            if pc == 0 or call or (self.checker is not None and pc not in quiet):
+                full[pc] = self._wrap(pc, lean[pc])
             pc += spec.slots
+        self._full, self._lean = full, lean
+        vm._handlers = full
+
+    def checking(self, on: bool) -> None:
+        """Check claims (and fill the stack at entry) from now on, or not."""
+        self.vm._handlers = self._full if on else self._lean
 
     def _fill(self, buf: bytearray, salt: int) -> None:
         if self.garbage:
             pattern = ((self.garbage ^ salt) & M64).to_bytes(8, "little")
             buf[:] = pattern * (len(buf) // 8)
 
-    def _wrap(self, pc: int, inner: Callable[[], int], kind: isa.Kind) -> Callable[[], int]:
-        vm, r, checker = self.vm, self.vm._r, self.checker
-        g = self
+    def _after_call(self, inner: Callable[[], int], kind: isa.Kind) -> Callable[[], int]:
+        """``inner``, then garbage where the call leaves nothing readable."""
+        vm, r, g = self.vm, self.vm._r, self
 
-        def step() -> int:
-            if pc == 0 and g.fresh:
-                g.fresh = False
+        if kind is isa.Kind.CALL:
+            def call() -> int:
+                nxt = inner()
                 if g.garbage:
-                    g._fill(vm._stacks[0], 0)
-                    for reg in (0, 3, 4, 5, 6, 7, 8, 9):
-                        r[reg] = (g.garbage * (reg + 1)) & M64
-            if checker is not None and g.violation is None:
-                g.violation = checker(pc, r)
+                    for reg in (1, 2, 3, 4, 5):
+                        r[reg] = (g.garbage + reg) & M64
+                return nxt
+            return call
+
+        def call_local() -> int:
             nxt = inner()
-            if kind is isa.Kind.CALL and g.garbage:
-                for reg in (1, 2, 3, 4, 5):
-                    r[reg] = (g.garbage + reg) & M64
-            elif kind is isa.Kind.CALL_LOCAL and g.garbage:
+            if g.garbage:
                 g._fill(vm._stacks[len(vm._calls)], len(vm._calls))
                 for reg in (6, 7, 8, 9):
                     r[reg] = (g.garbage ^ reg) & M64
             return nxt
-        return step
+        return call_local
+
+    def _wrap(self, pc: int, inner: Callable[[], int]) -> Callable[[], int]:
+        vm, r, checker = self.vm, self.vm._r, self.checker
+        g = self
+        claims = getattr(checker, "claims", {}).get(pc)
+        if pc == 0 or checker is None or claims is None:
+            def step() -> int:
+                if pc == 0 and g.fresh:
+                    g.fresh = False
+                    if g.garbage:
+                        g._fill(vm._stacks[0], 0)
+                        for reg in (0, 3, 4, 5, 6, 7, 8, 9):
+                            r[reg] = (g.garbage * (reg + 1)) & M64
+                if checker is not None and g.violation is None:
+                    g.violation = checker(pc, r)
+                return inner()
+            return step
+        if not claims:
+            return inner
+        full = checker.full  # type: ignore[attr-defined]
+
+        def checked() -> int:  # the table's check, inlined: this runs for every step
+            if g.violation is None:
+                for reg, nm, v, umin, umax, signed, low in claims:
+                    x = r[reg]
+                    if x & nm != v or x < umin or x > umax:
+                        g.violation = full(pc, r)
+                        break
+                    if signed is not None:
+                        sx = x - _2_64 if x >> 63 else x
+                        if sx < signed[0] or sx > signed[1]:
+                            g.violation = full(pc, r)
+                            break
+                    if low is not None:
+                        lx = x & 0xFFFFFFFF
+                        slx = lx - 0x100000000 if lx >> 31 else lx
+                        if lx < low[0] or lx > low[1] or slx < low[2] or slx > low[3]:
+                            g.violation = full(pc, r)
+                            break
+            return inner()
+        return checked
 
 
 @dataclass
@@ -274,9 +328,15 @@ class Runner:
 
     def run(self, inp: Input) -> Result:
         ctx = self.prepare(inp)
-        self.last_r0 = self.engine.run(ctx)
         self.last_ctx = ctx
+        self.last_r0 = self.engine.run(ctx)
         return self.result(self.last_r0, ctx)
+
+    def resume(self, budget: int) -> Result:
+        """Go on with the last run, stopped by its budget (interpreter only)."""
+        assert self.last_ctx is not None
+        self.last_r0 = self.engine.resume(budget)
+        return self.result(self.last_r0, self.last_ctx)
 
     def contract(self, inp: Input) -> str | None:
         """What the last run did that an accepted program must not do: return

@@ -11,11 +11,16 @@ verifier must consider unreadable); (2) interpreter and JIT agree on r0,
 the context, the region and the maps (sampled: compiling with llvmlite
 costs more than everything else together); (3) every scalar range the
 verifier claims for a register at a pc holds whenever the interpreter
-reaches that pc.  Oracle (1) also holds accepted programs to the rest of
-the contract the verifier vouches for: r0 within the hook's range (or a
-pointer into the region where the hook returns one), read-only context
-fields unchanged, and no address of the engine's memory left in r0, the
-context, a map or the region (a pointer leak).
+reaches that pc in the first ``RUN_BUDGET`` instructions of a run, and no
+run takes more instructions than the verifier's claimed bound.  Past that
+budget a run goes on without the claim checks (bounds-checked, at the
+interpreter's full speed) to its end, for the first run of one input per
+case; other runs are cut there (a cut run is not compared with its twin).
+Oracle (1) also holds accepted programs to the rest of the contract the
+verifier vouches for: r0 within the hook's range (or a pointer into the
+region where the hook returns one), read-only context fields unchanged,
+and no address of the engine's memory left in r0, the context, a map or
+the region (a pointer leak).
 
 An oracle that fires returns a :class:`Finding`; this module neither
 generates nor reduces programs.  Inputs, instrumented engines and results
@@ -41,9 +46,10 @@ from bpfvm.interp import Interpreter
 from bpfvm.maps import make_maps
 
 M64 = (1 << 64) - 1
-RUN_BUDGET = 100_000  # instructions per run; a run that needs more is retried with
-LONG_BUDGET = 1_000_000  # this, or the verifier's claimed bound (facts.max_insns), or
-MAX_BUDGET = 20_000_000  # what its loop trip counts allow, when at most this
+RUN_BUDGET = 20_000  # instructions per run checked against the claims; one input per
+LONG_BUDGET = 1_000_000  # case may go on, unchecked, to this, or the verifier's claimed
+MAX_BUDGET = 20_000_000  # bound (facts.max_insns), or what its loop trip counts allow,
+# when at most MAX_BUDGET
 VERIFY_SECONDS = 10.0
 
 
@@ -176,31 +182,37 @@ class Oracles:
         jit_runner = self._jit(case) if jit else None
         if isinstance(jit_runner, Finding):
             return jit_runner, 0
+        long_left = 1  # runs past the short budget: for one input per case
         for n in range(self.runs):
             inp = draw_input(case, rng, pool)
             try:
                 probe.garbage, probe.fresh = 0, True
-                first = self._run_budgeted(runner, probe, inp)
+                first = self._run_budgeted(runner, probe, inp, long_left > 0)
                 if probe.violation:
                     return Finding("range", probe.violation, inp.describe()), n + 1
+                if first is None:  # cut at the short budget: its prefix was checked
+                    continue
                 steps = self._steps
+                if steps > self.run_budget:
+                    long_left -= 1
                 if self._claimed is not None and steps > self._claimed:
                     return Finding("range", f"a run executed {steps} instructions, more than "
                                    f"the claimed bound of {self._claimed}",
                                    inp.describe()), n + 1
-                broken = runner.contract(inp) if runner.last_ctx is not None else None
+                broken = runner.contract(inp)
                 if broken and broken.startswith("pointer leak") and \
                         not self._leak_confirmed(case, inp, first, jit_runner):
                     broken = None
                 if broken:
                     return Finding("contract", broken, inp.describe()), n + 1
                 probe.garbage, probe.fresh = inp.garbage | 1, True
-                second = runner.run(inp)
+                # the twin of a long run is cut; of a short one, it must end like it
+                second = self._run_budgeted(runner, probe, inp, steps <= self.run_budget)
             except VmFault as fault:
                 return Finding("fault", str(fault), inp.describe()), n + 1
             if probe.violation:
                 return Finding("range", probe.violation, inp.describe()), n + 1
-            if first != second:
+            if second is not None and first != second:
                 return Finding("uninit", "result depends on uninitialised stack or registers: "
                                + _diff(first, second), inp.describe()), n + 1
             if jit_runner is not None:
@@ -214,19 +226,22 @@ class Oracles:
                                    inp.describe()), n + 1
         return None, self.runs
 
-    def _run_budgeted(self, runner: Runner, probe: Probe, inp: Input) -> Result:
-        """A run with a small budget, rerun with a large one when needed (the
-        budget stays raised for the input's second run); the instructions it
-        took are left in ``self._steps``."""
+    def _run_budgeted(self, runner: Runner, probe: Probe, inp: Input,
+                      complete: bool) -> Result | None:
+        """A run whose first ``run_budget`` instructions are checked against
+        the verifier's claims; past that it goes on without the claim checks
+        (still bounds-checked, and with garbage after calls) up to the long
+        budget when ``complete``, else it is cut there (None).  The
+        instructions it took are left in ``self._steps``."""
         vm = runner.engine
         vm.budget = self.run_budget
-        runner.last_ctx = None
+        probe.checking(True)
         try:
             result = runner.run(inp)
             self._steps = vm.steps
             return result
         except VmFault as fault:
-            if vm.steps < vm.budget:
+            if not vm.stopped:
                 raise
             if self._claimed is not None and self._claimed < vm.budget:
                 raise VmFault(fault.pc, f"ran past the verifier's claimed bound of "
@@ -235,15 +250,19 @@ class Oracles:
                 raise VmFault(fault.pc, f"instruction budget of {vm.budget} exhausted; the "
                               f"verifier's loop trip counts allow about {self._long:.2e} "
                               "instructions") from None
-        vm.budget = self._long + 1
-        probe.fresh = True
+            if not complete:
+                self._steps = vm.steps
+                return None
+        probe.checking(False)
         try:
-            result = runner.run(inp)
+            result = runner.resume(self._long + 1 - self.run_budget)
         except VmFault as fault:
             if self._claimed is not None and vm.steps > self._claimed:
                 raise VmFault(fault.pc, f"ran past the verifier's claimed bound of "
                               f"{self._claimed} instructions") from None
             raise
+        finally:
+            probe.checking(True)
         self._steps = vm.steps
         return result
 

@@ -17,7 +17,8 @@ and r10, give the callee a fresh stack, and nest at most ``max_frames``
 deep (8, the caller included).  ``exit`` returns from a local call or ends
 the run.  Legacy ``ldabs``/``ldind`` read big-endian values from ``mem``
 into r0; an out-of-range read ends the program with r0 = 0, as the kernel
-does.  A run executes at most ``budget`` instructions, then faults.
+does.  A run executes at most ``budget`` instructions, then faults; such
+a run can be continued with :meth:`Interpreter.resume`.
 ``on_step(pc, registers)``, when given, is called before every instruction
 with the live register list (read it, do not keep or change it): the hook
 for checking a verifier's claims at run time.  ``validated=True`` skips the
@@ -81,6 +82,8 @@ class Interpreter:
         self.max_frames = max_frames
         self.on_step = on_step
         self._ticks = repeat(None, 0)  # the last run's remaining budget
+        self._segment = self._done = 0  # its budget, and steps before it (resume)
+        self._stopped_at: int | None = None  # where the last run ran out of budget
         self.pc = 0  # pc of the helper being called (for faults raised by helpers)
         self.space = AddressSpace()
         self._ctx_base = self.space.add("ctx", bytearray())
@@ -132,9 +135,30 @@ class Interpreter:
         if self._calls:
             self._calls.clear()
         self._stack_views[0][:] = ZERO_STACK
+        self._done = 0
+        return self._loop(0, self.budget)
+
+    def resume(self, budget: int) -> int:
+        """Go on with the last run, stopped by its instruction budget, for at
+        most ``budget`` more instructions (with the handlers in place now);
+        returns r0 like :meth:`run`.  :attr:`steps` counts both parts."""
+        pc = self._stopped_at
+        if pc is None:
+            raise BpfvmError("no run stopped by its instruction budget to resume")
+        self._done = self.steps
+        return self._loop(pc, budget)
+
+    @property
+    def stopped(self) -> bool:
+        """The last run ran out of its budget (and may be resumed)."""
+        return self._stopped_at is not None
+
+    def _loop(self, pc: int, budget: int) -> int:
+        r = self._r
         handlers = self._handlers
-        pc = 0
-        self._ticks = ticks = repeat(None, self.budget)
+        self._stopped_at = None
+        self._ticks = ticks = repeat(None, budget)
+        self._segment = budget
         try:
             for _ in ticks:
                 pc = handlers[pc]()
@@ -142,7 +166,9 @@ class Interpreter:
             return r[0]
         except VmFault as fault:
             raise self._located(fault) from None
-        raise self._located(VmFault(pc, f"instruction budget of {self.budget} exhausted"))
+        self._stopped_at = pc
+        total = self._done + budget
+        raise self._located(VmFault(pc, f"instruction budget of {total} exhausted"))
 
     def _located(self, fault: VmFault) -> VmFault:
         """``fault`` naming the source line of its pc, when the program has one."""
@@ -155,7 +181,7 @@ class Interpreter:
     @property
     def steps(self) -> int:
         """Instructions executed by the last run (the faulting one included)."""
-        return self.budget - operator.length_hint(self._ticks)
+        return self._done + self._segment - operator.length_hint(self._ticks)
 
     @property
     def registers(self) -> list[int]:

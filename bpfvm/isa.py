@@ -82,6 +82,10 @@ class Kind(Enum):
     LDABS = "ldabs"  # legacy packet load: r0 = ntoh(*(size *)(pkt + imm))
     LDIND = "ldind"  # legacy packet load: r0 = ntoh(*(size *)(pkt + src + imm))
 
+    # members are singletons compared by identity: hash them so too (Enum's
+    # own __hash__ is a Python call, and dispatch tables are keyed by Kind)
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True, slots=True)
 class OpSpec:

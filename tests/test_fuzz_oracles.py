@@ -185,3 +185,35 @@ def test_claimed_instruction_bound_is_checked(claim: int, fragment: str) -> None
     finding = outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(claim))).finding
     assert finding is not None and fragment in finding.message
     assert outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(10_000))).finding is None
+
+
+def counting_loop(trips: int, *tail: Insn) -> Case:
+    """r0 counts to ``trips`` (3 instructions a trip), then ``tail``."""
+    return mem_case(ins("mov64_k", 0, imm=0), ins("add64_k", 0, imm=1),
+                    ins("jlt64_k", 0, off=-2, imm=trips), *tail, EXIT)
+
+
+def test_claimed_bound_is_checked_past_the_short_budget() -> None:
+    case = counting_loop(2000)  # about 6,000 instructions; run_budget is 1,000
+    finding = outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(3000))).finding
+    assert finding is not None and "ran past the verifier's claimed bound of 3000" \
+        in finding.message
+
+
+def test_fault_after_the_short_budget_is_found() -> None:
+    case = counting_loop(600, ins("ldxdw", 0, 1, 12))  # out of the 16-byte context
+    finding = outcome(case).finding
+    assert finding is not None and finding.oracle == "fault" and "read of 8 bytes" \
+        in finding.message
+    assert outcome(counting_loop(600, ins("ldxdw", 0, 1, 8))).finding is None
+
+
+def test_one_input_per_case_runs_past_the_short_budget(monkeypatch) -> None:
+    from bpfvm.interp import Interpreter
+    resumed = []
+    real = Interpreter.resume
+    monkeypatch.setattr(Interpreter, "resume",
+                        lambda vm, budget: resumed.append(budget) or real(vm, budget))
+    out = outcome(counting_loop(600))
+    assert out.finding is None and out.runs == 3
+    assert resumed == [5000 + 1 - 1000]  # the long budget, less what ran checked

@@ -334,3 +334,45 @@ def test_budget_exhaustion_names_the_source_line() -> None:
     program = assemble("r0 = 0\nloop:\nr0 += 1\ngoto loop\n", "spin.s")
     with pytest.raises(VmFault, match=r"^pc 2 \(spin.s:4\): instruction budget of 100 "):
         Interpreter(program, standard_helpers(), budget=100).run()
+
+
+COUNT_TO_1000 = """
+    r0 = 0
+    r1 = 0
+loop:
+    r0 += 3
+    r1 += 1
+    if r1 < 1000 goto loop
+    exit
+"""
+
+
+@pytest.mark.parametrize("first", [1, 7, 2000, 2999])
+def test_resume_goes_on_where_the_budget_stopped_a_run(first: int) -> None:
+    program = assemble(COUNT_TO_1000)
+    whole = Interpreter(program, standard_helpers())
+    expected, total = whole.run(), whole.steps
+    vm = Interpreter(program, standard_helpers(), budget=first)
+    with pytest.raises(VmFault, match=f"budget of {first} exhausted"):
+        vm.run()
+    assert vm.stopped and vm.steps == first
+    assert vm.resume(total - first) == expected == 3000
+    assert vm.steps == total and not vm.stopped
+
+
+def test_resume_counts_the_whole_run_in_its_budget_message() -> None:
+    vm = Interpreter(assemble(COUNT_TO_1000), standard_helpers(), budget=100)
+    with pytest.raises(VmFault):
+        vm.run()
+    with pytest.raises(VmFault, match="budget of 150 exhausted"):
+        vm.resume(50)
+    assert vm.steps == 150 and vm.stopped
+
+
+def test_resume_needs_a_run_stopped_by_its_budget() -> None:
+    vm = Interpreter(assemble(COUNT_TO_1000), standard_helpers())
+    with pytest.raises(BpfvmError, match="no run stopped"):
+        vm.resume(10)
+    vm.run()
+    with pytest.raises(BpfvmError, match="no run stopped"):
+        vm.resume(10)
