@@ -94,11 +94,18 @@ def target_named(name: str) -> Target:
 
 def ins(key: str, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> Insn:
     """The instruction of spec ``key``, its discriminating field filled in."""
-    spec = isa.BY_KEY[key]
-    fields = {"src": src, "off": off, "imm": imm}
-    if spec.match:
-        fields[spec.match[0]] = spec.match[1]
-    return Insn(spec.opcode, dst, fields["src"], fields["off"], fields["imm"])
+    opcode, field, value = _SHAPES[key]
+    if field == "src":
+        src = value
+    elif field == "off":
+        off = value
+    elif field == "imm":
+        imm = value
+    return Insn(opcode, dst, src, off, imm)
+
+
+# per spec key: (opcode, the discriminating field or None, its value)
+_SHAPES = {s.key: (s.opcode, *(s.match or (None, 0))) for s in isa.TABLE}
 
 
 class Builder:

@@ -92,7 +92,8 @@ class Mutator:
         self.t = t or tables()
 
     def _pick(self, insns: list[Insn], pred) -> int | None:
-        pcs = [pc for pc, i in enumerate(insns) if i.spec is not None and pred(i, i.spec)]
+        pcs = [pc for pc, i in enumerate(insns)
+               if (spec := i.spec) is not None and pred(i, spec)]
         return self.rng.choice(pcs) if pcs else None
 
     def m_imm(self, insns: list[Insn]) -> list[Insn] | None:
