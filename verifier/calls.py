@@ -18,7 +18,7 @@ from verifier.env import MAX_FRAMES, Env
 from verifier.interval import Scalar
 from verifier.memory import readable
 from verifier.state import EMPTY_STACK, Frame, State
-from verifier.values import UNINIT, UNKNOWN, K, Obj, Val, pointer
+from verifier.values import K_MAP, K_PTR, K_SCALAR, K_UNINIT, UNINIT, UNKNOWN, Obj, Val, pointer
 
 MAX_MEM_SIZE = 1 << 16  # largest buffer a helper may be asked to read
 RETURNED_POINTER_SIZE = 8  # a returned pointer must address this many bytes (a PTE)
@@ -34,13 +34,13 @@ def _check_args(env: Env, state: State, spec: HelperSpec) -> State:
     args = spec.args
     for i, kind in enumerate(args):
         r = i + 1
-        if state.reg(r).kind is K.UNINIT:
+        if state.reg(r).kind is K_UNINIT:
             state = ck.init(state, r)
             continue
         v = state.reg(r)
         what = _arg_name(spec, i)
         if kind is Arg.MAP:
-            if v.kind is not K.MAP:
+            if v.kind is not K_MAP:
                 ck.reject(f"{what}: expected a map handle, got {v.type_name()}", state, (r,))
             else:
                 assert v.obj is not None
@@ -51,23 +51,23 @@ def _check_args(env: Env, state: State, spec: HelperSpec) -> State:
             m = env.maps[map_index]
             size = m.key_size if kind is Arg.MAP_KEY else m.value_size
             word = "key" if kind is Arg.MAP_KEY else "value"
-            if v.kind is not K.PTR:
+            if v.kind is not K_PTR:
                 ck.reject(f"{what}: expected a pointer to the {size}-byte {word}, got "
                           f"{v.type_name()}", state, (r,))
             else:
                 readable(env, state, r, Scalar.const(size), what)
         elif kind is Arg.MEM:
             nxt = args[i + 1] if i + 1 < len(args) else None
-            if v.kind is not K.PTR:
+            if v.kind is not K_PTR:
                 ck.reject(f"{what}: expected a pointer to memory, got {v.type_name()}",
                           state, (r,))
                 continue
             if nxt is not Arg.SIZE:
                 continue
             sz = state.reg(r + 1)
-            if sz.kind is K.UNINIT:
+            if sz.kind is K_UNINIT:
                 continue
-            if sz.kind is not K.SCALAR:
+            if sz.kind is not K_SCALAR:
                 ck.reject(f"{_arg_name(spec, i + 1)}: expected a size, got {sz.type_name()}",
                           state, (r + 1,))
                 continue
@@ -78,7 +78,7 @@ def _check_args(env: Env, state: State, spec: HelperSpec) -> State:
                 continue
             readable(env, state, r, sz.num, what)
         elif kind is Arg.CTX:
-            if v.kind is not K.PTR or v.obj != env.ctx or not v.num or not v.num.is_const() \
+            if v.kind is not K_PTR or v.obj != env.ctx or not v.num or not v.num.is_const() \
                     or v.num.value != 0:
                 ck.reject(f"{what}: expected the context pointer, got {v.describe()}", state,
                           (r,))
@@ -99,7 +99,7 @@ def helper_call(env: Env, state: State, pc: int, helper_id: int) -> State:
     state = _check_args(env, state, spec)
     if spec.ret is Ret.MAP_VALUE_OR_NULL:
         m = state.reg(1)
-        if m.kind is not K.MAP:
+        if m.kind is not K_MAP:
             return _clobber(state, UNKNOWN)
         assert m.obj is not None
         new_id = pc + 1
@@ -133,7 +133,7 @@ def local_call(env: Env, state: State, target: int) -> State | None:
 
 def _dangling(depth: int) -> Callable[[Val], Val]:
     def fn(v: Val) -> Val:
-        if v.kind is K.PTR and v.obj is not None and v.obj.kind == "stack" \
+        if v.kind is K_PTR and v.obj is not None and v.obj.kind == "stack" \
                 and int(v.obj.ref) >= depth:
             return UNINIT
         return v
@@ -145,13 +145,13 @@ def leave(env: Env, state: State) -> State | None:
     """At ``exit``: the caller's state after the return, or None at the
     outermost frame (after checking r0 against the program's contract)."""
     ck = env.checker
-    if state.reg(0).kind is K.UNINIT:
+    if state.reg(0).kind is K_UNINIT:
         ck.reject("r0 is not set at exit", state, (0,))
         state = state.set_reg(0, UNKNOWN)
     r0 = state.reg(0)
     depth = state.depth
     if depth:
-        if r0.kind is K.PTR and r0.obj is not None and r0.obj.kind == "stack" \
+        if r0.kind is K_PTR and r0.obj is not None and r0.obj.kind == "stack" \
                 and int(r0.obj.ref) == depth:
             ck.reject("returning a pointer to the callee's stack frame", state, (0,))
             r0 = UNKNOWN
@@ -168,10 +168,10 @@ def _check_return(env: Env, state: State, r0: Val) -> None:
     hook = env.hook
     if hook is not None and hook.returns_pointer:
         obj = hook.returns_pointer
-        if r0.kind is K.SCALAR and r0.num is not None and r0.num.is_const() \
+        if r0.kind is K_SCALAR and r0.num is not None and r0.num.is_const() \
                 and r0.num.value == 0:
             return
-        if r0.kind is not K.PTR or r0.obj is None or r0.obj.kind != "region" \
+        if r0.kind is not K_PTR or r0.obj is None or r0.obj.kind != "region" \
                 or r0.obj.ref != obj:
             ck.reject(f"r0 at exit must be a pointer into '{obj}' or 0, not {r0.describe()}",
                       state, (0,))
@@ -181,7 +181,7 @@ def _check_return(env: Env, state: State, r0: Val) -> None:
             ck.reject(f"returned pointer may not address {RETURNED_POINTER_SIZE} bytes inside "
                       f"'{obj}' ({r0.obj.size} bytes): offset {r0.describe()}", state, (0,))
         return
-    if r0.kind is not K.SCALAR:
+    if r0.kind is not K_SCALAR:
         ck.reject(f"returning {r0.type_name()} r0 where a scalar is expected", state, (0,))
         return
     if hook is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from verifier.state import State
-from verifier.values import UNKNOWN, K, Val
+from verifier.values import K_MAP, K_PTR, K_SCALAR, K_TOP, K_UNINIT, UNKNOWN, K, Val
 
 MAX_VAR_OFF = 1 << 29  # the kernel's BPF_MAX_VAR_OFF: pointer offsets stay within +-2**29
 
@@ -52,7 +52,7 @@ class Init(Pre):
         return (self.reg,)
 
     def failure(self, state: State) -> str | None:
-        if state.reg(self.reg).kind is K.UNINIT:
+        if state.reg(self.reg).kind is K_UNINIT:
             return f"read of uninitialised register r{self.reg}"
         return None
 
@@ -82,7 +82,7 @@ class TypeIs(Pre):
         return state.set_reg(self.reg, UNKNOWN)
 
 
-SCALAR = frozenset({K.SCALAR})
+SCALAR = frozenset({K_SCALAR})
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class Checker:
 
     def init(self, state: State, *regs: int) -> State:
         for r in regs:
-            if state.reg(r).kind is K.UNINIT:
+            if state.reg(r).kind is K_UNINIT:
                 state = self.require(state, Init(r))
         return state
 
@@ -156,4 +156,4 @@ class Checker:
 
 def is_pointerish(v: Val) -> bool:
     """Could hold an address (pointer, map handle, or mixed)."""
-    return v.kind in (K.PTR, K.MAP, K.TOP)
+    return v.kind in (K_PTR, K_MAP, K_TOP)

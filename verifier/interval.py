@@ -187,19 +187,23 @@ def sync(r: Scalar) -> Scalar | None:
     tnum, then (at most twice, until nothing changes) 32-bit bounds from
     64-bit ones, 64 from 32, signed from unsigned and back, then the tnum
     from the bounds and the bounds from the tnum once more.  Written out on
-    local variables: it runs after nearly every abstract operation."""
+    local variables, sign conversions inline: it runs after nearly every
+    abstract operation."""
     umin, umax, smin, smax = r.umin, r.umax, r.smin, r.smax
     u32min, u32max, s32min, s32max = r.u32min, r.u32max, r.s32min, r.s32max
-    tv, tm = r.t.v, r.t.m
+    t = r.t
+    tv, tm = t.v, t.m
     for final in (False, True):
         # bounds from the tnum
         lv, lm = tv & M32, tm & M32
-        x = lv | (lm & 0x80000000)
-        x = x - 0x100000000 if x & 0x80000000 else x
+        x = lv | (lm & _BIT31)
+        if x & _BIT31:
+            x -= _2_32
         if x > s32min:
             s32min = x
-        x = lv | (lm & 0x7FFFFFFF)
-        x = x - 0x100000000 if x & 0x80000000 else x
+        x = lv | (lm & _LOW31)
+        if x & _BIT31:
+            x -= _2_32
         if x < s32max:
             s32max = x
         if lv > u32min:
@@ -207,11 +211,13 @@ def sync(r: Scalar) -> Scalar | None:
         if lv | lm < u32max:
             u32max = lv | lm
         x = tv | (tm & _BIT63)
-        x = x - _2_64 if x & _BIT63 else x
+        if x & _BIT63:
+            x -= _2_64
         if x > smin:
             smin = x
         x = tv | (tm & _LOW63)
-        x = x - _2_64 if x & _BIT63 else x
+        if x & _BIT63:
+            x -= _2_64
         if x < smax:
             smax = x
         if tv > umin:
@@ -221,14 +227,19 @@ def sync(r: Scalar) -> Scalar | None:
         if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
             return None
         for _ in range(1 if final else 2):
-            before = (umin, umax, smin, smax, u32min, u32max, s32min, s32max)
-            # 32-bit bounds from the 64-bit ones
+            b_umin, b_umax, b_smin, b_smax = umin, umax, smin, smax
+            b_u32min, b_u32max, b_s32min, b_s32max = u32min, u32max, s32min, s32max
+            # 32-bit bounds from the 64-bit ones (a, b: low halves, then signed)
             if umin >> 32 == umax >> 32:
-                if umin & M32 > u32min:
-                    u32min = umin & M32
-                if umax & M32 < u32max:
-                    u32max = umax & M32
-                a, b = s32(umin), s32(umax)
+                a, b = umin & M32, umax & M32
+                if a > u32min:
+                    u32min = a
+                if b < u32max:
+                    u32max = b
+                if a & _BIT31:
+                    a -= _2_32
+                if b & _BIT31:
+                    b -= _2_32
                 if a <= b:
                     if a > s32min:
                         s32min = a
@@ -241,13 +252,20 @@ def sync(r: Scalar) -> Scalar | None:
                         u32min = a
                     if b < u32max:
                         u32max = b
-                a, b = s32(smin), s32(smax)
+                if a & _BIT31:
+                    a -= _2_32
+                if b & _BIT31:
+                    b -= _2_32
                 if a <= b:
                     if a > s32min:
                         s32min = a
                     if b < s32max:
                         s32max = b
-            a, b = s32(u32min), s32(u32max)
+            a, b = u32min & M32, u32max & M32
+            if a & _BIT31:
+                a -= _2_32
+            if b & _BIT31:
+                b -= _2_32
             if a <= b:
                 if a > s32min:
                     s32min = a
@@ -283,7 +301,11 @@ def sync(r: Scalar) -> Scalar | None:
                     if s32max < umax:
                         umax = s32max
             # signed from unsigned and back
-            a, b = s64(umin), s64(umax)
+            a, b = umin & M64, umax & M64
+            if a & _BIT63:
+                a -= _2_64
+            if b & _BIT63:
+                b -= _2_64
             if a <= b:
                 if a > smin:
                     smin = a
@@ -299,7 +321,9 @@ def sync(r: Scalar) -> Scalar | None:
                 break
             if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
                 return None
-            if (umin, umax, smin, smax, u32min, u32max, s32min, s32max) == before:
+            if umin == b_umin and umax == b_umax and smin == b_smin and smax == b_smax \
+                    and u32min == b_u32min and u32max == b_u32max and s32min == b_s32min \
+                    and s32max == b_s32max:
                 break
         if final:
             break
@@ -322,12 +346,16 @@ def sync(r: Scalar) -> Scalar | None:
         tm = ((m64 & _HIGH32) | m32) & ~tv
     if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
         return None
-    r.t = Tnum(tv, tm) if (tv, tm) != (r.t.v, r.t.m) else r.t
+    if tv != t.v or tm != t.m:
+        r.t = Tnum(tv, tm)
     r.umin, r.umax, r.smin, r.smax = umin, umax, smin, smax
     r.u32min, r.u32max, r.s32min, r.s32max = u32min, u32max, s32min, s32max
     return r
 
 
+_BIT31 = 1 << 31
+_LOW31 = M32 >> 1
+_2_32 = 1 << 32
 _BIT63 = 1 << 63
 _LOW63 = M64 >> 1
 _HIGH32 = M64 & ~M32

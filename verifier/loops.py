@@ -27,7 +27,7 @@ from verifier.cfg import Code, Loop
 from verifier.interval import S64_MAX, S64_MIN
 from verifier.state import State
 from verifier.tnum import M64
-from verifier.values import K
+from verifier.values import K_SCALAR
 
 INF = float("inf")
 Rec = tuple[int, float, float, bool, bool] | None  # (base reg, dlo, dhi, no u-wrap, no s-wrap)
@@ -65,7 +65,7 @@ def _step(rec: Rec, dlo: int, dhi: int, state: State, reg: int) -> Rec:
     if rec is None:
         return None
     v = state.reg(reg)
-    if v.kind is not K.SCALAR or v.num is None:
+    if v.kind is not K_SCALAR or v.num is None:
         return None
     n = v.num
     nu = rec[3] and n.umin + dlo >= 0 and n.umax + dhi <= M64
@@ -96,7 +96,7 @@ def _transfer(code: Code, pc: int, state: State, recs: Recs) -> Recs:
     elif k is isa.Kind.ALU and spec.width == 64 and spec.op in ("add", "sub"):
         if spec.src_reg:
             src = state.reg(insn.src)
-            if src.kind is not K.SCALAR or src.num is None:
+            if src.kind is not K_SCALAR or src.num is None:
                 out[d] = None
                 return tuple(out)
             lo, hi = src.num.smin, src.num.smax
@@ -182,7 +182,7 @@ def _best_ranking(at_back: Recs, head: State) -> tuple[int, int, int, int] | Non
         if not (rec[3] or rec[4]):
             continue
         v = head.reg(r)
-        if v.kind is not K.SCALAR or v.num is None:
+        if v.kind is not K_SCALAR or v.num is None:
             continue
         step = int(rec[1]) if rec[1] > 0 else int(rec[2])
         n = v.num

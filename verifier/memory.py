@@ -17,7 +17,18 @@ from verifier.checks import is_pointerish
 from verifier.env import Env
 from verifier.interval import Scalar
 from verifier.state import STACK_SIZE, State
-from verifier.values import UNKNOWN, K, Obj, Val, pointer, scalar
+from verifier.values import (
+    K_MAP,
+    K_PTR,
+    K_SCALAR,
+    K_TOP,
+    K_UNINIT,
+    UNKNOWN,
+    Obj,
+    Val,
+    pointer,
+    scalar,
+)
 
 OBJ_WORD = {"map_value": "map value", "region": "region", "mem": "helper memory",
             "buf": "buffer", "ctx": "context", "stack": "stack"}
@@ -31,16 +42,16 @@ def deref(env: Env, state: State, reg: int, what: str) -> tuple[State, Val | Non
     """The pointer in ``reg`` if it may be dereferenced (non-null), else None."""
     ck = env.checker
     p = state.reg(reg)
-    if p.kind is K.PTR and p.null:
+    if p.kind is K_PTR and p.null:
         ck.reject(f"possible null pointer dereference: r{reg} is {p.type_name()} "
                   "(check it against 0 first)", state, (reg,))
-        p = Val(K.PTR, p.num, p.obj, False, 0)
+        p = Val(K_PTR, p.num, p.obj, False, 0)
         return state.set_reg(reg, p), p
-    if p.kind is K.PTR:
+    if p.kind is K_PTR:
         return state, p
-    why = {K.SCALAR: "is a scalar, not a pointer", K.MAP: "is a map handle, not a pointer",
-           K.TOP: "holds different types on different paths",
-           K.UNINIT: "is not initialised"}[p.kind]
+    why = {K_SCALAR: "is a scalar, not a pointer", K_MAP: "is a map handle, not a pointer",
+           K_TOP: "holds different types on different paths",
+           K_UNINIT: "is not initialised"}[p.kind]
     ck.reject(f"invalid memory {what}: r{reg} {why}", state, (reg,))
     return state, None
 
@@ -104,11 +115,11 @@ def _stack_load(env: Env, state: State, depth: int, lo: int, hi: int, size: int,
     const = hi - lo == size
     for o, s, v in st.overlapping(lo, hi - lo):
         if const and o == lo and s == size:
-            if v.kind is K.SCALAR and size < 8 and signed:
+            if v.kind is K_SCALAR and size < 8 and signed:
                 assert v.num is not None
                 return scalar(sext(v.num, 8 * size, 64))
             return v
-        if v.kind is not K.SCALAR:
+        if v.kind is not K_SCALAR:
             ck.reject(f"partial read of a spilled pointer at fp{o} ({v.type_name()})", state,
                       (reg,))
             return UNKNOWN
@@ -132,7 +143,7 @@ def _stack_store(env: Env, state: State, depth: int, lo: int, hi: int, size: int
         env.checker.reject(f"partial spill of pointer r{src}: {size} bytes (a pointer takes 8)",
                            state, (src,) if src is not None else ())
         val = None
-    if val is not None and val.kind is K.SCALAR and size < 8:
+    if val is not None and val.kind is K_SCALAR and size < 8:
         assert val.num is not None
         val = scalar(truncate(val.num, size))
     return state.set_stack(depth, st.write(lo, size, val))
@@ -164,7 +175,7 @@ def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool
     lo, hi = rng
     if atomic:
         before = _stack_load(env, state, depth, lo, hi, size, False, reg)
-        if before.kind is not K.SCALAR:
+        if before.kind is not K_SCALAR:
             return state, UNKNOWN
         after = _stack_store(env, state, depth, lo, hi, size, None, None)
         return after, scalar(loaded(size, False))
@@ -203,7 +214,7 @@ def readable(env: Env, state: State, reg: int, size: Scalar, what: str) -> bool:
             ck.reject(f"{what}: r{reg} points at uninitialised stack (fp{first})", state, (reg,))
             return False
         for o, _s, v in st.overlapping(lo, hi - lo):
-            if v.kind is not K.SCALAR:
+            if v.kind is not K_SCALAR:
                 ck.reject(f"{what}: r{reg} points at a spilled pointer (fp{o}); it would "
                           "leak", state, (reg,))
                 return False

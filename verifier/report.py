@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from bpfvm.program import SourceLoc
 from verifier.interval import describe
 from verifier.state import State
-from verifier.values import K, Val
+from verifier.values import K_SCALAR, K_UNINIT, Val
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def render_regs(state: State, regs: Sequence[int] = ()) -> str:
     """``r1=ptr_to_ctx(off=0) r2=scalar(umax=63,...)``; every initialised
     register when ``regs`` is empty."""
     vals = state.regs
-    chosen = regs or [r for r in range(len(vals)) if vals[r].kind is not K.UNINIT]
+    chosen = regs or [r for r in range(len(vals)) if vals[r].kind is not K_UNINIT]
     return " ".join(f"r{r}={vals[r].describe()}" for r in dict.fromkeys(chosen))
 
 
@@ -84,7 +84,7 @@ class Facts:
         if vals is None:
             return f"pc {pc}: claimed unreachable, but reached"
         for r, (v, x) in enumerate(zip(vals, regs, strict=False)):
-            if v.kind is K.SCALAR and v.num is not None and not v.num.contains(x):
+            if v.kind is K_SCALAR and v.num is not None and not v.num.contains(x):
                 return (f"pc {pc}: r{r} = {x & ((1 << 64) - 1):#x} is outside the claimed "
                         f"{describe(v.num)}")
         return None

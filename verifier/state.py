@@ -11,7 +11,7 @@ new objects sharing what did not change.  Join and widen are pointwise.
 from __future__ import annotations
 
 from verifier.interval import Thresholds
-from verifier.values import UNINIT, K, Val
+from verifier.values import K_SCALAR, K_UNINIT, UNINIT, Val
 
 STACK_SIZE = 512
 NREGS = 11
@@ -48,7 +48,7 @@ class Stack:
         spills = dict(self.spills)
         for o, s, v in self.overlapping(off, size):
             del spills[o]
-            if v.kind is not K.SCALAR:  # a clobbered pointer: its other bytes are garbage
+            if v.kind is not K_SCALAR:  # a clobbered pointer: its other bytes are garbage
                 init &= ~_bits(o, s)
         init |= _bits(off, size)
         if val is not None:
@@ -62,7 +62,7 @@ class Stack:
         init = self.init
         for o, s, v in self.overlapping(off, size):
             del spills[o]
-            if v.kind is not K.SCALAR:
+            if v.kind is not K_SCALAR:
                 init &= ~_bits(o, s)
         return Stack(init, spills)
 
@@ -76,20 +76,20 @@ class Stack:
             if other is not None and other[0] == s:
                 j = v.widen(other[1], th) if th is not None else v.join(other[1])
                 spills[off] = (s, j)
-            elif v.kind is not K.SCALAR:
+            elif v.kind is not K_SCALAR:
                 init &= ~_bits(off, s)
         for off, (s, v) in o.spills.items():
             mine = self.spills.get(off)
-            if (mine is None or mine[0] != s) and v.kind is not K.SCALAR:
+            if (mine is None or mine[0] != s) and v.kind is not K_SCALAR:
                 init &= ~_bits(off, s)
         for off, (s, v) in list(spills.items()):
-            if v.kind is K.UNINIT or not init & _bits(off, s) == _bits(off, s):
+            if v.kind is K_UNINIT or not init & _bits(off, s) == _bits(off, s):
                 del spills[off]
         return Stack(init, spills)
 
     def describe(self) -> str:
         parts = [f"fp{o}={v.describe()}" for o, (s, v) in sorted(self.spills.items())
-                 if s == 8 or v.kind is not K.SCALAR]
+                 if s == 8 or v.kind is not K_SCALAR]
         runs, i = [], 0
         mask = self.init
         while i < STACK_SIZE:
@@ -169,7 +169,7 @@ class State:
                 if v.id == id:
                     return True
             for _s, v in f.stack.spills.values():
-                if v.id == id or v.kind is K.UNINIT:
+                if v.id == id or v.kind is K_UNINIT:
                     return True
         return False
 
@@ -182,7 +182,7 @@ class State:
             init = f.stack.init
             for o, (s, v) in f.stack.spills.items():
                 nv = fn(v)  # type: ignore[operator]
-                if nv.kind is K.UNINIT:  # a dead value: its bytes are unreadable
+                if nv.kind is K_UNINIT:  # a dead value: its bytes are unreadable
                     init &= ~_bits(o, s)
                 else:
                     spills[o] = (s, nv)

@@ -24,7 +24,7 @@ from verifier.env import Env
 from verifier.interval import Scalar
 from verifier.memory import access
 from verifier.state import State
-from verifier.values import UNKNOWN, K, Obj, Val, const, pointer, scalar
+from verifier.values import K_MAP, K_PTR, K_SCALAR, UNKNOWN, Obj, Val, const, pointer, scalar
 
 Edge = tuple[str, int, State]
 Transfer = Callable[[Env, int, Insn, isa.OpSpec, State], list[Edge]]
@@ -45,7 +45,7 @@ def _mov(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
     if spec.src_reg:
         state = ck.init(state, insn.src)
         v = state.reg(insn.src)
-        if spec.width == 64 and v.kind is K.SCALAR and insn.src != insn.dst:
+        if spec.width == 64 and v.kind is K_SCALAR and insn.src != insn.dst:
             state, v = _link(state, insn.src, v, SCALAR_IDS + pc)
         if spec.width == 32:
             state = ck.scalar(state, insn.src, "32-bit move of {type} {r} would truncate a "
@@ -73,7 +73,7 @@ def _link(state: State, src: int, v: Val, new_id: int) -> tuple[State, Val]:
 
     if state.has_id(old):
         state = state.map_vals(scrub)
-    v = Val(K.SCALAR, v.num, None, False, new_id)
+    v = Val(K_SCALAR, v.num, None, False, new_id)
     return state.set_reg(src, v), v
 
 
@@ -91,13 +91,13 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
     """``dst OP src`` where one of them is a pointer (or handle, or mixed)."""
     ck = env.checker
     op = spec.op
-    culprit, other = (insn.dst, dst) if dst.kind is not K.SCALAR else (src_reg, src)
+    culprit, other = (insn.dst, dst) if dst.kind is not K_SCALAR else (src_reg, src)
     name = f"r{culprit}" if culprit is not None else "the immediate"
     if spec.width == 32:
         ck.reject(f"32-bit arithmetic on pointer {name} ({other.type_name()})", state,
                   (insn.dst,))
         return UNKNOWN
-    if op == "sub" and dst.kind is K.PTR and src.kind is K.PTR:
+    if op == "sub" and dst.kind is K_PTR and src.kind is K_PTR:
         if dst.obj != src.obj or dst.null or src.null:
             ck.reject(f"subtracting pointers to different objects: r{insn.dst} "
                       f"({dst.type_name()}) and r{src_reg} ({src.type_name()})", state,
@@ -105,8 +105,8 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
             return UNKNOWN
         assert dst.num is not None and src.num is not None
         return scalar(arith.alu("sub", dst.num, src.num, 64))
-    ptr, num_val, num_reg = (dst, src, src_reg) if dst.kind is K.PTR else (src, dst, insn.dst)
-    ok = (ptr.kind is K.PTR and num_val.kind is K.SCALAR
+    ptr, num_val, num_reg = (dst, src, src_reg) if dst.kind is K_PTR else (src, dst, insn.dst)
+    ok = (ptr.kind is K_PTR and num_val.kind is K_SCALAR
           and (op == "add" or (op == "sub" and ptr is dst)))
     if not ok:
         ck.reject(f"pointer arithmetic '{spec.kop}' on {name} ({other.type_name()}) is not "
@@ -127,7 +127,7 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
         ck.reject(f"pointer r{insn.dst} would move out of +-{MAX_VAR_OFF} of its object",
                   state, (insn.dst,))
         return UNKNOWN
-    return Val(K.PTR, off, ptr.obj, False, ptr.id)
+    return Val(K_PTR, off, ptr.obj, False, ptr.id)
 
 
 _SHIFTS = ("lsh", "rsh", "arsh")
@@ -157,7 +157,7 @@ def _alu(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
         state = ck.init(state, insn.src)
     dst = state.reg(insn.dst)
     src = _operand(env, state, insn, spec)
-    if dst.kind is K.SCALAR and src.kind is K.SCALAR:
+    if dst.kind is K_SCALAR and src.kind is K_SCALAR:
         assert dst.num is not None and src.num is not None
         res = scalar(arith.alu(spec.op, dst.num, src.num, spec.width))
     else:
@@ -198,7 +198,7 @@ def _lddw(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list
         return _next(pc, spec, state.set_reg(insn.dst, UNKNOWN))
     m = env.maps[idx]
     if spec.key == "lddw_map":
-        v = Val(K.MAP, None, Obj("map", idx, 0, m.name))
+        v = Val(K_MAP, None, Obj("map", idx, 0, m.name))
     else:
         if m.kind != "array":
             ck.reject(f"direct value access needs an array map; '{m.name}' is a {m.kind} map",
@@ -223,7 +223,7 @@ def _st(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[E
 
 def _remember_imm(env: Env, state: State, insn: Insn, spec: isa.OpSpec) -> State:
     p = state.reg(insn.dst)
-    if p.kind is not K.PTR or p.obj is None or p.obj.kind != "stack" or p.num is None \
+    if p.kind is not K_PTR or p.obj is None or p.obj.kind != "stack" or p.num is None \
             or not p.num.is_const():
         return state
     off = p.num.smin + insn.off
@@ -273,13 +273,13 @@ def _null_check(env: Env, state: State, reg: int, to_null: bool, ptr: Val) -> St
     """Refine the value-or-null pointer in ``reg`` (and every copy of it)."""
     if not ptr.null:
         return state
-    new = const(0) if to_null else Val(K.PTR, ptr.num, ptr.obj, False, 0)
+    new = const(0) if to_null else Val(K_PTR, ptr.num, ptr.obj, False, 0)
     if ptr.id == 0:
         return state.set_reg(reg, new)
     pid = ptr.id
 
     def fn(v: Val) -> Val:
-        return new if v.kind is K.PTR and v.id == pid else v
+        return new if v.kind is K_PTR and v.id == pid else v
 
     return state.map_vals(fn)
 
@@ -293,7 +293,7 @@ def _jcond(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> lis
     b = _operand(env, state, insn, spec)
     fall, taken = env.code.succ[pc][0], env.code.succ[pc][-1]
     outcomes: list[tuple[bool, State | None]] = []
-    if a.kind is K.SCALAR and b.kind is K.SCALAR:
+    if a.kind is K_SCALAR and b.kind is K_SCALAR:
         assert a.num is not None and b.num is not None
         for t in (False, True):
             r = refine(spec.op, a.num, b.num, spec.width, t)
@@ -314,11 +314,11 @@ def _narrow(state: State, reg: int, old: Val, num: Scalar) -> State:
     """Set the refined ``num`` in ``reg`` and in every linked copy of it."""
     if not old.id:
         return state.set_reg(reg, scalar(num))
-    new = Val(K.SCALAR, num, None, False, old.id)
+    new = Val(K_SCALAR, num, None, False, old.id)
     oid = old.id
 
     def fn(v: Val) -> Val:
-        return new if v.kind is K.SCALAR and v.id == oid else v
+        return new if v.kind is K_SCALAR and v.id == oid else v
 
     return state.map_vals(fn)
 
@@ -333,21 +333,21 @@ def _pointer_jcond(env: Env, state: State, insn: Insn, spec: isa.OpSpec, a: Val,
         ck.reject(f"32-bit comparison of pointer: r{insn.dst} ({a.type_name()}) and {bname} "
                   f"({b.type_name()})", state, regs)
         return both
-    zero = next((v for v in (a, b) if v.kind is K.SCALAR and v.num is not None
+    zero = next((v for v in (a, b) if v.kind is K_SCALAR and v.num is not None
                  and v.num.is_const() and v.num.value == 0), None)
-    ptr, preg = (a, insn.dst) if a.kind is K.PTR else (b, insn.src)
-    if zero is not None and ptr.kind is K.PTR and spec.op in ("jeq", "jne"):
+    ptr, preg = (a, insn.dst) if a.kind is K_PTR else (b, insn.src)
+    if zero is not None and ptr.kind is K_PTR and spec.op in ("jeq", "jne"):
         eq_null = _null_check(env, state, preg, True, ptr) if ptr.null else None
         non_null = _null_check(env, state, preg, False, ptr)
         if spec.op == "jeq":
             return [(False, non_null), (True, eq_null)]
         return [(False, eq_null), (True, non_null)]
-    if a.kind is K.PTR and b.kind is K.PTR and a.obj == b.obj and not a.null and not b.null:
+    if a.kind is K_PTR and b.kind is K_PTR and a.obj == b.obj and not a.null and not b.null:
         return both
-    if a.kind is K.PTR and b.kind is K.PTR:
+    if a.kind is K_PTR and b.kind is K_PTR:
         ck.reject(f"comparison of pointers to different objects: r{insn.dst} "
                   f"({a.type_name()}) and r{insn.src} ({b.type_name()})", state, regs)
-    elif zero is not None and ptr.kind is K.PTR:
+    elif zero is not None and ptr.kind is K_PTR:
         ck.reject(f"pointer r{preg} ({ptr.type_name()}) may only be compared with 0 using "
                   "== or !=", state, regs)
     else:
@@ -364,7 +364,7 @@ def _callx(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> lis
     ck = env.checker
     state = ck.init(state, insn.dst)
     v = state.reg(insn.dst)
-    if v.kind is not K.SCALAR or v.num is None or not v.num.is_const():
+    if v.kind is not K_SCALAR or v.num is None or not v.num.is_const():
         ck.reject(f"callx through r{insn.dst}: the helper id must be a known constant, not "
                   f"{v.describe()}", state, (insn.dst,))
         return _next(pc, spec, state.set_regs({0: UNKNOWN, 1: UNKNOWN, 2: UNKNOWN,

@@ -26,6 +26,10 @@ class K(IntEnum):
     MAP = 4  # map handle
 
 
+# The kinds as module constants: reading a member off an Enum class goes
+# through a descriptor, and kinds are compared at every step of the analysis.
+K_UNINIT, K_TOP, K_SCALAR, K_PTR, K_MAP = K.UNINIT, K.TOP, K.SCALAR, K.PTR, K.MAP
+
 @dataclass(frozen=True, slots=True)
 class Obj:
     """A memory object: ``kind`` is ctx, buf, stack, map_value, region or
@@ -80,30 +84,30 @@ class Val:
     # -- queries -----------------------------------------------------------
     @property
     def is_scalar(self) -> bool:
-        return self.kind is K.SCALAR
+        return self.kind is K_SCALAR
 
     @property
     def is_ptr(self) -> bool:
-        return self.kind is K.PTR
+        return self.kind is K_PTR
 
     def type_name(self) -> str:
-        if self.kind is K.PTR:
+        if self.kind is K_PTR:
             assert self.obj is not None
             base = {"ctx": "ctx", "buf": "mem", "stack": "stack", "map_value": "map_value",
                     "region": "region", "mem": "mem"}[self.obj.kind]
             return f"{base}_or_null" if self.null else f"ptr_to_{base}"
-        return {K.UNINIT: "uninit", K.TOP: "mixed", K.SCALAR: "scalar",
-                K.MAP: "map_ptr"}[self.kind]
+        return {K_UNINIT: "uninit", K_TOP: "mixed", K_SCALAR: "scalar",
+                K_MAP: "map_ptr"}[self.kind]
 
     def describe(self) -> str:
         """Kernel-log-like rendering: ``scalar(umax=63,var_off=...)``."""
-        if self.kind is K.SCALAR:
+        if self.kind is K_SCALAR:
             assert self.num is not None
             return describe(self.num) if self.num.is_const() else f"scalar({describe(self.num)})"
-        if self.kind is K.MAP:
+        if self.kind is K_MAP:
             assert self.obj is not None
             return f"map_ptr({self.obj.name or self.obj.ref})"
-        if self.kind is K.PTR:
+        if self.kind is K_PTR:
             assert self.obj is not None and self.num is not None
             off = describe(self.num)
             parts = [f"off={off}" if self.num.is_const() else off]
@@ -120,24 +124,24 @@ class Val:
     def join(self, o: Val) -> Val:
         if self is o or self == o:
             return self
-        if self.kind is K.UNINIT or o.kind is K.UNINIT:
+        if self.kind is K_UNINIT or o.kind is K_UNINIT:
             return UNINIT
-        if self.kind is K.SCALAR and o.kind is K.SCALAR:
+        if self.kind is K_SCALAR and o.kind is K_SCALAR:
             assert self.num is not None and o.num is not None
-            return Val(K.SCALAR, self.num.join(o.num))
-        if self.kind is K.PTR and o.kind is K.PTR and self.obj == o.obj:
+            return Val(K_SCALAR, self.num.join(o.num))
+        if self.kind is K_PTR and o.kind is K_PTR and self.obj == o.obj:
             assert self.num is not None and o.num is not None
-            return Val(K.PTR, self.num.join(o.num), self.obj, self.null or o.null,
+            return Val(K_PTR, self.num.join(o.num), self.obj, self.null or o.null,
                        self.id if self.id == o.id else 0)
-        if self.kind is K.PTR and _is_zero(o):
-            return Val(K.PTR, self.num, self.obj, True, self.id)
-        if o.kind is K.PTR and _is_zero(self):
-            return Val(K.PTR, o.num, o.obj, True, o.id)
+        if self.kind is K_PTR and _is_zero(o):
+            return Val(K_PTR, self.num, self.obj, True, self.id)
+        if o.kind is K_PTR and _is_zero(self):
+            return Val(K_PTR, o.num, o.obj, True, o.id)
         return TOP
 
     def widen(self, o: Val, th: Thresholds) -> Val:
         j = self.join(o)
-        if j.kind in (K.SCALAR, K.PTR) and self.kind is j.kind and self.obj == j.obj:
+        if j.kind in (K_SCALAR, K_PTR) and self.kind is j.kind and self.obj == j.obj:
             assert self.num is not None and j.num is not None
             num = self.num.widen(j.num, th)
             if num is not j.num:
@@ -149,21 +153,21 @@ class Val:
 
 
 def _is_zero(v: Val) -> bool:
-    return v.kind is K.SCALAR and v.num is not None and v.num.is_const() and v.num.value == 0
+    return v.kind is K_SCALAR and v.num is not None and v.num.is_const() and v.num.value == 0
 
 
-UNINIT = Val(K.UNINIT)
-TOP = Val(K.TOP)
-UNKNOWN = Val(K.SCALAR, Scalar.unknown())
+UNINIT = Val(K_UNINIT)
+TOP = Val(K_TOP)
+UNKNOWN = Val(K_SCALAR, Scalar.unknown())
 
 
 def scalar(num: Scalar) -> Val:
-    return Val(K.SCALAR, num)
+    return Val(K_SCALAR, num)
 
 
 def const(value: int) -> Val:
-    return Val(K.SCALAR, Scalar.const(value))
+    return Val(K_SCALAR, Scalar.const(value))
 
 
 def pointer(obj: Obj, off: Scalar | int = 0, null: bool = False, id: int = 0) -> Val:
-    return Val(K.PTR, off if isinstance(off, Scalar) else Scalar.const(off), obj, null, id)
+    return Val(K_PTR, off if isinstance(off, Scalar) else Scalar.const(off), obj, null, id)
