@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from verifier.interval import Scalar, make, s32, s64
+from verifier.interval import Scalar, make
 from verifier.tnum import M32, M64, Tnum
 
 
@@ -26,57 +26,54 @@ class View(NamedTuple):
     smax: int
 
 
-def _mask(w: int) -> int:
-    return M64 if w == 64 else M32
-
-
-def _smin(w: int) -> int:
-    return -(1 << (w - 1))
-
-
-def _smax(w: int) -> int:
-    return (1 << (w - 1)) - 1
+_MASK = {64: M64, 32: M32}
+_SMIN = {64: -(1 << 63), 32: -(1 << 31)}
+_SMAX = {64: (1 << 63) - 1, 32: (1 << 31) - 1}
+_new = tuple.__new__  # a View without the Python-level NamedTuple constructor
 
 
 def _signed(x: int, w: int) -> int:
-    return s64(x) if w == 64 else s32(x)
+    x &= _MASK[w]
+    return x - (1 << w) if x > _SMAX[w] else x
 
 
 def view(a: Scalar, w: int) -> View:
     if w == 64:
-        return View(a.t, a.umin, a.umax, a.smin, a.smax)
-    return View(a.t.subreg(), a.u32min, a.u32max, a.s32min, a.s32max)
+        return _new(View, (a.t, a.umin, a.umax, a.smin, a.smax))
+    t = a.t
+    return _new(View, (Tnum(t.v & M32, t.m & M32), a.u32min, a.u32max, a.s32min, a.s32max))
 
 
 def _full(t: Tnum, w: int) -> View:
-    return View(t, 0, _mask(w), _smin(w), _smax(w))
+    return _new(View, (t, 0, _MASK[w], _SMIN[w], _SMAX[w]))
 
 
 def _wrap_u(lo: int, hi: int, w: int) -> tuple[int, int]:
     """The exact integer range [lo, hi] taken modulo 2**w, as one interval."""
-    if hi - lo > _mask(w) or (lo >> w) != (hi >> w):
-        return 0, _mask(w)
-    return lo & _mask(w), hi & _mask(w)
+    mask = _MASK[w]
+    if hi - lo > mask or (lo >> w) != (hi >> w):
+        return 0, mask
+    return lo & mask, hi & mask
 
 
 def _wrap_s(lo: int, hi: int, w: int) -> tuple[int, int]:
     span = 1 << w
-    base = lo - _smin(w)
-    if hi - lo >= span or base // span != (hi - _smin(w)) // span:
-        return _smin(w), _smax(w)
+    smin = _SMIN[w]
+    if hi - lo >= span or (lo - smin) // span != (hi - smin) // span:
+        return smin, _SMAX[w]
     return _signed(lo, w), _signed(hi, w)
 
 
 def _add(a: View, b: View, w: int) -> View:
     t = a.t.add(b.t)
-    return View(t, *_wrap_u(a.umin + b.umin, a.umax + b.umax, w),
-                *_wrap_s(a.smin + b.smin, a.smax + b.smax, w))
+    return _new(View, (t, *_wrap_u(a.umin + b.umin, a.umax + b.umax, w),
+                       *_wrap_s(a.smin + b.smin, a.smax + b.smax, w)))
 
 
 def _sub(a: View, b: View, w: int) -> View:
     t = a.t.sub(b.t)
-    return View(t, *_wrap_u(a.umin - b.umax, a.umax - b.umin, w),
-                *_wrap_s(a.smin - b.smax, a.smax - b.smin, w))
+    return _new(View, (t, *_wrap_u(a.umin - b.umax, a.umax - b.umin, w),
+                       *_wrap_s(a.smin - b.smax, a.smax - b.smin, w)))
 
 
 def _mul(a: View, b: View, w: int) -> View:
@@ -88,14 +85,14 @@ def _mul(a: View, b: View, w: int) -> View:
 
 def _and(a: View, b: View, w: int) -> View:
     t = a.t.and_(b.t)
-    smin, smax = _smin(w), _smax(w)
+    smin, smax = _SMIN[w], _SMAX[w]
     if a.smin >= 0 and b.smin >= 0:
         smin, smax = 0, min(a.smax, b.smax)
     elif a.smin >= 0:
         smin, smax = 0, a.smax
     elif b.smin >= 0:
         smin, smax = 0, b.smax
-    return View(t, t.v, min(a.umax, b.umax), smin, smax)
+    return _new(View, (t, t.v, min(a.umax, b.umax), smin, smax))
 
 
 def _or(a: View, b: View, w: int) -> View:
@@ -103,7 +100,7 @@ def _or(a: View, b: View, w: int) -> View:
     umin, umax = max(a.umin, b.umin), t.v | t.m
     if a.smin >= 0 and b.smin >= 0:
         return View(t, umin, umax, umin, umax)
-    return View(t, umin, umax, _smin(w), _smax(w))
+    return View(t, umin, umax, _SMIN[w], _SMAX[w])
 
 
 def _xor(a: View, b: View, w: int) -> View:
@@ -111,7 +108,7 @@ def _xor(a: View, b: View, w: int) -> View:
     umin, umax = t.v, t.v | t.m
     if a.smin >= 0 and b.smin >= 0:
         return View(t, umin, umax, umin, umax)
-    return View(t, umin, umax, _smin(w), _smax(w))
+    return View(t, umin, umax, _SMIN[w], _SMAX[w])
 
 
 def _shift_range(b: View, w: int) -> tuple[int, int]:
@@ -128,16 +125,16 @@ def _lsh(a: View, b: View, w: int) -> View:
             t = Tnum(t.v & M32, 0)
     else:
         t = Tnum.unknown(w)
-    t = Tnum(t.v & _mask(w), t.m & _mask(w))
-    if a.umax << hi <= _mask(w):
-        return View(t, a.umin << lo, a.umax << hi, _smin(w), _smax(w))
+    t = Tnum(t.v & _MASK[w], t.m & _MASK[w])
+    if a.umax << hi <= _MASK[w]:
+        return View(t, a.umin << lo, a.umax << hi, _SMIN[w], _SMAX[w])
     return _full(t, w)
 
 
 def _rsh(a: View, b: View, w: int) -> View:
     lo, hi = _shift_range(b, w)
     t = a.t.rshift(lo) if lo == hi else Tnum.range(0, a.umax)
-    return View(t, a.umin >> hi, a.umax >> lo, _smin(w), _smax(w))
+    return View(t, a.umin >> hi, a.umax >> lo, _SMIN[w], _SMAX[w])
 
 
 def _arsh(a: View, b: View, w: int) -> View:
@@ -145,7 +142,7 @@ def _arsh(a: View, b: View, w: int) -> View:
     t = a.t.arshift(lo, w) if lo == hi else Tnum.unknown(w)
     smin = min(a.smin >> lo, a.smin >> hi)
     smax = max(a.smax >> lo, a.smax >> hi)
-    return View(t, 0, _mask(w), smin, smax)
+    return View(t, 0, _MASK[w], smin, smax)
 
 
 def _div(a: View, b: View, w: int) -> View:
@@ -153,14 +150,14 @@ def _div(a: View, b: View, w: int) -> View:
         lo, hi = a.umin // b.umax, a.umax // b.umin
     else:
         lo, hi = 0, a.umax
-    return View(Tnum.range(lo, hi), lo, hi, _smin(w), _smax(w))
+    return View(Tnum.range(lo, hi), lo, hi, _SMIN[w], _SMAX[w])
 
 
 def _mod(a: View, b: View, w: int) -> View:
     if b.umin > 0 and a.umax < b.umin:
         return a
     hi = min(a.umax, b.umax - 1) if b.umin > 0 else a.umax
-    return View(Tnum.range(0, hi), 0, hi, _smin(w), _smax(w))
+    return View(Tnum.range(0, hi), 0, hi, _SMIN[w], _SMAX[w])
 
 
 def _const_op(fn: Callable[[int, int, int], int]) -> Callable[[View, View, int], View]:
@@ -168,14 +165,14 @@ def _const_op(fn: Callable[[int, int, int], int]) -> Callable[[View, View, int],
 
     def op(a: View, b: View, w: int) -> View:
         if a.t.m == 0 and b.t.m == 0:
-            v = fn(_signed(a.t.v, w), _signed(b.t.v, w), w) & _mask(w)
+            v = fn(_signed(a.t.v, w), _signed(b.t.v, w), w) & _MASK[w]
             return View(Tnum.const(v), v, v, _signed(v, w), _signed(v, w))
         if fn is _sdiv_c or b.t.m != 0 or b.t.v == 0:
             return _full(Tnum.unknown(w), w)
         k = abs(_signed(b.t.v, w))  # smod by a non-zero constant
         if a.smin >= 0:
             return View(Tnum.range(0, k - 1), 0, k - 1, 0, k - 1)
-        return View(Tnum.unknown(w), 0, _mask(w), -(k - 1), k - 1)
+        return View(Tnum.unknown(w), 0, _MASK[w], -(k - 1), k - 1)
 
     return op
 
@@ -183,7 +180,7 @@ def _const_op(fn: Callable[[int, int, int], int]) -> Callable[[View, View, int],
 def _sdiv_c(x: int, y: int, w: int) -> int:
     if y == 0:
         return 0
-    if x == _smin(w) and y == -1:
+    if x == _SMIN[w] and y == -1:
         return x
     q = abs(x) // abs(y)
     return -q if (x < 0) != (y < 0) else q
@@ -213,7 +210,15 @@ def from_view(v: View, w: int, low: View | None = None) -> Scalar:
         r = make(Tnum(v.t.v & M32, v.t.m & M32), v.umin, v.umax, v.umin, v.umax,
                  v.umin, v.umax, v.smin, v.smax)
     elif low is not None:
-        r = make(v.t.with_subreg(low.t.meet(v.t.subreg()) or v.t.subreg()), v.umin, v.umax,
+        # v.t.with_subreg(low.t.meet(v.t.subreg()) or v.t.subreg()), on ints
+        tv, tm = v.t.v, v.t.m
+        sv, sm = tv & M32, tm & M32
+        lv, lm = low.t.v, low.t.m
+        if not (lv ^ sv) & ~lm & ~sm:
+            sm &= lm
+            sv = (lv | sv) & ~sm & M64
+        tm = (tm & ~M32) | (sm & M32)
+        r = make(Tnum((tv & ~M32) | (sv & M32), tm), v.umin, v.umax,
                  v.smin, v.smax, low.umin, low.umax, low.smin, low.smax)
     else:
         r = make(v.t, v.umin, v.umax, v.smin, v.smax)
@@ -238,7 +243,7 @@ def alu(op: str, a: Scalar, b: Scalar, w: int) -> Scalar:
     """``a OP b`` at width ``w`` (32-bit results zero-extended)."""
     fold = _FOLD.get(op)
     if fold is not None and a.t.m == 0 and b.t.m == 0:
-        m = _mask(w)
+        m = _MASK[w]
         return Scalar.const(fold(a.t.v & m, b.t.v & m, w) & m)
     fn = OPS[op]
     if w == 64:
@@ -264,7 +269,7 @@ def sext(a: Scalar, bits: int, w: int) -> Scalar:
     if a.is_const():
         v = a.value & mask
         v = v - (1 << bits) if v & half else v
-        return Scalar.const(v & _mask(w))
+        return Scalar.const(v & _MASK[w])
     if a.umax < half:
         return a if w == 64 else zext32(a)
     if w == 64:
