@@ -75,8 +75,9 @@ class Analyzer:
         checker = env.checker
         insns, specs = code.insns, code.specs
         queue, queued, states, problems = self.queue, self.queued, res.states, res.problems
-        contrib_of, sent_by = res.contrib, self.sent
-        pop, send, recompute = heapq.heappop, self._send, self._recompute
+        contrib_of, sent_by, rank = res.contrib, self.sent, code.rank
+        pop, push, send, recompute = heapq.heappop, heapq.heappush, self._send, self._recompute
+        transfer = TRANSFER
         while queue:
             node = pop(queue)[1]
             queued.discard(node)
@@ -102,12 +103,23 @@ class Analyzer:
             checker.pc = pc
             checker.problems = []
             env.chain = chain
-            edges = TRANSFER[spec.kind](env, pc, insns[pc], spec, state)
+            edges = transfer[spec.kind](env, pc, insns[pc], spec, state)
             problems[node] = checker.problems
             before = sent_by.get(node)
             if len(edges) == 1 and edges[0][0] == "next":  # the common case
-                succ: Node = (chain, edges[0][1])
-                send(node, succ, edges[0][2])
+                _, target, out = edges[0]
+                succ: Node = (chain, target)
+                if succ in contrib_of:
+                    send(node, succ, out)
+                elif succ not in states:  # first arrival at a new node (_send, inline)
+                    contrib_of[succ] = {node: out}
+                    states[succ] = out
+                    if succ not in queued:
+                        queued.add(succ)
+                        push(queue, ((chain, rank[target]), succ))
+                else:
+                    contrib_of[succ] = {node: out}
+                    recompute(succ)
                 if before is None or len(before) != 1 or succ not in before:
                     sent_by[node] = {succ}
                     if before:

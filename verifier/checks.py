@@ -41,7 +41,7 @@ class Pre:
         return state
 
 
-@dataclass(frozen=True)
+@dataclass
 class Init(Pre):
     """Register ``reg`` has been written on every path."""
 
@@ -60,7 +60,7 @@ class Init(Pre):
         return state.set_reg(self.reg, UNKNOWN)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TypeIs(Pre):
     """Register ``reg`` has one of ``kinds``; ``message`` may use {r} and {type}."""
 
@@ -85,7 +85,7 @@ class TypeIs(Pre):
 SCALAR = frozenset({K_SCALAR})
 
 
-@dataclass(frozen=True)
+@dataclass
 class Bounded(Pre):
     """Scalar ``reg`` lies within +-2**29 (pointer arithmetic operand)."""
 
@@ -105,7 +105,7 @@ class Bounded(Pre):
                 f"(its value must lie within +-{MAX_VAR_OFF})")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Holds(Pre):
     """A condition the caller evaluated itself (memory bounds, helper
     arguments...): ``message`` is None when it holds."""
@@ -140,7 +140,7 @@ class Checker:
 
     def init(self, state: State, *regs: int) -> State:
         for r in regs:
-            if state.reg(r).kind is K_UNINIT:
+            if state.frames[-1].regs[r].kind is K_UNINIT:
                 state = self.require(state, Init(r))
         return state
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from verifier.tnum import M32, M64, Tnum
 
 S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
+_new = object.__new__
 S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
 
 
@@ -70,11 +71,17 @@ class Scalar:
     # -- construction ------------------------------------------------------
     @staticmethod
     def const(value: int) -> Scalar:
+        # fields set directly (no __init__ calls): constants are made at nearly every step
         value &= M64
         lo = value & M32
         sv = value - (1 << 64) if value >> 63 else value
         slo = lo - (1 << 32) if lo >> 31 else lo
-        return Scalar(Tnum(value, 0), value, value, sv, sv, lo, lo, slo, slo)
+        t = _new(Tnum)
+        t.v, t.m = value, 0
+        r = _new(Scalar)
+        r.t, r.umin, r.umax, r.smin, r.smax = t, value, value, sv, sv
+        r.u32min, r.u32max, r.s32min, r.s32max = lo, lo, slo, slo
+        return r
 
     @staticmethod
     def unknown() -> Scalar:

@@ -40,7 +40,10 @@ class Stack:
         return self.init & b == b
 
     def overlapping(self, off: int, size: int) -> list[tuple[int, int, Val]]:
-        return [(o, s, v) for o, (s, v) in self.spills.items() if o < off + size and off < o + s]
+        if not self.spills:
+            return []
+        end = off + size
+        return [(o, s, v) for o, (s, v) in self.spills.items() if o < end and off < o + s]
 
     def write(self, off: int, size: int, val: Val | None) -> Stack:
         """Store ``size`` bytes at ``off``; ``val`` is kept as a spill when given."""
@@ -143,9 +146,13 @@ class State:
         return self.frames[-1].regs[r]
 
     def set_reg(self, r: int, v: Val) -> State:
-        top = self.frames[-1]
-        regs = top.regs[:r] + (v,) + top.regs[r + 1:]
-        return State(self.frames[:-1] + (Frame(regs, top.stack),))
+        frames = self.frames
+        top = frames[-1]
+        regs = list(top.regs)
+        regs[r] = v
+        if len(frames) == 1:
+            return State((Frame(tuple(regs), top.stack),))
+        return State(frames[:-1] + (Frame(tuple(regs), top.stack),))
 
     def set_regs(self, updates: dict[int, Val]) -> State:
         top = self.frames[-1]
@@ -157,6 +164,8 @@ class State:
 
     def set_stack(self, depth: int, stack: Stack) -> State:
         f = self.frames[depth]
+        if len(self.frames) == 1:
+            return State((Frame(f.regs, stack),))
         frames = list(self.frames)
         frames[depth] = Frame(f.regs, stack)
         return State(tuple(frames))
