@@ -41,6 +41,10 @@ class Code:
 
 
 _CONSTANT_KINDS = frozenset({isa.Kind.JCOND, isa.Kind.ALU, isa.Kind.MOV})
+# read once: a member lookup on an Enum class is slow
+_LDDW, _CALL_LOCAL, _EXIT, _JA, _JCOND = (isa.Kind.LDDW, isa.Kind.CALL_LOCAL, isa.Kind.EXIT,
+                                          isa.Kind.JA, isa.Kind.JCOND)
+_JMP = int(isa.Cls.JMP)
 
 
 def build(insns: list[Insn]) -> Code:
@@ -49,22 +53,24 @@ def build(insns: list[Insn]) -> Code:
     pc = 0
     entries = {0}
     constants: set[int] = set()
-    lddw, call_local, kinds_imm = isa.Kind.LDDW, isa.Kind.CALL_LOCAL, _CONSTANT_KINDS
+    lookup = isa.lookup
+    lddw, call_local, kinds_imm = _LDDW, _CALL_LOCAL, _CONSTANT_KINDS
     while pc < n:
-        insn = insns[pc]
-        spec = insn.spec
+        opcode, _dst, src, off, imm = insns[pc]
+        spec = lookup(opcode, src, off, imm)  # Insn.spec, without the property call
         specs[pc] = spec
         if spec is None:
             pc += 1
             continue
         kind = spec.kind
         if kind is call_local:
-            entries.add(pc + 1 + insn.imm)
+            entries.add(pc + 1 + imm)
         elif kind in kinds_imm and "imm" in spec.uses:
-            constants.add(insn.imm)
+            constants.add(imm)
         pc += 2 if kind is lddw else 1
     order = sorted(e for e in entries if 0 <= e < n)
-    if len(order) == 1:
+    single = len(order) == 1
+    if single:
         func_of = [0] * n
     else:
         func_of = []
@@ -75,7 +81,7 @@ def build(insns: list[Insn]) -> Code:
     succ: list[list[int]] = [[] for _ in range(n)]
     code = Code(insns, specs, succ, func_of, order, [0] * n, constants=constants)
     errors = code.errors
-    exit_, ja, jcond, jmp = isa.Kind.EXIT, isa.Kind.JA, isa.Kind.JCOND, isa.Cls.JMP
+    exit_, ja, jcond = _EXIT, _JA, _JCOND
     for pc, spec in enumerate(specs):
         if spec is None:
             continue
@@ -83,53 +89,59 @@ def build(insns: list[Insn]) -> Code:
         if kind is exit_:
             continue
         if kind is jcond:
-            taken = pc + 1 + insns[pc].off
+            taken = pc + 1 + insns[pc][3]
             targets: tuple[int, ...] = (pc + 1,) if taken == pc + 1 else (pc + 1, taken)
-        elif kind is ja:
-            targets = (pc + 1 + (insns[pc].off if spec.cls == jmp else insns[pc].imm),)
+        elif kind is ja:  # a JMP-class ja jumps by off, gotol (JMP32) by imm
+            targets = (pc + 1 + insns[pc][3 if spec.opcode & 0x07 == _JMP else 4],)
         else:
             targets = (pc + (2 if kind is lddw else 1),)
         here = func_of[pc]
         for t in targets:
             if t >= n:
                 errors.append((pc, "control flow falls off the end of the program"))
-            elif func_of[t] != here:
+            elif not single and func_of[t] != here:
                 jumped = kind is ja or (kind is jcond and t != pc + 1)
                 what = "jumps into" if jumped else "falls through into"
                 errors.append((pc, f"control flow {what} the function at pc {func_of[t]}"))
             else:
                 succ[pc].append(t)
-    _reachability(code)
     rank = 0
+    seen: dict[int, dict[int, int]] = {}  # function entry -> the pcs its search reached
     for e in order:
-        rank = _loops(code, e, rank)
+        rank, seen[e] = _loops(code, e, rank)
+    _reachability(code, seen)
     return code
 
 
-def _reachability(code: Code) -> None:
-    seen = set()
-    todo = [0]
+def _reachability(code: Code, seen: dict[int, dict[int, int]]) -> None:
+    """Unreachable instructions: outside every function reachable from pc 0
+    (through local calls), or outside what its function's entry reaches."""
+    reachable: set[int] = set()
+    todo = [0] if 0 in seen else []
+    done = set(todo)
     while todo:
-        pc = todo.pop()
-        if pc in seen:
-            continue
-        seen.add(pc)
-        todo.extend(code.succ[pc])
-        spec = code.specs[pc]
-        if spec is not None and spec.kind is isa.Kind.CALL_LOCAL:
-            todo.append(pc + 1 + code.insns[pc].imm)
+        pcs = seen[todo.pop()]
+        reachable.update(pcs)
+        for pc in pcs:
+            spec = code.specs[pc]
+            if spec is not None and spec.kind is _CALL_LOCAL:
+                target = pc + 1 + code.insns[pc].imm
+                if target not in done:
+                    done.add(target)
+                    todo.append(target)
     prev_dead = False
     for pc, spec in enumerate(code.specs):
         if spec is None:
             continue
-        dead = pc not in seen
+        dead = pc not in reachable
         if dead and not prev_dead:
             code.errors.append((pc, "unreachable instruction"))
         prev_dead = dead
 
 
-def _loops(code: Code, entry: int, rank: int) -> int:
-    """Depth-first search of one function: postorder, back edges, loops."""
+def _loops(code: Code, entry: int, rank: int) -> tuple[int, dict[int, int]]:
+    """Depth-first search of one function: postorder, back edges, loops; the
+    next free rank and the pcs reached."""
     post: list[int] = []
     back: list[tuple[int, int]] = []
     state: dict[int, int] = {entry: 1}  # 1 on stack, 2 done
@@ -153,7 +165,7 @@ def _loops(code: Code, entry: int, rank: int) -> int:
         for p in rpo:
             code.rank[p] = rank
             rank += 1
-        return rank
+        return rank, state
     idom = _dominators(code, rpo)
     preds = _preds(code, rpo)
     for src, head in back:
@@ -177,7 +189,7 @@ def _loops(code: Code, entry: int, rank: int) -> int:
     for p in _weak_topological(rpo, mine):
         code.rank[p] = rank
         rank += 1
-    return rank
+    return rank, state
 
 
 def _weak_topological(rpo: list[int], loops: list[Loop]) -> list[int]:
