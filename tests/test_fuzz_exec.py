@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import random
 
-from bpfvm.fuzz_exec import Probe, Runner, draw_input, range_checker, value_pool
+import pytest
+
+from bpfvm.fuzz_exec import (
+    Probe,
+    Runner,
+    _changed_words,
+    draw_input,
+    range_checker,
+    value_pool,
+)
 from bpfvm.fuzz_gen import REGION_SIZE, Case, Target, ins, target_named
 from bpfvm.interp import Interpreter
 from bpfvm.maps import make_maps
@@ -73,3 +82,21 @@ def test_region_pointer_is_hidden_from_results() -> None:
     assert result.r0 == 0 and result.ctx[off:off + 8] == bytes(8)
     assert len(result.region) == REGION_SIZE and runner.contract(
         draw_input(case, random.Random(2), value_pool(case))) is None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_changed_words_are_every_changed_word_with_an_object_number(seed: int) -> None:
+    rng = random.Random(seed)
+    size = rng.choice((8, 9, 24, 4096))
+    old = rng.randbytes(size)
+    data = bytearray(old)
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randrange(size - 7)
+        data[at:at + 8] = (rng.randint(1, 6) << 32 | rng.getrandbits(32)).to_bytes(8, "little")
+    data = bytes(data)
+    highs = [n.to_bytes(4, "little") for n in (1, 2, 3)]
+    changed = [i for i in range(size) if data[i] != old[i]]
+    expected = [] if not changed else [
+        w for i in range(max(0, changed[0] - 7), min(changed[-1], size - 8) + 1)
+        if (w := int.from_bytes(data[i:i + 8], "little")) >> 32 in (1, 2, 3)]
+    assert _changed_words(data, old, highs) == expected
