@@ -113,14 +113,16 @@ def _claim(v: Any) -> Claim | None:
 
 # -- concrete inputs ------------------------------------------------------------
 
+_POOL = frozenset({0, 1, 2, 7, 8, 63, 64, 255, 256, *EDGE_WIDE})
+
+
 def value_pool(case: Case) -> list[int]:
     """Values worth feeding: the program's constants, their neighbours, edges."""
-    pool = {0, 1, 2, 7, 8, 63, 64, 255, 256, *EDGE_WIDE}
-    for insn in case.program.insns:
-        spec = insn.spec
-        if spec is not None and "imm" in spec.uses and spec.kind is not isa.Kind.CALL:
-            k = insn.imm
-            pool.update((k, k - 1, k + 1, k + 2, -k, k + (1 << 32), k | (1 << 63)))
+    pool = set(_POOL)
+    call = isa.Kind.CALL
+    for k in {insn.imm for insn in case.program.insns if (spec := insn.spec) is not None
+              and "imm" in spec.uses and spec.kind is not call}:
+        pool.update((k, k - 1, k + 1, k + 2, -k, k + (1 << 32), k | (1 << 63)))
     for m in case.program.maps:
         pool.update((m.value_size, m.value_size - 1, m.max_entries, m.max_entries - 1))
     return sorted(v & M64 for v in pool)
