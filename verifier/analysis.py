@@ -61,6 +61,10 @@ class Analyzer:
             heapq.heappush(self.queue, ((chain, self.env.code.rank[pc]), node))
 
     def run(self) -> Result:
+        code = self.env.code
+        if len(code.entries) == 1 and not code.loops:
+            self._acyclic()
+            return self.res
         self._loop()
         self.narrowing = True
         for node in list(self.res.states):
@@ -142,6 +146,63 @@ class Analyzer:
             sent_by[node] = sent
             if before:
                 self._withdraw(node, before - sent)
+
+    def _acyclic(self) -> None:
+        """The worklist's run on one function without loops, written as a
+        pass in rank order.  The ranks are a topological order, so the heap
+        would pop every reached node once, after all its predecessors, and
+        never revisit one (nothing is withdrawn, nothing widened): each node
+        is visited with the join of what its predecessors sent, in the order
+        they sent it, exactly as :meth:`_loop` and :meth:`_send` would."""
+        res, env = self.res, self.env
+        code = env.code
+        checker = env.checker
+        insns, specs, rank = code.insns, code.specs, code.rank
+        states, problems, contrib_of = res.states, res.problems, res.contrib
+        self.queue.clear()
+        self.queued.clear()
+        order = [0] * len(insns)
+        for pc, spec in enumerate(specs):
+            if spec is not None:
+                order[rank[pc]] = pc
+        transfer, budget = TRANSFER, self.budget
+        for pc in order[:len(insns) - specs.count(None)]:
+            node: Node = ((), pc)
+            state = states.get(node)
+            if state is None:  # no feasible edge reaches it
+                continue
+            if res.visits >= budget:
+                checker.pc = pc
+                checker.problems = []
+                checker.reject(f"too complex: analysis budget of {budget} "
+                               "instruction visits exhausted", None)
+                res.exhausted = checker.problems[0]
+                return
+            res.visits += 1
+            spec = specs[pc]
+            assert spec is not None
+            checker.pc = pc
+            checker.problems = []
+            env.chain = ()
+            edges = transfer[spec.kind](env, pc, insns[pc], spec, state)
+            problems[node] = checker.problems
+            outs: dict[Node, State] = {}
+            for _kind, target, out in edges:  # only "next" edges: no call, no frame
+                succ: Node = ((), target)
+                prev = outs.get(succ)
+                outs[succ] = out if prev is None else prev.join(out)
+            for succ, out in outs.items():
+                contrib = contrib_of.get(succ)
+                if contrib is None:
+                    contrib_of[succ] = {node: out}
+                    states[succ] = out
+                    continue
+                contrib[node] = out
+                new: State | None = None
+                for s in contrib.values():
+                    new = s if new is None else new.join(s)
+                if new != states[succ]:
+                    states[succ] = new  # type: ignore[assignment]
 
     def _withdraw(self, node: Node, gone: set[Node]) -> None:
         """``node`` no longer reaches ``gone``: drop what it sent there."""
