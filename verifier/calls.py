@@ -107,7 +107,8 @@ def helper_call(env: Env, state: State, pc: int, helper_id: int) -> State:
         def scrub(v: Val) -> Val:
             return Val(v.kind, v.num, v.obj, v.null, 0) if v.id == new_id else v
 
-        state = state.map_vals(scrub)
+        if state.has_id(new_id):  # else map_vals would give an equal state back
+            state = state.map_vals(scrub)
         return _clobber(state, pointer(env.map_obj(int(m.obj.ref)), 0, True, new_id))
     return _clobber(state, UNINIT if spec.ret is Ret.VOID else UNKNOWN)
 

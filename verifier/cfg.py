@@ -145,21 +145,23 @@ def _loops(code: Code, entry: int, rank: int) -> tuple[int, dict[int, int]]:
     post: list[int] = []
     back: list[tuple[int, int]] = []
     state: dict[int, int] = {entry: 1}  # 1 on stack, 2 done
-    stack = [(entry, iter(code.succ[entry]))]
+    succ = code.succ
+    stack = [(entry, iter(succ[entry]))]
+    get, push, pop, done = state.get, stack.append, stack.pop, post.append
     while stack:
         node, it = stack[-1]
         for s in it:
-            st = state.get(s)
+            st = get(s)
             if st is None:
                 state[s] = 1
-                stack.append((s, iter(code.succ[s])))
+                push((s, iter(succ[s])))
                 break
             if st == 1:
                 back.append((node, s))
         else:
-            stack.pop()
+            pop()
             state[node] = 2
-            post.append(node)
+            done(node)
     rpo = post[::-1]
     if not back:  # no loop: the reverse postorder is the order
         for p in rpo:

@@ -200,6 +200,7 @@ def sync(r: Scalar) -> Scalar | None:
     u32min, u32max, s32min, s32max = r.u32min, r.u32max, r.s32min, r.s32max
     t = r.t
     tv, tm = t.v, t.m
+    converged = False  # the first pass's bounds steps reached a fixpoint
     for final in (False, True):
         # bounds from the tnum
         lv, lm = tv & M32, tm & M32
@@ -331,9 +332,11 @@ def sync(r: Scalar) -> Scalar | None:
             if umin == b_umin and umax == b_umax and smin == b_smin and smax == b_smax \
                     and u32min == b_u32min and u32max == b_u32max and s32min == b_s32min \
                     and s32max == b_s32max:
+                converged = True
                 break
         if final:
             break
+        pv, pm = tv, tm
         # the tnum from the bounds: meet it with the tnums of the ranges
         # (Tnum.range and Tnum.meet, written out)
         bits = (umin ^ umax).bit_length()
@@ -351,6 +354,10 @@ def sync(r: Scalar) -> Scalar | None:
         v32, m32 = (lv | rv) & ~(lm & rm), lm & rm
         tv = (v64 & _HIGH32) | v32
         tm = ((m64 & _HIGH32) | m32) & ~tv
+        if converged and tv == pv and tm == pm:
+            # every step only tightens, and with this tnum none did: the final
+            # pass (a subset of the same steps) would change nothing either
+            break
     if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
         return None
     if tv != t.v or tm != t.m:

@@ -204,10 +204,11 @@ class State:
             return self
         frames = []
         for a, b in zip(self.frames, o.frames, strict=True):
-            if th is None:
-                regs = tuple(x.join(y) for x, y in zip(a.regs, b.regs, strict=True))
+            if th is None:  # Val.join gives x back when y is x
+                regs = tuple([x if x is y else x.join(y)
+                              for x, y in zip(a.regs, b.regs, strict=True)])
             else:
-                regs = tuple(x.widen(y, th) for x, y in zip(a.regs, b.regs, strict=True))
+                regs = tuple([x.widen(y, th) for x, y in zip(a.regs, b.regs, strict=True)])
             frames.append(Frame(regs, a.stack.join(b.stack, th)))
         return State(tuple(frames))
 
