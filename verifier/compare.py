@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from verifier.arith import View, view
 from verifier.interval import Scalar, make, s32, s64
-from verifier.tnum import Tnum
+from verifier.tnum import M32, Tnum
 
 NEGATE = {"jeq": "jne", "jne": "jeq", "jgt": "jle", "jle": "jgt", "jge": "jlt", "jlt": "jge",
           "jsgt": "jsle", "jsle": "jsgt", "jsge": "jslt", "jslt": "jsge",
@@ -88,33 +88,46 @@ def _nset(a: View, b: View, w: int) -> Pair:
     return a, b
 
 
+# the order comparisons: (operands swapped, signed, strict); a < b is b > a
+_ORDER = {"jgt": (False, False, 1), "jge": (False, False, 0), "jlt": (True, False, 1),
+          "jle": (True, False, 0), "jsgt": (False, True, 1), "jsge": (False, True, 0),
+          "jslt": (True, True, 1), "jsle": (True, True, 0)}
+
+
 def _apply(op: str, a: View, b: View, w: int) -> Pair:
+    order = _ORDER.get(op)
+    if order is not None:
+        swap, signed, strict = order
+        fn = _sgt if signed else _gt
+        if swap:
+            res = fn(b, a, w, strict)
+            return None if res is None else (res[1], res[0])
+        return fn(a, b, w, strict)
     if op == "jeq":
         return _eq(a, b, w)
     if op == "jne":
         return _ne(a, b, w)
     if op == "jset":
         return _set(a, b, w)
-    if op == "jnset":
-        return _nset(a, b, w)
-    if op in ("jlt", "jle", "jslt", "jsle"):
-        res = _apply(SWAP[op], b, a, w)
-        return None if res is None else (res[1], res[0])
-    strict = 1 if op in ("jgt", "jsgt") else 0
-    return (_gt if op in ("jgt", "jge") else _sgt)(a, b, w, strict)
+    return _nset(a, b, w)
 
 
 def _back(orig: Scalar, v: View, w: int) -> Scalar | None:
+    ot = orig.t
     if w == 64:
-        t = v.t.meet(orig.t)
+        t = ot if v.t is ot else v.t.meet(ot)  # meet(x, x) is x
         if t is None:
             return None
         return make(t, v.umin, v.umax, v.smin, v.smax, orig.u32min, orig.u32max,
                     orig.s32min, orig.s32max)
-    low = v.t.meet(orig.t.subreg())
+    vt = v.t
+    if vt.v == ot.v & M32 and vt.m == ot.m & M32:  # the low half unchanged: so is the tnum
+        return make(ot, orig.umin, orig.umax, orig.smin, orig.smax,
+                    v.umin, v.umax, v.smin, v.smax)
+    low = vt.meet(ot.subreg())
     if low is None:
         return None
-    return make(orig.t.with_subreg(low), orig.umin, orig.umax, orig.smin, orig.smax,
+    return make(ot.with_subreg(low), orig.umin, orig.umax, orig.smin, orig.smax,
                 v.umin, v.umax, v.smin, v.smax)
 
 
@@ -127,8 +140,10 @@ def refine(op: str, a: Scalar, b: Scalar, w: int, taken: bool) -> tuple[Scalar, 
     if res is None:
         return None
     ra = _back(a, res[0], w)
+    if ra is None:
+        return None
     rb = _back(b, res[1], w)
-    if ra is None or rb is None:
+    if rb is None:
         return None
     return ra, rb
 

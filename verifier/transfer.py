@@ -219,7 +219,19 @@ def _ldx(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
 
 def _st(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
     state = env.checker.init(state, insn.dst)
-    state, _ = access(env, state, insn.dst, insn.off, spec.width, write=True)
+    width = spec.width
+    p = state.frames[-1].regs[insn.dst]
+    num = p.num
+    if p.kind is K_PTR and not p.null and p.obj.kind == "stack" and num.t.m == 0 \
+            and num.smin == num.smax and (width == 8 or insn.imm >= 0) \
+            and -512 <= num.smin + insn.off and num.smin + insn.off + width <= 0:
+        # a constant stored in the frame: what access() and _remember_imm() do
+        # together (nothing to reject), in one write
+        off, d = num.smin + insn.off, int(p.obj.ref)
+        value = insn.imm & ((1 << (8 * width)) - 1)
+        return _next(pc, spec, state.set_stack(d, state.stack(d).write(off, width,
+                                                                        env.const(value))))
+    state, _ = access(env, state, insn.dst, insn.off, width, write=True)
     if spec.width == 8 or insn.imm >= 0:  # keep the constant in a stack spill
         state = _remember_imm(env, state, insn, spec)
     return _next(pc, spec, state)
