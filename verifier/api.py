@@ -76,10 +76,9 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
         regs = {1: pointer(ctx)}
     regs[isa.FRAME_REG] = pointer(Obj("stack", 0, 512))
     # widening points (only loop heads widen: none are needed without a loop)
-    consts = set(code.constants) | {ctx.size} if code.loops else set()
+    th = Thresholds(set(code.constants) | {ctx.size}) if code.loops else _NO_WIDENING
     checker = Checker(_describe)
-    env = Env(program, code, hook, ctx, helpers, program.maps, dict(objects or {}),
-              Thresholds(consts), checker)
+    env = Env(program, code, hook, ctx, helpers, program.maps, dict(objects or {}), th, checker)
     env.loop_th = _loop_thresholds(code, ctx.size)
     res = Analyzer(env, initial(regs), budget).run()
     problems = _problems(res)
@@ -158,7 +157,7 @@ def _too_long(program: Program, loops: list[LoopVerdict], bound: Bound,
 
 def _problems(res: Result) -> list[Problem]:
     seen: dict[tuple[int, str], Problem] = {}
-    for node in sorted(res.problems):
+    for node in sorted(node for node, found in res.problems.items() if found):
         for p in res.problems[node]:
             seen.setdefault((p.pc, p.message), p)
     out = sorted(seen.values(), key=lambda p: p.pc)
@@ -183,7 +182,7 @@ def _facts(res: Result, code: Code, loops: list[LoopVerdict], bound: Bound) -> F
         if spec is None or spec.kind not in _MEMORY:
             continue
         insn = code.insns[pc]
-        base = st.reg(insn.src if spec.kind is isa.Kind.LDX else insn.dst)
+        base = st.reg(insn.src if spec.kind is _LDX else insn.dst)
         kind = base.obj.kind if base.obj is not None else "?"
         old = facts.memory.get(pc)
         facts.memory[pc] = kind if old in (None, kind) else "mixed"
@@ -195,6 +194,8 @@ def _facts(res: Result, code: Code, loops: list[LoopVerdict], bound: Bound) -> F
 
 
 _MEMORY = frozenset({isa.Kind.LDX, isa.Kind.ST, isa.Kind.STX, isa.Kind.ATOMIC})
+_LDX = isa.Kind.LDX  # read once: a member lookup on an Enum class is slow
+_NO_WIDENING = Thresholds()  # never changed: only loop heads widen, with their own points
 
 
 def _log(program: Program, res: Result, env: Env, helpers: HelperTable,

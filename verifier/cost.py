@@ -23,6 +23,7 @@ from bpfvm.interp import DEFAULT_BUDGET
 from verifier.cfg import Code
 from verifier.loops import Chain, LoopVerdict
 
+_CALL_LOCAL = isa.Kind.CALL_LOCAL  # read once: a member lookup on an Enum class is slow
 INSN_LIMIT = DEFAULT_BUDGET  # what an engine runs by default: accepted programs finish within it
 
 
@@ -56,7 +57,7 @@ def instruction_bound(code: Code, nodes: list[tuple[Chain, int]],
             if pc in code.loops:
                 bound.visits[(chain, pc)] = n
             spec = code.specs[pc]
-            if spec is not None and spec.kind is isa.Kind.CALL_LOCAL:
+            if spec is not None and spec.kind is _CALL_LOCAL:
                 entries[chain + (pc,)] = n
     return bound
 

@@ -156,8 +156,10 @@ class State:
 
     def set_regs(self, updates: dict[int, Val]) -> State:
         top = self.frames[-1]
-        regs = tuple(updates.get(i, v) for i, v in enumerate(top.regs))
-        return State(self.frames[:-1] + (Frame(regs, top.stack),))
+        regs = list(top.regs)
+        for i, v in updates.items():
+            regs[i] = v
+        return State(self.frames[:-1] + (Frame(tuple(regs), top.stack),))
 
     def stack(self, depth: int) -> Stack:
         return self.frames[depth].stack
