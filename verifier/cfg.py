@@ -50,11 +50,16 @@ _JMP = int(isa.Cls.JMP)
 def build(insns: list[Insn]) -> Code:
     n = len(insns)
     specs: list[isa.OpSpec | None] = [None] * n
+    succ: list[list[int]] = [[] for _ in range(n)]
+    errors: list[tuple[int, str]] = []
     pc = 0
     entries = {0}
     constants: set[int] = set()
     lookup = isa.lookup
     lddw, call_local, kinds_imm = _LDDW, _CALL_LOCAL, _CONSTANT_KINDS
+    exit_, ja, jcond = _EXIT, _JA, _JCOND
+    # one pass: specs, entries, constants, and the successors as if the
+    # program were one function (redone below when it is not)
     while pc < n:
         opcode, _dst, src, off, imm = insns[pc]
         spec = lookup(opcode, src, off, imm)  # Insn.spec, without the property call
@@ -67,17 +72,45 @@ def build(insns: list[Insn]) -> Code:
             entries.add(pc + 1 + imm)
         elif kind in kinds_imm and "imm" in spec.uses:
             constants.add(imm)
-        pc += 2 if kind is lddw else 1
+        step = 2 if kind is lddw else 1
+        if kind is not exit_:
+            if kind is jcond:
+                taken = pc + 1 + off
+                targets: tuple[int, ...] = (pc + 1,) if taken == pc + 1 else (pc + 1, taken)
+            elif kind is ja:  # a JMP-class ja jumps by off, gotol (JMP32) by imm
+                targets = (pc + 1 + (off if opcode & 0x07 == _JMP else imm),)
+            else:
+                targets = (pc + step,)
+            for t in targets:
+                if t >= n:
+                    errors.append((pc, "control flow falls off the end of the program"))
+                else:
+                    succ[pc].append(t)
+        pc += step
     order = sorted(e for e in entries if 0 <= e < n)
-    single = len(order) == 1
-    if single:
-        func_of = [0] * n
+    if len(order) == 1:
+        code = Code(insns, specs, succ, [0] * n, order, [0] * n, errors=errors,
+                    constants=constants)
     else:
-        func_of = []
-        for i, e in enumerate(order):
-            end = order[i + 1] if i + 1 < len(order) else n
-            func_of += [e] * (end - e)
-        func_of[:0] = [0] * (n - len(func_of))
+        code = _functions(insns, specs, order, constants)
+    rank = 0
+    seen: dict[int, dict[int, int]] = {}  # function entry -> the pcs its search reached
+    for e in order:
+        rank, seen[e] = _loops(code, e, rank)
+    _reachability(code, seen)
+    return code
+
+
+def _functions(insns: list[Insn], specs: list[isa.OpSpec | None], order: list[int],
+               constants: set[int]) -> Code:
+    """The successors of a program of several functions: control must stay
+    inside the function it is in."""
+    n = len(insns)
+    func_of: list[int] = []
+    for i, e in enumerate(order):
+        end = order[i + 1] if i + 1 < len(order) else n
+        func_of += [e] * (end - e)
+    func_of[:0] = [0] * (n - len(func_of))
     succ: list[list[int]] = [[] for _ in range(n)]
     code = Code(insns, specs, succ, func_of, order, [0] * n, constants=constants)
     errors = code.errors
@@ -94,22 +127,17 @@ def build(insns: list[Insn]) -> Code:
         elif kind is ja:  # a JMP-class ja jumps by off, gotol (JMP32) by imm
             targets = (pc + 1 + insns[pc][3 if spec.opcode & 0x07 == _JMP else 4],)
         else:
-            targets = (pc + (2 if kind is lddw else 1),)
+            targets = (pc + (2 if kind is _LDDW else 1),)
         here = func_of[pc]
         for t in targets:
             if t >= n:
                 errors.append((pc, "control flow falls off the end of the program"))
-            elif not single and func_of[t] != here:
+            elif func_of[t] != here:
                 jumped = kind is ja or (kind is jcond and t != pc + 1)
                 what = "jumps into" if jumped else "falls through into"
                 errors.append((pc, f"control flow {what} the function at pc {func_of[t]}"))
             else:
                 succ[pc].append(t)
-    rank = 0
-    seen: dict[int, dict[int, int]] = {}  # function entry -> the pcs its search reached
-    for e in order:
-        rank, seen[e] = _loops(code, e, rank)
-    _reachability(code, seen)
     return code
 
 
