@@ -65,6 +65,10 @@ class Analyzer:
         if len(code.entries) == 1 and not code.loops:
             self._acyclic()
             return self.res
+        return self.worklist()
+
+    def worklist(self) -> Result:
+        """The general fixpoint (any program): ascending, then narrowing."""
         self._loop()
         self.narrowing = True
         for node in list(self.res.states):
