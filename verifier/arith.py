@@ -66,8 +66,17 @@ def _wrap_s(lo: int, hi: int, w: int) -> tuple[int, int]:
 
 def _add(a: View, b: View, w: int) -> View:
     t = a.t.add(b.t)
-    return _new(View, (t, *_wrap_u(a.umin + b.umin, a.umax + b.umax, w),
-                       *_wrap_s(a.smin + b.smin, a.smax + b.smax, w)))
+    # _wrap_u and _wrap_s, inline: additions are the commonest operation
+    mask, smin, span = _MASK[w], _SMIN[w], 1 << w
+    lo, hi = a.umin + b.umin, a.umax + b.umax
+    if hi - lo > mask or (lo >> w) != (hi >> w):
+        ulo, uhi = 0, mask
+    else:
+        ulo, uhi = lo & mask, hi & mask
+    lo, hi = a.smin + b.smin, a.smax + b.smax
+    if hi - lo >= span or (lo - smin) // span != (hi - smin) // span:
+        return _new(View, (t, ulo, uhi, smin, _SMAX[w]))
+    return _new(View, (t, ulo, uhi, _signed(lo, w), _signed(hi, w)))
 
 
 def _sub(a: View, b: View, w: int) -> View:

@@ -385,7 +385,10 @@ def make(t: Tnum, umin: int = 0, umax: int = M64, smin: int = S64_MIN, smax: int
         ok = (umin <= c.umin <= umax and smin <= c.smin <= smax and u32min <= c.u32min <= u32max
               and s32min <= c.s32min <= s32max)
         return c if ok else None
-    return sync(Scalar(t, umin, umax, smin, smax, u32min, u32max, s32min, s32max))
+    r = _new(Scalar)  # Scalar(...) without the __init__ call
+    r.t, r.umin, r.umax, r.smin, r.smax = t, umin, umax, smin, smax
+    r.u32min, r.u32max, r.s32min, r.s32max = u32min, u32max, s32min, s32max
+    return sync(r)
 
 
 def describe(r: Scalar) -> str:
