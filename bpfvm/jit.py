@@ -33,7 +33,7 @@ from bpfvm import jit_env as je
 from bpfvm.errors import BpfvmError, VmFault
 from bpfvm.helpers import HelperSpec, HelperTable
 from bpfvm.insn import validate
-from bpfvm.jit_compile import BOUND_SLOTS, Compiled, JitCache, default_cache
+from bpfvm.jit_compile import BOUND_SLOTS, ROW_WORDS, Compiled, JitCache, default_cache
 from bpfvm.jit_ir import Layout, MapGeom
 from bpfvm.maps import Map, make_maps
 from bpfvm.program import Program
@@ -90,6 +90,7 @@ class Jit:
             validate(program.insns, helpers)
             found = cache.get(program, layout)
         self.compiled: Compiled = found
+        self.cache = cache
         self.entry_address = self.compiled.main
         words = je.env_words(len(self.maps), len(layout.slots))
         self._state = (ctypes.c_uint64 * words)()
@@ -116,7 +117,7 @@ class Jit:
         self._scratch_view, scratch_address = _pin(self._scratch)
         self._run_fn, self._run_words, self._run_len = self._bound_to(scratch_address, 0)
         self._pending: VmFault | None = None
-        weakref.finalize(self, _release_rows, self.compiled, self._rows)
+        weakref.finalize(self, _release_rows, cache, self._rows)
 
     # -- engine contract -------------------------------------------------
     def address_of(self, buf: bytearray, name: str | None = None) -> int:
@@ -151,7 +152,7 @@ class Jit:
                 scratch = self._scratch
                 scratch[:n] = mem
                 if n != self._run_len:
-                    self._run_words[2] = self._run_len = n
+                    self._run_words[3] = self._run_len = n
                 r0 = self._run_fn()
                 if self._writes:
                     mem[:] = scratch[:n]
@@ -191,13 +192,15 @@ class Jit:
     def _bound_to(self, addr: int, length: int) -> tuple[Callable[[], int] | None,
                                                          ctypes.Array | None, int]:
         """A zero-argument entry point of a free row set to (this engine, addr, length)."""
-        row = self.compiled.acquire()
+        cache = self.cache
+        row = cache.acquire()
         if row is None:
             return None, None, length
         self._rows.append(row)
-        words = (ctypes.c_uint64 * 3).from_address(self.compiled.slots + 24 * row)
-        words[0], words[1], words[2] = self.state_address, addr, length
-        return BOUND(self.compiled.bound[row]), words, length
+        words = _row_words(cache, row)
+        words[0], words[1], words[2], words[3] = self.entry_address, self.state_address, \
+            addr, length
+        return BOUND(cache.bound[row]), words, length
 
     def check(self) -> None:
         """Raise the fault of the last run, if it faulted (for :meth:`bind` callers)."""
@@ -321,11 +324,16 @@ def _may_write(program: Program) -> bool:
     return any(i.spec is not None and i.spec.kind in writers for i in program.insns)
 
 
-def _release_rows(compiled: Compiled, rows: list[int]) -> None:
+def _row_words(cache: JitCache, row: int) -> ctypes.Array:
+    return (ctypes.c_uint64 * ROW_WORDS).from_address(cache.rows + 8 * ROW_WORDS * row)
+
+
+def _release_rows(cache: JitCache, rows: list[int]) -> None:
     for row in rows:
-        words = (ctypes.c_uint64 * 3).from_address(compiled.slots + 24 * row)
-        words[0] = words[1] = words[2] = 0
-        compiled.release(row)
+        words = _row_words(cache, row)
+        for w in range(ROW_WORDS):
+            words[w] = 0
+        cache.release(row)
 
 
 def _check_maps(program: Program, maps: list[Map]) -> None:

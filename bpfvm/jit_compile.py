@@ -3,12 +3,15 @@
 :class:`JitCache` compiles a program for a :class:`~bpfvm.jit_ir.Layout`
 once and hands the same :class:`Compiled` code to every engine asking for
 the same bytes, hook and layout again (engine-specific data lives in each
-engine's state block, never in the code).  Besides ``bpf_main`` each
-compiled program exports :data:`BOUND_SLOTS` zero-argument entry points
-``bpf_bound<k>()`` that read (state, r1, r2) from row ``k`` of the global
-``bpf_slots``: calling a native function without arguments is the cheapest
-call ctypes can make, which is what the MM core's hot path wants.
-:meth:`Compiled.acquire` hands a row to one engine at a time.
+engine's state block, never in the code).  A compiled program exports one
+function, ``bpf_main``.  Once per cache, a small module of
+:data:`BOUND_SLOTS` zero-argument entry points ``bpf_bound<k>()`` is
+compiled; each calls the function in row ``k`` of the global ``bpf_rows``
+with that row's (state, r1, r2): calling a native function without
+arguments is the cheapest call ctypes can make, which is what the MM
+core's hot path wants.  :meth:`JitCache.acquire` hands a row to one engine
+at a time.  (Compiling the entry points with every program instead would
+double the compile time of a small program: LLVM's cost is per function.)
 
 Code is optimized for the host CPU and lives as long as a :class:`Compiled`
 referring to it (the cache keeps the most recent ``capacity`` entries).
@@ -20,7 +23,7 @@ import functools
 import itertools
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -29,8 +32,9 @@ from bpfvm.jit_ir import I64, MAIN_NAME, PTR, Layout
 from bpfvm.jit_lower import lower
 from bpfvm.program import Program
 
-BOUND_SLOTS = 8
-SLOTS_NAME = "bpf_slots"
+BOUND_SLOTS = 32  # zero-argument entry points per cache, shared by its programs
+ROWS_NAME = "bpf_rows"
+ROW_WORDS = 4  # function, state, r1, r2
 OPT_LEVEL = 3
 
 
@@ -51,39 +55,30 @@ def host_target_machine() -> llvm.TargetMachine:
 
 @dataclass
 class Compiled:
-    """Native code for one (program, layout): entry addresses and bound rows."""
+    """Native code for one (program, layout)."""
 
     key: tuple
     tracker: object  # the LLJIT resource tracker: the code lives as long as it does
     main: int  # address of i64 bpf_main(ptr state, i64 r1, i64 r2)
-    slots: int  # address of the bpf_slots table (BOUND_SLOTS rows of 3 words)
-    bound: tuple[int, ...]  # addresses of i64 bpf_bound<k>()
     seconds: float  # time spent compiling
     ir_size: int  # instructions of IR before optimization
-    free: list[int] = field(default_factory=lambda: list(range(BOUND_SLOTS)))
-
-    def acquire(self) -> int | None:
-        """A free row of ``bpf_slots`` (None when all are taken)."""
-        return self.free.pop() if self.free else None
-
-    def release(self, row: int) -> None:
-        self.free.append(row)
 
 
-def _add_bound_entries(module: ir.Module) -> None:
-    """``bpf_bound<k>()`` = ``bpf_main(slots[k][0], slots[k][1], slots[k][2])``."""
-    row = ir.ArrayType(I64, 3)
-    slots = ir.GlobalVariable(module, ir.ArrayType(row, BOUND_SLOTS), SLOTS_NAME)
-    slots.initializer = ir.Constant(slots.value_type, None)
-    main = module.globals[MAIN_NAME]
-    main.attributes.add("noinline")
+def _entry_points() -> ir.Module:
+    """``bpf_bound<k>()`` = ``rows[k][0](rows[k][1], rows[k][2], rows[k][3])``."""
+    module = ir.Module("bpf_bound")
+    row = ir.ArrayType(I64, ROW_WORDS)
+    rows = ir.GlobalVariable(module, ir.ArrayType(row, BOUND_SLOTS), ROWS_NAME)
+    rows.initializer = ir.Constant(rows.value_type, None)
+    main_type = ir.FunctionType(I64, [PTR, I64, I64])
     for k in range(BOUND_SLOTS):
         fn = ir.Function(module, ir.FunctionType(I64, []), f"bpf_bound{k}")
         b = ir.IRBuilder(fn.append_basic_block())
-        words = [b.load(b.gep(slots, [I64(0), I64(k), I64(w)], source_etype=slots.value_type),
-                        typ=I64) for w in range(3)]
-        r0 = b.call(main, [b.inttoptr(words[0], PTR), words[1], words[2]], tail=True)
-        b.ret(r0)
+        words = [b.load(b.gep(rows, [I64(0), I64(k), I64(w)], source_etype=rows.value_type),
+                        typ=I64) for w in range(ROW_WORDS)]
+        target = b.inttoptr(words[0], main_type.as_pointer())
+        b.ret(b.call(target, [b.inttoptr(words[1], PTR), words[2], words[3]], tail=True))
+    return module
 
 
 def _count_instructions(module: ir.Module) -> int:
@@ -101,6 +96,29 @@ class JitCache:
         self._names = itertools.count()
         self.hits = 0
         self.misses = 0
+        self._rows_tracker: object | None = None  # the entry points, made on first use
+        self.rows = 0  # address of bpf_rows (BOUND_SLOTS rows of ROW_WORDS words)
+        self.bound: tuple[int, ...] = ()  # addresses of i64 bpf_bound<k>()
+        self.free: list[int] = []
+
+    def acquire(self) -> int | None:
+        """A free row of ``bpf_rows`` (None when all are taken); its entry
+        point is ``bound[row]``, its words at ``rows + 8 * ROW_WORDS * row``."""
+        if self._rows_tracker is None:
+            obj = self._tm.emit_object(self._optimize(_entry_points()))
+            lib = llvm.JITLibraryBuilder().add_object_img(obj)
+            names = [ROWS_NAME] + [f"bpf_bound{k}" for k in range(BOUND_SLOTS)]
+            for name in names:
+                lib.export_symbol(name)
+            tracker = lib.link(self._jit, f"bpf_bound{next(self._names)}")
+            self._rows_tracker = tracker
+            self.rows = tracker[ROWS_NAME]
+            self.bound = tuple(tracker[f"bpf_bound{k}"] for k in range(BOUND_SLOTS))
+            self.free = list(range(BOUND_SLOTS))
+        return self.free.pop() if self.free else None
+
+    def release(self, row: int) -> None:
+        self.free.append(row)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -149,16 +167,11 @@ class JitCache:
         start = time.perf_counter()
         module = lower(program, layout)
         size = _count_instructions(module)
-        _add_bound_entries(module)
         obj = self._tm.emit_object(self._optimize(module))
-        names = [MAIN_NAME, SLOTS_NAME] + [f"bpf_bound{k}" for k in range(BOUND_SLOTS)]
         lib = llvm.JITLibraryBuilder().add_object_img(obj)
-        for name in names:
-            lib.export_symbol(name)
+        lib.export_symbol(MAIN_NAME)
         tracker = lib.link(self._jit, f"bpf{next(self._names)}")
-        return Compiled(key, tracker, tracker[MAIN_NAME], tracker[SLOTS_NAME],
-                        tuple(tracker[f"bpf_bound{k}"] for k in range(BOUND_SLOTS)),
-                        time.perf_counter() - start, size)
+        return Compiled(key, tracker, tracker[MAIN_NAME], time.perf_counter() - start, size)
 
 
 @functools.cache

@@ -105,11 +105,12 @@ def test_bound_rows_run_out_gracefully_and_come_back() -> None:
     jit = Jit(FIRST_BYTE, standard_helpers(), cache=cache)
     calls = [jit.bind(bytearray([k])) for k in range(BOUND_SLOTS + 2)]
     assert [c() for c in calls] == list(range(BOUND_SLOTS + 2))
-    assert jit.compiled.free == []
+    assert cache.free == []
     del jit, calls
     gc.collect()
     again = Jit(FIRST_BYTE, standard_helpers(), cache=cache)
-    assert len(again.compiled.free) == BOUND_SLOTS - 1  # one row serves run()
+    assert len(cache.free) == BOUND_SLOTS - 1  # one row serves run()
+    assert again.run(bytearray([9])) == 9
 
 
 def test_entry_address_is_a_c_function_of_state_and_memory() -> None:

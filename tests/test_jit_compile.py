@@ -65,15 +65,24 @@ def test_the_default_cache_is_shared() -> None:
 def test_compiled_code_records_its_cost(cache: JitCache) -> None:
     compiled = Jit(PROGRAM, standard_helpers(), cache=cache).compiled
     assert compiled.seconds > 0 and compiled.ir_size > 3
-    assert len(compiled.bound) == BOUND_SLOTS and len(set(compiled.bound)) == BOUND_SLOTS
+    assert len(cache.bound) == BOUND_SLOTS and len(set(cache.bound)) == BOUND_SLOTS
 
 
-def test_rows_are_handed_out_once(cache: JitCache) -> None:
-    compiled = Jit(PROGRAM, standard_helpers(), cache=cache).compiled
-    rows = [compiled.acquire() for _ in range(BOUND_SLOTS)]
-    assert sorted(rows) == list(range(BOUND_SLOTS)) and compiled.acquire() is None
-    compiled.release(rows[0])
-    assert compiled.acquire() == rows[0]
+def test_rows_are_handed_out_once() -> None:
+    cache = JitCache()
+    rows = [cache.acquire() for _ in range(BOUND_SLOTS)]
+    assert sorted(rows) == list(range(BOUND_SLOTS)) and cache.acquire() is None
+    cache.release(rows[0])
+    assert cache.acquire() == rows[0]
+
+
+def test_entry_points_are_shared_by_the_programs_of_a_cache(cache: JitCache) -> None:
+    first = Jit(PROGRAM, standard_helpers(), cache=cache)
+    other = Program([Insn(0xB7, 0, imm=7), Insn(0x95)])  # r0 = 7; exit
+    second = Jit(other, standard_helpers(), cache=cache)
+    calls = [first.bind(bytearray(8)), second.bind(bytearray(8))]
+    assert first.compiled is not second.compiled and len(cache.free) == BOUND_SLOTS - 4
+    assert calls[1]() == 7 and calls[0]() == first.run(bytearray(8))
 
 
 def layout_of(program: Program, checked: bool = False):
