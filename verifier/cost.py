@@ -37,6 +37,8 @@ def instruction_bound(code: Code, nodes: list[tuple[Chain, int]],
                       loops: list[LoopVerdict]) -> Bound:
     """The bound over the reachable ``nodes``; every verdict in ``loops``
     must be ok (a loop without a verdict is unreachable in that chain)."""
+    if not code.loops and len(code.entries) == 1:  # every node runs at most once
+        return Bound(len(nodes))
     trips = {(lv.chain, lv.head): lv.trips or 1 for lv in loops}
     inside: dict[int, list[int]] = {}  # pc -> heads of the loops containing it
     for head, loop in code.loops.items():

@@ -188,16 +188,20 @@ class State:
         """Apply ``fn(Val) -> Val`` to every register and spill of every frame."""
         frames = []
         for f in self.frames:
-            regs = tuple(fn(v) for v in f.regs)  # type: ignore[operator]
+            regs = tuple([fn(v) for v in f.regs])  # type: ignore[operator]
+            stack = f.stack
             spills = {}
-            init = f.stack.init
-            for o, (s, v) in f.stack.spills.items():
+            init = stack.init
+            same = True
+            for o, (s, v) in stack.spills.items():
                 nv = fn(v)  # type: ignore[operator]
                 if nv.kind is K_UNINIT:  # a dead value: its bytes are unreadable
                     init &= ~_bits(o, s)
+                    same = False
                 else:
                     spills[o] = (s, nv)
-            frames.append(Frame(regs, Stack(init, spills)))
+                    same = same and nv is v
+            frames.append(Frame(regs, stack if same else Stack(init, spills)))
         return State(tuple(frames))
 
     def join(self, o: State, th: Thresholds | None = None) -> State:
