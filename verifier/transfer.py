@@ -24,7 +24,18 @@ from verifier.env import Env
 from verifier.interval import Scalar
 from verifier.memory import access
 from verifier.state import State
-from verifier.values import K_MAP, K_PTR, K_SCALAR, UNKNOWN, Obj, Val, const, pointer, scalar
+from verifier.values import (
+    K_MAP,
+    K_PTR,
+    K_SCALAR,
+    K_UNINIT,
+    UNKNOWN,
+    Obj,
+    Val,
+    const,
+    pointer,
+    scalar,
+)
 
 Edge = tuple[str, int, State]
 Transfer = Callable[[Env, int, Insn, isa.OpSpec, State], list[Edge]]
@@ -37,16 +48,11 @@ def _next(pc: int, spec: isa.OpSpec, state: State) -> list[Edge]:
     return [("next", pc + 2 if spec.kind is _LDDW else pc + 1, state)]
 
 
-def _operand(env: Env, state: State, insn: Insn, spec: isa.OpSpec) -> Val:
-    if spec.src_reg:
-        return state.reg(insn.src)
-    return env.const(insn.imm)  # sign-extended to 64 bits (32-bit views truncate)
-
-
 def _mov(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
     ck = env.checker
-    if spec.src_reg:
-        state = ck.init(state, insn.src)
+    if "src" in spec.uses:
+        if state.frames[-1].regs[insn.src].kind is K_UNINIT:
+            state = ck.init(state, insn.src)
         v = state.reg(insn.src)
         if spec.width == 64 and v.kind is K_SCALAR and insn.src != insn.dst:
             state, v = _link(state, insn.src, v, SCALAR_IDS + pc)
@@ -58,7 +64,7 @@ def _mov(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
             v = scalar(arith.zext32(v.num))
     else:
         v = env.const(insn.imm if spec.width == 64 else insn.imm & 0xFFFFFFFF)
-    return _next(pc, spec, state.set_reg(insn.dst, v))
+    return [("next", pc + 1, state.set_reg(insn.dst, v))]
 
 
 SCALAR_IDS = 1 << 40  # ids of linked scalar copies (pointer ids are call pcs + 1)
@@ -156,17 +162,22 @@ def _alu(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
         problem = _constant_operand_problem(insn, spec)
         if problem:
             ck.reject(problem, state)
-    state = ck.init(state, insn.dst)
-    if spec.src_reg:
+    src_reg = "src" in spec.uses
+    if state.frames[-1].regs[insn.dst].kind is K_UNINIT:
+        state = ck.init(state, insn.dst)
+    if src_reg and state.frames[-1].regs[insn.src].kind is K_UNINIT:
         state = ck.init(state, insn.src)
-    dst = state.reg(insn.dst)
-    src = _operand(env, state, insn, spec)
+    regs = state.frames[-1].regs
+    dst = regs[insn.dst]
+    # the operand: a register, or the immediate sign-extended to 64 bits (32-bit views
+    # truncate)
+    src = regs[insn.src] if src_reg else env.const(insn.imm)
     if dst.kind is K_SCALAR and src.kind is K_SCALAR:
         assert dst.num is not None and src.num is not None
         res = scalar(arith.alu(spec.op, dst.num, src.num, spec.width))
     else:
-        res = _ptr_alu(env, state, insn, spec, dst, src, insn.src if spec.src_reg else None)
-    return _next(pc, spec, state.set_reg(insn.dst, res))
+        res = _ptr_alu(env, state, insn, spec, dst, src, insn.src if src_reg else None)
+    return [("next", pc + 1, state.set_reg(insn.dst, res))]
 
 
 def _neg(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
@@ -212,13 +223,15 @@ def _lddw(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list
 
 
 def _ldx(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
-    state = env.checker.init(state, insn.src)
+    if state.frames[-1].regs[insn.src].kind is K_UNINIT:
+        state = env.checker.init(state, insn.src)
     state, v = access(env, state, insn.src, insn.off, spec.width, signed=spec.signed)
-    return _next(pc, spec, state.set_reg(insn.dst, v))
+    return [("next", pc + 1, state.set_reg(insn.dst, v))]
 
 
 def _st(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
-    state = env.checker.init(state, insn.dst)
+    if state.frames[-1].regs[insn.dst].kind is K_UNINIT:
+        state = env.checker.init(state, insn.dst)
     width = spec.width
     p = state.frames[-1].regs[insn.dst]
     num = p.num
@@ -302,11 +315,13 @@ def _null_check(env: Env, state: State, reg: int, to_null: bool, ptr: Val) -> St
 
 def _jcond(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
     ck = env.checker
-    state = ck.init(state, insn.dst)
-    if spec.src_reg:
+    src_reg = "src" in spec.uses
+    if state.frames[-1].regs[insn.dst].kind is K_UNINIT:
+        state = ck.init(state, insn.dst)
+    if src_reg and state.frames[-1].regs[insn.src].kind is K_UNINIT:
         state = ck.init(state, insn.src)
-    a = state.reg(insn.dst)
-    b = _operand(env, state, insn, spec)
+    a = state.frames[-1].regs[insn.dst]
+    b = state.frames[-1].regs[insn.src] if src_reg else env.const(insn.imm)
     fall, taken = env.code.succ[pc][0], env.code.succ[pc][-1]
     outcomes: list[tuple[bool, State | None]] = []
     if a.kind is K_SCALAR and b.kind is K_SCALAR:

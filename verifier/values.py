@@ -162,7 +162,16 @@ UNKNOWN = Val(K_SCALAR, Scalar.unknown())
 
 
 def scalar(num: Scalar) -> Val:
-    return Val(K_SCALAR, num)
+    v = _new(Val)  # Val(K_SCALAR, num) without the __init__ call: made at most steps
+    v.kind = K_SCALAR
+    v.num = num
+    v.obj = None
+    v.null = False
+    v.id = 0
+    return v
+
+
+_new = object.__new__
 
 
 def const(value: int) -> Val:
