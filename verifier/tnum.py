@@ -114,19 +114,30 @@ class Tnum:
         return Tnum((self.v ^ o.v) & ~mu, mu)
 
     def mul(self, o: Tnum) -> Tnum:
+        """The kernel's tnum_mul: the known product, plus the unknown partial
+        products accumulated with :meth:`add` (here on ints: the loop makes
+        no Tnum per bit)."""
         if self.m == 0 and o.m == 0:
             return Tnum.const(self.v * o.v)
         acc_v = (self.v * o.v) & M64
-        acc_m = Tnum(0, 0)
-        a, b = self, o
-        while a.v or a.m:
-            if a.v & 1:
-                acc_m = acc_m.add(Tnum(0, b.m))
-            elif a.m & 1:
-                acc_m = acc_m.add(Tnum(0, b.v | b.m))
-            a = a.rshift(1)
-            b = b.lshift(1)
-        return Tnum(acc_v, 0).add(acc_m)
+        mv = mm = 0  # acc_m
+        av, am, bv, bm = self.v, self.m, o.v, o.m
+        while av or am:
+            if av & 1:
+                x = bm
+            elif am & 1:
+                x = (bv | bm) & M64
+            else:
+                x = -1
+            if x >= 0:  # acc_m = acc_m.add(Tnum(0, x))
+                chi = ((mm + x + mv) ^ mv) & M64
+                mu = (chi | mm | x) & M64
+                mv, mm = mv & ~mu & M64, mu
+            av, am = av >> 1, am >> 1
+            av &= ~am
+            bv, bm = (bv << 1) & M64, (bm << 1) & M64
+            bv &= ~bm
+        return Tnum(acc_v, 0).add(Tnum(mv, mm))
 
     def lshift(self, s: int) -> Tnum:
         return Tnum((self.v << s) & M64, (self.m << s) & M64)
