@@ -170,32 +170,39 @@ class Analyzer:
             if spec is not None:
                 order[rank[pc]] = pc
         transfer, budget = TRANSFER, self.budget
+        env.chain = ()
+        visits = res.visits
         for pc in order[:len(insns) - specs.count(None)]:
             node: Node = ((), pc)
             state = states.get(node)
             if state is None:  # no feasible edge reaches it
                 continue
-            if res.visits >= budget:
+            if visits >= budget:
+                res.visits = visits
                 checker.pc = pc
                 checker.problems = []
                 checker.reject(f"too complex: analysis budget of {budget} "
                                "instruction visits exhausted", None)
                 res.exhausted = checker.problems[0]
                 return
-            res.visits += 1
+            visits += 1
             spec = specs[pc]
             assert spec is not None
             checker.pc = pc
             checker.problems = []
-            env.chain = ()
             edges = transfer[spec.kind](env, pc, insns[pc], spec, state)
             problems[node] = checker.problems
-            outs: dict[Node, State] = {}
-            for _kind, target, out in edges:  # only "next" edges: no call, no frame
-                succ: Node = ((), target)
-                prev = outs.get(succ)
-                outs[succ] = out if prev is None else prev.join(out)
-            for succ, out in outs.items():
+            if len(edges) == 1:  # only "next" edges here: no call, no frame
+                succ: Node = ((), edges[0][1])
+                outs = ((succ, edges[0][2]),)
+            else:
+                joined: dict[Node, State] = {}
+                for _kind, target, out in edges:
+                    succ = ((), target)
+                    prev = joined.get(succ)
+                    joined[succ] = out if prev is None else prev.join(out)
+                outs = tuple(joined.items())
+            for succ, out in outs:
                 contrib = contrib_of.get(succ)
                 if contrib is None:
                     contrib_of[succ] = {node: out}
@@ -207,6 +214,7 @@ class Analyzer:
                     new = s if new is None else new.join(s)
                 if new != states[succ]:
                     states[succ] = new  # type: ignore[assignment]
+        res.visits = visits
 
     def _withdraw(self, node: Node, gone: set[Node]) -> None:
         """``node`` no longer reaches ``gone``: drop what it sent there."""
