@@ -235,7 +235,8 @@ class Analyzer:
                 return
             self._recompute(dst)
             return
-        if contrib.get(src) == state:
+        prev = contrib.get(src)
+        if prev is not None and prev == state:
             return
         contrib[src] = state
         if dst in self.joins and not (src[0] == dst[0]

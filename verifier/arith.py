@@ -255,11 +255,17 @@ def alu(op: str, a: Scalar, b: Scalar, w: int) -> Scalar:
         m = _MASK[w]
         return Scalar.const(fold(a.t.v & m, b.t.v & m, w) & m)
     fn = OPS[op]
+    at, bt = a.t, b.t
+    if w == 64:  # the views, made here: view(x, 64), and view(x, 32) when needed
+        res = fn(_new(View, (at, a.umin, a.umax, a.smin, a.smax)),
+                 _new(View, (bt, b.umin, b.umax, b.smin, b.smax)), 64)
+        if op not in _LOW_ONLY:
+            return from_view(res, 64, None)
+    a32 = _new(View, (Tnum(at.v & M32, at.m & M32), a.u32min, a.u32max, a.s32min, a.s32max))
+    b32 = _new(View, (Tnum(bt.v & M32, bt.m & M32), b.u32min, b.u32max, b.s32min, b.s32max))
     if w == 64:
-        res = fn(view(a, 64), view(b, 64), 64)
-        low = fn(view(a, 32), view(b, 32), 32) if op in _LOW_ONLY else None
-        return from_view(res, 64, low)
-    return from_view(fn(view(a, 32), view(b, 32), 32), 32)
+        return from_view(res, 64, fn(a32, b32, 32))
+    return from_view(fn(a32, b32, 32), 32)
 
 
 def neg(a: Scalar, w: int) -> Scalar:

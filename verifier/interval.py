@@ -140,10 +140,17 @@ class Scalar:
     def join(self, o: Scalar) -> Scalar:
         if self is o:
             return self
-        return Scalar(self.t.join(o.t), min(self.umin, o.umin), max(self.umax, o.umax),
-                      min(self.smin, o.smin), max(self.smax, o.smax),
-                      min(self.u32min, o.u32min), max(self.u32max, o.u32max),
-                      min(self.s32min, o.s32min), max(self.s32max, o.s32max))
+        r = _new(Scalar)  # fields set directly: joins run at every merge
+        r.t = self.t.join(o.t)
+        r.umin = self.umin if self.umin < o.umin else o.umin
+        r.umax = self.umax if self.umax > o.umax else o.umax
+        r.smin = self.smin if self.smin < o.smin else o.smin
+        r.smax = self.smax if self.smax > o.smax else o.smax
+        r.u32min = self.u32min if self.u32min < o.u32min else o.u32min
+        r.u32max = self.u32max if self.u32max > o.u32max else o.u32max
+        r.s32min = self.s32min if self.s32min < o.s32min else o.s32min
+        r.s32max = self.s32max if self.s32max > o.s32max else o.s32max
+        return r
 
     def meet(self, o: Scalar) -> Scalar | None:
         t = self.t.meet(o.t)
