@@ -74,7 +74,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     else:
         ctx = Obj("ctx", hook.name, hook.ctx_size)
         regs = {1: pointer(ctx)}
-    regs[isa.FRAME_REG] = pointer(Obj("stack", 0, 512))
+    regs[isa.FRAME_REG] = _FRAME
     # widening points (only loop heads widen: none are needed without a loop)
     th = Thresholds(set(code.constants) | {ctx.size}) if code.loops else _NO_WIDENING
     checker = Checker(_describe)
@@ -195,6 +195,7 @@ def _facts(res: Result, code: Code, loops: list[LoopVerdict], bound: Bound) -> F
 
 _MEMORY = frozenset({isa.Kind.LDX, isa.Kind.ST, isa.Kind.STX, isa.Kind.ATOMIC})
 _LDX = isa.Kind.LDX  # read once: a member lookup on an Enum class is slow
+_FRAME = pointer(Obj("stack", 0, 512))  # r10 on entry (values are never changed)
 _NO_WIDENING = Thresholds()  # never changed: only loop heads widen, with their own points
 
 

@@ -10,9 +10,11 @@ bounds when the high half is known.  Operation names are the jump names
 
 from __future__ import annotations
 
-from verifier.arith import View, view
+from verifier.arith import View
 from verifier.interval import Scalar, make, s32, s64
 from verifier.tnum import M32, Tnum
+
+_new = tuple.__new__  # a View without the Python-level NamedTuple constructor
 
 NEGATE = {"jeq": "jne", "jne": "jeq", "jgt": "jle", "jle": "jgt", "jge": "jlt", "jlt": "jge",
           "jsgt": "jsle", "jsle": "jsgt", "jsge": "jslt", "jslt": "jsge",
@@ -136,7 +138,14 @@ def refine(op: str, a: Scalar, b: Scalar, w: int, taken: bool) -> tuple[Scalar, 
     that outcome is impossible."""
     if not taken:
         op = NEGATE[op]
-    res = _apply(op, view(a, w), view(b, w), w)
+    if w == 64:  # view(a, w), view(b, w), made here
+        va = _new(View, (a.t, a.umin, a.umax, a.smin, a.smax))
+        vb = _new(View, (b.t, b.umin, b.umax, b.smin, b.smax))
+    else:
+        at, bt = a.t, b.t
+        va = _new(View, (Tnum(at.v & M32, at.m & M32), a.u32min, a.u32max, a.s32min, a.s32max))
+        vb = _new(View, (Tnum(bt.v & M32, bt.m & M32), b.u32min, b.u32max, b.s32min, b.s32max))
+    res = _apply(op, va, vb, w)
     if res is None:
         return None
     ra = _back(a, res[0], w)

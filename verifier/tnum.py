@@ -11,6 +11,7 @@ from __future__ import annotations
 
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
+_new = object.__new__
 
 
 class Tnum:
@@ -59,14 +60,19 @@ class Tnum:
 
     # -- lattice -----------------------------------------------------------
     def join(self, o: Tnum) -> Tnum:
-        mu = (self.v ^ o.v) | self.m | o.m
-        return Tnum(self.v & o.v, mu)
+        mu = ((self.v ^ o.v) | self.m | o.m) & M64
+        t = _new(Tnum)  # Tnum(self.v & o.v, mu), without the __init__ call
+        t.v, t.m = self.v & o.v & ~mu & M64, mu
+        return t
 
     def meet(self, o: Tnum) -> Tnum | None:
         """Intersection, or None when the known bits disagree."""
         if (self.v ^ o.v) & ~self.m & ~o.m:
             return None
-        return Tnum(self.v | o.v, self.m & o.m)
+        m = self.m & o.m & M64
+        t = _new(Tnum)  # Tnum(self.v | o.v, m), without the __init__ call
+        t.v, t.m = (self.v | o.v) & ~m & M64, m
+        return t
 
     def leq(self, o: Tnum) -> bool:
         """Every value of ``self`` is a value of ``o``."""
@@ -89,8 +95,10 @@ class Tnum:
         sm = self.m + o.m
         sv = self.v + o.v
         chi = ((sm + sv) ^ sv) & M64
-        mu = chi | self.m | o.m
-        return Tnum(sv, mu)
+        mu = (chi | self.m | o.m) & M64
+        t = _new(Tnum)  # Tnum(sv, mu), without the __init__ call
+        t.v, t.m = sv & ~mu & M64, mu
+        return t
 
     def sub(self, o: Tnum) -> Tnum:
         dv = (self.v - o.v) & M64
