@@ -161,18 +161,15 @@ class Analyzer:
         res, env = self.res, self.env
         code = env.code
         checker = env.checker
-        insns, specs, rank = code.insns, code.specs, code.rank
+        insns, specs = code.insns, code.specs
         states, problems, contrib_of = res.states, res.problems, res.contrib
         self.queue.clear()
         self.queued.clear()
-        order = [0] * len(insns)
-        for pc, spec in enumerate(specs):
-            if spec is not None:
-                order[rank[pc]] = pc
         transfer, budget = TRANSFER, self.budget
         env.chain = ()
         visits = res.visits
-        for pc in order[:len(insns) - specs.count(None)]:
+        for pc in code.order:  # every instruction (a program with an unreachable one is
+            # rejected before the analysis)
             node: Node = ((), pc)
             state = states.get(node)
             if state is None:  # no feasible edge reaches it

@@ -36,6 +36,7 @@ class Code:
     entries: list[int]
     rank: list[int]  # global reverse-postorder rank
     loops: dict[int, Loop] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)  # the reached pcs, by rank
     errors: list[tuple[int, str]] = field(default_factory=list)
     constants: set[int] = field(default_factory=set)
 
@@ -144,8 +145,15 @@ def _functions(insns: list[Insn], specs: list[isa.OpSpec | None], order: list[in
 def _reachability(code: Code, seen: dict[int, dict[int, int]]) -> None:
     """Unreachable instructions: outside every function reachable from pc 0
     (through local calls), or outside what its function's entry reaches."""
-    reachable: set[int] = set()
-    todo = [0] if 0 in seen else []
+    if len(code.entries) == 1:  # one function: what its entry reaches
+        reached = seen.get(0, {})
+        if len(reached) == len(code.specs) - code.specs.count(None):
+            return  # every instruction
+        reachable = set(reached)
+        todo = []
+    else:
+        reachable = set()
+        todo = [0] if 0 in seen else []
     done = set(todo)
     while todo:
         pcs = seen[todo.pop()]
@@ -195,6 +203,7 @@ def _loops(code: Code, entry: int, rank: int) -> tuple[int, dict[int, int]]:
         for p in rpo:
             code.rank[p] = rank
             rank += 1
+        code.order += rpo
         return rank, state
     idom = _dominators(code, rpo)
     preds = _preds(code, rpo)
@@ -216,9 +225,11 @@ def _loops(code: Code, entry: int, rank: int) -> tuple[int, dict[int, int]]:
     for loop in mine:
         loop.exits = [(p, s) for p in sorted(loop.body) for s in code.succ[p]
                       if s not in loop.body]
-    for p in _weak_topological(rpo, mine):
+    wto = _weak_topological(rpo, mine)
+    for p in wto:
         code.rank[p] = rank
         rank += 1
+    code.order += wto
     return rank, state
 
 

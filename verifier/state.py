@@ -16,6 +16,7 @@ from verifier.values import K_SCALAR, K_UNINIT, UNINIT, Val
 STACK_SIZE = 512
 NREGS = 11
 _ALL = (1 << STACK_SIZE) - 1
+_new = object.__new__
 
 
 def _bits(off: int, size: int) -> int:
@@ -150,9 +151,12 @@ class State:
         top = frames[-1]
         regs = list(top.regs)
         regs[r] = v
-        if len(frames) == 1:
-            return State((Frame(tuple(regs), top.stack),))
-        return State(frames[:-1] + (Frame(tuple(regs), top.stack),))
+        f = _new(Frame)  # Frame(...) and State(...) without __init__ calls: the commonest update
+        f.regs = tuple(regs)
+        f.stack = top.stack
+        s = _new(State)
+        s.frames = (f,) if len(frames) == 1 else frames[:-1] + (f,)
+        return s
 
     def set_regs(self, updates: dict[int, Val]) -> State:
         top = self.frames[-1]

@@ -175,7 +175,7 @@ _new = object.__new__
 
 
 def const(value: int) -> Val:
-    return Val(K_SCALAR, Scalar.const(value))
+    return scalar(Scalar.const(value))
 
 
 def pointer(obj: Obj, off: Scalar | int = 0, null: bool = False, id: int = 0) -> Val:
