@@ -74,19 +74,20 @@ def build(insns: list[Insn]) -> Code:
         elif kind in kinds_imm and "imm" in spec.uses:
             constants.add(imm)
         step = 2 if kind is lddw else 1
-        if kind is not exit_:
-            if kind is jcond:
-                taken = pc + 1 + off
-                targets: tuple[int, ...] = (pc + 1,) if taken == pc + 1 else (pc + 1, taken)
-            elif kind is ja:  # a JMP-class ja jumps by off, gotol (JMP32) by imm
-                targets = (pc + 1 + (off if opcode & 0x07 == _JMP else imm),)
-            else:
-                targets = (pc + step,)
-            for t in targets:
+        if kind is jcond:
+            taken = pc + 1 + off
+            for t in ((pc + 1,) if taken == pc + 1 else (pc + 1, taken)):
                 if t >= n:
                     errors.append((pc, "control flow falls off the end of the program"))
                 else:
                     succ[pc].append(t)
+        elif kind is not exit_:  # one successor: the jump target (a JMP-class ja jumps by
+            # off, gotol by imm), or the next slot
+            t = pc + 1 + (off if opcode & 0x07 == _JMP else imm) if kind is ja else pc + step
+            if t >= n:
+                errors.append((pc, "control flow falls off the end of the program"))
+            else:
+                succ[pc] = [t]
         pc += step
     order = sorted(e for e in entries if 0 <= e < n)
     if len(order) == 1:

@@ -50,11 +50,13 @@ class Stack:
         """Store ``size`` bytes at ``off``; ``val`` is kept as a spill when given."""
         init = self.init
         spills = dict(self.spills)
-        for o, s, v in self.overlapping(off, size):
-            del spills[o]
-            if v.kind is not K_SCALAR:  # a clobbered pointer: its other bytes are garbage
-                init &= ~_bits(o, s)
-        init |= _bits(off, size)
+        end = off + size
+        for o, (s, v) in self.spills.items():  # overlapping(off, size), inline
+            if o < end and off < o + s:
+                del spills[o]
+                if v.kind is not K_SCALAR:  # a clobbered pointer: its other bytes are garbage
+                    init &= ~_bits(o, s)
+        init |= ((1 << size) - 1) << (off + STACK_SIZE)  # _bits(off, size)
         if val is not None:
             spills[off] = (size, val)
         return Stack(init, spills)
