@@ -85,7 +85,8 @@ class Analyzer:
         queue, queued, states, problems = self.queue, self.queued, res.states, res.problems
         contrib_of, sent_by, rank = res.contrib, self.sent, code.rank
         pop, push, send, recompute = heapq.heappop, heapq.heappush, self._send, self._recompute
-        transfer = TRANSFER
+        transfer, budget = TRANSFER, self.budget
+        visits = res.visits
         while queue:
             node = pop(queue)[1]
             queued.discard(node)
@@ -96,15 +97,16 @@ class Analyzer:
                         del contrib_of[succ][node]
                         recompute(succ)
                 continue
-            if res.visits >= self.budget:
+            if visits >= budget:
+                res.visits = visits
                 checker.pc = node[1]
                 checker.problems = []
-                checker.reject(f"too complex: analysis budget of {self.budget} "
+                checker.reject(f"too complex: analysis budget of {budget} "
                                "instruction visits exhausted", None)
                 res.exhausted = checker.problems[0]
                 queue.clear()
                 return
-            res.visits += 1
+            visits += 1
             chain, pc = node
             spec = specs[pc]
             assert spec is not None
@@ -150,6 +152,7 @@ class Analyzer:
             sent_by[node] = sent
             if before:
                 self._withdraw(node, before - sent)
+        res.visits = visits
 
     def _acyclic(self) -> None:
         """The worklist's run on one function without loops, written as a
