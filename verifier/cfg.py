@@ -206,8 +206,8 @@ def _loops(code: Code, entry: int, rank: int) -> tuple[int, dict[int, int]]:
             rank += 1
         code.order += rpo
         return rank, state
-    idom = _dominators(code, rpo)
     preds = _preds(code, rpo)
+    idom = _dominators(rpo, preds)
     for src, head in back:
         if not _dominates(idom, head, src):
             code.errors.append((head, f"irreducible loop: pc {head} is entered from outside "
@@ -256,10 +256,9 @@ def _preds(code: Code, nodes: list[int]) -> dict[int, list[int]]:
     return preds
 
 
-def _dominators(code: Code, rpo: list[int]) -> dict[int, int]:
+def _dominators(rpo: list[int], preds: dict[int, list[int]]) -> dict[int, int]:
     """Immediate dominators (Cooper, Harvey and Kennedy)."""
     index = {p: i for i, p in enumerate(rpo)}
-    preds = _preds(code, rpo)
     idom = {rpo[0]: rpo[0]} if rpo else {}
     changed = True
     while changed:
