@@ -88,8 +88,8 @@ def _sub(a: View, b: View, w: int) -> View:
 def _mul(a: View, b: View, w: int) -> View:
     t = a.t.mul(b.t)
     corners = (a.smin * b.smin, a.smin * b.smax, a.smax * b.smin, a.smax * b.smax)
-    return View(t, *_wrap_u(a.umin * b.umin, a.umax * b.umax, w),
-                *_wrap_s(min(corners), max(corners), w))
+    return _new(View, (t, *_wrap_u(a.umin * b.umin, a.umax * b.umax, w),
+                *_wrap_s(min(corners), max(corners), w)))
 
 
 def _and(a: View, b: View, w: int) -> View:
@@ -108,16 +108,16 @@ def _or(a: View, b: View, w: int) -> View:
     t = a.t.or_(b.t)
     umin, umax = max(a.umin, b.umin), t.v | t.m
     if a.smin >= 0 and b.smin >= 0:
-        return View(t, umin, umax, umin, umax)
-    return View(t, umin, umax, _SMIN[w], _SMAX[w])
+        return _new(View, (t, umin, umax, umin, umax))
+    return _new(View, (t, umin, umax, _SMIN[w], _SMAX[w]))
 
 
 def _xor(a: View, b: View, w: int) -> View:
     t = a.t.xor(b.t)
     umin, umax = t.v, t.v | t.m
     if a.smin >= 0 and b.smin >= 0:
-        return View(t, umin, umax, umin, umax)
-    return View(t, umin, umax, _SMIN[w], _SMAX[w])
+        return _new(View, (t, umin, umax, umin, umax))
+    return _new(View, (t, umin, umax, _SMIN[w], _SMAX[w]))
 
 
 def _shift_range(b: View, w: int) -> tuple[int, int]:
@@ -136,14 +136,14 @@ def _lsh(a: View, b: View, w: int) -> View:
         t = Tnum.unknown(w)
     t = Tnum(t.v & _MASK[w], t.m & _MASK[w])
     if a.umax << hi <= _MASK[w]:
-        return View(t, a.umin << lo, a.umax << hi, _SMIN[w], _SMAX[w])
+        return _new(View, (t, a.umin << lo, a.umax << hi, _SMIN[w], _SMAX[w]))
     return _full(t, w)
 
 
 def _rsh(a: View, b: View, w: int) -> View:
     lo, hi = _shift_range(b, w)
     t = a.t.rshift(lo) if lo == hi else Tnum.range(0, a.umax)
-    return View(t, a.umin >> hi, a.umax >> lo, _SMIN[w], _SMAX[w])
+    return _new(View, (t, a.umin >> hi, a.umax >> lo, _SMIN[w], _SMAX[w]))
 
 
 def _arsh(a: View, b: View, w: int) -> View:
@@ -151,7 +151,7 @@ def _arsh(a: View, b: View, w: int) -> View:
     t = a.t.arshift(lo, w) if lo == hi else Tnum.unknown(w)
     smin = min(a.smin >> lo, a.smin >> hi)
     smax = max(a.smax >> lo, a.smax >> hi)
-    return View(t, 0, _MASK[w], smin, smax)
+    return _new(View, (t, 0, _MASK[w], smin, smax))
 
 
 def _div(a: View, b: View, w: int) -> View:
@@ -159,14 +159,14 @@ def _div(a: View, b: View, w: int) -> View:
         lo, hi = a.umin // b.umax, a.umax // b.umin
     else:
         lo, hi = 0, a.umax
-    return View(Tnum.range(lo, hi), lo, hi, _SMIN[w], _SMAX[w])
+    return _new(View, (Tnum.range(lo, hi), lo, hi, _SMIN[w], _SMAX[w]))
 
 
 def _mod(a: View, b: View, w: int) -> View:
     if b.umin > 0 and a.umax < b.umin:
         return a
     hi = min(a.umax, b.umax - 1) if b.umin > 0 else a.umax
-    return View(Tnum.range(0, hi), 0, hi, _SMIN[w], _SMAX[w])
+    return _new(View, (Tnum.range(0, hi), 0, hi, _SMIN[w], _SMAX[w]))
 
 
 def _const_op(fn: Callable[[int, int, int], int]) -> Callable[[View, View, int], View]:
@@ -175,13 +175,13 @@ def _const_op(fn: Callable[[int, int, int], int]) -> Callable[[View, View, int],
     def op(a: View, b: View, w: int) -> View:
         if a.t.m == 0 and b.t.m == 0:
             v = fn(_signed(a.t.v, w), _signed(b.t.v, w), w) & _MASK[w]
-            return View(Tnum.const(v), v, v, _signed(v, w), _signed(v, w))
+            return _new(View, (Tnum.const(v), v, v, _signed(v, w), _signed(v, w)))
         if fn is _sdiv_c or b.t.m != 0 or b.t.v == 0:
             return _full(Tnum.unknown(w), w)
         k = abs(_signed(b.t.v, w))  # smod by a non-zero constant
         if a.smin >= 0:
-            return View(Tnum.range(0, k - 1), 0, k - 1, 0, k - 1)
-        return View(Tnum.unknown(w), 0, _MASK[w], -(k - 1), k - 1)
+            return _new(View, (Tnum.range(0, k - 1), 0, k - 1, 0, k - 1))
+        return _new(View, (Tnum.unknown(w), 0, _MASK[w], -(k - 1), k - 1))
 
     return op
 

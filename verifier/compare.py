@@ -30,8 +30,8 @@ def _eq(a: View, b: View, w: int) -> Pair:
     t = a.t.meet(b.t)
     if t is None:
         return None
-    v = View(t, max(a.umin, b.umin), min(a.umax, b.umax), max(a.smin, b.smin),
-             min(a.smax, b.smax))
+    v = _new(View, (t, max(a.umin, b.umin), min(a.umax, b.umax), max(a.smin, b.smin),
+             min(a.smax, b.smax)))
     return v, v
 
 
@@ -46,7 +46,7 @@ def _ne_one(a: View, k: int, w: int) -> View:
         smin += 1
     if smax == sk:
         smax -= 1
-    return View(a.t, umin, umax, smin, smax)
+    return _new(View, (a.t, umin, umax, smin, smax))
 
 
 def _ne(a: View, b: View, w: int) -> Pair:
@@ -60,13 +60,13 @@ def _ne(a: View, b: View, w: int) -> Pair:
 
 
 def _gt(a: View, b: View, w: int, strict: int) -> Pair:
-    return (View(a.t, max(a.umin, b.umin + strict), a.umax, a.smin, a.smax),
-            View(b.t, b.umin, min(b.umax, a.umax - strict), b.smin, b.smax))
+    return (_new(View, (a.t, max(a.umin, b.umin + strict), a.umax, a.smin, a.smax)),
+            _new(View, (b.t, b.umin, min(b.umax, a.umax - strict), b.smin, b.smax)))
 
 
 def _sgt(a: View, b: View, w: int, strict: int) -> Pair:
-    return (View(a.t, a.umin, a.umax, max(a.smin, b.smin + strict), a.smax),
-            View(b.t, b.umin, b.umax, b.smin, min(b.smax, a.smax - strict)))
+    return (_new(View, (a.t, a.umin, a.umax, max(a.smin, b.smin + strict), a.smax)),
+            _new(View, (b.t, b.umin, b.umax, b.smin, min(b.smax, a.smax - strict))))
 
 
 def _set(a: View, b: View, w: int) -> Pair:
@@ -75,7 +75,7 @@ def _set(a: View, b: View, w: int) -> Pair:
         if not (a.t.v | a.t.m) & k:
             return None
         if k and not k & (k - 1) and not a.t.v & k:
-            return View(Tnum(a.t.v | k, a.t.m & ~k), a.umin, a.umax, a.smin, a.smax), b
+            return _new(View, (Tnum(a.t.v | k, a.t.m & ~k), a.umin, a.umax, a.smin, a.smax)), b
     return a, b
 
 
@@ -84,7 +84,7 @@ def _nset(a: View, b: View, w: int) -> Pair:
         k = b.t.v
         if a.t.v & k:
             return None
-        return View(Tnum(a.t.v & ~k, a.t.m & ~k), a.umin, a.umax, a.smin, a.smax), b
+        return _new(View, (Tnum(a.t.v & ~k, a.t.m & ~k), a.umin, a.umax, a.smin, a.smax)), b
     if a.t.m == 0 and b.t.m == 0 and a.t.v & b.t.v:
         return None
     return a, b
