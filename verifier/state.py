@@ -11,7 +11,7 @@ new objects sharing what did not change.  Join and widen are pointwise.
 from __future__ import annotations
 
 from verifier.interval import Thresholds
-from verifier.values import K_SCALAR, K_UNINIT, UNINIT, Val
+from verifier.values import K_SCALAR, K_UNINIT, UNINIT, K, Val
 
 STACK_SIZE = 512
 NREGS = 11
@@ -207,6 +207,29 @@ class State:
                 else:
                     spills[o] = (s, nv)
                     same = same and nv is v
+            frames.append(Frame(regs, stack if same else Stack(init, spills)))
+        return State(tuple(frames))
+
+    def replace(self, kind: K, id: int, new: Val) -> State:
+        """Every value of ``kind`` carrying ``id`` (registers and spills, all
+        frames) becomes ``new``: ``map_vals`` with that function, written out
+        (a refinement of linked copies runs at most conditional jumps)."""
+        frames = []
+        for f in self.frames:
+            regs = tuple([new if v.id == id and v.kind is kind else v for v in f.regs])
+            stack = f.stack
+            spills = {}
+            init = stack.init
+            same = True
+            for o, (s, v) in stack.spills.items():
+                if v.id == id and v.kind is kind:
+                    spills[o] = (s, new)
+                    same = False
+                elif v.kind is K_UNINIT:  # a dead value: its bytes are unreadable
+                    init &= ~_bits(o, s)
+                    same = False
+                else:
+                    spills[o] = (s, v)
             frames.append(Frame(regs, stack if same else Stack(init, spills)))
         return State(tuple(frames))
 

@@ -305,12 +305,7 @@ def _null_check(env: Env, state: State, reg: int, to_null: bool, ptr: Val) -> St
     new = const(0) if to_null else Val(K_PTR, ptr.num, ptr.obj, False, 0)
     if ptr.id == 0:
         return state.set_reg(reg, new)
-    pid = ptr.id
-
-    def fn(v: Val) -> Val:
-        return new if v.kind is K_PTR and v.id == pid else v
-
-    return state.map_vals(fn)
+    return state.replace(K_PTR, ptr.id, new)
 
 
 def _jcond(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
@@ -345,13 +340,7 @@ def _narrow(state: State, reg: int, old: Val, num: Scalar) -> State:
     """Set the refined ``num`` in ``reg`` and in every linked copy of it."""
     if not old.id:
         return state.set_reg(reg, scalar(num))
-    new = Val(K_SCALAR, num, None, False, old.id)
-    oid = old.id
-
-    def fn(v: Val) -> Val:
-        return new if v.kind is K_SCALAR and v.id == oid else v
-
-    return state.map_vals(fn)
+    return state.replace(K_SCALAR, old.id, Val(K_SCALAR, num, None, False, old.id))
 
 
 def _pointer_jcond(env: Env, state: State, insn: Insn, spec: isa.OpSpec, a: Val,
