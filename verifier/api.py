@@ -166,7 +166,9 @@ def _problems(res: Result) -> list[Problem]:
     return out
 
 
-def _by_pc(res: Result) -> dict[int, tuple[Val, ...]]:
+def _by_pc(res: Result, code: Code) -> dict[int, tuple[Val, ...]]:
+    if len(code.entries) == 1:  # one context per pc: nothing to join
+        return {pc: st.frames[-1].regs for (_chain, pc), st in res.states.items()}
     regs: dict[int, tuple[Val, ...]] = {}
     for (_chain, pc), st in res.states.items():
         old = regs.get(pc)
@@ -176,7 +178,7 @@ def _by_pc(res: Result) -> dict[int, tuple[Val, ...]]:
 
 
 def _facts(res: Result, code: Code, loops: list[LoopVerdict], bound: Bound) -> Facts:
-    facts = Facts(regs=_by_pc(res), max_insns=bound.total)
+    facts = Facts(regs=_by_pc(res, code), max_insns=bound.total)
     for (_chain, pc), st in res.states.items():
         spec = code.specs[pc]
         if spec is None or spec.kind not in _MEMORY:

@@ -249,4 +249,4 @@ class State:
 
 
 def initial(regs: dict[int, Val]) -> State:
-    return State((Frame(tuple(regs.get(i, UNINIT) for i in range(NREGS)), EMPTY_STACK),))
+    return State((Frame(tuple([regs.get(i, UNINIT) for i in range(NREGS)]), EMPTY_STACK),))
