@@ -39,7 +39,9 @@ class Gen(GenCore):
         spec = isa.BY_KEY[key]
         reg = self.scalar()
         if spec.kind is isa.Kind.ALU:
-            if spec.src_reg:
+            if spec.src_reg and spec.op in _SHIFTS and self.rng.random() < 0.6:
+                self.masked_shift(key, spec, reg)
+            elif spec.src_reg:
                 self.b.emit(key, reg, self.scalar())
             else:
                 imm = self.imm()
@@ -51,6 +53,18 @@ class Gen(GenCore):
         else:
             self.b.emit(key, reg)
         self.wrote(reg)
+
+    def masked_shift(self, key: str, spec: isa.OpSpec, reg: int) -> None:
+        """``reg OP= amount & mask``: a shift the verifier can bound (the
+        kernel's idiom), often of a small constant, by amounts that may pass
+        the other width (32..63 for a 64-bit shift)."""
+        amount = self.scalar(avoid=(reg,))
+        w = spec.width
+        self.b.emit(f"and{w}_k", amount, imm=self.rng.choice((w - 1, 31, 15, 7, 48)))
+        if self.rng.random() < 0.5:
+            self.b.emit("mov64_k", reg, imm=self.rng.choice((1, 3, 0xFF, -1, 0x8001)))
+        self.b.emit(key, reg, amount)
+        self.wrote(amount)
 
     def s_mov(self) -> None:
         reg = self.dst()

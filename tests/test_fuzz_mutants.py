@@ -239,13 +239,19 @@ def narrow_load_range(mp: pytest.MonkeyPatch) -> None:
     _wrap(mp, memory, "loaded", make)
 
 
+def lsh_low_half_from_low_amount(mp: pytest.MonkeyPatch) -> None:
+    """A 64-bit left shift's low half is computed from the amount's low 32 bits
+    as a 32-bit shift (a real verifier bug once: by 32..63 it clears the half)."""
+    mp.setattr(arith, "_LOW_ONLY", arith._LOW_ONLY | {"lsh"})
+
+
 MUTANTS: dict[str, Apply] = {f.__name__: f for f in (
     no_null_check, bound_off_by_one, stack_bound_off_by_8, no_zext32, alu32_as_alu64,
     jmp32_refines_64, compare_off_by_one, signed_compare_off_by_one, uninit_stack_ok,
     uninit_register_ok, unbounded_ptr_arith, helper_mem_unchecked, null_branch_not_null,
     no_termination_check, no_return_check, pointer_store_ok, callee_keeps_r6_r9,
     call_keeps_r1_r5, join_keeps_one_side, sext_as_zext, partial_write_keeps_spill,
-    readonly_ctx_write_ok, narrow_load_range)}
+    readonly_ctx_write_ok, narrow_load_range, lsh_low_half_from_low_amount)}
 
 
 def mutated(apply: Apply) -> Callable:

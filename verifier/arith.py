@@ -209,8 +209,9 @@ OPS: dict[str, Callable[[View, View, int], View]] = {
     "lsh": _lsh, "rsh": _rsh, "arsh": _arsh, "div": _div, "mod": _mod,
     "sdiv": _const_op(_sdiv_c), "smod": _const_op(_smod_c),
 }
-# operations whose low 32 result bits depend only on the operands' low 32 bits
-_LOW_ONLY = frozenset({"add", "sub", "mul", "and", "or", "xor", "lsh"})
+# operations whose low 32 result bits depend only on the operands' low 32 bits (not
+# lsh: a 64-bit shift by 32..63 clears them, a 32-bit view of the amount cannot tell)
+_LOW_ONLY = frozenset({"add", "sub", "mul", "and", "or", "xor"})
 
 
 def from_view(v: View, w: int, low: View | None = None) -> Scalar:
