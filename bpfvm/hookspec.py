@@ -14,6 +14,7 @@ length (the convention of the conformance vectors).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +46,20 @@ class HookSpec:
     returns_pointer: str | None = None  # r0 may be a pointer into this object (or 0)
     objects: dict[str, str] = field(default_factory=dict)  # object name -> its doc
 
-    @property
+    @cached_property
     def ctx_size(self) -> int:
         return max((f.offset + f.size for f in self.fields), default=0)
 
     def field_at(self, offset: int, size: int) -> CtxField | None:
         """The field exactly at (offset, size), or None."""
+        return self._by_place.get((offset, size))
+
+    @cached_property
+    def _by_place(self) -> dict[tuple[int, int], CtxField]:
+        out: dict[tuple[int, int], CtxField] = {}
         for f in self.fields:
-            if f.offset == offset and f.size == size:
-                return f
-        return None
+            out.setdefault((f.offset, f.size), f)
+        return out
 
     def field_named(self, name: str) -> CtxField:
         for f in self.fields:

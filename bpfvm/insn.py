@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Container, Iterable, Sequence
-from functools import cache
 from typing import NamedTuple
 
 from bpfvm import isa
@@ -75,20 +74,19 @@ def encode(insns: Iterable[Insn]) -> bytes:
 _FIELDS = ("dst", "src", "off", "imm")
 
 
-@cache
-def _rules(key: str) -> tuple[tuple[int, ...], bool, bool, int | None]:
-    """Per operation (by spec key; the table is fixed): indexes into an
-    :class:`Insn` of the fields that must be 0, whether src is a register,
-    whether a register in src/dst is written (r10 forbidden), and the index
-    of the field holding a jump or call distance (None: not a jump)."""
-    spec = isa.BY_KEY[key]
+def _rules(spec: isa.OpSpec) -> tuple[bool, bool, bool, bool, bool, bool, bool, int | None]:
+    """Per operation: whether dst, src, off and imm must be 0; whether src
+    is a register; whether a register in src or dst is written (r10
+    forbidden there); and the index
+    into an :class:`Insn` of the field holding a jump or call distance (None:
+    not a jump)."""
     matched = spec.match[0] if spec.match else None
-    zero = tuple(1 + i for i, f in enumerate(_FIELDS) if f not in spec.uses and f != matched)
+    zero = [f not in spec.uses and f != matched for f in _FIELDS]
     atomic_ro = spec.kind is isa.Kind.ATOMIC and (spec.op.startswith("fetch_")
                                                   or spec.op == "xchg")
     field = _jump_field(spec)
     jump = None if field is None else 1 + _FIELDS.index(field)
-    return zero, spec.src_reg, atomic_ro, jump
+    return (*zero, spec.src_reg, atomic_ro, spec.writes_dst, jump)  # type: ignore[return-value]
 
 
 def _field_problem(insn: Insn, spec: isa.OpSpec) -> str | None:
@@ -157,17 +155,19 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
     pc = 0
     lddw, call, call_local, frame = isa.Kind.LDDW, isa.Kind.CALL, isa.Kind.CALL_LOCAL, \
         isa.FRAME_REG
+    lookup, rules = isa.lookup, _RULES
     while pc < n:
         insn = insns[pc]
-        spec = insn.spec
+        _, dst, src, off, imm = insn
+        spec = lookup(insn[0], src, off, imm)
         if spec is None:
             errors.append(BytecodeError(pc, _unknown(insn)))
             pc += 1
             continue
-        zero, src_reg, atomic_ro, jump = _rules(spec.key)
-        if insn.dst >= frame and (insn.dst > frame or spec.writes_dst) \
-                or insn.src >= frame and ((src_reg and insn.src > frame) or atomic_ro) \
-                or any(insn[i] for i in zero):
+        zdst, zsrc, zoff, zimm, src_reg, atomic_ro, writes_dst, jump = rules[spec.key]
+        if dst >= frame and (dst > frame or writes_dst) \
+                or src >= frame and ((src_reg and src > frame) or atomic_ro) \
+                or (zdst and dst) or (zsrc and src) or (zoff and off) or (zimm and imm):
             problem = _field_problem(insn, spec)
             if problem:
                 errors.append(BytecodeError(pc, problem))
@@ -183,8 +183,8 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
                 second_half.add(pc + 1)
             pc += 2
             continue
-        if kind is call and helpers is not None and insn.imm not in helpers:
-            errors.append(BytecodeError(pc, f"call to unknown helper {insn.imm}"))
+        if kind is call and helpers is not None and imm not in helpers:
+            errors.append(BytecodeError(pc, f"call to unknown helper {imm}"))
         if jump is not None:
             jumps.append((pc, pc + 1 + insn[jump],
                           "local call target" if kind is call_local else "jump"))
@@ -198,6 +198,9 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
                                         f"pc {target - 1}"))
     errors.sort(key=lambda e: e.pc)
     return errors
+
+
+_RULES = {spec.key: _rules(spec) for spec in isa.TABLE}
 
 
 def validate(insns: Sequence[Insn], helpers: Container[int] | None = None,

@@ -14,6 +14,7 @@ This module only describes; :mod:`bpfvm.insn` decodes and checks bytes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
@@ -110,24 +111,18 @@ class OpSpec:
     kop: str  # kernel-syntax operator or word ("+=", "s>", "be16", ...)
     group: str  # RFC 9669 conformance group
     version: int  # ISA version that introduced it
+    # derived once from the above (read on every instruction by the engines)
+    cls: Cls = dataclasses.field(init=False, compare=False, repr=False)
+    is64: bool = dataclasses.field(init=False, compare=False, repr=False)  # class ALU64 or JMP
+    src_reg: bool = dataclasses.field(init=False, compare=False, repr=False)  # src names a register
+    slots: int = dataclasses.field(init=False, compare=False, repr=False)  # 2 for lddw, else 1
 
-    @property
-    def cls(self) -> Cls:
-        return Cls(self.opcode & 0x07)
-
-    @property
-    def is64(self) -> bool:
-        """True for 64-bit ALU/jump classes (ALU64, JMP)."""
-        return self.cls in (Cls.ALU64, Cls.JMP)
-
-    @property
-    def src_reg(self) -> bool:
-        """True when the src field names a register operand."""
-        return "src" in self.uses
-
-    @property
-    def slots(self) -> int:
-        return 2 if self.kind is Kind.LDDW else 1
+    def __post_init__(self) -> None:
+        cls = Cls(self.opcode & 0x07)
+        object.__setattr__(self, "cls", cls)
+        object.__setattr__(self, "is64", cls in (Cls.ALU64, Cls.JMP))
+        object.__setattr__(self, "src_reg", "src" in self.uses)
+        object.__setattr__(self, "slots", 2 if self.kind is Kind.LDDW else 1)
 
 
 # (name, op field, kernel operator) for ALU operations that have both a K and
