@@ -6,8 +6,8 @@ neighbours (:func:`value_pool`).  A :class:`Probe` instruments an
 :class:`~bpfvm.interp.Interpreter`: it puts garbage where the verifier says
 nothing may be read (the stack at entry, registers a call clobbers or a
 callee must not see) and checks the verifier's range claims before every
-instruction through :func:`range_checker`, the one place that knows the
-shape of the verifier's facts.  A :class:`Runner` binds an engine to a case:
+instruction (:mod:`bpfvm.fuzz_claims`; a pc run :data:`HOT` times gets a
+check compiled for it).  A :class:`Runner` binds an engine to a case:
 it prepares each run (maps, environment, the region and its pointer in the
 context), collects a comparable :class:`Result` and says what a run did
 that breaks the hook's contract.  The oracles' verdicts are drawn in
@@ -22,93 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bpfvm import isa
+from bpfvm.fuzz_claims import range_checker, specialized
 from bpfvm.fuzz_gen import EDGE_WIDE, REGION_SIZE, Case
 from bpfvm.interp import Interpreter
 from bpfvm.vmenv import VmEnv
 
 M64 = (1 << 64) - 1
 RETURNED_SIZE = 8  # a returned PTE pointer must address this many bytes
-STACK_SLACK = 512  # how far outside an object a leaked address may point
-
-
-Checker = Callable[[int, list[int]], str | None]
-
-
-def range_checker(facts: Any) -> Checker | None:
-    """``check(pc, regs) -> None | what does not hold`` for the verifier's facts.
-
-    The message comes from ``facts.check(pc, regs)`` (r0..r10 at entry to
-    pc); when the facts expose their per-pc register values (``facts.regs``)
-    the common case -- every claim holds -- is decided by a table of the
-    non-trivial scalar claims built once (``check.claims``: pc -> claims),
-    without that call (``check.full``).  The pcs whose check always passes
-    (no non-trivial claim) are in ``check.quiet``.
-    """
-    full = getattr(facts, "check", None)
-    if not callable(full):
-        return None
-    table = getattr(facts, "regs", None)
-    if not isinstance(table, dict):
-        return full
-    fast: dict[int, tuple[Claim, ...]] = {}
-    # by id of the claimed value (values are shared): the claim without its register
-    memo: dict[int, tuple | None] = {}
-    get, miss = memo.get, memo  # memo itself is never a value
-    for pc, vals in table.items():
-        claims = []
-        for reg, v in enumerate(vals):
-            claim = get(id(v), miss)
-            if claim is miss:
-                c = _claim(v)
-                claim = memo[id(v)] = None if c is None else c[1:]
-            if claim is not None:
-                claims.append((reg, *claim))
-        fast[pc] = tuple(claims)
-
-    def check(pc: int, regs: list[int]) -> str | None:
-        claims = fast.get(pc)
-        if claims is None:
-            return full(pc, regs)
-        for reg, nm, v, umin, umax, signed, low in claims:
-            x = regs[reg]
-            if x & nm != v or x < umin or x > umax:
-                return full(pc, regs)
-            if signed is not None:
-                sx = x - _2_64 if x >> 63 else x
-                if sx < signed[0] or sx > signed[1]:
-                    return full(pc, regs)
-            if low is not None:
-                lx = x & 0xFFFFFFFF
-                slx = lx - 0x100000000 if lx >> 31 else lx
-                if lx < low[0] or lx > low[1] or slx < low[2] or slx > low[3]:
-                    return full(pc, regs)
-        return None
-
-    check.quiet = frozenset(pc for pc, claims in fast.items()  # type: ignore[attr-defined]
-                            if not claims)
-    check.claims = fast  # type: ignore[attr-defined]
-    check.full = full  # type: ignore[attr-defined]
-    return check
-
-
-# (reg, ~unknown bits, known bits, umin, umax, (smin, smax) or None, 32-bit bounds or None)
-Claim = tuple[int, int, int, int, int, tuple[int, int] | None, tuple[int, ...] | None]
 _2_64 = 1 << 64
-_S64 = (-(1 << 63), (1 << 63) - 1)
-_LOW32 = (0, 0xFFFFFFFF, -(1 << 31), (1 << 31) - 1)
-
-
-def _claim(v: Any) -> Claim | None:
-    """The scalar bounds a claimed value states (None: no claim), with the
-    bounds that every value meets left out."""
-    num = getattr(v, "num", None)
-    if num is None or getattr(getattr(v, "kind", None), "name", "") != "SCALAR" \
-            or num.is_unknown():
-        return None
-    signed = (num.smin, num.smax)
-    low = (num.u32min, num.u32max, num.s32min, num.s32max)
-    return (0, ~num.t.m & M64, num.t.v, num.umin, num.umax,
-            None if signed == _S64 else signed, None if low == _LOW32 else low)
+HOT = 256  # executions of a pc before its claims get a check of their own
+STACK_SLACK = 512  # how far outside an object a leaked address may point
 
 
 # -- concrete inputs ------------------------------------------------------------
@@ -192,6 +115,7 @@ class Probe:
         quiet = getattr(self.checker, "quiet", frozenset())
         raw = vm._handlers
         full, lean = list(raw), list(raw)
+        self._full, self._lean = full, lean
         pc = 0
         insns = vm.program.insns
         while pc < len(insns):
@@ -204,7 +128,6 @@ class Probe:
             if pc == 0 or call or (self.checker is not None and pc not in quiet):
                 full[pc] = self._wrap(pc, lean[pc])
             pc += spec.slots
-        self._full, self._lean = full, lean
         vm._handlers = full
 
     def checking(self, on: bool) -> None:
@@ -257,8 +180,12 @@ class Probe:
         if not claims:
             return inner
         full = checker.full  # type: ignore[attr-defined]
+        handlers, countdown = self._full, [HOT]
 
         def checked() -> int:  # the table's check, inlined: this runs for every step
+            countdown[0] -= 1
+            if not countdown[0]:  # a hot pc: its own straight-line check from now on
+                handlers[pc] = specialized(pc, claims, inner, r, g, full)
             if g.violation is None:
                 for reg, nm, v, umin, umax, signed, low in claims:
                     x = r[reg]

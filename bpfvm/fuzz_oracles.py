@@ -14,8 +14,9 @@ verifier claims for a register at a pc holds whenever the interpreter
 reaches that pc in the first ``RUN_BUDGET`` instructions of a run, and no
 run takes more instructions than the verifier's claimed bound.  Past that
 budget a run goes on without the claim checks (bounds-checked, at the
-interpreter's full speed) to its end, for the first run of one input per
-case; other runs are cut there (a cut run is not compared with its twin).
+interpreter's full speed) to its end or ``LONG_BUDGET`` instructions, for
+the first run of one input per case; other runs are cut at the short
+budget (a cut run is not compared with its twin).
 Oracle (1) also holds accepted programs to the rest of the contract the
 verifier vouches for: r0 within the hook's range (or a pointer into the
 region where the hook returns one), read-only context fields unchanged,
@@ -47,9 +48,9 @@ from bpfvm.maps import make_maps
 
 M64 = (1 << 64) - 1
 RUN_BUDGET = 20_000  # instructions per run checked against the claims; one input per
-LONG_BUDGET = 1_000_000  # case may go on, unchecked, to this, or the verifier's claimed
-MAX_BUDGET = 20_000_000  # bound (facts.max_insns), or what its loop trip counts allow,
-# when at most MAX_BUDGET
+LONG_BUDGET = 1_000_000  # case may go on, unchecked, to the verifier's claimed bound
+# (facts.max_insns) or what its loop trip counts allow, but not past LONG_BUDGET;
+MAX_BUDGET = 20_000_000  # trip counts allowing more than this are a finding
 VERIFY_SECONDS = 10.0
 
 
@@ -190,11 +191,11 @@ class Oracles:
                 first = self._run_budgeted(runner, probe, inp, long_left > 0)
                 if probe.violation:
                     return Finding("range", probe.violation, inp.describe()), n + 1
-                if first is None:  # cut at the short budget: its prefix was checked
-                    continue
                 steps = self._steps
                 if steps > self.run_budget:
                     long_left -= 1
+                if first is None:  # cut: what ran was checked
+                    continue
                 if self._claimed is not None and steps > self._claimed:
                     return Finding("range", f"a run executed {steps} instructions, more than "
                                    f"the claimed bound of {self._claimed}",
@@ -230,9 +231,11 @@ class Oracles:
                       complete: bool) -> Result | None:
         """A run whose first ``run_budget`` instructions are checked against
         the verifier's claims; past that it goes on without the claim checks
-        (still bounds-checked, and with garbage after calls) up to the long
-        budget when ``complete``, else it is cut there (None).  The
-        instructions it took are left in ``self._steps``."""
+        (still bounds-checked, and with garbage after calls) when
+        ``complete``, else it is cut there (None).  It may go on to the
+        verifier's bound, but not past ``long_budget`` instructions: a run
+        stopped there is cut too.  The instructions it took are left in
+        ``self._steps``."""
         vm = runner.engine
         vm.budget = self.run_budget
         probe.checking(True)
@@ -254,12 +257,16 @@ class Oracles:
                 self._steps = vm.steps
                 return None
         probe.checking(False)
+        capped = self._long > self.long_budget  # the bound is not checked to its end
         try:
-            result = runner.resume(self._long + 1 - self.run_budget)
+            result = runner.resume(min(self._long, self.long_budget) + 1 - self.run_budget)
         except VmFault as fault:
             if self._claimed is not None and vm.steps > self._claimed:
                 raise VmFault(fault.pc, f"ran past the verifier's claimed bound of "
                               f"{self._claimed} instructions") from None
+            if capped and vm.stopped:
+                self._steps = vm.steps
+                return None
             raise
         finally:
             probe.checking(True)

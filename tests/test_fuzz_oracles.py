@@ -217,3 +217,15 @@ def test_one_input_per_case_runs_past_the_short_budget(monkeypatch) -> None:
     out = outcome(counting_loop(600))
     assert out.finding is None and out.runs == 3
     assert resumed == [5000 + 1 - 1000]  # the long budget, less what ran checked
+
+
+def test_a_run_longer_than_the_long_budget_is_cut_not_reported(monkeypatch) -> None:
+    from bpfvm.interp import Interpreter
+    resumed = []
+    real = Interpreter.resume
+    monkeypatch.setattr(Interpreter, "resume",
+                        lambda vm, budget: resumed.append(budget) or real(vm, budget))
+    case = counting_loop(3000)  # about 9,000 instructions; the long budget is 5,000
+    out = outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(10_000)))
+    assert out.finding is None and out.runs == 3
+    assert resumed == [5000 + 1 - 1000]  # once per case, up to the long budget
