@@ -12,11 +12,14 @@ the context, the region and the maps (sampled: compiling with llvmlite
 costs more than everything else together); (3) every scalar range the
 verifier claims for a register at a pc holds whenever the interpreter
 reaches that pc in the first ``RUN_BUDGET`` instructions of a run, and no
-run takes more instructions than the verifier's claimed bound.  Past that
-budget a run goes on without the claim checks (bounds-checked, at the
-interpreter's full speed) to its end or ``LONG_BUDGET`` instructions, for
-the first run of one input per case; other runs are cut at the short
-budget (a cut run is not compared with its twin).
+run takes more instructions than the verifier's claimed bound.  A run
+longer than that budget is run again whole on the checked JIT
+(bounds-checked, counting instructions, the claimed bound as its budget);
+where that faults, the interpreter goes on with the run instead, without
+the claim checks, to its end or ``LONG_BUDGET`` instructions, so findings
+come from the reference engine.  This is done for the first run of one
+input per case; other runs are cut at the short budget (a cut run is not
+compared with its twin).
 Oracle (1) also holds accepted programs to the rest of the contract the
 verifier vouches for: r0 within the hook's range (or a pointer into the
 region where the hook returns one), read-only context fields unchanged,
@@ -181,6 +184,9 @@ class Oracles:
         runner, probe = self.interp(case, facts)
         pool = value_pool(case)
         jit_runner = self._jit(case) if jit else None
+        self._tail: Runner | Finding | None = None  # the checked JIT for long runs, once made
+        self._ran: Runner = runner  # the engine that finished the last run
+        self._tail_fault: str | None = None  # how the checked JIT faulted on a long run
         if isinstance(jit_runner, Finding):
             return jit_runner, 0
         long_left = 1  # runs past the short budget: for one input per case
@@ -200,7 +206,10 @@ class Oracles:
                     return Finding("range", f"a run executed {steps} instructions, more than "
                                    f"the claimed bound of {self._claimed}",
                                    inp.describe()), n + 1
-                broken = runner.contract(inp)
+                if self._tail_fault is not None:
+                    return Finding("jit", "the checked JIT faulted, the interpreter did not: "
+                                   + self._tail_fault, inp.describe()), n + 1
+                broken = self._ran.contract(inp)
                 if broken and broken.startswith("pointer leak") and \
                         not self._leak_confirmed(case, inp, first, jit_runner):
                     broken = None
@@ -239,6 +248,7 @@ class Oracles:
         vm = runner.engine
         vm.budget = self.run_budget
         probe.checking(True)
+        self._ran = runner
         try:
             result = runner.run(inp)
             self._steps = vm.steps
@@ -256,10 +266,17 @@ class Oracles:
             if not complete:
                 self._steps = vm.steps
                 return None
+        fast = self._native_tail(runner.case, inp)
+        if fast is not None:
+            self._steps = self.run_budget + 1  # more than the prefix, at most the bound
+            return fast
         probe.checking(False)
-        capped = self._long > self.long_budget  # the bound is not checked to its end
+        # the bound is not checked to its end (but where the JIT faulted, the reference
+        # engine decides: to the end)
+        capped = self._long > self.long_budget and self._tail_fault is None
         try:
-            result = runner.resume(min(self._long, self.long_budget) + 1 - self.run_budget)
+            end = self.long_budget if capped else self._long
+            result = runner.resume(end + 1 - self.run_budget)
         except VmFault as fault:
             if self._claimed is not None and vm.steps > self._claimed:
                 raise VmFault(fault.pc, f"ran past the verifier's claimed bound of "
@@ -271,6 +288,27 @@ class Oracles:
         finally:
             probe.checking(True)
         self._steps = vm.steps
+        return result
+
+    def _native_tail(self, case: Case, inp: Input) -> Result | None:
+        """The whole run again on the checked JIT (bounds-checked, counting
+        instructions), with the verifier's bound as its budget: native
+        speed for a long run.  None when it faults or there is no JIT: then
+        the interpreter goes on with the run, so that every finding comes
+        from the reference engine (and a JIT that faults where the
+        interpreter does not shows as an engine disagreement there)."""
+        if self._tail is None:
+            self._tail = self._jit(case, checked=True) or Finding("jit", "no JIT")
+        tail = self._tail
+        if not isinstance(tail, Runner):
+            return None
+        tail.engine.budget = self._long
+        try:
+            result = tail.run(inp)
+        except VmFault as fault:
+            self._tail_fault = str(fault)
+            return None
+        self._ran = tail
         return result
 
     def _leak_confirmed(self, case: Case, inp: Input, result: Result, jit_runner: Any) -> bool:
@@ -298,14 +336,14 @@ class Oracles:
                 return bound
         return max(self.long_budget, bound)
 
-    def _jit(self, case: Case) -> Any:
+    def _jit(self, case: Case, checked: bool = False) -> Any:
         try:
             from bpfvm.jit import Jit
         except ImportError:
             return None
         try:
-            return Runner(Jit(case.program, self.helpers, maps=make_maps(case.program.maps)),
-                          case)
+            return Runner(Jit(case.program, self.helpers, maps=make_maps(case.program.maps),
+                              checked=checked), case)
         except Exception as exc:
             return Finding("jit", f"JIT failed to compile an accepted program: "
                            f"{type(exc).__name__}: {exc}")

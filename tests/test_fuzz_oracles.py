@@ -188,13 +188,13 @@ def test_claimed_instruction_bound_is_checked(claim: int, fragment: str) -> None
 
 
 def counting_loop(trips: int, *tail: Insn) -> Case:
-    """r0 counts to ``trips`` (3 instructions a trip), then ``tail``."""
+    """r0 counts to ``trips`` (2 instructions a trip), then ``tail``."""
     return mem_case(ins("mov64_k", 0, imm=0), ins("add64_k", 0, imm=1),
                     ins("jlt64_k", 0, off=-2, imm=trips), *tail, EXIT)
 
 
 def test_claimed_bound_is_checked_past_the_short_budget() -> None:
-    case = counting_loop(2000)  # about 6,000 instructions; run_budget is 1,000
+    case = counting_loop(2000)  # about 4,000 instructions; run_budget is 1,000
     finding = outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(3000))).finding
     assert finding is not None and "ran past the verifier's claimed bound of 3000" \
         in finding.message
@@ -208,8 +208,14 @@ def test_fault_after_the_short_budget_is_found() -> None:
     assert outcome(counting_loop(600, ins("ldxdw", 0, 1, 8))).finding is None
 
 
+def interpreter_tails(monkeypatch) -> None:
+    """Long runs go on in the interpreter (as where no JIT is installed)."""
+    monkeypatch.setattr(Oracles, "_native_tail", lambda self, case, inp: None)
+
+
 def test_one_input_per_case_runs_past_the_short_budget(monkeypatch) -> None:
     from bpfvm.interp import Interpreter
+    interpreter_tails(monkeypatch)
     resumed = []
     real = Interpreter.resume
     monkeypatch.setattr(Interpreter, "resume",
@@ -221,11 +227,54 @@ def test_one_input_per_case_runs_past_the_short_budget(monkeypatch) -> None:
 
 def test_a_run_longer_than_the_long_budget_is_cut_not_reported(monkeypatch) -> None:
     from bpfvm.interp import Interpreter
+    interpreter_tails(monkeypatch)
     resumed = []
     real = Interpreter.resume
     monkeypatch.setattr(Interpreter, "resume",
                         lambda vm, budget: resumed.append(budget) or real(vm, budget))
-    case = counting_loop(3000)  # about 9,000 instructions; the long budget is 5,000
+    case = counting_loop(3000)  # about 6,000 instructions; the long budget is 5,000
     out = outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(10_000)))
     assert out.finding is None and out.runs == 3
     assert resumed == [5000 + 1 - 1000]  # once per case, up to the long budget
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_claimed_bound_and_faults_past_the_short_budget_on_either_engine(
+        monkeypatch, native: bool) -> None:
+    pytest.importorskip("bpfvm.jit")
+    if not native:
+        interpreter_tails(monkeypatch)
+    long_run = counting_loop(3000)  # 6,002 instructions
+    claims = lambda bound: lambda p, h, **kw: Verdict(facts=Bounded(bound))  # noqa: E731
+    assert outcome(long_run, claims(10_000), long_budget=20_000).finding is None
+    finding = outcome(long_run, claims(6_001), long_budget=20_000).finding
+    assert finding is not None and "claimed bound of 6001" in finding.message
+    assert outcome(long_run, claims(6_002), long_budget=20_000).finding is None
+    finding = outcome(counting_loop(3000, ins("ldxdw", 0, 1, 12)), claims(10_000),
+                      long_budget=20_000).finding
+    assert finding is not None and finding.oracle == "fault" and "read of 8 bytes" \
+        in finding.message
+
+
+def test_a_long_run_is_finished_natively(monkeypatch) -> None:
+    pytest.importorskip("bpfvm.jit")
+    from bpfvm.interp import Interpreter
+    monkeypatch.setattr(Interpreter, "resume", lambda vm, budget: pytest.fail("resumed"))
+    out = outcome(counting_loop(3000), lambda p, h, **kw: Verdict(facts=Bounded(10_000)),
+                  long_budget=20_000)
+    assert out.finding is None and out.runs == 3
+
+
+def test_checked_jit_faulting_alone_is_an_engine_finding(monkeypatch) -> None:
+    jit = pytest.importorskip("bpfvm.jit")
+    from bpfvm.errors import VmFault
+
+    def run(self, mem=None):
+        if self.checked:
+            raise VmFault(2, "made up")
+        return real(self, mem)
+    real = jit.Jit.run
+    monkeypatch.setattr(jit.Jit, "run", run)
+    finding = outcome(counting_loop(3000), lambda p, h, **kw: Verdict(facts=Bounded(10_000)),
+                      long_budget=20_000).finding
+    assert finding is not None and finding.oracle == "jit" and "made up" in finding.message
