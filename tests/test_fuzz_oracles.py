@@ -208,30 +208,27 @@ def test_fault_after_the_short_budget_is_found() -> None:
     assert outcome(counting_loop(600, ins("ldxdw", 0, 1, 8))).finding is None
 
 
-def interpreter_tails(monkeypatch) -> None:
-    """Long runs go on in the interpreter (as where no JIT is installed)."""
-    monkeypatch.setattr(Oracles, "_native_tail", lambda self, case, inp: None)
-
-
-def test_one_input_per_case_runs_past_the_short_budget(monkeypatch) -> None:
+def interpreter_tails(monkeypatch) -> list[int]:
+    """Long runs go on in the interpreter (as where no JIT is installed);
+    the budgets the interpreter resumes them with are listed in the result."""
     from bpfvm.interp import Interpreter
-    interpreter_tails(monkeypatch)
-    resumed = []
+    monkeypatch.setattr(Oracles, "_native_tail", lambda self, case, inp: None)
+    resumed: list[int] = []
     real = Interpreter.resume
     monkeypatch.setattr(Interpreter, "resume",
                         lambda vm, budget: resumed.append(budget) or real(vm, budget))
+    return resumed
+
+
+def test_one_input_per_case_runs_past_the_short_budget(monkeypatch) -> None:
+    resumed = interpreter_tails(monkeypatch)
     out = outcome(counting_loop(600))
     assert out.finding is None and out.runs == 3
     assert resumed == [5000 + 1 - 1000]  # the long budget, less what ran checked
 
 
 def test_a_run_longer_than_the_long_budget_is_cut_not_reported(monkeypatch) -> None:
-    from bpfvm.interp import Interpreter
-    interpreter_tails(monkeypatch)
-    resumed = []
-    real = Interpreter.resume
-    monkeypatch.setattr(Interpreter, "resume",
-                        lambda vm, budget: resumed.append(budget) or real(vm, budget))
+    resumed = interpreter_tails(monkeypatch)
     case = counting_loop(3000)  # about 6,000 instructions; the long budget is 5,000
     out = outcome(case, lambda p, h, **kw: Verdict(facts=Bounded(10_000)))
     assert out.finding is None and out.runs == 3
