@@ -134,6 +134,14 @@ class Probe:
         """Check claims (and fill the stack at entry) from now on, or not."""
         self.vm._handlers = self._full if on else self._lean
 
+    def release(self) -> None:
+        """Drop the handlers, the engine's included (they refer back to the
+        engine and the probe: left alone, every case would leave reference
+        cycles to the garbage collector).  The engine cannot run after this."""
+        self._full.clear()
+        self._lean.clear()
+        self.vm._handlers = []
+
     def _fill(self, buf: bytearray, salt: int) -> None:
         if self.garbage:
             pattern = ((self.garbage ^ salt) & M64).to_bytes(8, "little")

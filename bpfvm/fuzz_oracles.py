@@ -182,6 +182,14 @@ class Oracles:
         self._claimed = claimed if isinstance(claimed, int) and claimed > 0 else None
         self._long = self._claimed or self.long_budget_for(case, facts)
         runner, probe = self.interp(case, facts)
+        try:
+            return self._execute(case, rng, jit, runner, probe)
+        finally:  # freed by reference counting, not left to the garbage collector
+            probe.release()
+            self._ran = self._tail = None  # type: ignore[assignment]
+
+    def _execute(self, case: Case, rng: random.Random, jit: bool, runner: Runner,
+                 probe: Probe) -> tuple[Finding | None, int]:
         pool = value_pool(case)
         jit_runner = self._jit(case) if jit else None
         self._tail: Runner | Finding | None = None  # the checked JIT for long runs, once made

@@ -275,3 +275,23 @@ def test_checked_jit_faulting_alone_is_an_engine_finding(monkeypatch) -> None:
     finding = outcome(counting_loop(3000), lambda p, h, **kw: Verdict(facts=Bounded(10_000)),
                       long_budget=20_000).finding
     assert finding is not None and finding.oracle == "jit" and "made up" in finding.message
+
+
+def test_an_executed_case_leaves_no_reference_cycles(monkeypatch) -> None:
+    import gc
+    import weakref
+    engines = []
+    real = Oracles.interp
+
+    def interp(self, case, facts):
+        runner, probe = real(self, case, facts)
+        engines.append(weakref.ref(runner.engine))
+        return runner, probe
+    monkeypatch.setattr(Oracles, "interp", interp)
+    gc.disable()
+    try:
+        out = outcome(counting_loop(10))
+        assert out.finding is None and len(engines) == 1
+        assert engines[0]() is None  # freed at once, without a collection
+    finally:
+        gc.enable()
