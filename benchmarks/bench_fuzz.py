@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from bpfvm.fuzz import Config, case_at
-from bpfvm.fuzz_exec import Runner
-from bpfvm.fuzz_gen import Case, Target, ins
+from bpfvm.fuzz_gen import ins
 from bpfvm.fuzz_mutate import tables
 from bpfvm.fuzz_oracles import Oracles
+from bpfvm.jit import Jit
 from bpfvm.program import Program
 
 
@@ -40,10 +40,7 @@ def throughput(rounds: int, cases: int, seed: int) -> None:
         if verdict is not None and verdict.accepted:
             oracles.execute(case, verdict, random.Random(warm))
     # the JIT's process-wide set-up (long runs are finished on the checked JIT)
-    trivial = Case(Program([ins("mov64_k", 0, imm=0), ins("exit")]), Target(None, 8))
-    jit = oracles._jit(trivial, checked=True)
-    if isinstance(jit, Runner):
-        jit.engine.run(bytearray(8))
+    Jit(Program([ins("mov64_k", 0, imm=0), ins("exit")]), oracles.helpers, checked=True).run()
     index = 0
     for _ in range(rounds):
         t_gen = t_ver = t_run = 0.0

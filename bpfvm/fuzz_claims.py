@@ -53,26 +53,31 @@ def range_checker(facts: Any) -> Checker | None:
         claims = fast.get(pc)
         if claims is None:
             return full(pc, regs)
-        for reg, nm, v, umin, umax, signed, low in claims:
-            x = regs[reg]
-            if x & nm != v or x < umin or x > umax:
-                return full(pc, regs)
-            if signed is not None:
-                sx = x - _2_64 if x >> 63 else x
-                if sx < signed[0] or sx > signed[1]:
-                    return full(pc, regs)
-            if low is not None:
-                lx = x & 0xFFFFFFFF
-                slx = lx - 0x100000000 if lx >> 31 else lx
-                if lx < low[0] or lx > low[1] or slx < low[2] or slx > low[3]:
-                    return full(pc, regs)
-        return None
+        return full(pc, regs) if breaks(claims, regs) else None
 
     check.quiet = frozenset(pc for pc, claims in fast.items()  # type: ignore[attr-defined]
                             if not claims)
     check.claims = fast  # type: ignore[attr-defined]
     check.full = full  # type: ignore[attr-defined]
     return check
+
+
+def breaks(claims: tuple[Claim, ...], regs: list[int]) -> bool:
+    """Some register of ``regs`` lies outside its claim."""
+    for reg, nm, v, umin, umax, signed, low in claims:
+        x = regs[reg]
+        if x & nm != v or x < umin or x > umax:
+            return True
+        if signed is not None:
+            sx = x - _2_64 if x >> 63 else x
+            if sx < signed[0] or sx > signed[1]:
+                return True
+        if low is not None:
+            lx = x & 0xFFFFFFFF
+            slx = lx - 0x100000000 if lx >> 31 else lx
+            if lx < low[0] or lx > low[1] or slx < low[2] or slx > low[3]:
+                return True
+    return False
 
 
 # (reg, ~unknown bits, known bits, umin, umax, (smin, smax) or None, 32-bit bounds or None)

@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bpfvm import isa
-from bpfvm.fuzz_claims import range_checker, specialized
+from bpfvm.fuzz_claims import breaks, range_checker, specialized
 from bpfvm.fuzz_gen import EDGE_WIDE, REGION_SIZE, Case
 from bpfvm.interp import Interpreter
 from bpfvm.vmenv import VmEnv
 
 M64 = (1 << 64) - 1
 RETURNED_SIZE = 8  # a returned PTE pointer must address this many bytes
-_2_64 = 1 << 64
 HOT = 256  # executions of a pc before its claims get a check of their own
 STACK_SLACK = 512  # how far outside an object a leaked address may point
 
@@ -190,27 +189,12 @@ class Probe:
         full = checker.full  # type: ignore[attr-defined]
         handlers, countdown = self._full, [HOT]
 
-        def checked() -> int:  # the table's check, inlined: this runs for every step
+        def checked() -> int:
             countdown[0] -= 1
             if not countdown[0]:  # a hot pc: its own straight-line check from now on
                 handlers[pc] = specialized(pc, claims, inner, r, g, full)
-            if g.violation is None:
-                for reg, nm, v, umin, umax, signed, low in claims:
-                    x = r[reg]
-                    if x & nm != v or x < umin or x > umax:
-                        g.violation = full(pc, r)
-                        break
-                    if signed is not None:
-                        sx = x - _2_64 if x >> 63 else x
-                        if sx < signed[0] or sx > signed[1]:
-                            g.violation = full(pc, r)
-                            break
-                    if low is not None:
-                        lx = x & 0xFFFFFFFF
-                        slx = lx - 0x100000000 if lx >> 31 else lx
-                        if lx < low[0] or lx > low[1] or slx < low[2] or slx > low[3]:
-                            g.violation = full(pc, r)
-                            break
+            if g.violation is None and breaks(claims, r):
+                g.violation = full(pc, r)
             return inner()
         return checked
 

@@ -129,6 +129,11 @@ class Oracles:
         self._long = long_budget
         self._claimed: int | None = None
         self._steps = 0
+        # per case: the checked JIT for its long run (None: not made yet, False: none),
+        # the runner that finished the last run, and how the checked JIT faulted
+        self._tail: Runner | bool | None = None
+        self._ran: Runner | None = None
+        self._tail_fault: str | None = None
 
     def verify(self, case: Case) -> tuple[Any, Finding | None]:
         """Oracle 4: a verdict, in time and budget, without raising."""
@@ -186,15 +191,13 @@ class Oracles:
             return self._execute(case, rng, jit, runner, probe)
         finally:  # freed by reference counting, not left to the garbage collector
             probe.release()
-            self._ran = self._tail = None  # type: ignore[assignment]
+            self._ran = self._tail = None
 
     def _execute(self, case: Case, rng: random.Random, jit: bool, runner: Runner,
                  probe: Probe) -> tuple[Finding | None, int]:
         pool = value_pool(case)
         jit_runner = self._jit(case) if jit else None
-        self._tail: Runner | Finding | None = None  # the checked JIT for long runs, once made
-        self._ran: Runner = runner  # the engine that finished the last run
-        self._tail_fault: str | None = None  # how the checked JIT faulted on a long run
+        self._tail, self._ran, self._tail_fault = None, runner, None
         if isinstance(jit_runner, Finding):
             return jit_runner, 0
         long_left = 1  # runs past the short budget: for one input per case
@@ -217,7 +220,7 @@ class Oracles:
                 if self._tail_fault is not None:
                     return Finding("jit", "the checked JIT faulted, the interpreter did not: "
                                    + self._tail_fault, inp.describe()), n + 1
-                broken = self._ran.contract(inp)
+                broken = (self._ran or runner).contract(inp)
                 if broken and broken.startswith("pointer leak") and \
                         not self._leak_confirmed(case, inp, first, jit_runner):
                     broken = None
@@ -247,11 +250,13 @@ class Oracles:
     def _run_budgeted(self, runner: Runner, probe: Probe, inp: Input,
                       complete: bool) -> Result | None:
         """A run whose first ``run_budget`` instructions are checked against
-        the verifier's claims; past that it goes on without the claim checks
-        (still bounds-checked, and with garbage after calls) when
-        ``complete``, else it is cut there (None).  It may go on to the
-        verifier's bound, but not past ``long_budget`` instructions: a run
-        stopped there is cut too.  The instructions it took are left in
+        the verifier's claims; a longer one is cut there (None) unless
+        ``complete``: then it is run again on the checked JIT
+        (:meth:`_native_tail`) or, where that faults, goes on in the
+        interpreter without the claim checks (still bounds-checked, with
+        garbage after calls) to the verifier's bound, but not past
+        ``long_budget`` instructions where the JIT did not fault (a run
+        stopped there is cut too).  The instructions it took are left in
         ``self._steps``."""
         vm = runner.engine
         vm.budget = self.run_budget
@@ -306,7 +311,8 @@ class Oracles:
         from the reference engine (and a JIT that faults where the
         interpreter does not shows as an engine disagreement there)."""
         if self._tail is None:
-            self._tail = self._jit(case, checked=True) or Finding("jit", "no JIT")
+            made = self._jit(case, checked=True)  # or None (no JIT), or a Finding (no code)
+            self._tail = made if isinstance(made, Runner) else False
         tail = self._tail
         if not isinstance(tail, Runner):
             return None

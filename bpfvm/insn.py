@@ -76,10 +76,9 @@ _FIELDS = ("dst", "src", "off", "imm")
 
 def _rules(spec: isa.OpSpec) -> tuple[bool, bool, bool, bool, bool, bool, bool, int | None]:
     """Per operation: whether dst, src, off and imm must be 0; whether src
-    is a register; whether a register in src or dst is written (r10
-    forbidden there); and the index
-    into an :class:`Insn` of the field holding a jump or call distance (None:
-    not a jump)."""
+    is a register; whether the register in src (fetching atomics) or dst is
+    written, r10 being forbidden there; and the index into an :class:`Insn`
+    of the field holding a jump or call distance (None: not a jump)."""
     matched = spec.match[0] if spec.match else None
     zero = [f not in spec.uses and f != matched for f in _FIELDS]
     atomic_ro = spec.kind is isa.Kind.ATOMIC and (spec.op.startswith("fetch_")
