@@ -21,11 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from bpfvm.fuzz import Config, case_at
-from bpfvm.fuzz_gen import ins
-from bpfvm.fuzz_mutate import tables
-from bpfvm.fuzz_oracles import Oracles
-from bpfvm.jit import Jit
+from bpfvm.fuzz.builder import ins
+from bpfvm.fuzz.campaign import Config, case_at
+from bpfvm.fuzz.mutate import tables
+from bpfvm.fuzz.oracles import Oracles
+from bpfvm.jit.engine import Jit
 from bpfvm.program import Program
 
 
@@ -72,8 +72,8 @@ def throughput(rounds: int, cases: int, seed: int) -> None:
 
 
 def mutants(seconds: float, seed: int) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    import test_fuzz_mutants as suite
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import tests.bpfvm.fuzz.test_mutants as suite
 
     killed = 0
     for name in suite.MUTANTS:

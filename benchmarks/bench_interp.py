@@ -15,8 +15,8 @@ import argparse
 import statistics
 import time
 
-from bpfvm.assembler import assemble
-from bpfvm.interp import Interpreter
+from bpfvm.asm.assembler import assemble
+from bpfvm.interp.interpreter import Interpreter
 from bpfvm.stdhelpers import standard_helpers
 
 PRIMES = """

@@ -38,11 +38,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bpfvm.assembler import assemble  # noqa: E402
-from bpfvm.insn import Insn  # noqa: E402
-from bpfvm.interp import Interpreter  # noqa: E402
-from bpfvm.jit import Jit  # noqa: E402
-from bpfvm.jit_compile import JitCache  # noqa: E402
+from bpfvm.asm.assembler import assemble  # noqa: E402
+from bpfvm.interp.interpreter import Interpreter  # noqa: E402
+from bpfvm.isa.insn import Insn  # noqa: E402
+from bpfvm.jit.compile import JitCache  # noqa: E402
+from bpfvm.jit.engine import Jit  # noqa: E402
 from bpfvm.maps import make_maps  # noqa: E402
 from bpfvm.program import Program  # noqa: E402
 from bpfvm.stdhelpers import standard_helpers  # noqa: E402
@@ -232,7 +232,7 @@ class Case:
 
     def verdict(self) -> str:
         try:
-            from bpfvm.hooks import HOOKS
+            from mmcore.hooks.specs import HOOKS
             from verifier import verify
         except ImportError as exc:
             return f"verifier unavailable ({exc})"

@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmcore.constants import MT  # noqa: E402
-from mmcore.page_alloc import PageAllocator  # noqa: E402
-from mmcore.physmem import MachineSpec, NodeSpec, PhysMem  # noqa: E402
+from mmcore.phys.page_alloc import PageAllocator  # noqa: E402
+from mmcore.phys.physmem import MachineSpec, NodeSpec, PhysMem  # noqa: E402
 
 N, RUNS = 1_000_000, 5
 

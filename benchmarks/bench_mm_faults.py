@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmcore.mm import MM  # noqa: E402
-from mmcore.physmem import MachineSpec, NodeSpec  # noqa: E402
+from mmcore.phys.physmem import MachineSpec, NodeSpec  # noqa: E402
 
 RUNS = 5
 PAGES = 50_000

@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bpfvm.assembler import assemble_file  # noqa: E402
-from bpfvm.hooks import HOOKS  # noqa: E402
+from bpfvm.asm.assembler import assemble_file  # noqa: E402
 from bpfvm.loader import load  # noqa: E402
+from mmcore.hooks.host import MmEnv, policy_helpers  # noqa: E402
+from mmcore.hooks.specs import HOOKS  # noqa: E402
 from mmcore.mm import MM  # noqa: E402
-from mmcore.mm_helpers import MmEnv, policy_helpers  # noqa: E402
-from mmcore.physmem import MachineSpec, NodeSpec  # noqa: E402
-from mmcore.runner import compare_scenario, run_scenario  # noqa: E402
+from mmcore.phys.physmem import MachineSpec, NodeSpec  # noqa: E402
+from mmcore.scenario.runner import compare_scenario, run_scenario  # noqa: E402
 
 PAGES_4K = 20_000
 PAGES_2M = 200  # per process, under thp_policy.s budget of 256: every fault gets 2 MiB

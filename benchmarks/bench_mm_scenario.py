@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmcore.runner import run_scenario  # noqa: E402
+from mmcore.scenario.runner import run_scenario  # noqa: E402
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bpfvm.assembler import assemble
-from bpfvm.mmhelpers import policy_helpers
+from bpfvm.asm.assembler import assemble
 from bpfvm.program import Program
+from mmcore.hooks.helpers import policy_helpers
 from verifier import verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,14 +68,14 @@ def policy_programs() -> list[tuple[str, Program, object, dict[str, int]]]:
     """Every program in programs/: one per file, or one per ``.hook`` section
     of a page-table file (set for a region of REGION bytes)."""
     try:
-        from bpfvm.hooks import HOOKS
+        from mmcore.hooks.specs import HOOKS
     except ImportError:
         HOOKS = {}
     out = []
     for path in sorted((ROOT / "programs").glob("*.s")):
         text = path.read_text()
         if text.count("\n.hook ") > 1:
-            from mmcore.ptload import split_sections, with_region_size
+            from mmcore.pagetables.loading import split_sections, with_region_size
 
             progs = [(f"{path.name}:{hook}", with_region_size(p, REGION))
                      for hook, p in sorted(split_sections(text, str(path), HELPERS).items())]
@@ -91,8 +91,8 @@ def policy_programs() -> list[tuple[str, Program, object, dict[str, int]]]:
 def fuzz_programs(n: int) -> list[tuple[Program, object, dict]]:
     """``n`` of the fuzzer's cases (generated and mutated), half from seed 1,
     half from seed 2, with the arguments its oracle verifies them with."""
-    from bpfvm.fuzz import Config, case_at
-    from bpfvm.fuzz_mutate import tables
+    from bpfvm.fuzz.campaign import Config, case_at
+    from bpfvm.fuzz.mutate import tables
 
     tabs = tables()
     out = []

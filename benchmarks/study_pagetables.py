@@ -14,7 +14,7 @@ import argparse
 import statistics
 import time
 
-from mmcore.ptstudy import DEFAULT_CONFIG, load_config, run_study
+from mmcore.studies.pagetables import DEFAULT_CONFIG, load_config, run_study
 
 
 def main() -> None:

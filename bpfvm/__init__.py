@@ -1,7 +1,7 @@
 """bpfvm: eBPF-like programs for programmable memory management.
 
 The toolchain: the ISA table (:mod:`bpfvm.isa`), instruction words
-(:mod:`bpfvm.insn`), programs (:mod:`bpfvm.program`), helper and hook
+(:mod:`bpfvm.isa.insn`), programs (:mod:`bpfvm.program`), helper and hook
 records, the assembler and disassembler, maps, the reference interpreter and
 the llvmlite JIT.
 """

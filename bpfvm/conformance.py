@@ -24,7 +24,7 @@ from typing import Any
 
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
-from bpfvm.insn import decode
+from bpfvm.isa.insn import decode
 from bpfvm.program import Program
 from bpfvm.stdhelpers import conformance_helpers
 
@@ -135,7 +135,7 @@ def program_of(vector: Vector) -> Program:
     if vector.raw is not None:
         data = b"".join(w.to_bytes(8, "little") for w in vector.raw)
         return Program(decode(data), name=Path(vector.name).stem)
-    from bpfvm.assembler import assemble
+    from bpfvm.asm.assembler import assemble
 
     program = assemble(vector.asm, vector.path, syntax="conformance")
     program.name = Path(vector.name).stem
@@ -143,7 +143,7 @@ def program_of(vector: Vector) -> Program:
 
 
 def default_factory(program: Program, helpers: HelperTable) -> Any:
-    from bpfvm.interp import Interpreter
+    from bpfvm.interp.interpreter import Interpreter
 
     return Interpreter(program, helpers)
 

@@ -15,7 +15,7 @@ from typing import Any
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
-from bpfvm.insn import validate
+from bpfvm.isa.insn import validate
 from bpfvm.program import Program
 
 ENGINES = ("interp", "jit")
@@ -41,7 +41,7 @@ class Loaded:
 
 
 def default_helpers() -> HelperTable:
-    from bpfvm.mmhelpers import policy_helpers
+    from mmcore.hooks.helpers import policy_helpers
 
     return policy_helpers()
 
@@ -50,11 +50,11 @@ def make_engine(program: Program, engine: str, helpers: HelperTable, *, maps: li
                 env: Any = None, checked: bool = False) -> Any:
     """Build an engine without verifying (the caller has, or chose not to)."""
     if engine == "interp":
-        from bpfvm.interp import Interpreter
+        from bpfvm.interp.interpreter import Interpreter
 
         return Interpreter(program, helpers, maps=maps, env=env)
     if engine == "jit":
-        from bpfvm.jit import Jit
+        from bpfvm.jit.engine import Jit
 
         return Jit(program, helpers, maps=maps, env=env, checked=checked)
     raise BpfvmError(f"unknown engine '{engine}' (expected one of {', '.join(ENGINES)})")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bpfvm.errors import BpfvmError
-from bpfvm.insn import Insn, decode, encode
+from bpfvm.isa.insn import Insn, decode, encode
 
 MAP_KINDS = ("array", "hash")
 OBJECT_FORMAT = "bpfvm-object/1"

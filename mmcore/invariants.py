@@ -22,7 +22,7 @@ import numpy as np
 
 from mmcore.constants import NR_MT, NR_ORDERS, FrameState
 from mmcore.errors import InvariantError
-from mmcore.pte import PTE_PRESENT, pte_order, pte_pfn
+from mmcore.pagetables.pte import PTE_PRESENT, pte_order, pte_pfn
 
 if TYPE_CHECKING:
     from mmcore.mm import MM

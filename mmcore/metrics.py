@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmcore.constants import MT, NR_ORDERS, PAGEBLOCK_ORDER, FrameState
-from mmcore.fragmentation import fragmentation_index, fragmentation_score_zone, unusable_free_index
-from mmcore.physmem import Zone
+from mmcore.phys.fragmentation import (
+    fragmentation_index,
+    fragmentation_score_zone,
+    unusable_free_index,
+)
+from mmcore.phys.physmem import Zone
 
 if TYPE_CHECKING:
     from mmcore.mm import MM

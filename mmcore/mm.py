@@ -15,25 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bpfvm.hooks import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
-from mmcore.compaction import Compactor
 from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER
-from mmcore.dispatch import HookTable
+from mmcore.hooks.dispatch import HookTable
+from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
 from mmcore.invariants import check_all
-from mmcore.kernel import KernelAllocs
-from mmcore.lru import LruLists
 from mmcore.metrics import collect
-from mmcore.page_alloc import PageAllocator
-from mmcore.pagecache import File
-from mmcore.physmem import MachineSpec, PhysMem
-from mmcore.process import Process, Vma
-from mmcore.pte import PageTable, TableMemory
-from mmcore.radix import RadixPageTable
-from mmcore.reclaim import Reclaimer
-from mmcore.region import RegionAllocator
+from mmcore.pagetables.pte import PageTable, TableMemory
+from mmcore.pagetables.radix import RadixPageTable
+from mmcore.pagetables.tlb import PageWalkCache, Tlb, TlbConfig
+from mmcore.phys.compaction import Compactor
+from mmcore.phys.kernel import KernelAllocs
+from mmcore.phys.page_alloc import PageAllocator
+from mmcore.phys.physmem import MachineSpec, PhysMem
+from mmcore.phys.region import RegionAllocator
+from mmcore.phys.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
 from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
-from mmcore.tlb import PageWalkCache, Tlb, TlbConfig
-from mmcore.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
+from mmcore.virt.lru import LruLists
+from mmcore.virt.pagecache import File
+from mmcore.virt.process import Process, Vma
+from mmcore.virt.reclaim import Reclaimer
 
 
 class RmapOwner(Protocol):
@@ -179,7 +179,7 @@ class MM:
         del self.owners[f.fid]
 
     # --- hook-backed decisions -------------------------------------------------
-    # Each builds the context of its hook record (bpfvm.hooks) field by field,
+    # Each builds the context of its hook record (mmcore.hooks.specs) field by field,
     # in layout order, and only when a program is attached.
     def _default_placement(self, order: int, source: int, pid: int, home: int, *rest: int) -> int:
         return home

@@ -4,8 +4,8 @@
 it accepts cannot touch memory it does not own, read what was never
 written, leak a pointer, or run more than ``insn_limit`` instructions
 (default :data:`INSN_LIMIT`, an engine's default budget).  Layers:
-:mod:`verifier.cfg` (static graph), the domains (:mod:`verifier.tnum`, :mod:`verifier.interval`,
-:mod:`verifier.values`, :mod:`verifier.state`), the transfer functions
+:mod:`verifier.cfg` (static graph), the domains (:mod:`verifier.domains.tnum`, :mod:`verifier.domains.interval`,
+:mod:`verifier.domains.values`, :mod:`verifier.domains.state`), the transfer functions
 (:mod:`verifier.transfer`, :mod:`verifier.memory`, :mod:`verifier.calls`),
 the checker (:mod:`verifier.checks`), the fixpoint (:mod:`verifier.analysis`),
 termination (:mod:`verifier.loops`), the instruction bound

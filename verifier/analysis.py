@@ -19,8 +19,8 @@ import heapq
 from dataclasses import dataclass, field
 
 from verifier.checks import Problem
+from verifier.domains.state import State
 from verifier.env import Env
-from verifier.state import State
 from verifier.transfer import TRANSFER
 
 WIDEN_DELAY = 2  # joins at a loop head before widening starts

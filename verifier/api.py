@@ -1,6 +1,6 @@
 """``verify()``: the verifier's one entry point.
 
-It checks the bytecode (:func:`bpfvm.insn.check`) and map declarations,
+It checks the bytecode (:func:`bpfvm.isa.insn.check`) and map declarations,
 builds the static graph (control-flow rejections), runs the abstract
 interpretation, checks termination of every loop, bounds the instructions
 one run may execute (:mod:`verifier.cost`) against ``insn_limit``, and
@@ -15,21 +15,21 @@ from __future__ import annotations
 import time
 
 from bpfvm import isa
-from bpfvm.disasm import format_insn
+from bpfvm.asm.disasm import format_insn
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
-from bpfvm.insn import check
+from bpfvm.isa.insn import check
 from bpfvm.program import Program
 from verifier.analysis import Analyzer, Result
 from verifier.cfg import Code, build
 from verifier.checks import Checker, Problem
 from verifier.cost import INSN_LIMIT, Bound, heaviest_loop, instruction_bound
+from verifier.domains.interval import Thresholds
+from verifier.domains.state import State, initial
+from verifier.domains.values import Obj, Val, const, pointer
 from verifier.env import Env
-from verifier.interval import Thresholds
 from verifier.loops import LoopVerdict, check_loops
 from verifier.report import Diagnostic, Facts, Verdict, render_regs, render_state
-from verifier.state import State, initial
-from verifier.values import Obj, Val, const, pointer
 
 DEFAULT_BUDGET = 400_000
 

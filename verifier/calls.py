@@ -14,11 +14,21 @@ from collections.abc import Callable
 
 from bpfvm.helpers import Arg, HelperSpec, Ret
 from verifier.checks import is_pointerish
+from verifier.domains.interval import Scalar
+from verifier.domains.state import EMPTY_STACK, Frame, State
+from verifier.domains.values import (
+    K_MAP,
+    K_PTR,
+    K_SCALAR,
+    K_UNINIT,
+    UNINIT,
+    UNKNOWN,
+    Obj,
+    Val,
+    pointer,
+)
 from verifier.env import MAX_FRAMES, Env
-from verifier.interval import Scalar
 from verifier.memory import readable
-from verifier.state import EMPTY_STACK, Frame, State
-from verifier.values import K_MAP, K_PTR, K_SCALAR, K_UNINIT, UNINIT, UNKNOWN, Obj, Val, pointer
 
 MAX_MEM_SIZE = 1 << 16  # largest buffer a helper may be asked to read
 RETURNED_POINTER_SIZE = 8  # a returned pointer must address this many bytes (a PTE)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bpfvm import isa
-from bpfvm.insn import Insn
+from bpfvm.isa.insn import Insn
 
 
 @dataclass

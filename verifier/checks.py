@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from verifier.state import State
-from verifier.values import K_MAP, K_PTR, K_SCALAR, K_TOP, K_UNINIT, UNKNOWN, K, Val
+from verifier.domains.state import State
+from verifier.domains.values import K_MAP, K_PTR, K_SCALAR, K_TOP, K_UNINIT, UNKNOWN, K, Val
 
 MAX_VAR_OFF = 1 << 29  # the kernel's BPF_MAX_VAR_OFF: pointer offsets stay within +-2**29
 

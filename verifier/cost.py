@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bpfvm import isa
-from bpfvm.interp import DEFAULT_BUDGET
+from bpfvm.interp.interpreter import DEFAULT_BUDGET
 from verifier.cfg import Code
 from verifier.loops import Chain, LoopVerdict
 

@@ -15,8 +15,8 @@ from bpfvm.hookspec import HookSpec
 from bpfvm.program import MapDef, Program
 from verifier.cfg import Code
 from verifier.checks import Checker
-from verifier.interval import Thresholds
-from verifier.values import Obj, Val, const
+from verifier.domains.interval import Thresholds
+from verifier.domains.values import Obj, Val, const
 
 MAX_FRAMES = 8
 

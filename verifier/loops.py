@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from bpfvm import isa
 from verifier.analysis import Result
 from verifier.cfg import Code, Loop
-from verifier.interval import S64_MAX, S64_MIN
-from verifier.state import State
-from verifier.tnum import M64
-from verifier.values import K_SCALAR
+from verifier.domains.interval import S64_MAX, S64_MIN
+from verifier.domains.state import State
+from verifier.domains.tnum import M64
+from verifier.domains.values import K_SCALAR
 
 INF = float("inf")
 Rec = tuple[int, float, float, bool, bool] | None  # (base reg, dlo, dhi, no u-wrap, no s-wrap)

@@ -12,12 +12,11 @@ will read.  No pointer is ever stored outside the stack.
 
 from __future__ import annotations
 
-from verifier.arith import loaded, sext, truncate
 from verifier.checks import is_pointerish
-from verifier.env import Env
-from verifier.interval import Scalar
-from verifier.state import STACK_SIZE, State
-from verifier.values import (
+from verifier.domains.arith import loaded, sext, truncate
+from verifier.domains.interval import Scalar
+from verifier.domains.state import STACK_SIZE, State
+from verifier.domains.values import (
     K_MAP,
     K_PTR,
     K_SCALAR,
@@ -29,6 +28,7 @@ from verifier.values import (
     pointer,
     scalar,
 )
+from verifier.env import Env
 
 OBJ_WORD = {"map_value": "map value", "region": "region", "mem": "helper memory",
             "buf": "buffer", "ctx": "context", "stack": "stack"}

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bpfvm.program import SourceLoc
-from verifier.interval import describe
-from verifier.state import State
-from verifier.values import K_SCALAR, K_UNINIT, Val
+from verifier.domains.interval import describe
+from verifier.domains.state import State
+from verifier.domains.values import K_SCALAR, K_UNINIT, Val
 
 
 @dataclass(frozen=True)

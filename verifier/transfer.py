@@ -15,16 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bpfvm import isa
-from bpfvm.insn import Insn, lddw_value
-from verifier import arith
+from bpfvm.isa.insn import Insn, lddw_value
 from verifier.calls import helper_call, leave, local_call
 from verifier.checks import MAX_VAR_OFF, SCALAR, Bounded, TypeIs
-from verifier.compare import refine
-from verifier.env import Env
-from verifier.interval import Scalar
-from verifier.memory import access
-from verifier.state import State
-from verifier.values import (
+from verifier.domains import arith
+from verifier.domains.compare import refine
+from verifier.domains.interval import Scalar
+from verifier.domains.state import State
+from verifier.domains.values import (
     K_MAP,
     K_PTR,
     K_SCALAR,
@@ -36,6 +34,8 @@ from verifier.values import (
     pointer,
     scalar,
 )
+from verifier.env import Env
+from verifier.memory import access
 
 Edge = tuple[str, int, State]
 Transfer = Callable[[Env, int, Insn, isa.OpSpec, State], list[Edge]]

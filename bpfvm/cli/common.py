@@ -56,7 +56,7 @@ def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
         if not isinstance(data, dict):
             raise BpfvmError(f"{path}: expected a JSON object")
         return [Program.from_json(data, str(path))]
-    from bpfvm.sections import split_sections
+    from bpfvm.asm.sections import split_sections
 
     programs = split_sections(read_text(path), str(path), syntax=syntax)
     if len(programs) == 1:
@@ -67,7 +67,7 @@ def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
 def load_program(path: str | Path, syntax: str | None = None,
                  section: str | None = None) -> Program:
     """The program of a file, or of its ``.hook`` section ``section``."""
-    from bpfvm.sections import pick_section
+    from bpfvm.asm.sections import pick_section
 
     return pick_section(load_programs(path, syntax), section, str(path))
 

@@ -7,7 +7,7 @@ programs attached (Contiguitas' resizable unmovable region and the others),
 then prints the two side by side with the change in each metric, and how
 the unmovable region and the unmovable kernel memory evolved over time
 (:func:`region_timeline`).  Takes well under half a minute.  The work is
-:func:`mmcore.runner.compare_scenario`.
+:func:`mmcore.scenario.runner.compare_scenario`.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def region_timeline(cmp: dict[str, Any], every: int = 20) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmcore.report import compare_header, compare_table, hook_problems
-    from mmcore.runner import as_scenario, compare_scenario
+    from bpfvm.cli.mm_report import compare_header, compare_table, hook_problems
+    from mmcore.scenario.runner import as_scenario, compare_scenario
 
     sc = as_scenario(None)
     out = console(args)

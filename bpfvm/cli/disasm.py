@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpfvm.disasm import disassemble, lint
+    from bpfvm.asm.disasm import disassemble, lint
     from bpfvm.loader import default_helpers
 
     program = load_program(args.program, section=args.section)

@@ -1,6 +1,6 @@
 """``bpfvm fuzz``: hunt for verifier bugs; exit 1 when something was found.
 
-Runs :func:`bpfvm.fuzz.campaign` with live statistics (a rich table on a
+Runs :func:`bpfvm.fuzz.campaign.campaign` with live statistics (a rich table on a
 terminal, a line every few seconds otherwise), then prints a summary and
 the reproducers it saved.  ``--json`` prints the summary as JSON instead.
 """
@@ -68,7 +68,7 @@ def _table(stats, reports, elapsed: float) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpfvm.fuzz import Config, campaign, summary
+    from bpfvm.fuzz.campaign import Config, campaign, summary
 
     if args.seconds <= 0 or args.jobs < 1 or args.runs < 1 or args.jit_every < 0 \
             or args.reduce_seconds < 0:
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _empty() -> tuple:
-    from bpfvm.fuzz import Stats
+    from bpfvm.fuzz.campaign import Stats
 
     return Stats(), [], 0.0
 

@@ -30,7 +30,7 @@ def _as_json(hook) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpfvm.hooks import HOOKS
+    from mmcore.hooks.specs import HOOKS
 
     hooks = list(HOOKS.values())
     if args.name:

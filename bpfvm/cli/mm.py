@@ -7,7 +7,7 @@ same workload under the built-in policies and under the scenario's
 programs and prints them side by side (``--plot`` draws the time series).
 Subcommands of other modules (``bpfvm.cli.mm_pagetables``) register here
 when present.  This module only parses arguments and prints: the work is in
-:mod:`mmcore.runner`.
+:mod:`mmcore.scenario.runner`.
 """
 
 from __future__ import annotations
@@ -101,14 +101,14 @@ def write_json(obj: Any, dest: str) -> None:
 
 
 def _scenario(path: str | None) -> Any:
-    from mmcore.runner import as_scenario
+    from mmcore.scenario.runner import as_scenario
 
     return as_scenario(path)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmcore.report import hook_problems, print_results
-    from mmcore.runner import Runner
+    from bpfvm.cli.mm_report import hook_problems, print_results
+    from mmcore.scenario.runner import Runner
 
     sc = _scenario(args.scenario)
     err = console(args, stderr=True)
@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from mmcore.report import compare_header, compare_rows, compare_table, hook_problems
-    from mmcore.runner import compare_scenario
+    from bpfvm.cli.mm_report import compare_header, compare_rows, compare_table, hook_problems
+    from mmcore.scenario.runner import compare_scenario
 
     sc = _scenario(args.scenario)
     if not sc.attach:
@@ -141,7 +141,7 @@ def compare(args: argparse.Namespace) -> int:
     if args.json:
         write_json({**cmp, "rows": compare_rows(base["metrics"], pol["metrics"])}, args.json)
     if args.plot:
-        from mmcore.plot import plot_compare
+        from bpfvm.cli.plot import plot_compare
 
         plot_compare(cmp, args.plot)
     if args.json == "-":

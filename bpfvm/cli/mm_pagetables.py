@@ -1,7 +1,7 @@
 """``bpfvm mm pagetables``: the page-table study (radix vs hashed vs learned).
 
 ``bpfvm mm pagetables [CONFIG.toml] [--layouts dense,sparse] [--engine
-interp|jit] [--json OUT]`` runs :mod:`mmcore.ptstudy` (default configuration
+interp|jit] [--json OUT]`` runs :mod:`mmcore.studies.pagetables` (default configuration
 ``programs/pt_study.toml``) and prints one table row per (layout, page
 table).  :func:`register` adds the subcommand to ``bpfvm mm``; :func:`run`
 does the work.  This module parses and prints only.
@@ -48,7 +48,7 @@ def register(mm_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmcore.ptstudy import DEFAULT_CONFIG, load_config, run_study
+    from mmcore.studies.pagetables import DEFAULT_CONFIG, load_config, run_study
 
     cfg = load_config(args.config or DEFAULT_CONFIG)
     layouts = tuple(n for n in (args.layouts or "").split(",") if n)

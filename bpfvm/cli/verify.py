@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _hooks() -> dict[str, HookSpec]:
     try:
-        from bpfvm.hooks import HOOKS
+        from mmcore.hooks.specs import HOOKS
     except ImportError:
         return {}
     return dict(HOOKS)
@@ -57,7 +57,7 @@ def _objects(items: list[str]) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Verify the file's program, or each of its ``.hook`` sections."""
-    from bpfvm.sections import pick_section
+    from bpfvm.asm.sections import pick_section
 
     programs = load_programs(args.program)
     if args.ctx_size is not None and args.ctx_size < 0:

@@ -1,0 +1,1 @@
+"""The text side: grammar, both syntaxes, assembler, disassembler, sections."""

@@ -1,0 +1,1 @@
+"""The verifier fuzzer: generator, mutator, oracles, reducer, campaign."""

@@ -1,0 +1,1 @@
+"""The reference interpreter: every access checked, the oracle for the JIT."""

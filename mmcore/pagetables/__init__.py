@@ -1,0 +1,1 @@
+"""Page tables behind one PTE interface: radix, program-defined tables, TLB and walk caches."""

@@ -1,0 +1,138 @@
+"""The built-in page table: an x86-64-style 4-level radix tree.
+
+Table pages are order-0 unmovable allocations from the buddy allocator
+(through ``alloc_table``/``free_table`` callbacks); their 512 8-byte entries
+live in :class:`~mmcore.pagetables.pte.TableMemory`.  2 MiB pages are leaves in the
+PMD level, 1 GiB pages leaves in the PUD level.  A hardware walk
+(``get_pte(va, walk=True)``) costs one memory reference per level read; the
+optional :class:`~mmcore.pagetables.tlb.PageWalkCache` skips the upper levels it holds.
+
+Differences from Linux: an empty table page is freed as soon as its last
+entry is unmapped (Linux frees page tables only in free_pgtables at munmap
+or exit), which keeps page-table memory exact for the metrics; the PWC is
+flushed whole when a table page is freed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mmcore.constants import ORDER_1G, ORDER_2M, ORDER_4K
+from mmcore.errors import PageTableError
+from mmcore.pagetables.pte import (
+    PTE_LEAF,
+    PTE_PFN_SHIFT,
+    PTE_PRESENT,
+    U64,
+    PteLoc,
+    TableMemory,
+    reserved_pte,
+)
+from mmcore.pagetables.tlb import PageWalkCache
+
+SHIFTS = (39, 30, 21, 12)  # PGD, PUD, PMD, PTE
+LEAF_LEVEL = {ORDER_1G: 1, ORDER_2M: 2, ORDER_4K: 3}
+PFN_MASK = (1 << 40) - 1
+
+
+class RadixPageTable:
+    def __init__(
+        self,
+        mem: TableMemory,
+        alloc_table: Callable[[], int],
+        free_table: Callable[[int], None],
+        pwc: PageWalkCache | None = None,
+    ) -> None:
+        self.mem = mem
+        self._alloc, self._free = alloc_table, free_table
+        self.pwc = pwc
+        self.bufs: dict[int, bytearray] = {}
+        self.used: dict[int, int] = {}
+        self.parent: dict[int, PteLoc] = {}
+        self.walk_refs = 0
+        self.root = self._new_table()
+
+    def _new_table(self) -> int:
+        pfn = self._alloc()
+        if pfn < 0:
+            raise PageTableError("no memory for a page-table page")
+        buf = bytearray(4096)
+        self.bufs[pfn] = buf
+        self.used[pfn] = 0
+        self.mem.add(pfn, buf)
+        return pfn
+
+    def table_pages(self) -> int:
+        return len(self.bufs)
+
+    def map_page(self, va: int, size_order: int = 0) -> PteLoc:
+        leaf = LEAF_LEVEL[size_order]
+        bufs, t = self.bufs, self.root
+        for lvl in range(leaf):
+            off = ((va >> SHIFTS[lvl]) & 511) << 3
+            e = U64.unpack_from(bufs[t], off)[0]
+            if e == 0:
+                new = self._new_table()
+                U64.pack_into(bufs[t], off, PTE_PRESENT | (new << PTE_PFN_SHIFT))
+                self.used[t] += 1
+                self.parent[new] = (t, off)
+                t = new
+            elif e & PTE_LEAF:
+                raise PageTableError(f"{va:#x}: already covered by a larger page")
+            else:
+                t = (e >> PTE_PFN_SHIFT) & PFN_MASK
+        off = ((va >> SHIFTS[leaf]) & 511) << 3
+        e = U64.unpack_from(bufs[t], off)[0]
+        if e == 0:
+            U64.pack_into(bufs[t], off, reserved_pte(size_order))
+            self.used[t] += 1
+        elif not e & PTE_LEAF:
+            raise PageTableError(f"{va:#x}: smaller pages are mapped under this entry")
+        return t, off
+
+    def unmap_page(self, va: int) -> None:
+        loc = self.get_pte(va)
+        if loc is None:
+            raise PageTableError(f"{va:#x}: not mapped")
+        t, off = loc
+        U64.pack_into(self.bufs[t], off, 0)
+        self.used[t] -= 1
+        while self.used[t] == 0 and t != self.root:
+            parent, poff = self.parent.pop(t)
+            del self.bufs[t], self.used[t]
+            self.mem.remove(t)
+            self._free(t)
+            if self.pwc is not None:
+                self.pwc.flush()
+            U64.pack_into(self.bufs[parent], poff, 0)
+            self.used[parent] -= 1
+            t = parent
+
+    def get_pte(self, va: int, walk: bool = False) -> PteLoc | None:
+        bufs, t, lvl = self.bufs, self.root, 0
+        pwc = self.pwc if walk else None
+        if pwc is not None:
+            lvl, t = pwc.lookup(va, self.root)
+        refs = 0
+        while True:
+            off = ((va >> SHIFTS[lvl]) & 511) << 3
+            e = U64.unpack_from(bufs[t], off)[0]
+            refs += 1
+            if lvl == 3 or e & PTE_LEAF or e == 0:
+                break
+            t = (e >> PTE_PFN_SHIFT) & PFN_MASK
+            if pwc is not None:
+                pwc.fill(lvl, va, t)
+            lvl += 1
+        if walk:
+            self.walk_refs += refs
+        return (t, off) if e else None
+
+    def destroy(self) -> None:
+        """Give every table page back (only for a table with no mappings)."""
+        for pfn in list(self.bufs):
+            self.mem.remove(pfn)
+            self._free(pfn)
+        self.bufs.clear()
+        self.used.clear()
+        self.parent.clear()

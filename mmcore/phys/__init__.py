@@ -1,0 +1,1 @@
+"""Physical memory: frames, zones, buddy allocator, watermarks, compaction, regions, kernel allocations."""

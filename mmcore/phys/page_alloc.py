@@ -1,0 +1,235 @@
+"""The page allocator front end: zonelists, watermark checks, per-cpu page
+lists and the allocation slow path (``get_page_from_freelist``,
+``__alloc_pages_slowpath``, ``rmqueue_pcplist``, ``free_unref_page``).
+
+Order-0 allocations and frees go through one pcp list per zone and
+migratetype: a Python list popped and appended at its hot end, refilled
+from and drained to the buddy lists ``batch`` pages at a time, as Linux's
+pcp batch/high.  Differences from Linux: one CPU; pcp lists hold order 0
+only (Linux 5.14+ also caches orders 1-3 and THP); ``high`` is per list,
+not per CPU; the slow path runs reclaim and compaction through callbacks set
+by the MM core and retries a fixed number of times instead of tracking
+``no_progress_loops``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mmcore.constants import (
+    COSTLY_ORDER,
+    MT,
+    NR_MT,
+    NR_ORDERS,
+    PAGEBLOCK_ORDER,
+    PAGEBLOCK_PAGES,
+    AllocFlag,
+    ZoneKind,
+)
+from mmcore.phys.buddy import ALLOC, PCP, TAIL, Buddy
+from mmcore.phys.physmem import PhysMem, Zone
+from mmcore.phys.watermarks import min_free_kbytes, pcp_high, zone_batchsize, zone_watermarks
+
+SLOWPATH_RETRIES = 3
+
+
+class AllocStats:
+    """Counters of the allocator front end."""
+
+    def __init__(self) -> None:
+        self.slow = 0
+        self.failed = 0
+        self.kswapd_wakeups = 0
+        self.direct_reclaims = 0
+        self.direct_compactions = 0
+        self.pcp_refills = 0
+        self.pcp_drains = 0
+
+
+class PageAllocator(Buddy):
+    """Zones' buddy lists plus pcp lists, zonelists and the slow path.
+
+    ``reclaim_cb(nid, order, mt) -> pages reclaimed`` and
+    ``compact_cb(zone, order) -> bool`` are set by the MM core; ``kswapd_cb(nid, mt)``
+    records a wakeup.
+    """
+
+    def __init__(self, phys: PhysMem) -> None:
+        super().__init__(phys)
+        self.owner = phys.frames.owner
+        self.index = phys.frames.index
+        self.pb_zone = phys.frames.pb_zone
+        self.zones = phys.zones
+        self.stats = AllocStats()
+        self.reclaim_cb: Callable[[int, int, int], int] | None = None
+        self.compact_cb: Callable[[Zone, int], bool] | None = None
+        self.kswapd_cb: Callable[[int, int], None] | None = None
+        self.min_free_kbytes = 0
+        # zonelists[nid][mt]
+        self.zonelists = [
+            [phys.zonelist(n.nid, mt == MT.MOVABLE) for mt in range(NR_MT)] for n in phys.nodes
+        ]
+        for node in phys.nodes:
+            for z in node.zones:
+                for pb in range(z.start >> PAGEBLOCK_ORDER, z.end >> PAGEBLOCK_ORDER):
+                    self.pb_mt[pb] = MT.MOVABLE
+                if z.managed:
+                    self.free_range(z.start, z.end)
+        self.setup_watermarks()
+
+    # --- watermarks ------------------------------------------------------
+    def setup_watermarks(self) -> None:
+        """``init_per_zone_wmark_min`` + ``setup_per_zone_wmarks`` + pcp sizes."""
+        lowmem = sum(z.managed for z in self.zones if z.kind == ZoneKind.NORMAL)
+        self.min_free_kbytes = min_free_kbytes(lowmem)
+        wsf = self.phys.spec.watermark_scale_factor
+        for z in self.zones:
+            wm = zone_watermarks(
+                z.managed, z.kind == ZoneKind.MOVABLE, lowmem, self.min_free_kbytes, wsf
+            )
+            z.wmark_min, z.wmark_low, z.wmark_high = wm.min, wm.low, wm.high
+            z.batch = zone_batchsize(z.managed)
+            z.pcp_high = pcp_high(z.batch)
+
+    @staticmethod
+    def watermark_ok(z: Zone, order: int, mark: int) -> bool:
+        """``__zone_watermark_ok`` (no lowmem_reserve, no ALLOC_HIGH/HARDER)."""
+        if z.free_pages - (1 << order) + 1 <= mark:
+            return False
+        if not order:
+            return True
+        nr = z.nr_free
+        return any(nr[o] for o in range(order, NR_ORDERS))
+
+    # --- pcp -------------------------------------------------------------
+    def _pcp_refill(self, z: Zone, mt: int) -> int:
+        """``rmqueue_bulk``: move ``batch`` pages to the pcp list, return one."""
+        lst = z.pcp[mt]
+        st = self.st
+        self.stats.pcp_refills += 1
+        for _ in range(z.batch):
+            pfn = self.rmqueue(z, 0, mt)
+            if pfn < 0:
+                break
+            st[pfn] = PCP
+            self.ordr[pfn] = 0
+            lst.append(pfn)
+        return lst.pop() if lst else -1
+
+    def pcp_drain(self, z: Zone, mt: int, count: int) -> None:
+        """``free_pcppages_bulk``: give the ``count`` coldest pages back."""
+        lst = z.pcp[mt]
+        cold, z.pcp[mt] = lst[:count], lst[count:]
+        self.stats.pcp_drains += 1
+        pb_mt = self.pb_mt
+        for pfn in cold:
+            self.st[pfn] = TAIL
+            self.free_one(z, pfn, 0, pb_mt[pfn >> PAGEBLOCK_ORDER])
+
+    def drain_all(self, zones: list[Zone] | None = None) -> None:
+        for z in zones if zones is not None else self.zones:
+            for mt in range(NR_MT):
+                if z.pcp[mt]:
+                    self.pcp_drain(z, mt, len(z.pcp[mt]))
+
+    # --- allocate --------------------------------------------------------
+    def alloc(
+        self, order: int, mt: int, owner: int, index: int = 0, nid: int = 0, flags: int = 7
+    ) -> int:
+        """Allocate a block of ``1 << order`` frames; return its pfn or -1."""
+        if order == 0:
+            for z in self.zonelists[nid][mt]:
+                if z.free_pages > z.wmark_low:
+                    lst = z.pcp[mt]
+                    pfn = lst.pop() if lst else self._pcp_refill(z, mt)
+                    if pfn >= 0:  # pcp pages already have order 0
+                        self.st[pfn] = ALLOC
+                        self.fmt[pfn] = mt
+                        self.owner[pfn] = owner
+                        self.index[pfn] = index
+                        return pfn
+        else:
+            pfn = self._get_page(order, mt, nid, "wmark_low")
+            if pfn >= 0:
+                return self.prep(pfn, order, mt, owner, index)
+        return self._slowpath(order, mt, owner, index, nid, flags)
+
+    def _get_page(self, order: int, mt: int, nid: int, mark: str) -> int:
+        for z in self.zonelists[nid][mt]:
+            if self.watermark_ok(z, order, getattr(z, mark)):
+                pfn = self.rmqueue(z, order, mt)
+                if pfn >= 0:
+                    return pfn
+        return -1
+
+    def prep(self, pfn: int, order: int, mt: int, owner: int, index: int) -> int:
+        self.st[pfn] = ALLOC
+        self.ordr[pfn] = order
+        self.fmt[pfn] = mt
+        self.owner[pfn] = owner
+        self.index[pfn] = index
+        return pfn
+
+    def _slowpath(self, order: int, mt: int, owner: int, index: int, nid: int, flags: int) -> int:
+        stats = self.stats
+        stats.slow += 1
+        zl = self.zonelists[nid][mt]
+        if flags & AllocFlag.KSWAPD and self.kswapd_cb is not None:
+            stats.kswapd_wakeups += 1
+            for n in {z.nid for z in zl}:
+                self.kswapd_cb(n, mt)
+        for attempt in range(SLOWPATH_RETRIES + 1):
+            pfn = self._get_page(order, mt, nid, "wmark_min")
+            if pfn >= 0:
+                return self.prep(pfn, order, mt, owner, index)
+            if attempt == SLOWPATH_RETRIES:
+                break
+            if order and flags & AllocFlag.COMPACT and self.compact_cb is not None:
+                stats.direct_compactions += 1
+                for z in zl:
+                    if z.managed >= 1 << order and self.compact_cb(z, order):
+                        break
+                pfn = self._get_page(order, mt, nid, "wmark_min")
+                if pfn >= 0:
+                    return self.prep(pfn, order, mt, owner, index)
+            if not flags & AllocFlag.RECLAIM or self.reclaim_cb is None:
+                break
+            if order > COSTLY_ORDER and attempt:
+                break  # costly orders give up early, as should_reclaim_retry
+            stats.direct_reclaims += 1
+            self.drain_all(zl)
+            if not sum(self.reclaim_cb(n, order, mt) for n in sorted({z.nid for z in zl})):
+                if order == 0 and not self._get_page(0, mt, nid, "wmark_min") >= 0:
+                    break
+        stats.failed += 1
+        return -1
+
+    # --- free ------------------------------------------------------------
+    def free(self, pfn: int) -> None:
+        """Free an allocated block by its head pfn."""
+        st = self.st
+        if st[pfn] != ALLOC:
+            raise ValueError(f"free of pfn {pfn:#x} which is not an allocated block head")
+        self.owner[pfn] = 0
+        pb = pfn >> PAGEBLOCK_ORDER
+        z = self.zones[self.pb_zone[pb]]
+        order = self.ordr[pfn]
+        if order == 0:
+            st[pfn] = PCP
+            lst = z.pcp[self.pb_mt[pb]]
+            lst.append(pfn)
+            if len(lst) > z.pcp_high:
+                self.pcp_drain(z, self.pb_mt[pb], z.batch)
+            return
+        st[pfn] = TAIL
+        if order > PAGEBLOCK_ORDER and (pfn < z.start or pfn + (1 << order) > z.end):
+            self.free_range(pfn, pfn + (1 << order))  # straddles a moved boundary
+            return
+        self.free_one(z, pfn, order, self.pb_mt[pb])
+
+    # --- queries ---------------------------------------------------------
+    def free_pages_node(self, nid: int) -> int:
+        return sum(z.free_pages for z in self.phys.nodes[nid].zones)
+
+    def pageblocks(self, z: Zone) -> range:
+        return range(z.start // PAGEBLOCK_PAGES, z.end // PAGEBLOCK_PAGES)

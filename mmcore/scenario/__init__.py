@@ -1,0 +1,1 @@
+"""Scenarios: the TOML schema, attaching programs, the runner."""

@@ -1,0 +1,343 @@
+"""The scenario runner: drives an :class:`~mmcore.mm.MM` through a scenario's
+phases tick by tick and returns metrics (final values and a time series).
+
+Each tick: process arrivals (spawn, mmap with a page-size mode drawn from the
+mix), each live process touching its next pages (faults; with ``touch_huge``
+a fault touches the whole page it mapped) and making random references (TLB
+and walks), optional partial munmaps, kernel churn (slab, network buffers,
+page-table-like unmovable pages, drawn interleaved) with lifetimes, file reads
+through the page cache, exits of processes whose lifetime ended, then the
+background work (kernel expiry, kswapd), periodic kcompactd and, if set, an
+evacuation of each node's normal zone.  All randomness comes from one
+``random.Random(seed)``: a scenario and seed give identical results.
+
+The scenario's ``[[attach]]`` programs are loaded (verified) and attached
+before the first tick (:mod:`mmcore.scenario.attach`); ``attach=False`` runs the
+built-in policies only, ``engines`` attaches ready engines by hook name
+(over the scenario's own).  Besides the MM's metrics the runner measures
+what only the workload knows: the distance of every random reference
+(``access``: local share and mean node distance, the cost of a placement),
+and per sample window the 2 MiB / 1 GiB allocation success rates, besides
+the unmovable region's size, its resizes so far and live kernel memory.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mmcore.constants import ORDER_1G, PAGEBLOCK_ORDER
+from mmcore.hooks.dispatch import Engine
+from mmcore.metrics import unmovable_pageblocks
+from mmcore.mm import MM, MMConfig
+from mmcore.pagetables.pte import pte_order
+from mmcore.scenario.attach import attach_all
+from mmcore.scenario.schema import Phase, Scenario, load_scenario, parse_scenario
+from mmcore.sources import Source
+from mmcore.virt.pagecache import File
+from mmcore.virt.process import Process
+
+Progress = Callable[[int, int], None]
+DEFAULT_SCENARIO = "default.toml"
+
+
+def default_scenario_path() -> Path:
+    """The built-in demo scenario (``programs/default.toml``)."""
+    return Path(str(resources.files("programs").joinpath(DEFAULT_SCENARIO)))
+
+
+class _Live:
+    """A process the runner drives: its mapping, touch cursor and exit tick."""
+
+    def __init__(
+        self, proc: Process, start: int, size: int, exit_tick: int, cold: bool = False
+    ) -> None:
+        self.proc, self.start, self.size, self.exit_tick = proc, start, size, exit_tick
+        self.touched = 0
+        self.cold = cold
+
+
+class Runner:
+    def __init__(
+        self,
+        sc: Scenario,
+        check: bool = False,
+        engines: Mapping[str, Engine] | None = None,
+        attach: bool = True,
+        engine: str | None = None,
+    ) -> None:
+        self.sc, self.check = sc, check
+        self.rng = random.Random(sc.seed)
+        cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness)
+        self.mm = MM(sc.machine, cfg)
+        self.attached = attach_all(sc, self.mm, engine) if attach else []
+        for hook, eng in (engines or {}).items():
+            self.mm.hooks.attach(hook, eng)
+        self.node_starts = [n.start for n in self.mm.phys.nodes]
+        self.access = [0, 0, 0]  # references, local ones, sum of node distances
+        self._huge_prev = [0, 0, 0, 0]  # 2M attempts/successes, 1G attempts/successes
+        self.live: list[_Live] = []
+        self.files: dict[int, list[File]] = {}  # phase index -> files
+        self.series: list[dict[str, Any]] = []
+
+    # --- workload pieces ------------------------------------------------------
+    def _count(self, rate: float) -> int:
+        n = int(rate)
+        return n + (self.rng.random() < rate - n)
+
+    def _arrivals(self, ph: Phase, t: int) -> None:
+        mix, rng, mm = ph.processes, self.rng, self.mm
+        for _ in range(self._count(mix.arrival_rate)):
+            if sum(1 for x in self.live if x.proc.alive) >= mix.max_processes:
+                return
+            modes, weights = zip(*mix.huge, strict=True)
+            huge = rng.choices(modes, weights)[0]
+            size = rng.randint(*mix.size) & -(2 << 20) or (2 << 20)
+            if mix.home_nodes:
+                home = mix.home_nodes[rng.randrange(len(mix.home_nodes))]
+            else:
+                home = rng.randrange(len(mm.phys.nodes))
+            proc = mm.spawn(home_node=home)
+            cold = False
+            if mix.hot_share:
+                cold = rng.random() >= mix.hot_share
+            start = proc.mmap(size, huge, 0 if cold or not mix.hot_share else 1000)
+            self.live.append(_Live(proc, start, size, t + rng.randint(*mix.lifetime), cold))
+
+    def _activity(self, ph: Phase) -> None:
+        mix, rng = ph.processes, self.rng
+        for x in self.live:
+            p = x.proc
+            for _ in range(mix.faults_per_tick):
+                if x.touched >= x.size:
+                    break
+                va = x.start + x.touched
+                p.access(va)
+                x.touched += self._page_left(p, va) if mix.touch_huge else 4096
+            if x.touched:
+                n = mix.accesses_per_tick // mix.cold_access_divisor if x.cold else \
+                    mix.accesses_per_tick
+                dist = self.mm.phys.distance[p.home_node]
+                starts, acc = self.node_starts, self.access
+                for _ in range(n):
+                    pfn = p.access(x.start + (rng.randrange(x.touched) & -4096))
+                    if pfn >= 0:
+                        node = bisect_right(starts, pfn) - 1
+                        acc[0] += 1
+                        acc[1] += node == p.home_node
+                        acc[2] += dist[node]
+            if mix.munmap_share and x.touched >= x.size and rng.random() < mix.munmap_share:
+                quarter = (x.size // 4) & -(2 << 20)
+                if quarter:
+                    off = rng.randrange(0, x.size - quarter + 1, 2 << 20)
+                    p.munmap(x.start + off, quarter)
+                    p.mmap(0)  # keep the address-space cursor moving
+                    self.mm.stats.munmaps += 1
+
+    def _page_left(self, p: Process, va: int) -> int:
+        """Bytes from ``va`` to the end of the page mapped there (4 KiB if none)."""
+        loc = p.pt.get_pte(va)
+        size = 4096 << pte_order(self.mm.mem.read(loc)) if loc is not None else 4096
+        return size - (va & (size - 1))
+
+    def _kernel(self, ph: Phase) -> None:
+        k, rng, kern = ph.kernel, self.rng, self.mm.kernel
+        nodes = len(self.mm.phys.nodes)
+        # the tick's allocations of all sources, interleaved as they would arrive
+        draws: list[Source | None] = [None] * self._count(k.slab_rate)
+        draws += [Source.NETBUF] * self._count(k.netbuf_rate)
+        draws += [Source.SLAB_UNMOVABLE] * self._count(k.pagetable_rate)
+        if len(draws) > len(set(draws)) > 1:
+            rng.shuffle(draws)
+        for source in draws:
+            if source is None:
+                recl = rng.random() < k.slab_reclaimable_share
+                src = Source.SLAB_RECLAIMABLE if recl else Source.SLAB_UNMOVABLE
+            else:
+                src = source
+            long = rng.random() < k.long_lived_share
+            life = rng.randint(*(k.long_lifetime if long else k.lifetime))
+            kern.alloc(src, rng.randint(*k.orders), life, site=int(long), nid=rng.randrange(nodes))
+
+    def _file_io(self, i: int, ph: Phase) -> None:
+        fm, rng = ph.file, self.rng
+        if fm.files and i not in self.files:
+            nodes = len(self.mm.phys.nodes)
+            self.files[i] = [
+                self.mm.new_file(fm.file_size >> 12, j % nodes) for j in range(fm.files)
+            ]
+        for _ in range(fm.reads_per_tick):
+            f = rng.choice(self.files[i])
+            f.read(int(f.npages * rng.random() ** 2))  # skewed: low pages are hot
+
+    def _exits(self, t: int) -> None:
+        keep = []
+        for x in self.live:
+            if x.exit_tick <= t:
+                self.mm.exit(x.proc)
+            else:
+                keep.append(x)
+        self.live = keep
+
+    # --- driver -----------------------------------------------------------------
+    def step(self, t: int) -> None:
+        sc, mm = self.sc, self.mm
+        mm.tick = t
+        for i, ph in enumerate(sc.phases):
+            if ph.start <= t < ph.end:
+                self._arrivals(ph, t)
+                self._activity(ph)
+                self._kernel(ph)
+                self._file_io(i, ph)
+            elif t == ph.end and i in self.files:
+                for f in self.files.pop(i):
+                    mm.delete_file(f)
+        self._exits(t)
+        mm.background()
+        if t and t % sc.kcompactd_interval == 0:
+            mm.compaction.proactive()
+        if sc.evacuate_interval and t and t % sc.evacuate_interval == 0:
+            for node in mm.phys.nodes:
+                mm.compact(node.nid, evacuate_normal=True)
+        if self.check:
+            mm.check()
+
+    def access_metrics(self) -> dict[str, Any]:
+        n, local, dist = self.access
+        return {
+            "references": n,
+            "local_share": round(local / n, 4) if n else None,
+            "mean_distance": round(dist / n, 3) if n else None,
+        }
+
+    def _window_rates(self, h2: dict[str, int], h1: dict[str, int]) -> tuple:
+        now = [h2["attempts"], h2["successes"], h1["attempts"], h1["successes"]]
+        d = [a - b for a, b in zip(now, self._huge_prev, strict=True)]
+        self._huge_prev = now
+        return (d[1] / d[0] if d[0] else None, d[3] / d[2] if d[2] else None, d[0], d[2])
+
+    def sample(self, t: int) -> dict[str, Any]:
+        m = self.mm.metrics()
+        zones = m["zones"]
+        h2, h1 = m["huge_2m"], m["huge_1g"]
+        w2, w1, n2, n1 = self._window_rates(h2, h1)
+        return {
+            "tick": t,
+            "huge_2m_window_rate": w2,
+            "huge_1g_window_rate": w1,
+            "huge_2m_window_attempts": n2,
+            "huge_1g_window_attempts": n1,
+            "pageblocks_unmovable_share": round(
+                m["pageblocks_unmovable_pages"] / m["pageblocks_total"], 4
+            ),
+            "compaction_runs": m["compaction"]["runs"],
+            "mean_distance": self.access_metrics()["mean_distance"],
+            "free_pages": sum(z["free_pages"] for z in zones.values()),
+            "pageblocks_unmovable_pages": m["pageblocks_unmovable_pages"],
+            "huge_2m_success_rate": h2["successes"] / h2["attempts"] if h2["attempts"] else None,
+            "huge_1g_success_rate": h1["successes"] / h1["attempts"] if h1["attempts"] else None,
+            "fragmentation_score": {n: z["fragmentation_score"] for n, z in zones.items()},
+            "compaction_pages_migrated": m["compaction"]["pages_migrated"],
+            "reclaim_scanned": m["reclaim"]["scanned"],
+            "normal_pages": {
+                n: z["managed_pages"] for n, z in zones.items() if n.endswith("normal")
+            },
+            "zone_resizes": m["zone_resizes"],
+            "pageblocks_moved": m["pageblocks_moved"],
+            "kernel_pages": self.mm.kernel.live_pages(),
+            "tlb_misses": m["tlb"]["misses"],
+            "processes": m["processes"],
+        }
+
+    def run(self, progress: Progress | None = None) -> dict[str, Any]:
+        sc = self.sc
+        t0 = time.perf_counter()
+        for t in range(sc.duration):
+            self.step(t)
+            if t % sc.sample_every == 0 or t == sc.duration - 1:
+                self.series.append(self.sample(t))
+            if progress is not None:
+                progress(t + 1, sc.duration)
+        wall = time.perf_counter() - t0
+        metrics = self.mm.metrics()
+        metrics["access"] = self.access_metrics()
+        metrics["gib_ranges_clean"] = clean_gib_ranges(self.mm)
+        return {
+            "scenario": sc.name,
+            "file": sc.file,
+            "seed": sc.seed,
+            "duration": sc.duration,
+            "wall_seconds": round(wall, 3),
+            "machine": asdict(sc.machine),
+            "attach": [a.as_dict() for a in sc.attach] if self.attached else [],
+            "engines": {a.hook: a.engine_name for a in self.attached},
+            "metrics": metrics,
+            "series": self.series,
+        }
+
+
+def clean_gib_ranges(mm: MM) -> dict[str, int]:
+    """1 GiB-aligned ranges of movable-capable memory with no unmovable page
+    (where a 1 GiB page could still be made by compaction), and all of them."""
+    unmov = unmovable_pageblocks(mm)
+    per = 1 << (ORDER_1G - PAGEBLOCK_ORDER)
+    n = len(unmov) // per
+    clean = int((~unmov[: n * per].reshape(n, per).any(axis=1)).sum()) if n else 0
+    return {"clean": clean, "total": n}
+
+
+def as_scenario(scenario: str | Path | dict[str, Any] | Scenario | None) -> Scenario:
+    """A parsed scenario from a path, a TOML dict, a Scenario or None (the default)."""
+    if scenario is None:
+        return load_scenario(default_scenario_path())
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        return parse_scenario(scenario)
+    return load_scenario(scenario)
+
+
+def run_scenario(
+    scenario: str | Path | dict[str, Any] | Scenario | None = None,
+    check: bool = False,
+    progress: Progress | None = None,
+    engines: Mapping[str, Engine] | None = None,
+    attach: bool = True,
+    engine: str | None = None,
+) -> dict[str, Any]:
+    """Run a scenario (a path, an already-parsed TOML dict, a Scenario, or
+    None for the built-in default) and return its results dict.  ``check``
+    verifies every invariant after every tick; the scenario's programs are
+    attached unless ``attach`` is false (``engine`` overrides their engine);
+    ``engines`` attaches engines to hooks by name.
+    """
+    return Runner(as_scenario(scenario), check, engines, attach, engine).run(progress)
+
+
+def baseline_of(sc: Scenario) -> Scenario:
+    """The built-in-policy side of a comparison: ``[baseline]`` or the same scenario."""
+    return sc.baseline if sc.baseline is not None else sc
+
+
+def compare_scenario(
+    scenario: str | Path | dict[str, Any] | Scenario | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    engine: str | None = None,
+) -> dict[str, Any]:
+    """Run the same workload (same seed) under the built-in policies and
+    under the scenario's programs; return both results."""
+    sc = as_scenario(scenario)
+
+    def prog(side: str) -> Progress | None:
+        return None if progress is None else lambda t, n: progress(side, t, n)
+
+    base = Runner(baseline_of(sc), attach=False).run(prog("built-in"))
+    pol = Runner(sc, engine=engine).run(prog("programs"))
+    return {"scenario": sc.name, "file": sc.file, "seed": sc.seed, "baseline": base,
+            "programs": pol}

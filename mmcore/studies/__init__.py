@@ -1,0 +1,1 @@
+"""The studies: Contiguitas (unmovable region) and pluggable page tables."""

@@ -1,0 +1,1 @@
+"""Virtual memory: processes and VMAs, page cache, LRU lists, reclaim."""

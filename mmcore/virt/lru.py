@@ -1,0 +1,112 @@
+"""Active/inactive LRU lists for anon and file pages, per node.
+
+Lists are intrusive doubly linked lists through the frame arrays
+(``Frames.nxt/prv``, shared with the buddy free lists: an allocated page is
+never on a free list), so they cost no memory per page beyond those arrays.
+``Frames.lru`` holds the list id + 1 of the page's list.  The head is the
+most recently added end, the tail the oldest.  Only block heads (4 KiB pages
+and 2 MiB THPs) are listed.  Differences from Linux: no per-memcg lruvecs,
+no unevictable list, no multi-generational LRU.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from math import isqrt
+
+from mmcore.phys.physmem import Frames
+
+
+class LruList(IntEnum):
+    INACTIVE_ANON = 0
+    ACTIVE_ANON = 1
+    INACTIVE_FILE = 2
+    ACTIVE_FILE = 3
+
+
+NR_LRU = 4
+
+
+class LruLists:
+    def __init__(self, frames: Frames, nr_nodes: int) -> None:
+        self.fr = frames
+        n = nr_nodes * NR_LRU
+        self.head = [-1] * n
+        self.tail = [-1] * n
+        self.count = [0] * n  # pages (not entries): a THP counts 512
+        self.entries = [0] * n
+
+    def add(self, pfn: int, lid: int) -> None:
+        fr = self.fr
+        h = self.head[lid]
+        fr.nxt[pfn] = h
+        fr.prv[pfn] = -1
+        if h >= 0:
+            fr.prv[h] = pfn
+        else:
+            self.tail[lid] = pfn
+        self.head[lid] = pfn
+        fr.lru[pfn] = lid + 1
+        self.count[lid] += 1 << fr.order[pfn]
+        self.entries[lid] += 1
+
+    def remove(self, pfn: int) -> int:
+        """Take ``pfn`` off its list; return the list id it was on."""
+        fr = self.fr
+        lid = fr.lru[pfn] - 1
+        n, p = fr.nxt[pfn], fr.prv[pfn]
+        if p >= 0:
+            fr.nxt[p] = n
+        else:
+            self.head[lid] = n
+        if n >= 0:
+            fr.prv[n] = p
+        else:
+            self.tail[lid] = p
+        fr.lru[pfn] = 0
+        self.count[lid] -= 1 << fr.order[pfn]
+        self.entries[lid] -= 1
+        return lid
+
+    def move(self, pfn: int, lid: int) -> None:
+        self.remove(pfn)
+        self.add(pfn, lid)
+
+    def replace(self, old: int, new: int) -> None:
+        """Put ``new`` where ``old`` was (after migration)."""
+        fr = self.fr
+        lid = fr.lru[old] - 1
+        n, p = fr.nxt[old], fr.prv[old]
+        fr.nxt[new], fr.prv[new] = n, p
+        if p >= 0:
+            fr.nxt[p] = new
+        else:
+            self.head[lid] = new
+        if n >= 0:
+            fr.prv[n] = new
+        else:
+            self.tail[lid] = new
+        fr.lru[new] = lid + 1
+        fr.lru[old] = 0
+
+    def node_counts(self, nid: int) -> list[int]:
+        return self.count[nid * NR_LRU : (nid + 1) * NR_LRU]
+
+    def inactive_is_low(self, nid: int, inactive: int) -> bool:
+        """``inactive_is_low``: inactive * ratio < active, ratio = sqrt(10 * GiB)."""
+        ina = self.count[lid_of(nid, inactive)]
+        act = self.count[lid_of(nid, inactive + 1)]
+        gb = (ina + act) >> 18
+        ratio = isqrt(10 * gb) if gb else 1
+        return ina * ratio < act
+
+    def walk(self, lid: int) -> list[int]:
+        out, p = [], self.head[lid]
+        while p >= 0:
+            out.append(p)
+            p = self.fr.nxt[p]
+        return out
+
+
+def lid_of(nid: int, kind: int) -> int:
+    return nid * NR_LRU + kind

@@ -1,0 +1,80 @@
+"""The page cache: files whose pages are read into memory on demand.
+
+Each file keeps a compact ``array`` of pfns indexed by page (-1: not cached);
+pages join the inactive file LRU and are promoted by ``mark_page_accessed``'s
+two-touch rule (PG_referenced, then active).  Pages are clean: eviction drops
+them.  Differences from Linux: files are read and written through syscalls
+only (no mmap of files), there is no readahead and no dirty writeback.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import TYPE_CHECKING
+
+from mmcore.sources import Source
+from mmcore.virt.lru import LruList, lid_of
+
+if TYPE_CHECKING:
+    from mmcore.mm import MM
+
+
+class File:
+    def __init__(self, mm: MM, fid: int, npages: int, home_node: int = 0) -> None:
+        self.mm, self.fid, self.owner_id, self.home_node = mm, fid, fid, home_node
+        self.npages = npages
+        self.pages = array("i", [-1]) * npages
+        self.cached = 0
+
+    def read(self, index: int) -> int:
+        """Read page ``index`` through the cache; return its pfn or -1."""
+        mm = self.mm
+        pfn = self.pages[index]
+        if pfn >= 0:
+            mm.stats.pagecache_hits += 1
+            self.mark_accessed(pfn)
+            return pfn
+        mm.stats.pagecache_misses += 1
+        pfn = mm.alloc(0, Source.FILE, self.fid, index, self.home_node)
+        if pfn < 0:
+            return -1
+        self.pages[index] = pfn
+        self.cached += 1
+        mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_FILE))
+        self.mark_accessed(pfn)  # filemap_read marks every page it copies
+        return pfn
+
+    def mark_accessed(self, pfn: int) -> None:
+        fr, lru = self.mm.frames, self.mm.lru
+        lid = fr.lru[pfn] - 1
+        if fr.ref[pfn] and lid % 4 == LruList.INACTIVE_FILE:
+            lru.move(pfn, lid + 1)
+            fr.ref[pfn] = 0
+        else:
+            fr.ref[pfn] = 1
+
+    def drop(self) -> None:
+        """Remove every cached page (file deleted)."""
+        for i, pfn in enumerate(self.pages):
+            if pfn >= 0:
+                self.pages[i] = -1
+                self.mm.free(pfn)
+        self.cached = 0
+
+    # --- rmap callbacks ---------------------------------------------------
+    def remap(self, old: int, new: int, index: int, order: int) -> None:
+        self.pages[index] = new
+        fr = self.mm.frames
+        fr.ref[new], fr.ref[old] = fr.ref[old], 0
+
+    def evict(self, pfn: int, index: int, order: int) -> None:
+        self.pages[index] = -1
+        self.cached -= 1
+        self.mm.frames.ref[pfn] = 0
+        self.mm.stats.file_evictions += 1
+
+    def referenced(self, pfn: int, index: int) -> bool:
+        fr = self.mm.frames
+        r = fr.ref[pfn]
+        fr.ref[pfn] = 0
+        return bool(r)

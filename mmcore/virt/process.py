@@ -1,0 +1,271 @@
+"""Processes: VMAs, anonymous faults (4 KiB, 2 MiB THP, 1 GiB), munmap, exit,
+the translation path (TLB, walk, accessed bits) and the rmap callbacks that
+migration and reclaim use.  Every PTE access goes through the page table's
+``map_page`` / ``unmap_page`` / ``get_pte``.
+
+Differences from Linux: a huge page partly covered by munmap is unmapped
+whole (Linux splits it); THPs are allocated at fault time only (no
+khugepaged collapse); a swapped-out page is faulted back as a fresh page of
+the size the policy picks then; 1 GiB pages are ordinary buddy blocks
+(hugetlbfs uses a reserved pool) and are never reclaimed.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mmcore.constants import ALLOC_DEFAULT, ORDER_1G, ORDER_2M, ORDER_4K, PAGE_SHIFT, AllocFlag
+from mmcore.errors import PageTableError
+from mmcore.pagetables.pte import (
+    PTE_ACCESSED,
+    PTE_PRESENT,
+    PTE_SWAP,
+    PageTable,
+    make_pte,
+    make_swap_pte,
+    pte_order,
+    pte_pfn,
+)
+from mmcore.pagetables.tlb import Tlb
+from mmcore.sources import Source
+from mmcore.virt.lru import LruList, lid_of
+
+if TYPE_CHECKING:
+    from mmcore.mm import MM
+
+HUGE_MODES = ("none", "thp", "1g")
+SIZE_ORDERS = (ORDER_4K, ORDER_2M, ORDER_1G)  # hook return value -> order
+FAULT_FLAGS = {ORDER_4K: ALLOC_DEFAULT, ORDER_2M: AllocFlag.KSWAPD, ORDER_1G: ALLOC_DEFAULT}
+VA_BASE = 1 << 32
+
+
+@dataclass
+class Vma:
+    start: int
+    end: int
+    huge: str = "thp"  # one of HUGE_MODES
+    hint: int = 0  # free-form placement hint passed to the placement hook
+
+
+class Process:
+    def __init__(self, mm: MM, pid: int, home_node: int, pt: PageTable, tlb: Tlb) -> None:
+        self.mm, self.pid, self.owner_id, self.home_node = mm, pid, pid, home_node
+        self.pt, self.tlb = pt, tlb
+        self.vmas: list[Vma] = []
+        self.next_va = VA_BASE
+        self.pmd_count: dict[int, int] = {}  # va >> 21 -> 4 KiB slots in use
+        self.huge2m: set[int] = set()  # va >> 21 with a 2 MiB slot
+        self.huge1g: set[int] = set()  # va >> 30 with a 1 GiB slot
+        self.present = [0, 0, 0]  # mapped pages per size (4K, 2M, 1G)
+        self.swapped = 0  # pages (4 KiB units) in swap
+        self.alive = True
+
+    # --- address space ---------------------------------------------------
+    @property
+    def rss_pages(self) -> int:
+        return self.present[0] + (self.present[1] << 9) + (self.present[2] << 18)
+
+    def mmap(self, length: int, huge: str = "thp", hint: int = 0) -> int:
+        if huge not in HUGE_MODES:
+            raise ValueError(f"huge must be one of {HUGE_MODES}")
+        align = 1 << (30 if huge == "1g" else 21)
+        start = (self.next_va + align - 1) & -align
+        end = start + ((length + 4095) & -4096)
+        self.vmas.append(Vma(start, end, huge, hint))
+        self.next_va = end + align  # leave a guard gap
+        return start
+
+    def find_vma(self, va: int) -> Vma | None:
+        i = bisect_right([v.start for v in self.vmas], va) - 1
+        if i >= 0 and va < self.vmas[i].end:
+            return self.vmas[i]
+        return None
+
+    # --- faults ----------------------------------------------------------
+    def _allowed(self, vma: Vma, va: int) -> int:
+        """Bit mask of page sizes a fault at ``va`` may use (bit i: SIZE_ORDERS[i])."""
+        mask = 1
+        if vma.huge == "none":
+            return mask
+        b2 = va & -(1 << 21)
+        if vma.start <= b2 and b2 + (1 << 21) <= vma.end and not self.pmd_count.get(va >> 21):
+            mask |= 2
+            b1 = va & -(1 << 30)
+            if (
+                vma.huge == "1g"
+                and vma.start <= b1
+                and b1 + (1 << 30) <= vma.end
+                and not any(
+                    i in self.pmd_count or i in self.huge2m
+                    for i in range(b1 >> 21, (b1 >> 21) + 512)
+                )
+            ):
+                mask |= 4
+        return mask
+
+    def fault(self, va: int) -> int:
+        """Handle a fault at ``va``; return the pfn mapped there or -1."""
+        mm = self.mm
+        st = mm.stats
+        vma = self.find_vma(va)
+        if vma is None:
+            st.segv += 1
+            return -1
+        loc = self.pt.get_pte(va)
+        if loc is not None:
+            e = mm.mem.read(loc)
+            order = pte_order(e)
+            if e & PTE_PRESENT:
+                return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1))
+            if e & PTE_SWAP:
+                st.swapins += 1 << order
+                st.major_faults += 1
+                self._drop(va & -(1 << (PAGE_SHIFT + order)), order)
+        st.faults += 1
+        allowed = self._allowed(vma, va)
+        choice = mm.hook_hugepage(self, vma, va, allowed)
+        for size in range(choice, -1, -1):
+            if not allowed >> size & 1:
+                continue
+            order = SIZE_ORDERS[size]
+            base = va & -(1 << (PAGE_SHIFT + order))
+            if order:
+                st.huge_attempts[size] += 1
+            nid = mm.hook_placement(self, vma, order)
+            pfn = mm.alloc(
+                order, Source.ANON, self.owner_id, base >> PAGE_SHIFT, nid, FAULT_FLAGS[order]
+            )
+            if pfn >= 0:
+                if order:
+                    st.huge_success[size] += 1
+                break
+        else:
+            st.oom += 1
+            return -1
+        try:
+            loc = self.pt.map_page(base, order)
+        except PageTableError:
+            mm.free(pfn)
+            st.pt_failures += 1
+            return -1
+        mm.mem.write(loc, make_pte(pfn, order) | PTE_ACCESSED)
+        self._account(base, order, +1)
+        self.present[size] += 1
+        if order < ORDER_1G:
+            mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_ANON))
+        return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1))
+
+    def _account(self, base: int, order: int, delta: int) -> None:
+        if order == ORDER_4K:
+            k = base >> 21
+            n = self.pmd_count.get(k, 0) + delta
+            if n:
+                self.pmd_count[k] = n
+            else:
+                self.pmd_count.pop(k, None)
+        elif order == ORDER_2M:
+            (self.huge2m.add if delta > 0 else self.huge2m.discard)(base >> 21)
+        else:
+            (self.huge1g.add if delta > 0 else self.huge1g.discard)(base >> 30)
+
+    def _drop(self, base: int, order: int) -> None:
+        """Unmap the page of ``order`` at ``base``, freeing its frame or swap."""
+        mm = self.mm
+        loc = self.pt.get_pte(base)
+        if loc is None:
+            return
+        e = mm.mem.read(loc)
+        if e & PTE_PRESENT:
+            self.tlb.invalidate(base, order)
+            mm.free(pte_pfn(e))
+            self.present[SIZE_ORDERS.index(order)] -= 1
+        elif e & PTE_SWAP:
+            self.swapped -= 1 << order
+            mm.stats.swap_used -= 1 << order
+        self.pt.unmap_page(base)
+        self._account(base, order, -1)
+
+    # --- unmap and exit --------------------------------------------------
+    def munmap(self, start: int, length: int) -> None:
+        end = start + length
+        for g in sorted(i for i in self.huge1g if start < (i + 1) << 30 and i << 30 < end):
+            self._drop(g << 30, ORDER_1G)
+        for h in sorted(i for i in self.huge2m if start < (i + 1) << 21 and i << 21 < end):
+            self._drop(h << 21, ORDER_2M)
+        for k in sorted(i for i in self.pmd_count if start < (i + 1) << 21 and i << 21 < end):
+            lo, hi = max(start, k << 21), min(end, (k + 1) << 21)
+            for va in range(lo & -4096, hi, 4096):
+                if self.pt.get_pte(va) is not None:
+                    self._drop(va, ORDER_4K)
+        kept: list[Vma] = []
+        for v in self.vmas:
+            if v.end <= start or v.start >= end:
+                kept.append(v)
+                continue
+            if v.start < start:
+                kept.append(Vma(v.start, start, v.huge, v.hint))
+            if v.end > end:
+                kept.append(Vma(end, v.end, v.huge, v.hint))
+        self.vmas = sorted(kept, key=lambda v: v.start)
+
+    def exit(self) -> None:
+        for v in list(self.vmas):
+            self.munmap(v.start, v.end - v.start)
+        self.tlb.flush()
+        self.alive = False
+
+    # --- translation -----------------------------------------------------
+    def access(self, va: int) -> int:
+        """A memory reference: TLB, else a walk (faulting if needed)."""
+        pfn = self.tlb.lookup(va)
+        if pfn >= 0:
+            return pfn
+        mm = self.mm
+        before = self.pt.walk_refs
+        loc = self.pt.get_pte(va, walk=True)
+        mm.stats.walks += 1
+        mm.stats.walk_refs += self.pt.walk_refs - before
+        e = mm.mem.read(loc) if loc is not None else 0
+        if not e & PTE_PRESENT:
+            if self.fault(va) < 0:
+                return -1
+            loc = self.pt.get_pte(va)
+            if loc is None:
+                return -1
+            e = mm.mem.read(loc)
+        if not e & PTE_ACCESSED:
+            mm.mem.write(loc, e | PTE_ACCESSED)
+        order = pte_order(e)
+        self.tlb.fill(va, order, pte_pfn(e))
+        return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1))
+
+    # --- rmap callbacks ----------------------------------------------------
+    def _loc(self, pfn: int, index: int) -> tuple[tuple[int, int], int]:
+        loc = self.pt.get_pte(index << PAGE_SHIFT)
+        if loc is None:
+            raise PageTableError(f"pid {self.pid}: no PTE for vpn {index:#x} (pfn {pfn:#x})")
+        return loc, self.mm.mem.read(loc)
+
+    def remap(self, old: int, new: int, index: int, order: int) -> None:
+        loc, e = self._loc(old, index)
+        self.mm.mem.write(loc, make_pte(new, order) | (e & PTE_ACCESSED))
+        self.tlb.invalidate(index << PAGE_SHIFT, order)
+
+    def evict(self, pfn: int, index: int, order: int) -> None:
+        loc, _ = self._loc(pfn, index)
+        self.mm.mem.write(loc, make_swap_pte(order))
+        self.tlb.invalidate(index << PAGE_SHIFT, order)
+        self.present[SIZE_ORDERS.index(order)] -= 1
+        self.swapped += 1 << order
+        self.mm.stats.swapouts += 1 << order
+        self.mm.stats.swap_used += 1 << order
+
+    def referenced(self, pfn: int, index: int) -> bool:
+        loc, e = self._loc(pfn, index)
+        if e & PTE_ACCESSED:
+            self.mm.mem.write(loc, e & ~PTE_ACCESSED)
+            self.tlb.invalidate(index << PAGE_SHIFT, pte_order(e))
+            return True
+        return False

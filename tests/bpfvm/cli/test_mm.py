@@ -1,0 +1,194 @@
+"""``bpfvm mm run/compare`` and ``bpfvm demo``: outputs, JSON, exit codes,
+clean messages for bad scenarios and rejected programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpfvm.cli import build_parser, main
+
+TINY = """\
+name = "tiny"
+seed = 3
+duration = 20
+sample_every = 5
+
+[machine]
+nodes = [ {{ memory = "64MiB", movable = "32MiB" }} ]
+
+[baseline.machine]
+nodes = [ {{ memory = "64MiB" }} ]
+
+[[phases]]
+[phases.processes]
+arrival_rate = 0.5
+max_processes = 3
+lifetime = [5, 15]
+size = ["4MiB", "12MiB"]
+huge = {{ none = 1, thp = 1 }}
+faults_per_tick = 64
+accesses_per_tick = 8
+[phases.kernel]
+slab_rate = 2
+netbuf_rate = 2
+{attach}
+"""
+
+ATTACH = '\n[[attach]]\nhook = "{hook}"\nprogram = "{program}"\n'
+
+
+def scenario(tmp_path: Path, attach: str = "", name: str = "tiny.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(TINY.format(attach=attach))
+    return path
+
+
+def resize(tmp_path: Path) -> Path:
+    return scenario(tmp_path, ATTACH.format(hook="zone_resize", program="contiguitas_resize.s"))
+
+
+def test_run_prints_tables_and_writes_json(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "r.json"
+    assert main(["mm", "run", str(resize(tmp_path)), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "tiny (seed 3, 20 ticks" in text and "zone_resize" in text
+    results = json.loads(out.read_text())
+    assert results["engines"] == {"zone_resize": "interp"}
+    assert results["metrics"]["hooks"]["zone_resize"]["attached"]
+    assert len(results["series"]) == 5
+
+
+def test_run_engine_and_no_attach(tmp_path: Path, capsys) -> None:
+    path = resize(tmp_path)
+    assert main(["mm", "run", str(path), "--engine", "jit", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["engines"] == {"zone_resize": "jit"}
+    assert main(["mm", "run", str(path), "--no-attach", "--json", "-"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["engines"] == {} and not r["metrics"]["hooks"]["zone_resize"]["attached"]
+
+
+def test_run_check_mode(tmp_path: Path, capsys) -> None:
+    assert main(["mm", "run", str(resize(tmp_path)), "--check", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["faults"] > 0
+
+
+BAD_PROGRAM = ".hook zone_resize\n    r0 = *(u64 *)(r1 + 0)\n    exit\n"  # unbounded r0
+
+
+@pytest.mark.parametrize(("attach", "files", "code", "message"), [
+    (ATTACH.format(hook="zone_resize", program="bad.s"), {"bad.s": BAD_PROGRAM}, 1,
+     "tiny.toml: attach[0]: bad.s: verifier rejected the program:"),
+    (ATTACH.format(hook="zone_resize", program="nope.s"), {}, 2,
+     "tiny.toml: attach[0]: program nope.s: no such file"),
+    (ATTACH.format(hook="placement", program="contiguitas_resize.s"), {}, 2,
+     "attach[0]: contiguitas_resize.s is written for hook 'zone_resize', attached to "
+     "'placement'"),
+    (ATTACH.format(hook="zone_resize", program="syntax.s"), {"syntax.s": "r0 = = 1\n"}, 2,
+     "tiny.toml: attach[0]: "),
+    (ATTACH.format(hook="pt_map", program="x.s"), {}, 2,
+     "tiny.toml: attach[0].hook: unknown hook 'pt_map'"),
+    ('\n[[attach]]\nhook = "zone_resize"\nprogram = "contiguitas_resize.s"\nengine = "gpu"\n',
+     {}, 2, "attach[0].engine: unknown engine 'gpu'"),
+    ("\n[mm]\nswappiness = 900\n", {}, 2, "tiny.toml: mm.swappiness: must be in [0, 200]"),
+    ("\n[[phases]]\n[phases.processes]\ntouch_huge = 1\n", {}, 2,
+     "tiny.toml: phases[1].processes.touch_huge: expected true or false, got 1"),
+])
+def test_bad_attachments_and_scenarios(tmp_path: Path, capsys, attach: str,
+                                       files: dict[str, str], code: int, message: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert main(["mm", "run", str(scenario(tmp_path, attach))]) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_rejection_names_the_line_and_the_reason(tmp_path: Path, capsys) -> None:
+    (tmp_path / "bad.s").write_text(BAD_PROGRAM)
+    main(["mm", "run", str(scenario(tmp_path, ATTACH.format(hook="zone_resize",
+                                                              program="bad.s")))])
+    err = capsys.readouterr().err
+    assert "bad.s:3: pc 1: return value r0 may be outside [-65536, 65536]" in err
+
+
+def test_missing_scenario_file(tmp_path: Path, capsys) -> None:
+    assert main(["mm", "run", str(tmp_path / "none.toml")]) == 2
+    assert "none.toml: (file): " in capsys.readouterr().err
+
+
+def test_compare_prints_both_sides_and_json(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "c.json"
+    assert main(["mm", "compare", str(resize(tmp_path)), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "built-in" in text and "programs" in text and "reclaim scanned" in text
+    assert "built-in: 64 MiB dram (0% movable zone)" in text
+    cmp = json.loads(out.read_text())
+    assert cmp["baseline"]["machine"]["nodes"][0]["movable_pages"] == 0
+    assert cmp["programs"]["machine"]["nodes"][0]["movable_pages"] == 8192
+    assert cmp["baseline"]["engines"] == {} and cmp["programs"]["engines"]
+    rows = {r["metric"]: r for r in cmp["rows"]}
+    assert rows["faults"]["built_in"] == cmp["baseline"]["metrics"]["faults"]
+
+
+def test_compare_needs_programs(tmp_path: Path, capsys) -> None:
+    assert main(["mm", "compare", str(scenario(tmp_path))]) == 2
+    assert "attaches no program; nothing to compare" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_is_a_clean_error(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["mm", "compare", str(resize(tmp_path)), "--plot", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert "--plot needs matplotlib" in err and "Traceback" not in err
+
+
+def test_plot_writes_a_file(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "p.png"
+    assert main(["mm", "compare", str(resize(tmp_path)), "--plot", str(png)]) == 0
+    assert png.stat().st_size > 1000
+
+
+def test_demo_runs_the_default_scenario(tmp_path: Path, capsys, monkeypatch) -> None:
+    import mmcore.scenario.runner
+
+    path = resize(tmp_path)
+    monkeypatch.setattr(mmcore.scenario.runner, "default_scenario_path", lambda: path)
+    assert main(["demo"]) == 0
+    text = capsys.readouterr().out
+    assert "contiguitas_resize.s on zone_resize" in text and "change" in text
+    assert "Local accesses differ" in text and "region MiB" in text and "resizes" in text
+
+
+def test_mm_without_subcommand_prints_help(capsys) -> None:
+    assert main(["mm"]) == 2
+    assert "run" in capsys.readouterr().out
+
+
+def test_mm_subcommands_registered() -> None:
+    parser = build_parser()
+    mm = parser._subparsers._group_actions[0].choices["mm"]
+    names = set(mm._subparsers._group_actions[0].choices)
+    assert {"run", "compare"} <= names
+    try:
+        import bpfvm.cli.mm_pagetables  # noqa: F401
+    except ModuleNotFoundError:
+        return
+    assert len(names) > 2  # the page-table subcommand registered itself
+
+
+def test_touch_huge_touches_whole_pages(tmp_path: Path) -> None:
+    import tomllib
+
+    from mmcore.scenario.runner import run_scenario
+
+    data = tomllib.loads(TINY.format(attach=""))
+    data["phases"][0]["processes"].update(huge={"thp": 1}, faults_per_tick=2, lifetime=[19, 19])
+    four_k = run_scenario(data, attach=False)["metrics"]
+    data["phases"][0]["processes"]["touch_huge"] = True
+    whole = run_scenario(data, attach=False)["metrics"]
+    # two faults a tick: two 2 MiB pages instead of 8 KiB of the first one
+    assert whole["huge_2m"]["successes"] > 2 * four_k["huge_2m"]["successes"]

@@ -1,0 +1,84 @@
+"""``bpfvm verify``: exit codes, the rejection text, logs and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bpfvm.cli import main
+
+BAD = "r0 = 0\nr1 = *(u64 *)(r10 - 8)\nexit\n"
+GOOD = "r0 = *(u32 *)(r1 + 4)\nexit\n"
+LOOP = "r0 = 0\nr1 = 0\nloop:\nr1 += 1\nif r1 < 100 goto loop\nexit\n"
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prog = write(tmp_path, "good.s", GOOD)
+    assert main(["verify", prog, "--ctx-size", "8"]) == 0
+    assert "good.s: accepted for a buffer of 8 bytes" in capsys.readouterr().out
+
+
+def test_rejected_shows_line_insn_and_state(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    prog = write(tmp_path, "bad.s", BAD)
+    assert main(["verify", prog]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{prog}:2: pc 1: read of uninitialised stack at fp-8 size 8"
+    assert out[1].strip() == "r1 = *(u64 *)(r10 - 8)"
+    assert out[2].strip() == "r10=ptr_to_stack(off=0)"
+
+
+def test_out_of_bounds_with_small_buffer(tmp_path: Path) -> None:
+    prog = write(tmp_path, "good.s", GOOD)
+    assert main(["verify", prog, "--ctx-size", "7"]) == 1
+
+
+def test_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prog = write(tmp_path, "bad.s", BAD)
+    assert main(["verify", prog, "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["accepted"] is False
+    assert data["diagnostics"][0]["line"] == 2 and data["diagnostics"][0]["pc"] == 1
+
+
+@pytest.mark.parametrize("level,needle", [(1, "if r1 < 100 goto -2: both ways"),
+                                          (2, "pc 2: r1 += 1    ; r0=0 r1=scalar(")])
+def test_log_levels(tmp_path: Path, capsys: pytest.CaptureFixture[str], level: int,
+                    needle: str) -> None:
+    prog = write(tmp_path, "loop.s", LOOP)
+    assert main(["verify", prog, "--log-level", str(level)]) == 0
+    assert needle in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--hook", "no-such-hook"], "unknown hook 'no-such-hook'"),
+    (["--ctx-size", "-1"], "--ctx-size must be >= 0"),
+    (["--object", "region"], "--object: expected NAME=BYTES"),
+])
+def test_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                   message: str) -> None:
+    prog = write(tmp_path, "good.s", GOOD)
+    assert main(["verify", prog, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "/nonexistent/x.s"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_hook_from_directive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mmcore.hooks.specs import HOOKS
+
+    name = next(n for n, h in HOOKS.items() if not h.objects and h.ret_min <= 0 <= h.ret_max)
+    prog = write(tmp_path, "hooked.s", f".hook {name}\nr0 = 0\nexit\n")
+    assert main(["verify", prog]) == 0
+    assert f"accepted for hook '{name}'" in capsys.readouterr().out

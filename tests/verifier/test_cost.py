@@ -1,0 +1,79 @@
+"""The instruction bound (verifier.cost): exact on small programs, never
+below what the interpreter executes, and the default limit an engine's."""
+
+from __future__ import annotations
+
+import pytest
+
+from bpfvm.asm.assembler import assemble
+from bpfvm.interp.interpreter import Interpreter
+from bpfvm.interp import interpreter as interp
+from bpfvm.stdhelpers import standard_helpers
+from verifier import INSN_LIMIT, verify
+
+HELPERS = standard_helpers()
+
+# name -> (source, ctx bytes, bound claimed, instructions the interpreter runs on zeros)
+CASES = {
+    "straight": ("r0 = 1\nr0 += 1\nexit\n", 0, 3, 3),
+    "lddw-one-insn": ("r0 = 0x100000000 ll\nr0 >>= 32\nexit\n", 0, 3, 3),
+    "both-arms": ("r0 = *(u8 *)(r1 + 0)\nif r0 > 3 goto +2\nr0 = 1\nexit\nr0 = 2\nexit\n",
+                  1, 6, 4),
+    "loop-10": ("r0 = 0\nr1 = 0\nloop:\nr0 += r1\nr1 += 1\nif r1 < 10 goto loop\nexit\n",
+                0, 33, 33),
+    "loop-never-iterates": ("r0 = 0\nr1 = 20\nloop:\nr1 += 1\nif r1 < 10 goto loop\nexit\n",
+                            0, 5, 5),
+    "nested-3x4": ("r0 = 0\nr1 = 0\nouter:\nr2 = 0\ninner:\nr0 += 1\nr2 += 1\n"
+                   "if r2 < 4 goto inner\nr1 += 1\nif r1 < 3 goto outer\nexit\n",
+                   0, 2 + 3 * (1 + 4 * 3 + 2) + 1, 2 + 3 * (1 + 4 * 3 + 2) + 1),
+    "callee-twice": ("r1 = 1\ncall f\ncall f\nexit\nf:\nr0 = 1\nexit\n", 0, 4 + 2 * 2,
+                     4 + 2 * 2),
+    "call-in-loop": ("r6 = 0\nloop:\ncall f\nr6 += 1\nif r6 < 5 goto loop\nexit\n"
+                     "f:\nr0 = 0\nhead:\nr0 += 1\nif r0 < 7 goto head\nexit\n",
+                     0, 1 + 5 * (3 + 1 + 7 * 2 + 1) + 1, 1 + 5 * (3 + 1 + 7 * 2 + 1) + 1),
+    "per-call-site": ("r1 = 3\ncall f\nr1 = 5\ncall f\nexit\n"
+                      "f:\nr0 = 0\nhead:\nif r0 >= r1 goto out\nr0 += 1\ngoto head\nout:\nexit\n",
+                      0, 5 + (1 + 3 * 4 + 1) + (1 + 3 * 6 + 1), 5 + 12 + 18),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bound_is_exact_and_covers_a_run(name: str) -> None:
+    text, ctx, claimed, executed = CASES[name]
+    program = assemble(text, f"{name}.s")
+    verdict = verify(program, ctx_size=ctx, helpers=HELPERS)
+    assert verdict.accepted, verdict.summary()
+    assert verdict.facts is not None
+    assert verdict.facts.max_insns == claimed
+    assert verdict.stats["max_insns"] == claimed
+    vm = Interpreter(program, HELPERS)
+    vm.run(bytearray(ctx) if ctx else None)
+    assert vm.steps == executed <= claimed
+
+
+def test_default_limit_is_the_engines_budget() -> None:
+    assert INSN_LIMIT == interp.DEFAULT_BUDGET
+
+
+def test_loop_trip_bounds_in_facts() -> None:
+    text, ctx, _, _ = CASES["per-call-site"]
+    facts = verify(assemble(text, "p.s"), ctx_size=ctx, helpers=HELPERS).facts
+    assert facts is not None
+    assert facts.loops == {6: ("r0", 6)}  # the largest over the two call sites
+
+
+def test_limit_keyword() -> None:
+    text = CASES["loop-10"][0]
+    program = assemble(text, "l.s")
+    assert verify(program, helpers=HELPERS, insn_limit=33).accepted
+    verdict = verify(program, helpers=HELPERS, insn_limit=32)
+    assert not verdict.accepted and verdict.facts is None
+    assert verdict.diagnostics[0].message.endswith("so a run may execute 33 instructions "
+                                                   "(limit 32)")
+
+
+def test_million_trip_loop_is_accepted_within_the_default_limit() -> None:
+    text = "r0 = 0\nr1 = 0\nloop:\nr0 += r1\nr1 += 1\nif r1 < 1000000 goto loop\nexit\n"
+    verdict = verify(assemble(text, "m.s"), helpers=HELPERS)
+    assert verdict.accepted and verdict.facts is not None
+    assert verdict.facts.max_insns == 3_000_003
