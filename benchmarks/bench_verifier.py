@@ -75,12 +75,15 @@ def policy_programs() -> list[tuple[str, Program, object, dict[str, int]]]:
     for path in sorted((ROOT / "programs").glob("*.s")):
         text = path.read_text()
         if text.count("\n.hook ") > 1:
-            from mmcore.pagetables.loading import split_sections, with_region_size
+            from bpfvm.asm.sections import split_sections
+            from mmcore.pagetables.loading import check_sections, with_region_size
 
+            sections = check_sections(split_sections(text, str(path), helpers=HELPERS),
+                                      str(path))
             progs = [(f"{path.name}:{hook}", with_region_size(p, REGION))
-                     for hook, p in sorted(split_sections(text, str(path), HELPERS).items())]
+                     for hook, p in sorted(sections.items())]
         else:
-            progs = [(path.name, assemble(text, str(path)))]
+            progs = [(path.name, assemble(text, str(path), helpers=HELPERS))]
         for name, prog in progs:
             hook = HOOKS.get(prog.hook) if prog.hook else None
             objects = {name: REGION for name in (hook.objects if hook else {})}

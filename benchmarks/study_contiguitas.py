@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bpfvm.cli.mm_report import COMPARE_ROWS  # noqa: E402
+from bpfvm.cli.tables import COMPARE_ROWS  # noqa: E402
 from mmcore.hooks.specs import canonical  # noqa: E402
 from mmcore.scenario.runner import Runner, as_scenario, compare_scenario  # noqa: E402
 from mmcore.studies.contiguitas import misplaced_sweep, timeline  # noqa: E402

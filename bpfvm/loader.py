@@ -1,22 +1,34 @@
-"""The one way to turn a Program into a runnable engine.
+"""The one way to turn a file or a Program into a runnable engine.
 
-:func:`load` checks the bytecode, runs the verifier for the program's hook
-(or the generic ``mem`` type with a context of ``ctx_size`` bytes), and
-builds the chosen engine.  Skipping verification is explicit
+:func:`read_programs` reads every program of a file (assembly, raw
+bytecode or a JSON object file); :func:`load` checks the bytecode, runs the
+verifier for the program's hook (or the generic ``mem`` type with a context
+of ``ctx_size`` bytes), and builds the chosen engine, an
+:class:`~bpfvm.engine.Engine`.  The caller names the helper table a program
+may call (the MM core passes its own); skipping verification is explicit
 (``verify=False``) and meant for ISA test vectors, never for policies the MM
 core runs.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
+from bpfvm.asm.disasm import format_insn
+from bpfvm.asm.sections import pick_section, split_sections
+from bpfvm.engine import Engine
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
-from bpfvm.isa.insn import validate
+from bpfvm.isa.insn import Insn, validate
+from bpfvm.maps import Map
 from bpfvm.program import Program
+from bpfvm.vmenv import VmEnv
+from verifier import Verdict
+from verifier import verify as run_verifier
 
 ENGINES = ("interp", "jit")
 
@@ -26,7 +38,7 @@ class Rejected(BpfvmError):
 
     exit_code = 1
 
-    def __init__(self, verdict: Any) -> None:
+    def __init__(self, verdict: Verdict) -> None:
         lines = [str(d) for d in verdict.diagnostics] or ["rejected"]
         super().__init__("verifier rejected the program:\n" + "\n".join(lines))
         self.verdict = verdict
@@ -36,23 +48,75 @@ class Rejected(BpfvmError):
 class Loaded:
     """An engine plus the verifier's verdict (None when not verified)."""
 
-    engine: Any
-    verdict: Any | None
+    engine: Engine
+    verdict: Verdict | None
 
 
-def default_helpers() -> HelperTable:
-    from mmcore.hooks.helpers import policy_helpers
+def read_bytes(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise BpfvmError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BpfvmError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise BpfvmError(f"{path}: {exc.strerror}") from None
 
-    return policy_helpers()
+
+def read_text(path: str | Path) -> str:
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BpfvmError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def make_engine(program: Program, engine: str, helpers: HelperTable, *, maps: list | None = None,
-                env: Any = None, checked: bool = False) -> Any:
-    """Build an engine without verifying (the caller has, or chose not to)."""
+def read_programs(path: str | Path, helpers: HelperTable,
+                  syntax: str | None = None) -> list[Program]:
+    """Every program of a file: assembly (``.s``, one per ``.hook`` section),
+    raw bytecode (``.bin``: plain instruction words) or a JSON object file
+    (``.json``).  ``helpers`` resolves ``call NAME`` in assembly."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".bin":
+        return [Program.load_bytes(read_bytes(path), name=path.stem)]
+    if suffix == ".json":
+        try:
+            data = json.loads(read_text(path))
+        except json.JSONDecodeError as exc:
+            raise BpfvmError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise BpfvmError(f"{path}: expected a JSON object")
+        return [Program.from_json(data, str(path))]
+    programs = split_sections(read_text(path), str(path), syntax=syntax, helpers=helpers)
+    if len(programs) == 1:
+        programs[0].name = path.stem
+    return programs
+
+
+def read_program(path: str | Path, helpers: HelperTable, syntax: str | None = None,
+                 section: str | None = None) -> Program:
+    """The program of a file, or of its ``.hook`` section ``section``."""
+    return pick_section(read_programs(path, helpers, syntax), section, str(path))
+
+
+def formatter(program: Program, helpers: HelperTable) -> Callable[[Sequence[Insn], int], str]:
+    """How diagnostics show an instruction of ``program``: its assembly."""
+    return lambda insns, pc: format_insn(insns, pc, helpers=helpers, maps=program.maps)
+
+
+def make_engine(program: Program, engine: str, helpers: HelperTable, *,
+                maps: list[Map] | None = None, env: VmEnv | None = None,
+                checked: bool = False,
+                on_load: Callable[[int, int], None] | None = None) -> Engine:
+    """Build an engine without verifying (the caller has, or chose not to).
+    ``on_load(address, size)`` observes every load (the interpreter only)."""
     if engine == "interp":
-        from bpfvm.interp.interpreter import Interpreter
+        from bpfvm.interp.interpreter import Interpreter  # each engine only when asked for
 
-        return Interpreter(program, helpers, maps=maps, env=env)
+        return Interpreter(program, helpers, maps=maps, env=env, on_load=on_load)
+    if on_load is not None:
+        raise BpfvmError("only the interpreter observes loads")
     if engine == "jit":
         from bpfvm.jit.engine import Jit
 
@@ -60,23 +124,21 @@ def make_engine(program: Program, engine: str, helpers: HelperTable, *, maps: li
     raise BpfvmError(f"unknown engine '{engine}' (expected one of {', '.join(ENGINES)})")
 
 
-def load(program: Program, *, engine: str = "interp", helpers: HelperTable | None = None,
+def load(program: Program, *, helpers: HelperTable, engine: str = "interp",
          hook: HookSpec | None = None, ctx_size: int | None = None,
-         objects: dict[str, int] | None = None, verify: bool = True, maps: list | None = None,
-         env: Any = None, checked: bool = False) -> Loaded:
+         objects: dict[str, int] | None = None, verify: bool = True,
+         maps: list[Map] | None = None, env: VmEnv | None = None,
+         checked: bool = False) -> Loaded:
     """Validate, verify and build an engine for ``program``.
 
     Raises :class:`~bpfvm.errors.BytecodeErrors` for malformed bytecode and
     :class:`Rejected` when the verifier says no.
     """
-    helpers = helpers if helpers is not None else default_helpers()
     validate(program.insns, helpers)
     verdict = None
     if verify:
-        from verifier import verify as run_verifier
-
         verdict = run_verifier(program, hook, ctx_size=ctx_size, helpers=helpers,
-                               objects=objects)
+                               objects=objects, formatter=formatter(program, helpers))
         if not verdict.accepted:
             raise Rejected(verdict)
     return Loaded(make_engine(program, engine, helpers, maps=maps, env=env, checked=checked),

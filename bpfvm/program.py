@@ -13,11 +13,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bpfvm import isa
 from bpfvm.errors import BpfvmError
-from bpfvm.isa.insn import Insn, decode, encode
+from bpfvm.isa.insn import Insn, decode, encode, lddw, lddw_value
 
 MAP_KINDS = ("array", "hash")
 OBJECT_FORMAT = "bpfvm-object/1"
+LDDW_OPCODE = isa.BY_KEY["lddw"].opcode
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,27 @@ class Program:
 
     def bytecode(self) -> bytes:
         return encode(self.insns)
+
+    def constant(self, pc: int) -> tuple[int, int] | None:
+        """``(register, value)`` when slot ``pc`` loads a plain 64-bit constant
+        (``rN = VALUE ll``), else None."""
+        if not 0 <= pc < len(self.insns) - 1:
+            return None
+        first = self.insns[pc]
+        if first.opcode != LDDW_OPCODE or first.src != isa.PSEUDO_IMM64:
+            return None
+        return first.dst, lddw_value(first, self.insns[pc + 1])
+
+    def with_constant(self, pc: int, value: int) -> Program:
+        """A copy whose constant load at ``pc`` (see :meth:`constant`) loads
+        ``value`` instead: how a host sets a size before load, as libbpf sets
+        a ``const volatile``."""
+        found = self.constant(pc)
+        if found is None:
+            raise BpfvmError(f"{self.where(pc)}: not a 64-bit constant load")
+        insns = list(self.insns)
+        insns[pc:pc + 2] = lddw(found[0], value)
+        return Program(insns, list(self.maps), self.hook, list(self.source), self.name)
 
     def map_index(self, name: str) -> int:
         for i, m in enumerate(self.maps):

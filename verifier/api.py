@@ -13,12 +13,12 @@ anything a program can contain.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 
 from bpfvm import isa
-from bpfvm.asm.disasm import format_insn
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
-from bpfvm.isa.insn import check
+from bpfvm.isa.insn import Insn, check
 from bpfvm.program import Program
 from verifier.analysis import Analyzer, Result
 from verifier.cfg import Code, build
@@ -31,7 +31,19 @@ from verifier.env import Env
 from verifier.loops import LoopVerdict, check_loops
 from verifier.report import Diagnostic, Facts, Verdict, render_regs, render_state
 
-DEFAULT_BUDGET = 400_000
+VISIT_BUDGET = 400_000  # instruction visits the analysis may make before it gives up
+
+# How a log or a diagnostic shows slot ``pc`` of ``insns``; the caller hands in
+# the disassembler's (the verifier does not print assembly itself).
+Formatter = Callable[[Sequence[Insn], int], str]
+
+
+def raw_format(insns: Sequence[Insn], pc: int) -> str:
+    """The fields of slot ``pc``, for callers that hand in no formatter."""
+    i = insns[pc]
+    spec = i.spec
+    name = spec.key if spec is not None else f"op {i.opcode:#04x}"
+    return f"{name} dst=r{i.dst} src=r{i.src} off={i.off} imm={i.imm}"
 
 
 def _describe(state: State | None, regs: tuple[int, ...]) -> str:
@@ -40,20 +52,20 @@ def _describe(state: State | None, regs: tuple[int, ...]) -> str:
 
 def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | None = None,
            helpers: HelperTable, objects: dict[str, int] | None = None,
-           budget: int = DEFAULT_BUDGET, insn_limit: int = INSN_LIMIT,
-           log_level: int = 0) -> Verdict:
+           budget: int = VISIT_BUDGET, insn_limit: int = INSN_LIMIT,
+           log_level: int = 0, formatter: Formatter = raw_format) -> Verdict:
     """Accept or reject ``program`` for ``hook`` (None: the generic ``mem``
     type with an r1 buffer of ``ctx_size`` bytes and r2 = its length).
     ``budget`` bounds the analysis's work (instruction visits);
     ``insn_limit`` the instructions one run of an accepted program may
-    execute (by default an engine's default instruction budget)."""
+    execute (by default an engine's default instruction budget);
+    ``formatter`` shows an instruction in diagnostics and the log."""
     t0 = time.perf_counter()
     insns = program.insns
 
     def diag(pc: int, message: str, state: str = "") -> Diagnostic:
         loc = program.source[pc] if 0 <= pc < len(program.source) else None
-        text = format_insn(insns, pc, helpers=helpers, maps=program.maps) \
-            if 0 <= pc < len(insns) else ""
+        text = formatter(insns, pc) if 0 <= pc < len(insns) else ""
         return Diagnostic(pc, loc, message, state, text)
 
     errors = check(insns, helpers)
@@ -102,7 +114,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
              "loops": {lv.head: lv.reason for lv in loops},
              "max_insns": bound.total if bound is not None else None,
              "seconds": round(time.perf_counter() - t0, 6)}
-    log = _log(program, res, env, helpers, log_level)
+    log = _log(program, res, env, formatter, log_level)
     return Verdict(not diags, diags, facts, stats, log)
 
 
@@ -201,7 +213,7 @@ _FRAME = pointer(Obj("stack", 0, 512))  # r10 on entry (values are never changed
 _NO_WIDENING = Thresholds()  # never changed: only loop heads widen, with their own points
 
 
-def _log(program: Program, res: Result, env: Env, helpers: HelperTable,
+def _log(program: Program, res: Result, env: Env, formatter: Formatter,
          level: int) -> list[str]:
     if level <= 0:
         return []
@@ -211,7 +223,7 @@ def _log(program: Program, res: Result, env: Env, helpers: HelperTable,
     for (_chain, pc), st in sorted(res.states.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         states.setdefault(pc, []).append(st)
     for pc in sorted(states):
-        text = format_insn(insns, pc, helpers=helpers, maps=program.maps)
+        text = formatter(insns, pc)
         where = program.where(pc)
         if level >= 2:
             for st in states[pc]:

@@ -51,6 +51,7 @@ from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
 from bpfvm.isa.insn import Insn, decode
 from bpfvm.program import MAP_KINDS, MapDef, Program, SourceLoc
+from bpfvm.stdhelpers import standard_helpers
 
 _CONF_HINT = re.compile(r"%[A-Za-z]|^\s*call\s+local\b")
 _KERNEL_HINT = re.compile(r"=|\bgotol?\b|^\s*if\b|\bcallx\b|\*\s*\(")
@@ -108,12 +109,6 @@ class _State:
                                     self.lines[lineno - 1]))
 
 
-def _default_helpers() -> HelperTable:
-    from mmcore.hooks.helpers import policy_helpers  # only needed to resolve helper names
-
-    return policy_helpers()
-
-
 def detect_syntax(text: str) -> str | None:
     """The syntax of the first instruction only one syntax reads, or None."""
     for raw in text.splitlines():
@@ -155,7 +150,8 @@ def assemble(text: str, filename: str = "<input>", syntax: str | None = None,
              helpers: HelperTable | None = None) -> Program:
     """Assemble ``text``; raise :class:`AsmErrors` listing every error.
 
-    ``helpers`` resolves ``call NAME`` (default: the standard helpers).
+    ``helpers`` resolves ``call NAME`` (default: the standard helpers; a
+    host with helpers of its own, as the MM core, passes its table).
     """
     if syntax is not None and syntax not in SYNTAXES:
         raise BpfvmError(f"unknown syntax '{syntax}' (expected {' or '.join(SYNTAXES)})")
@@ -167,7 +163,7 @@ def assemble(text: str, filename: str = "<input>", syntax: str | None = None,
     if "exit" not in state.labels and state.exit_pc is not None:
         state.labels["exit"] = state.exit_pc
     env = Env(labels=state.labels, maps={m.name: i for i, m in enumerate(state.maps)},
-              helpers=helpers if helpers is not None else _default_helpers())
+              helpers=helpers if helpers is not None else standard_helpers())
     insns: list[Insn] = []
     source: list[SourceLoc | None] = []
     for lineno, pc, item in state.stmts:

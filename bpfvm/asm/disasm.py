@@ -25,6 +25,7 @@ from bpfvm import isa
 from bpfvm.asm.names import is_fetch, kernel_func, layout
 from bpfvm.helpers import HelperTable
 from bpfvm.isa import Kind, OpSpec
+from bpfvm.isa.bits import s64
 from bpfvm.isa.insn import Insn, lddw_value
 from bpfvm.program import MapDef, Program
 
@@ -108,7 +109,7 @@ def _lddw_operand(ctx: _Ctx, spec: OpSpec, first: Insn, second: Insn) -> str:
     if first.src == isa.PSEUDO_IMM64:
         value = lddw_value(first, second)
         if ctx.syntax == "kernel":
-            return str(value - (1 << 64) if value >= 1 << 63 else value)
+            return str(s64(value))
         return _num(value)
     kind = "map" if first.src == isa.PSEUDO_MAP_FD else "map_value"
     return _mapref(ctx, kind, first.imm, second.imm & 0xFFFFFFFF)

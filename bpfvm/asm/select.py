@@ -33,7 +33,8 @@ from bpfvm.asm.names import (
 from bpfvm.asm.syntax import Imm, LineError, MapRef, Mem, Name, Operand, Reg, Stmt, parse_int
 from bpfvm.helpers import HelperTable
 from bpfvm.isa import Kind, OpSpec
-from bpfvm.isa.insn import Insn, lddw, s32
+from bpfvm.isa.bits import s32
+from bpfvm.isa.insn import Insn, lddw
 
 S16 = (-(1 << 15), (1 << 15) - 1)
 IMM32 = (-(1 << 31), (1 << 32) - 1)  # unsigned spellings of negative numbers allowed

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 
 from bpfvm.errors import BpfvmError
+from bpfvm.helpers import HelperTable
+from bpfvm.loader import read_program, read_programs
 from bpfvm.program import Program
 
 
@@ -21,55 +23,23 @@ def console(args: argparse.Namespace | None = None, stderr: bool = False) -> Con
                    soft_wrap=not sys.stdout.isatty())
 
 
-def read_bytes(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise BpfvmError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BpfvmError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise BpfvmError(f"{path}: {exc.strerror}") from None
+def helpers() -> HelperTable:
+    """The helper table of every program the CLI handles: the standard
+    helpers and the MM core's."""
+    from mmcore.hooks.helpers import policy_helpers
 
-
-def read_text(path: str | Path) -> str:
-    data = read_bytes(path)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BpfvmError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return policy_helpers()
 
 
 def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
-    """Every program of a file: assembly (``.s``, one per ``.hook`` section),
-    raw bytecode (``.bin``: plain instruction words) or a JSON object file
-    (``.json``)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".bin":
-        return [Program.load_bytes(read_bytes(path), name=path.stem)]
-    if suffix == ".json":
-        try:
-            data = json.loads(read_text(path))
-        except json.JSONDecodeError as exc:
-            raise BpfvmError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-        if not isinstance(data, dict):
-            raise BpfvmError(f"{path}: expected a JSON object")
-        return [Program.from_json(data, str(path))]
-    from bpfvm.asm.sections import split_sections
-
-    programs = split_sections(read_text(path), str(path), syntax=syntax)
-    if len(programs) == 1:
-        programs[0].name = path.stem
-    return programs
+    """Every program of a file (see :func:`bpfvm.loader.read_programs`)."""
+    return read_programs(path, helpers(), syntax)
 
 
 def load_program(path: str | Path, syntax: str | None = None,
                  section: str | None = None) -> Program:
     """The program of a file, or of its ``.hook`` section ``section``."""
-    from bpfvm.asm.sections import pick_section
-
-    return pick_section(load_programs(path, syntax), section, str(path))
+    return read_program(path, helpers(), syntax, section)
 
 
 def add_section_flag(parser: argparse.ArgumentParser) -> None:

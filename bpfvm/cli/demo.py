@@ -64,7 +64,7 @@ def region_timeline(cmp: dict[str, Any], every: int = 20) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpfvm.cli.mm_report import compare_header, compare_table, hook_problems
+    from bpfvm.cli.tables import compare_header, compare_table, hook_problems
     from mmcore.scenario.runner import as_scenario, compare_scenario
 
     sc = as_scenario(None)

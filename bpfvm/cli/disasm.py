@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bpfvm.cli.common import add_section_flag, load_program
+from bpfvm.cli.common import add_section_flag, helpers, load_program
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,10 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bpfvm.asm.disasm import disassemble, lint
-    from bpfvm.loader import default_helpers
 
     program = load_program(args.program, section=args.section)
-    print(disassemble(program, syntax=args.syntax, helpers=default_helpers()), end="")
+    print(disassemble(program, syntax=args.syntax, helpers=helpers()), end="")
     for warning in lint(program.insns):
         print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -107,7 +107,7 @@ def _scenario(path: str | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpfvm.cli.mm_report import hook_problems, print_results
+    from bpfvm.cli.tables import hook_problems, print_results
     from mmcore.scenario.runner import Runner
 
     sc = _scenario(args.scenario)
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from bpfvm.cli.mm_report import compare_header, compare_rows, compare_table, hook_problems
+    from bpfvm.cli.tables import compare_header, compare_rows, compare_table, hook_problems
     from mmcore.scenario.runner import compare_scenario
 
     sc = _scenario(args.scenario)

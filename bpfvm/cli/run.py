@@ -7,12 +7,14 @@ import argparse
 from bpfvm.cli.common import (
     add_json_flag,
     add_section_flag,
+    helpers,
     load_program,
     parse_hex,
     print_json,
-    read_bytes,
 )
 from bpfvm.errors import BpfvmError
+from bpfvm.isa.bits import s64
+from bpfvm.loader import read_bytes
 
 
 def add_engine_flags(p: argparse.ArgumentParser) -> None:
@@ -51,18 +53,18 @@ def run(args: argparse.Namespace) -> int:
         raise BpfvmError("--checked applies to --engine jit only")
     program = load_program(args.program, section=args.section)
     mem = input_buffer(args)
-    loaded = load(program, engine=args.engine, ctx_size=len(mem), verify=not args.no_verify,
-                  checked=args.checked)
+    loaded = load(program, engine=args.engine, helpers=helpers(), ctx_size=len(mem),
+                  verify=not args.no_verify, checked=args.checked)
     engine = loaded.engine
     r0 = engine.run(mem)
     trace = list(getattr(getattr(engine, "env", None), "trace", []) or [])
     if args.json:
-        print_json({"r0": r0, "r0_signed": r0 - (1 << 64) if r0 >> 63 else r0,
+        print_json({"r0": r0, "r0_signed": s64(r0),
                     "mem": mem.hex(), "trace": trace, "engine": args.engine})
         return 0
     for line in trace:
         print(f"trace: {line}")
-    signed = r0 - (1 << 64) if r0 >> 63 else r0
+    signed = s64(r0)
     extra = f" ({signed})" if signed != r0 else ""
     print(f"r0 = {r0:#x} = {r0}{extra}")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpfvm.cli.common import add_json_flag, console, load_programs, print_json
+from bpfvm.cli.common import add_json_flag, console, helpers, load_programs, print_json
 from bpfvm.errors import BpfvmError
 from bpfvm.hookspec import HookSpec
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dict]:
-    from bpfvm.loader import default_helpers
+    from bpfvm.loader import formatter
     from verifier import verify
 
     hook_name = args.hook or (program.hook if args.ctx_size is None else None)
@@ -93,8 +93,10 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
         if missing:
             raise BpfvmError(f"hook '{hook.name}' points at object '{missing[0]}': give its "
                              f"size with --object {missing[0]}=BYTES")
-    verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=default_helpers(),
-                     objects=objects, log_level=args.log_level)
+    table = helpers()
+    verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=table,
+                     objects=objects, log_level=args.log_level,
+                     formatter=formatter(program, table))
     code = 0 if verdict.accepted else 1
     report = {"program": label, "hook": hook.name if hook else None, **verdict.to_json()}
     if args.json:

@@ -1,6 +1,6 @@
-"""Random program generator for the verifier fuzzer.
+"""The fuzzer's records and instruction builder.
 
-:func:`generate` draws a :class:`Case`: a :class:`~bpfvm.program.Program`
+:func:`bpfvm.fuzz.generate.generate` draws a :class:`Case`: a :class:`~bpfvm.program.Program`
 plus the :class:`Target` it runs under (the generic ``mem`` type with a
 context buffer of N bytes, or one of the MM hooks of :mod:`mmcore.hooks.specs`).
 Programs are assembled from snippets that real policies use and that
@@ -15,14 +15,14 @@ lets them through and the oracles catch them at run time.
 
 The program is built by :class:`bpfvm.fuzz.generate.Gen` on the
 bookkeeping of :mod:`bpfvm.fuzz.gen_core`; this module holds the public
-records and the instruction builder.  It knows nothing about the verifier
+records (:class:`Target`, :class:`Case`) and the instruction builder.
+It knows nothing about the verifier
 or the engines; every opcode comes from :data:`bpfvm.isa.BY_KEY`.  The
 same seed always gives the same case.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
 from bpfvm import isa
@@ -69,7 +69,7 @@ class Case:
 
 def targets() -> list[Target]:
     """Every target the generator draws from."""
-    return list(_TARGETS)
+    return list(TARGETS)
 
 
 def _targets() -> tuple[Target, ...]:
@@ -80,7 +80,7 @@ def _targets() -> tuple[Target, ...]:
     return tuple(out)
 
 
-_TARGETS = _targets()  # made once: the hook records are constants
+TARGETS = _targets()  # made once: the hook records are constants
 
 
 def target_named(name: str) -> Target:
@@ -151,15 +151,3 @@ class Builder:
 def jcond_key(op: str, bits: int = 64, reg: bool = False) -> str:
     return f"{op}{bits}_{'x' if reg else 'k'}"
 
-
-def generate(seed: int, *, bad: float = 0.06, size: int | None = None,
-             target: Target | None = None) -> Case:
-    """The case of ``seed``: same seed, same program."""
-    from bpfvm.fuzz.generate import Gen
-
-    rng = random.Random(seed)
-    tgt = target or rng.choice(_TARGETS)
-    n = size if size is not None else rng.randint(2, 8)
-    gen = Gen(rng, tgt, bad, n)
-    program = gen.program()
-    return Case(program, tgt, gen.notes)

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bpfvm.fuzz.builder import Case, generate
+from bpfvm.fuzz.builder import Case
+from bpfvm.fuzz.generate import generate
 from bpfvm.fuzz.mutate import load_corpus, mutate, tables
 from bpfvm.fuzz.oracles import Finding, Oracles
 from bpfvm.fuzz.reduce import reduce

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bpfvm.isa.bits import s32, s64
+
 M64 = (1 << 64) - 1
 
 Checker = Callable[[int, list[int]], str | None]
@@ -69,12 +71,12 @@ def breaks(claims: tuple[Claim, ...], regs: list[int]) -> bool:
         if x & nm != v or x < umin or x > umax:
             return True
         if signed is not None:
-            sx = x - _2_64 if x >> 63 else x
+            sx = s64(x)
             if sx < signed[0] or sx > signed[1]:
                 return True
         if low is not None:
             lx = x & 0xFFFFFFFF
-            slx = lx - 0x100000000 if lx >> 31 else lx
+            slx = s32(lx)
             if lx < low[0] or lx > low[1] or slx < low[2] or slx > low[3]:
                 return True
     return False

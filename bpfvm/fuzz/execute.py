@@ -25,6 +25,7 @@ from bpfvm import isa
 from bpfvm.fuzz.builder import EDGE_WIDE, REGION_SIZE, Case
 from bpfvm.fuzz.claims import breaks, range_checker, specialized
 from bpfvm.interp.interpreter import Interpreter
+from bpfvm.isa.bits import s64
 from bpfvm.vmenv import VmEnv
 
 M64 = (1 << 64) - 1
@@ -270,7 +271,7 @@ class Runner:
                 return f"r0 = {r0:#x} is neither 0 nor a pointer to {RETURNED_SIZE} bytes " \
                     "inside the region"
         elif hook is not None:
-            signed = r0 - (1 << 64) if r0 >> 63 else r0
+            signed = s64(r0)
             if not hook.ret_min <= signed <= hook.ret_max:
                 return f"r0 = {signed} is outside the hook's range [{hook.ret_min}, " \
                     f"{hook.ret_max}]"

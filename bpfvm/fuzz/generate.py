@@ -11,6 +11,8 @@ epilogue that sets r0 within the hook's contract and the local functions.
 
 from __future__ import annotations
 
+import random
+
 from bpfvm import isa
 from bpfvm.fuzz.builder import (
     EDGE_WIDE,
@@ -21,6 +23,9 @@ from bpfvm.fuzz.builder import (
     HELPER_TRACE,
     HELPER_UPDATE,
     REGION_SIZE,
+    TARGETS,
+    Case,
+    Target,
 )
 from bpfvm.fuzz.gen_core import CTX, LONG, MAX_DEPTH, GenCore
 from bpfvm.program import Program
@@ -487,3 +492,14 @@ class Gen(GenCore):
             self.subprogram(label, kind)
         return Program(self.b.finish(), list(self.maps), self.t.hook.name if self.t.hook
                        else None, name="gen")
+
+
+def generate(seed: int, *, bad: float = 0.06, size: int | None = None,
+             target: Target | None = None) -> Case:
+    """The case of ``seed``: same seed, same program."""
+    rng = random.Random(seed)
+    tgt = target or rng.choice(TARGETS)
+    n = size if size is not None else rng.randint(2, 8)
+    gen = Gen(rng, tgt, bad, n)
+    program = gen.program()
+    return Case(program, tgt, gen.notes)

@@ -169,8 +169,8 @@ class Oracles:
     def _default_budget(self) -> int | None:
         if self._verify is not None:
             return None
-        from verifier import DEFAULT_BUDGET
-        return int(DEFAULT_BUDGET)
+        from verifier import VISIT_BUDGET
+        return int(VISIT_BUDGET)
 
     def interp(self, case: Case, facts: Any) -> tuple[Runner, Probe]:
         # only accepted programs run, and the verifier (or, for a stand-in, check()

@@ -1,7 +1,7 @@
 """The reference interpreter: exact RFC 9669 semantics, every memory access checked.
 
-:class:`Interpreter` implements the engine contract (``program``, ``maps``,
-``address_of(buf)``, ``run(mem) -> r0``).  At construction it validates the
+:class:`Interpreter` implements the engine contract of :mod:`bpfvm.engine`
+(``run``, ``bind``, ``check``, ``address_of``).  At construction it validates the
 bytecode and turns every slot into a handler closure -- ``handler() -> next
 pc`` -- with :func:`bpfvm.interp.ops.compile_handlers`, so the run loop does
 no decoding and no opcode lookups.  Memory lives in a
@@ -21,7 +21,9 @@ does.  A run executes at most ``budget`` instructions, then faults; such
 a run can be continued with :meth:`Interpreter.resume`.
 ``on_step(pc, registers)``, when given, is called before every instruction
 with the live register list (read it, do not keep or change it): the hook
-for checking a verifier's claims at run time.  ``validated=True`` skips the
+for checking a verifier's claims at run time; ``on_load(address, size)``
+is called before every load (``ldx``, atomics): how a page walk's memory
+references are counted.  ``validated=True`` skips the
 bytecode check at construction: the caller vouches that the bytecode passed
 :func:`bpfvm.isa.insn.check` with this helper table (e.g. a verifier accepted it).
 
@@ -36,6 +38,7 @@ from itertools import repeat
 from typing import Any
 
 from bpfvm import isa
+from bpfvm.engine import FAULT, INSN_BUDGET, located
 from bpfvm.errors import BpfvmError, VmFault
 from bpfvm.helpers import HelperTable
 from bpfvm.interp.memory import AddressSpace
@@ -43,33 +46,23 @@ from bpfvm.interp.ops import FACTORIES, STACK_SIZE, ZERO_STACK, Exit, compile_ha
 from bpfvm.isa.insn import validate
 from bpfvm.maps import Map, make_maps
 from bpfvm.program import Program
+from bpfvm.stdhelpers import standard_helpers
 from bpfvm.vmenv import VmEnv
 
-__all__ = ["DEFAULT_BUDGET", "FACTORIES", "MAX_FRAMES", "STACK_SIZE", "Interpreter",
-           "ProgramFault", "interpret"]
+__all__ = ["FACTORIES", "MAX_FRAMES", "STACK_SIZE", "Interpreter", "interpret"]
 
-DEFAULT_BUDGET = 10_000_000
 MAX_FRAMES = 8
 _ZERO_REGS = (0,) * isa.NUM_REGS
-
-
-class ProgramFault(VmFault):
-    """A :class:`VmFault` that also names the source line of the faulting pc."""
-
-    def __init__(self, pc: int, message: str, where: str) -> None:
-        BpfvmError.__init__(self, f"pc {pc} ({where}): {message}")
-        self.pc = pc
-        self.message = message
-        self.where = where
 
 
 class Interpreter:
     """Runs a :class:`~bpfvm.program.Program` on Python ints (see module doc)."""
 
     def __init__(self, program: Program, helpers: HelperTable, maps: list[Map] | None = None,
-                 env: VmEnv | None = None, *, budget: int = DEFAULT_BUDGET,
+                 env: VmEnv | None = None, *, budget: int = INSN_BUDGET,
                  max_frames: int = MAX_FRAMES,
                  on_step: Callable[[int, list[int]], None] | None = None,
+                 on_load: Callable[[int, int], None] | None = None,
                  validated: bool = False) -> None:
         if not validated:
             validate(program.insns, helpers)
@@ -80,7 +73,8 @@ class Interpreter:
         self.env = env if env is not None else VmEnv()
         self.budget = budget
         self.max_frames = max_frames
-        self.on_step = on_step
+        self.on_step = on_step if on_load is None else _observe_loads(program, on_load, on_step)
+        self._fault: VmFault | None = None
         self._ticks = repeat(None, 0)  # the last run's remaining budget
         self._segment = self._done = 0  # its budget, and steps before it (resume)
         self._stopped_at: int | None = None  # where the last run ran out of budget
@@ -111,6 +105,28 @@ class Interpreter:
             addr = self.space.add(name or f"buffer {len(self._buffers)}", buf)
             self._buffers[id(buf)] = addr
         return addr
+
+    def bind(self, buf: bytearray) -> Callable[[], int]:
+        """A zero-argument function running the program on ``buf`` (written in
+        place by the caller): r0, or :data:`~bpfvm.engine.FAULT` after a fault,
+        which :meth:`check` then raises."""
+        run = self.run
+
+        def call() -> int:
+            try:
+                r0 = run(buf)
+            except VmFault as fault:
+                self._fault = fault
+                return FAULT
+            self._fault = None
+            return r0
+        return call
+
+    def check(self) -> None:
+        """Raise the fault of the last bound call, if it faulted."""
+        fault, self._fault = self._fault, None
+        if fault is not None:
+            raise fault
 
     def release(self, buf: bytearray) -> None:
         """Make a buffer given to :meth:`address_of` unreachable again (its
@@ -171,12 +187,7 @@ class Interpreter:
         raise self._located(VmFault(pc, f"instruction budget of {total} exhausted"))
 
     def _located(self, fault: VmFault) -> VmFault:
-        """``fault`` naming the source line of its pc, when the program has one."""
-        loc = self.program.source[fault.pc] if 0 <= fault.pc < len(self.program.source) \
-            else None
-        if loc is None or isinstance(fault, ProgramFault):
-            return fault
-        return ProgramFault(fault.pc, fault.message, str(loc))
+        return located(self.program, fault)
 
     @property
     def steps(self) -> int:
@@ -212,6 +223,27 @@ class Interpreter:
         raise IndexError(index)
 
 
+def _observe_loads(program: Program, on_load: Callable[[int, int], None],
+                   then: Callable[[int, list[int]], None] | None
+                   ) -> Callable[[int, list[int]], None]:
+    """An ``on_step`` calling ``on_load(address, size)`` before every memory
+    load (``ldx`` and atomics), then ``then``."""
+    loads: dict[int, tuple[int, int, int]] = {}
+    for pc, insn in enumerate(program.insns):
+        spec = insn.spec
+        if spec is not None and spec.kind in (isa.Kind.LDX, isa.Kind.ATOMIC):
+            reg = insn.src if spec.kind is isa.Kind.LDX else insn.dst
+            loads[pc] = (reg, insn.off, spec.width)
+
+    def step(pc: int, regs: list[int]) -> None:
+        load = loads.get(pc)
+        if load is not None:
+            on_load(regs[load[0]] + load[1], load[2])
+        if then is not None:
+            then(pc, regs)
+    return step
+
+
 def _check_maps(program: Program, maps: list[Map]) -> None:
     if len(maps) != len(program.maps):
         raise BpfvmError(f"program declares {len(program.maps)} maps, {len(maps)} given")
@@ -224,7 +256,5 @@ def interpret(program: Program, mem: bytearray | None = None,
               helpers: HelperTable | None = None, **kw: Any) -> int:
     """Convenience: build an :class:`Interpreter` and run ``program`` once."""
     if helpers is None:
-        from bpfvm.stdhelpers import standard_helpers
-
         helpers = standard_helpers()
     return Interpreter(program, helpers, **kw).run(mem)

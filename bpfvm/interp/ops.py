@@ -19,14 +19,14 @@ from bpfvm import isa
 from bpfvm.errors import BytecodeError, VmFault
 from bpfvm.helpers import HelperSpec
 from bpfvm.interp.memory import HALF, LOW, SHIFT, UNPACK
-from bpfvm.isa import semantics
+from bpfvm.isa import bits, semantics
 from bpfvm.isa.insn import Insn, lddw_value
 
 if TYPE_CHECKING:
     from bpfvm.interp.interpreter import Interpreter
 
 STACK_SIZE = 512
-M64 = semantics.M64
+M64 = bits.M64
 ZERO_STACK = bytes(STACK_SIZE)
 _BIG_ENDIAN = {size: struct.Struct(">" + st.format[1:]) for size, st in UNPACK.items()}
 
@@ -213,7 +213,7 @@ def _ldx(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
 
 def _store(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
     r, d, s, off, size, n = vm._r, insn.dst, insn.src, insn.off, spec.width, pc + 1
-    pack, m = UNPACK[size].pack_into, semantics.mask(size * 8)
+    pack, m = UNPACK[size].pack_into, bits.mask(size * 8)
     fast, resolve = vm.space.fast.get, vm.space.resolve
     imm = insn.imm & m
     from_reg = spec.kind is isa.Kind.STX
@@ -268,7 +268,7 @@ def _ldpkt(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
 
     def ldpkt() -> int:
         buf = vm._ctx
-        i = imm if s is None else semantics.sx(r[s] + imm, 32)
+        i = imm if s is None else bits.sx(r[s] + imm, 32)
         if buf is None or i < 0 or i + size > len(buf):
             r[0] = 0
             raise Exit

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from bpfvm import isa
 from bpfvm.errors import BytecodeError, BytecodeErrors
+from bpfvm.isa.bits import s32
 
 DEFAULT_MAX_INSNS = 1_000_000
 _WORD = struct.Struct("<BBhi")
@@ -36,12 +37,6 @@ class Insn(NamedTuple):
 
     def encode(self) -> bytes:
         return _WORD.pack(self.opcode, (self.src << 4) | self.dst, self.off, self.imm)
-
-
-def s32(value: int) -> int:
-    """``value`` (any int) as a signed 32-bit number."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def lddw(dst: int, value: int, src: int = isa.PSEUDO_IMM64) -> tuple[Insn, Insn]:

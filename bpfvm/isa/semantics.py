@@ -31,25 +31,13 @@ import operator
 from collections.abc import Callable
 
 from bpfvm import isa
+from bpfvm.isa.bits import M64, mask, sx
 
 M8 = 0xFF
 M16 = 0xFFFF
-M32 = 0xFFFF_FFFF
-M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 BinOp = Callable[[int, int], int]
 Cond = Callable[[int, int], bool]
-
-
-def mask(bits: int) -> int:
-    """All-ones of ``bits`` bits."""
-    return (1 << bits) - 1
-
-
-def sx(value: int, bits: int) -> int:
-    """The low ``bits`` bits of ``value`` read as a signed number."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 def operand(imm: int) -> int:

@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bpfvm.engine import FAULT
+
 W_FAULT, W_FAULT_PC, W_ARG0, W_ARG1, W_ARG2, W_PC = range(6)
 W_MEM, W_MEM_LEN, W_STACK, W_DEPTH, W_BUFS, W_NBUFS, W_BUDGET = range(6, 13)
 W_MAPS = 16
@@ -40,7 +42,7 @@ MAP_WORDS = 2  # storage address, storage length
 MAX_FRAMES = 8  # as the interpreter: the entry frame plus 7 nested local calls
 STACK_SIZE = 512
 FRAME_STRIDE = 512  # distance between frames (checked mode leaves a gap: 2 * STACK_SIZE)
-FAULT_R0 = (1 << 64) - 1  # what a faulting run's compiled function returns
+FAULT_R0 = FAULT  # what a faulting run's compiled function returns (the engine contract's)
 
 # fault codes written to W_FAULT
 F_PYTHON = 1  # a helper callback raised; the exception is kept by the engine

@@ -17,7 +17,7 @@ the run, never a crash.
 
 Hot path for the MM core: :meth:`Jit.bind` returns a zero-argument ctypes
 function running the program on a fixed buffer; it returns r0, or
-:data:`FAULT_R0` when the run faulted (then :meth:`Jit.check` raises the
+:data:`~bpfvm.engine.FAULT` when the run faulted (then :meth:`Jit.check` raises the
 fault).  :attr:`Jit.entry_address` is the C function
 ``uint64_t f(void *state, uint64_t r1, uint64_t r2)`` with
 :attr:`Jit.state_address` as first argument.
@@ -29,6 +29,8 @@ import ctypes
 import weakref
 from collections.abc import Callable
 
+from bpfvm import isa
+from bpfvm.engine import INSN_BUDGET, ProgramFault
 from bpfvm.errors import BpfvmError, VmFault
 from bpfvm.helpers import HelperSpec, HelperTable
 from bpfvm.isa.insn import validate
@@ -40,9 +42,7 @@ from bpfvm.program import Program
 from bpfvm.stdhelpers import map_lookup_elem
 from bpfvm.vmenv import VmEnv
 
-DEFAULT_BUDGET = 10_000_000
 SCRATCH_SIZE = 4096  # run() copies a mem of up to this many bytes instead of pinning it
-FAULT_R0 = je.FAULT_R0
 M64 = (1 << 64) - 1
 CALLBACK = ctypes.CFUNCTYPE(ctypes.c_uint64, *[ctypes.c_uint64] * 5)
 MAIN = ctypes.PYFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
@@ -75,7 +75,7 @@ class Jit:
 
     def __init__(self, program: Program, helpers: HelperTable, maps: list[Map] | None = None,
                  env: VmEnv | None = None, *, checked: bool = False,
-                 budget: int = DEFAULT_BUDGET, cache: JitCache | None = None) -> None:
+                 budget: int = INSN_BUDGET, cache: JitCache | None = None) -> None:
         self.program = program
         self.helpers = helpers
         self.maps = maps if maps is not None else make_maps(program.maps)
@@ -177,7 +177,7 @@ class Jit:
     def bind(self, buf: bytearray) -> Callable[[], int]:
         """A zero-argument function running the program with r1 = ``buf``, r2 = its length.
 
-        It returns r0, or :data:`FAULT_R0` after a fault: then :meth:`check`
+        It returns r0, or :data:`~bpfvm.engine.FAULT` after a fault: then :meth:`check`
         raises it.  ``buf`` is pinned for the engine's life; write the
         context into it in place before each call.
         """
@@ -255,9 +255,7 @@ class Jit:
         return out
 
     def _local_calls(self) -> bool:
-        from bpfvm.isa import Kind
-
-        return any(i.spec is not None and i.spec.kind is Kind.CALL_LOCAL
+        return any(i.spec is not None and i.spec.kind is isa.Kind.CALL_LOCAL
                    for i in self.program.insns)
 
     def _require(self, addr: int, size: int, what: str) -> None:
@@ -311,16 +309,12 @@ def _located(program: Program, pc: int, message: str) -> VmFault:
     loc = program.source[pc] if 0 <= pc < len(program.source) else None
     if loc is None:
         return VmFault(pc, message)
-    from bpfvm.interp.interpreter import ProgramFault
-
     return ProgramFault(pc, message, str(loc))
 
 
 def _may_write(program: Program) -> bool:
     """False when no instruction of ``program`` can change its memory."""
-    from bpfvm.isa import Kind
-
-    writers = (Kind.ST, Kind.STX, Kind.ATOMIC, Kind.CALL, Kind.CALLX)
+    writers = (isa.Kind.ST, isa.Kind.STX, isa.Kind.ATOMIC, isa.Kind.CALL, isa.Kind.CALLX)
     return any(i.spec is not None and i.spec.kind in writers for i in program.insns)
 
 
@@ -344,4 +338,4 @@ def _check_maps(program: Program, maps: list[Map]) -> None:
             raise BpfvmError(f"map '{d.name}': given map {m.defn} does not match {d}")
 
 
-__all__ = ["BOUND_SLOTS", "DEFAULT_BUDGET", "FAULT_R0", "SCRATCH_SIZE", "Jit", "make_layout"]
+__all__ = ["BOUND_SLOTS", "SCRATCH_SIZE", "Jit", "make_layout"]

@@ -1,14 +1,15 @@
 """Hook dispatch: propose, validate, fall back.
 
 Each hook point has a built-in policy (a Python function) and optionally an
-attached engine (anything with ``run(ctx: bytearray) -> int``).  With no
+attached engine (:class:`bpfvm.engine.Engine`; anything with ``run(ctx) -> int``
+will do).  With no
 engine the core calls the built-in directly.  With one, the core packs the
 context bytes per the hook's layout, runs the engine, reads r0 as a signed
 64-bit value and checks it against the hook's range and the caller's
 contract check; an out-of-range value or an engine that raises makes the
 core use the built-in policy and count a fallback.  Engines never see or
 touch MM state other than the context bytes they are handed (and what the
-MM helpers let them read).  An engine offering ``bind(buf)`` (the JIT) is
+MM helpers let them read).  An engine offering ``bind(buf)`` (both engines do) is
 bound to the hook's one context buffer at attach time, so a call is a single
 native call with no argument conversion.
 
@@ -22,16 +23,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from bpfvm.engine import FAULT, Engine
 from bpfvm.hookspec import HookSpec
-from bpfvm.jit.abi import FAULT_R0
+from bpfvm.isa.bits import s64
 
 _CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
-
-
-class Engine(Protocol):
-    def run(self, ctx: bytearray) -> int: ...
 
 
 def ctx_struct(spec: HookSpec) -> struct.Struct:
@@ -41,11 +39,6 @@ def ctx_struct(spec: HookSpec) -> struct.Struct:
         fmt += "x" * (f.offset - pos) + _CODES[f.size]
         pos = f.offset + f.size
     return struct.Struct(fmt)
-
-
-def to_signed64(value: int) -> int:
-    value &= (1 << 64) - 1
-    return value - (1 << 64) if value >> 63 else value
 
 
 class AliasDict(dict):
@@ -152,11 +145,11 @@ class HookTable:
         try:
             if hp.fast is not None:
                 r0 = hp.fast()
-                if r0 == FAULT_R0:  # or a genuine -1: check() raises only after a fault
+                if r0 == FAULT:  # or a genuine -1: check() raises only after a fault
                     hp.engine.check()  # type: ignore[attr-defined]
-                r0 = to_signed64(r0)
+                r0 = s64(r0)
             else:
-                r0 = to_signed64(int(hp.engine.run(ctx)))
+                r0 = s64(int(hp.engine.run(ctx)))
         except Exception as exc:  # an engine fault must never reach MM state
             hp.errors += 1
             hp.fallbacks += 1

@@ -1,1 +1,2 @@
-"""Physical memory: frames, zones, buddy allocator, watermarks, compaction, regions, kernel allocations."""
+"""Physical memory: frames, zones, buddy allocator, watermarks, compaction,
+regions, kernel allocations."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bpfvm.errors import BpfvmError
+from bpfvm.loader import Rejected, load, read_program
 from mmcore.errors import ScenarioError
 from mmcore.hooks.host import MmEnv, policy_helpers
 from mmcore.hooks.specs import HOOKS, canonical
@@ -75,9 +76,6 @@ def load_attached(sc: Scenario, index: int, a: Attach, mm: MM,
                   engine: str | None = None) -> Attached:
     """Assemble, verify and build the engine of ``sc.attach[index]`` for ``mm``.
     ``engine`` overrides the entry's own choice."""
-    from bpfvm.asm.assembler import assemble_file
-    from bpfvm.loader import Rejected, load
-
     hook = canonical(a.hook)
     assert hook is not None  # the scenario parser checked the name
     spec = HOOKS[hook]
@@ -87,7 +85,7 @@ def load_attached(sc: Scenario, index: int, a: Attach, mm: MM,
     helpers = policy_helpers()
     chosen = engine or a.engine or DEFAULT_ENGINE
     try:
-        program = assemble_file(path, helpers=helpers)
+        program = read_program(path, helpers, section=hook)
         if program.hook is not None and canonical(program.hook) != hook:
             raise AttachError(sc.file, index, f"{path.name} is written for hook "
                               f"'{program.hook}', attached to '{hook}'")

@@ -23,3 +23,13 @@ def fragment(mm: MM, zone_index: int = 0) -> None:
             mm.pa.prep(pfn, 0, MT.UNMOVABLE, SLAB, 0)
         else:
             mm.pa.free_one(z, pfn, 0, MT.MOVABLE)
+
+
+def pt_sections(text: str, filename: str = "t.s", helpers=None) -> dict:
+    """The three page-table programs of assembly ``text``, checked, by hook."""
+    from bpfvm.asm.sections import split_sections
+    from mmcore.hooks.helpers import policy_helpers
+    from mmcore.pagetables.loading import check_sections
+
+    programs = split_sections(text, filename, helpers=helpers or policy_helpers())
+    return check_sections(programs, filename)

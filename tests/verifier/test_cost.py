@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bpfvm.asm.assembler import assemble
+from bpfvm.engine import INSN_BUDGET
 from bpfvm.interp.interpreter import Interpreter
-from bpfvm.interp import interpreter as interp
 from bpfvm.stdhelpers import standard_helpers
 from verifier import INSN_LIMIT, verify
 
@@ -52,7 +52,7 @@ def test_bound_is_exact_and_covers_a_run(name: str) -> None:
 
 
 def test_default_limit_is_the_engines_budget() -> None:
-    assert INSN_LIMIT == interp.DEFAULT_BUDGET
+    assert INSN_LIMIT == INSN_BUDGET
 
 
 def test_loop_trip_bounds_in_facts() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from bpfvm.asm.assembler import assemble
-from bpfvm.fuzz.builder import generate
+from bpfvm.fuzz.generate import generate
 from bpfvm.stdhelpers import standard_helpers
 from tests.conftest import DATA
 from verifier import analysis, verify

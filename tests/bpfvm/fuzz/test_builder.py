@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bpfvm import isa
-from bpfvm.fuzz.builder import Builder, Target, generate, ins, target_named, targets
+from bpfvm.fuzz.builder import Builder, Target, ins, target_named, targets
+from bpfvm.fuzz.generate import generate
 from bpfvm.isa.insn import check
 from mmcore.hooks.specs import HOOKS
 

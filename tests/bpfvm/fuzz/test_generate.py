@@ -6,8 +6,7 @@ from collections import Counter
 
 import pytest
 
-from bpfvm.fuzz.builder import generate
-from bpfvm.fuzz.generate import Gen
+from bpfvm.fuzz.generate import Gen, generate
 
 SEEDS = range(600)
 

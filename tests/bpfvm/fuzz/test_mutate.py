@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bpfvm import isa
-from bpfvm.fuzz.builder import generate, ins
+from bpfvm.fuzz.builder import ins
+from bpfvm.fuzz.generate import generate
 from bpfvm.fuzz.mutate import Mutator, load_corpus, mutate, tables
 from bpfvm.isa.insn import check
 from bpfvm.program import Program

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bpfvm.fuzz.builder import Builder, generate, ins
+from bpfvm.fuzz.builder import Builder, ins
+from bpfvm.fuzz.generate import generate
 from bpfvm.fuzz.reduce import reduce, units, without
 from bpfvm.isa.insn import Insn, check, lddw
 from bpfvm.program import Program

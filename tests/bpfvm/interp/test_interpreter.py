@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from bpfvm import isa
 from bpfvm.asm.assembler import assemble
+from bpfvm.engine import ProgramFault
 from bpfvm.errors import BpfvmError, BytecodeError, BytecodeErrors, VmFault
 from bpfvm.helpers import Arg, HelperSpec, Ret
-from bpfvm.interp.interpreter import Interpreter, ProgramFault
-from bpfvm.isa import semantics
+from bpfvm.interp.interpreter import Interpreter
+from bpfvm.isa import bits, semantics
 from bpfvm.isa.insn import Insn, lddw
 from bpfvm.maps import make_maps
 from bpfvm.program import MapDef, Program
@@ -24,7 +25,7 @@ from tests.conftest import DATA
 DATA = DATA / "interp"
 ROWS = tomllib.loads((DATA / "alu.toml").read_text())
 CASES = tomllib.loads((DATA / "programs.toml").read_text())["case"]
-M64 = semantics.M64
+M64 = bits.M64
 HELPERS = {"standard": standard_helpers, "conformance": conformance_helpers}
 
 
@@ -34,7 +35,7 @@ def num(text: str) -> int:
 
 def imm_of(value: int) -> int | None:
     """``value`` as a sign-extended immediate, or None if it does not fit."""
-    imm = semantics.sx(value, 32)
+    imm = bits.sx(value, 32)
     return imm if imm & M64 == value else None
 
 

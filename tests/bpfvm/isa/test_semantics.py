@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bpfvm import isa
+from bpfvm.isa import bits as width
 from bpfvm.isa import semantics
-from bpfvm.isa.semantics import M32, M64
+from bpfvm.isa.bits import M32, M64
 from tests.conftest import DATA
 
 DATA = tomllib.loads((DATA / "interp" / "alu.toml").read_text())
@@ -27,7 +28,7 @@ def num(text: str) -> int:
 
 
 def fits_imm(value: int) -> bool:
-    return semantics.operand(semantics.sx(value, 32)) == value
+    return semantics.operand(width.sx(value, 32)) == value
 
 
 def specs(conf: str, kinds: tuple[isa.Kind, ...]) -> list[isa.OpSpec]:
@@ -47,7 +48,7 @@ def test_binary_rows(row: list[str]) -> None:
         if spec.src_reg:
             assert f(a, b) == want, spec.key
         elif fits_imm(b):
-            assert f(a, semantics.operand(semantics.sx(b, 32))) == want, spec.key
+            assert f(a, semantics.operand(width.sx(b, 32))) == want, spec.key
 
 
 @pytest.mark.parametrize("row", DATA["unary"], ids=lambda r: "-".join(r[:2]))
@@ -76,7 +77,7 @@ def test_atomic_rows(row: list[str]) -> None:
     mem, src, r0, mem_after, src_after, r0_after = (num(x) for x in row[1:])
     (spec,) = specs(op, (isa.Kind.ATOMIC,))
     bits = spec.width * 8
-    m = semantics.mask(bits)
+    m = width.mask(bits)
     old = mem & m
     if spec.op == "cmpxchg":
         new, r0 = semantics.cmpxchg(old, r0, src, bits), old
@@ -110,7 +111,7 @@ def test_tables_cover_the_isa() -> None:
     (0x7F, 8, 127), (0x80, 8, -128), (0x1FF, 8, -1), (0xFFFF_FFFF, 32, -1),
     (0x8000_0000_0000_0000, 64, -(1 << 63)), (5, 64, 5)])
 def test_sx(value: int, bits: int, want: int) -> None:
-    assert semantics.sx(value, bits) == want
+    assert width.sx(value, bits) == want
 
 
 @pytest.mark.parametrize(("value", "size", "signed", "want"), [
@@ -166,10 +167,10 @@ def test_shift_amounts_are_masked(a: int, b: int, k: int) -> None:
 @given(u64, u64)
 def test_signed_division_identity(a: int, b: int) -> None:
     for bits in (32, 64):
-        m = semantics.mask(bits)
-        x, y = semantics.sx(a, bits), semantics.sx(b, bits)
-        q = semantics.sx(semantics.ALU[f"sdiv{bits}_x"](a, b), bits)
-        r = semantics.sx(semantics.ALU[f"smod{bits}_x"](a, b), bits)
+        m = width.mask(bits)
+        x, y = width.sx(a, bits), width.sx(b, bits)
+        q = width.sx(semantics.ALU[f"sdiv{bits}_x"](a, b), bits)
+        r = width.sx(semantics.ALU[f"smod{bits}_x"](a, b), bits)
         if y == 0:
             assert (q, r) == (0, x)
             continue
@@ -181,7 +182,7 @@ def test_signed_division_identity(a: int, b: int) -> None:
 @given(u64, u64)
 def test_unsigned_division_identity(a: int, b: int) -> None:
     for bits in (32, 64):
-        m = semantics.mask(bits)
+        m = width.mask(bits)
         q = semantics.ALU[f"div{bits}_x"](a, b)
         r = semantics.ALU[f"mod{bits}_x"](a, b)
         if b & m == 0:
@@ -194,7 +195,7 @@ def test_unsigned_division_identity(a: int, b: int) -> None:
 def test_swaps_are_involutions(a: int) -> None:
     for size in (16, 32, 64):
         f = semantics.ALU[f"bswap{size}"]
-        assert f(f(a, 0), 0) == a & semantics.mask(size)
+        assert f(f(a, 0), 0) == a & width.mask(size)
         assert semantics.ALU[f"be{size}"](a, 0) == f(a, 0)
 
 
@@ -209,4 +210,4 @@ def test_jump_conditions_are_consistent(a: int, b: int) -> None:
         assert J[f"jsge{w}_x"](a, b) == (not J[f"jslt{w}_x"](a, b))
         assert J[f"jsle{w}_x"](a, b) == (not J[f"jsgt{w}_x"](a, b))
         assert J[f"jle{w}_x"](a, b) == (not J[f"jgt{w}_x"](a, b))
-        assert J[f"jset{w}_x"](a, b) == (a & b & semantics.mask(w) != 0)
+        assert J[f"jset{w}_x"](a, b) == (a & b & width.mask(w) != 0)

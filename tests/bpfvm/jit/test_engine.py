@@ -10,12 +10,12 @@ import pytest
 
 from bpfvm import isa
 from bpfvm.asm.assembler import assemble
+from bpfvm.engine import FAULT, ProgramFault
 from bpfvm.errors import BpfvmError, BytecodeErrors, VmFault
 from bpfvm.helpers import Arg, HelperSpec, Ret
-from bpfvm.interp.interpreter import ProgramFault
 from bpfvm.isa.insn import Insn, lddw
 from bpfvm.jit.compile import JitCache
-from bpfvm.jit.engine import BOUND_SLOTS, FAULT_R0, Jit
+from bpfvm.jit.engine import BOUND_SLOTS, Jit
 from bpfvm.loader import make_engine
 from bpfvm.maps import make_maps
 from bpfvm.program import MapDef, Program
@@ -94,7 +94,7 @@ def test_bind_gives_a_zero_argument_native_call() -> None:
 def test_a_bound_call_signals_a_fault_and_check_raises_it() -> None:
     jit = Jit(Program([Insn(0x8D, 1), EXIT]), standard_helpers())  # callx r1
     call = jit.bind(bytearray(8))
-    assert call() == FAULT_R0
+    assert call() == FAULT
     with pytest.raises(VmFault, match="callx to unknown helper"):
         jit.check()
     jit.check()  # the fault was consumed

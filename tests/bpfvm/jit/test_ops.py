@@ -16,13 +16,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bpfvm import isa
+from bpfvm.isa import bits as width
 from bpfvm.isa import semantics
 from bpfvm.isa.insn import Insn
 from bpfvm.jit.engine import Jit
 from bpfvm.program import Program
 from bpfvm.stdhelpers import standard_helpers
 
-M64 = semantics.M64
+M64 = width.M64
 EXIT = Insn(0x95)
 EDGES = [0, 1, 2, 31, 32, 33, 63, 64, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 63,
          M64, M64 - 1, 0x8000000000000001, 0x100000000]
@@ -144,7 +145,7 @@ def test_every_atomic(spec: isa.OpSpec, old: int, src: int, r0: int) -> None:
     run(atomic_program(spec), mem)
     got_mem, got_src, got_r0 = struct.unpack_from("<Q", mem, 0)[0], *struct.unpack_from(
         "<QQ", mem, 24)
-    mask = semantics.mask(bits)
+    mask = width.mask(bits)
     high = old & ~mask & M64  # a 32-bit atomic leaves the upper half of the word alone
     if spec.op == "cmpxchg":
         assert got_mem == high | semantics.cmpxchg(old & mask, r0, src, bits)

@@ -2,7 +2,8 @@
 
 import struct
 
-from mmcore.hooks.dispatch import HookTable, ctx_struct, to_signed64
+from bpfvm.isa.bits import s64
+from mmcore.hooks.dispatch import HookTable, ctx_struct
 from mmcore.hooks.specs import HOOKS, LIFETIME, ZONE_RESIZE
 
 
@@ -54,7 +55,7 @@ def test_out_of_range_falls_back_and_counts():
 
 
 def test_signed_return_values():
-    assert to_signed64((1 << 64) - 3) == -3
+    assert s64((1 << 64) - 3) == -3
     t = table()
     t.attach("mm_zone_resize", Const((1 << 64) - 3))
     assert t.call("mm_zone_resize", (0,) * 8) == -3

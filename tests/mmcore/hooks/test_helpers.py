@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bpfvm.asm.assembler import assemble
+from bpfvm.asm.assembler import AsmErrors, assemble
 from bpfvm.errors import VmFault
 from bpfvm.interp.interpreter import Interpreter
 from bpfvm.vmenv import VmEnv
@@ -27,17 +27,19 @@ def test_records_are_in_the_default_tables_with_ids_from_1000() -> None:
     assert table.by_name("map_lookup_elem") is not None
 
 
-def test_assembler_resolves_the_names_by_default() -> None:
-    program = assemble(PROG)
+def test_assembler_resolves_the_names_from_the_table_it_is_given() -> None:
+    program = assemble(PROG, helpers=policy_helpers())
     assert program.insns[2].imm == policy_helpers().by_name("mm_free_blocks").id
+    with pytest.raises(AsmErrors, match="unknown helper 'mm_free_blocks'"):
+        assemble(PROG)  # bpfvm's own table knows no MM helper
 
 
 def test_the_host_environment_answers() -> None:
-    vm = Interpreter(assemble(PROG), policy_helpers(), env=Host())
+    vm = Interpreter(assemble(PROG, helpers=policy_helpers()), policy_helpers(), env=Host())
     assert vm.run() == 109
 
 
 def test_without_an_mm_host_the_call_faults_cleanly() -> None:
-    vm = Interpreter(assemble(PROG), policy_helpers())
+    vm = Interpreter(assemble(PROG, helpers=policy_helpers()), policy_helpers())
     with pytest.raises(VmFault, match="mm_free_blocks needs the MM core's host environment"):
         vm.run()

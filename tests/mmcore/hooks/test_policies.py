@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from bpfvm.asm.assembler import assemble_file
+from bpfvm.isa.bits import s64
 from bpfvm.loader import load
-from mmcore.hooks.dispatch import HookPoint, to_signed64
+from mmcore.hooks.dispatch import HookPoint
 from mmcore.hooks.host import MmEnv, policy_helpers
 from mmcore.hooks.specs import HOOKS
 from mmcore.scenario.runner import compare_scenario
@@ -36,7 +37,7 @@ def run_with(engine: Any, hook: str, fields: dict[str, int]) -> tuple[int, dict[
     spec = HOOKS[hook]
     point = HookPoint(spec, lambda *a: 0)
     ctx = point.pack([fields.get(f.name, 0) for f in sorted(spec.fields, key=lambda f: f.offset)])
-    r0 = to_signed64(engine.run(ctx))
+    r0 = s64(engine.run(ctx))
     after = {f.name: int.from_bytes(ctx[f.offset:f.offset + f.size], "little")
              for f in spec.fields}
     return r0, after

@@ -13,10 +13,10 @@ from mmcore.pagetables.loading import (
     PtProgramError,
     PtPrograms,
     region_size_of,
-    split_sections,
     with_region_size,
 )
 from tests.conftest import PROGRAMS
+from tests.mmcore.machines import pt_sections
 
 PROGRAMS = PROGRAMS
 
@@ -44,7 +44,7 @@ TRIVIAL = """\
 
 
 def test_sections_keep_file_line_numbers():
-    progs = split_sections(TRIVIAL, "t.s")
+    progs = pt_sections(TRIVIAL, "t.s")
     assert sorted(progs) == ["pt_lookup", "pt_map", "pt_unmap"]
     assert str(progs["pt_lookup"].source[0]) == "t.s:12"
     assert progs["pt_map"].hook == "pt_map"
@@ -61,23 +61,23 @@ def test_sections_keep_file_line_numbers():
 ])
 def test_bad_files(text, message):
     with pytest.raises(BpfvmError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        split_sections(text, "t.s")
+        pt_sections(text, "t.s")
 
 
 def test_assembly_errors_name_the_file_line():
     with pytest.raises(AsmErrors, match=r"t\.s:14:"):
-        split_sections(TRIVIAL.replace("r3 = *(u64 *)(r2 + 0)", "r3 = bogus"), "t.s")
+        pt_sections(TRIVIAL.replace("r3 = *(u64 *)(r2 + 0)", "r3 = bogus"), "t.s")
 
 
 def test_region_size_constant():
-    prog = split_sections(TRIVIAL, "t.s")["pt_map"]
+    prog = pt_sections(TRIVIAL, "t.s")["pt_map"]
     big = with_region_size(prog, 3 << 20)
     assert region_size_of(prog) == 4096 and region_size_of(big) == 3 << 20
     assert big.insns[2:] == prog.insns[2:] and len(big.insns) == len(prog.insns)
 
 
 def test_for_region_verifies_and_caches():
-    pp = PtPrograms("t", split_sections(TRIVIAL, "t.s"), standard_helpers())
+    pp = PtPrograms("t", pt_sections(TRIVIAL, "t.s"), standard_helpers())
     first = pp.for_region(8192)
     assert pp.for_region(8192) is first
     assert all(region_size_of(p) == 8192 for p in first.values())
@@ -97,7 +97,7 @@ def test_unreadable_file():
 
 
 def test_load_counter_counts_lines_of_the_watched_buffer():
-    prog = with_region_size(split_sections(TRIVIAL, "t.s")["pt_lookup"], 4096)
+    prog = with_region_size(pt_sections(TRIVIAL, "t.s")["pt_lookup"], 4096)
     lc = LoadCounter(prog, standard_helpers())
     buf = bytearray(4096)
     addr = lc.watch(buf)

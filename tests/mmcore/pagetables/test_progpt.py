@@ -7,11 +7,12 @@ from bpfvm.stdhelpers import standard_helpers
 from mmcore.constants import ORDER_2M, ORDER_4K, PAGE_SIZE
 from mmcore.errors import PageTableError
 from mmcore.mm import MM, MMConfig
-from mmcore.pagetables.loading import PtPrograms, split_sections
+from mmcore.pagetables.loading import PtPrograms
 from mmcore.pagetables.progpt import HASHED, ProgramPageTable, PtDesign, program_table
 from mmcore.pagetables.pte import PTE_LEAF, make_pte
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 from tests.conftest import PROGRAMS
+from tests.mmcore.machines import pt_sections
 
 PROGRAMS = PROGRAMS
 VA = 1 << 32
@@ -119,7 +120,7 @@ FAULTY = BAD.replace("r0 += 68", "r0 = *(u64 *)(r0 + 4096)")
 
 @pytest.mark.parametrize("map_off, ok", [(64, True), (12, False), (20, False), (4088, True)])
 def test_map_pointers_are_validated(map_off, ok):
-    progs = PtPrograms("bad", split_sections(BAD.format(map_off=map_off), "bad.s"),
+    progs = PtPrograms("bad", pt_sections(BAD.format(map_off=map_off), "bad.s"),
                        standard_helpers())
     pt = ProgramPageTable(machine(), PtDesign("bad", lambda n: 100, 1.0), progs)
     if ok:
@@ -131,14 +132,14 @@ def test_map_pointers_are_validated(map_off, ok):
 
 
 def test_misaligned_lookup_is_not_mapped_and_counted():
-    progs = PtPrograms("bad", split_sections(BAD.format(map_off=64), "bad.s"), standard_helpers())
+    progs = PtPrograms("bad", pt_sections(BAD.format(map_off=64), "bad.s"), standard_helpers())
     pt = ProgramPageTable(machine(), PtDesign("bad", lambda n: 100, 1.0), progs)
     assert pt.get_pte(0) is None and pt.stats.bad_pointers == 1
 
 
 def test_a_faulting_program_fails_cleanly():
     # not verifiable (reads past the region): put in the cache unverified
-    progs = PtPrograms("bad", split_sections(FAULTY.format(map_off=64), "bad.s"),
+    progs = PtPrograms("bad", pt_sections(FAULTY.format(map_off=64), "bad.s"),
                        standard_helpers())
     progs.verified[4096] = {h: p for h, p in progs.templates.items()}
     pt = ProgramPageTable(machine(), PtDesign("bad", lambda n: 100, 1.0), progs)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bpfvm.isa import bits as width
 from bpfvm.isa import semantics
 from verifier.domains.arith import alu, bswap, loaded, sext, truncate, zext32
 from verifier.domains.compare import decided, refine
@@ -114,5 +115,5 @@ def test_lattice_laws(xs: list[int], ys: list[int]) -> None:
 def test_sext_sound(bits: int) -> None:
     for x in INTERESTING:
         a = Scalar.urange(0, x)
-        want = semantics.sx(x & ((1 << bits) - 1), bits) & M64
+        want = width.sx(x & ((1 << bits) - 1), bits) & M64
         assert sext(a, bits, 64).contains(want)
