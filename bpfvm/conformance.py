@@ -51,7 +51,7 @@ class Vector:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class VectorOutcome:
     name: str
     status: str  # "pass", "fail" or "skip"
     expected: int | str | None = None
@@ -149,10 +149,10 @@ def default_factory(program: Program, helpers: HelperTable) -> Any:
 
 
 def run_vector(vector: Vector, engine_factory: EngineFactory | None = None,
-               helpers: HelperTable | None = None) -> Outcome:
+               helpers: HelperTable | None = None) -> VectorOutcome:
     """Run one vector; never raises for a problem of the vector or the engine run."""
     if vector.skip:
-        return Outcome(vector.name, "skip", message=vector.skip)
+        return VectorOutcome(vector.name, "skip", message=vector.skip)
     factory = engine_factory or default_factory
     helpers = helpers if helpers is not None else conformance_helpers()
     try:
@@ -160,17 +160,17 @@ def run_vector(vector: Vector, engine_factory: EngineFactory | None = None,
         engine = factory(program, helpers)
         actual: int | str = engine.run(bytearray(vector.mem))
     except ImportError as exc:
-        return Outcome(vector.name, "skip", message=f"cannot assemble: {exc}")
+        return VectorOutcome(vector.name, "skip", message=f"cannot assemble: {exc}")
     except BpfvmError as exc:
         if vector.error is not None:
             ok = vector.error.lower() in str(exc).lower()
-            return Outcome(vector.name, "pass" if ok else "fail", vector.error, str(exc),
+            return VectorOutcome(vector.name, "pass" if ok else "fail", vector.error, str(exc),
                            "" if ok else "error differs")
-        return Outcome(vector.name, "fail", vector.result, None, str(exc))
+        return VectorOutcome(vector.name, "fail", vector.result, None, str(exc))
     if vector.error is not None:
-        return Outcome(vector.name, "fail", vector.error, actual,
+        return VectorOutcome(vector.name, "fail", vector.error, actual,
                        "expected an error, the program ran")
     if actual == vector.result:
-        return Outcome(vector.name, "pass", vector.result, actual)
-    return Outcome(vector.name, "fail", vector.result, actual,
+        return VectorOutcome(vector.name, "pass", vector.result, actual)
+    return VectorOutcome(vector.name, "fail", vector.result, actual,
                    f"r0 is {actual:#x}, expected {vector.result:#x}")

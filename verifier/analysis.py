@@ -31,7 +31,7 @@ ENTRY: Node = ((), -1)  # the pseudo-predecessor of pc 0
 
 
 @dataclass
-class Result:
+class Fixpoint:
     states: dict[Node, State] = field(default_factory=dict)
     problems: dict[Node, list[Problem]] = field(default_factory=dict)
     contrib: dict[Node, dict[Node, State]] = field(default_factory=dict)
@@ -43,7 +43,7 @@ class Analyzer:
     def __init__(self, env: Env, entry: State, budget: int) -> None:
         self.env = env
         self.budget = budget
-        self.res = Result()
+        self.res = Fixpoint()
         self.heads = set(env.code.loops)
         self.joins: dict[Node, int] = {}
         self.narrowed: dict[Node, int] = {}
@@ -60,14 +60,14 @@ class Analyzer:
             chain, pc = node
             heapq.heappush(self.queue, ((chain, self.env.code.rank[pc]), node))
 
-    def run(self) -> Result:
+    def run(self) -> Fixpoint:
         code = self.env.code
         if len(code.entries) == 1 and not code.loops:
             self._acyclic()
             return self.res
         return self.worklist()
 
-    def worklist(self) -> Result:
+    def worklist(self) -> Fixpoint:
         """The general fixpoint (any program): ascending, then narrowing."""
         self._loop()
         self.narrowing = True

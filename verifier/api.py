@@ -20,7 +20,7 @@ from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
 from bpfvm.isa.insn import Insn, check
 from bpfvm.program import Program
-from verifier.analysis import Analyzer, Result
+from verifier.analysis import Analyzer, Fixpoint
 from verifier.cfg import Code, build
 from verifier.checks import Checker, Problem
 from verifier.cost import INSN_LIMIT, Bound, heaviest_loop, instruction_bound
@@ -167,7 +167,7 @@ def _too_long(program: Program, loops: list[LoopVerdict], bound: Bound,
                      f"(step {step:+d}), so {total}")
 
 
-def _problems(res: Result) -> list[Problem]:
+def _problems(res: Fixpoint) -> list[Problem]:
     seen: dict[tuple[int, str], Problem] = {}
     for node in sorted(node for node, found in res.problems.items() if found):
         for p in res.problems[node]:
@@ -178,7 +178,7 @@ def _problems(res: Result) -> list[Problem]:
     return out
 
 
-def _by_pc(res: Result, code: Code) -> dict[int, tuple[Val, ...]]:
+def _by_pc(res: Fixpoint, code: Code) -> dict[int, tuple[Val, ...]]:
     if len(code.entries) == 1:  # one context per pc: nothing to join
         return {pc: st.frames[-1].regs for (_chain, pc), st in res.states.items()}
     regs: dict[int, tuple[Val, ...]] = {}
@@ -189,7 +189,7 @@ def _by_pc(res: Result, code: Code) -> dict[int, tuple[Val, ...]]:
     return regs
 
 
-def _facts(res: Result, code: Code, loops: list[LoopVerdict], bound: Bound) -> Facts:
+def _facts(res: Fixpoint, code: Code, loops: list[LoopVerdict], bound: Bound) -> Facts:
     facts = Facts(regs=_by_pc(res, code), max_insns=bound.total)
     for (_chain, pc), st in res.states.items():
         spec = code.specs[pc]
@@ -213,7 +213,7 @@ _FRAME = pointer(Obj("stack", 0, 512))  # r10 on entry (values are never changed
 _NO_WIDENING = Thresholds()  # never changed: only loop heads widen, with their own points
 
 
-def _log(program: Program, res: Result, env: Env, formatter: Formatter,
+def _log(program: Program, res: Fixpoint, env: Env, formatter: Formatter,
          level: int) -> list[str]:
     if level <= 0:
         return []

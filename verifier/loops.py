@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bpfvm import isa
-from verifier.analysis import Result
+from verifier.analysis import Fixpoint
 from verifier.cfg import Code, Loop
 from verifier.domains.interval import S64_MAX, S64_MIN
 from verifier.domains.state import State
@@ -110,19 +110,19 @@ def _transfer(code: Code, pc: int, state: State, recs: Recs) -> Recs:
     return tuple(out)
 
 
-def _chain_states(res: Result) -> dict[Chain, dict[int, State]]:
+def _chain_states(res: Fixpoint) -> dict[Chain, dict[int, State]]:
     by_chain: dict[Chain, dict[int, State]] = {}
     for (chain, pc), st in res.states.items():
         by_chain.setdefault(chain, {})[pc] = st
     return by_chain
 
 
-def _feasible_back(res: Result, loop: Loop, chain: Chain) -> list[int]:
+def _feasible_back(res: Fixpoint, loop: Loop, chain: Chain) -> list[int]:
     contrib = res.contrib.get((chain, loop.head), {})
     return sorted({src[1] for src in contrib if src[0] == chain and src[1] in loop.back})
 
 
-def check_loop(code: Code, res: Result, loop: Loop, states: dict[int, State],
+def check_loop(code: Code, res: Fixpoint, loop: Loop, states: dict[int, State],
                chain: Chain = ()) -> LoopVerdict:
     back = _feasible_back(res, loop, chain)
     if not back:
@@ -210,7 +210,7 @@ def _blame(code: Code, loop: Loop, at_back: Recs | None) -> str:
     return "no register changes by a constant step on every iteration"
 
 
-def check_loops(code: Code, res: Result) -> list[LoopVerdict]:
+def check_loops(code: Code, res: Fixpoint) -> list[LoopVerdict]:
     """A verdict for every loop in every call chain that reaches its head."""
     if not code.loops:
         return []

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bpfvm.asm.names import CONF_INDEX
-from bpfvm.asm.select import Env, bind, select_conf, select_kernel
+from bpfvm.asm.select import Scope, bind, select_conf, select_kernel
 from bpfvm.asm.syntax import (
     SYNTAXES,
     Directive,
@@ -162,7 +162,7 @@ def assemble(text: str, filename: str = "<input>", syntax: str | None = None,
         _first_pass(state, lineno, strip_comment(raw))
     if "exit" not in state.labels and state.exit_pc is not None:
         state.labels["exit"] = state.exit_pc
-    env = Env(labels=state.labels, maps={m.name: i for i, m in enumerate(state.maps)},
+    env = Scope(labels=state.labels, maps={m.name: i for i, m in enumerate(state.maps)},
               helpers=helpers if helpers is not None else standard_helpers())
     insns: list[Insn] = []
     source: list[SourceLoc | None] = []
@@ -192,7 +192,7 @@ def assemble_file(path: str | Path, syntax: str | None = None,
     return assemble(text, str(path), syntax, helpers)
 
 
-def _encode(stmt: Stmt, syntax: str, env: Env) -> list[Insn]:
+def _encode(stmt: Stmt, syntax: str, env: Scope) -> list[Insn]:
     if syntax == "conformance":
         spec, ops = select_conf(stmt)
     else:

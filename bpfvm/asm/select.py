@@ -7,7 +7,7 @@ and lets operand shapes choose among candidates; the kernel one computes a
 :func:`~bpfvm.asm.names.kernel_key` from the statement's form.  Then
 :func:`bind` places the operands into the fields given by
 :func:`~bpfvm.asm.names.layout`, resolves labels, maps and helper names
-through an :class:`Env`, and reports every range error as a
+through a :class:`Scope`, and reports every range error as a
 :class:`~bpfvm.asm.syntax.LineError`.  Nothing here reads text.
 """
 
@@ -45,7 +45,7 @@ _SHAPE_TEXT = {"reg": "REG", "imm": "IMM", "mem": "[REG+OFF]", "target": "LABEL"
 
 
 @dataclass
-class Env:
+class Scope:
     """What binding needs to know about the rest of the file."""
 
     labels: dict[str, int] = field(default_factory=dict)
@@ -273,7 +273,7 @@ def _k_jcond(stmt: Stmt) -> tuple[OpSpec, tuple]:
     return _key(key, f"'if {dst} {stmt.op} ...'", dst.col), (dst, src, target)
 
 
-def _k_call_name(stmt: Stmt, env: Env) -> tuple[OpSpec, tuple]:
+def _k_call_name(stmt: Stmt, env: Scope) -> tuple[OpSpec, tuple]:
     name, *rel = stmt.ops
     if rel:
         if name.text != "pc":
@@ -299,7 +299,7 @@ _KERNEL_FORMS: dict[str, Callable[[Stmt], tuple[OpSpec, tuple]]] = {
 }
 
 
-def select_kernel(stmt: Stmt, env: Env) -> tuple[OpSpec, tuple[Operand, ...]]:
+def select_kernel(stmt: Stmt, env: Scope) -> tuple[OpSpec, tuple[Operand, ...]]:
     for op in stmt.ops:
         reg = op.reg if isinstance(op, Mem) else op
         if isinstance(reg, Reg) and reg.prefix not in ("r", "w"):
@@ -323,7 +323,7 @@ def _register(reg: Reg) -> int:
     return reg.num
 
 
-def _target(op: Imm | Name, fld: str, env: Env) -> int:
+def _target(op: Imm | Name, fld: str, env: Scope) -> int:
     bounds, bits = (S16, 16) if fld == "off" else (IMM32, 32)
     if isinstance(op, Imm):
         return _in_range(op.value, bounds, op.col, "jump offset", bits)
@@ -337,7 +337,7 @@ def _target(op: Imm | Name, fld: str, env: Env) -> int:
     return rel
 
 
-def _helper(op: Imm | Name, env: Env) -> int:
+def _helper(op: Imm | Name, env: Scope) -> int:
     if isinstance(op, Imm):
         return _in_range(op.value, IMM32, op.col, "helper id", 32)
     spec = None
@@ -348,7 +348,7 @@ def _helper(op: Imm | Name, env: Env) -> int:
     return spec.id
 
 
-def _map(op: MapRef, env: Env) -> int:
+def _map(op: MapRef, env: Scope) -> int:
     if isinstance(op.ref, int):
         return _in_range(op.ref, IMM32, op.col, "map index", 32)
     if op.ref not in env.maps:
@@ -356,7 +356,7 @@ def _map(op: MapRef, env: Env) -> int:
     return env.maps[op.ref]
 
 
-def bind(spec: OpSpec, ops: tuple[Operand, ...], env: Env) -> list[Insn]:
+def bind(spec: OpSpec, ops: tuple[Operand, ...], env: Scope) -> list[Insn]:
     """The instruction slots of ``spec`` with ``ops``; raises :class:`LineError`."""
     fields = {"dst": 0, "src": 0, "off": 0, "imm": 0}
     if spec.match:

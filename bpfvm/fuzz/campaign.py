@@ -93,7 +93,7 @@ class Report:
 
 
 @dataclass
-class Result:
+class CampaignResult:
     stats: Stats
     reports: list[Report]
     seconds: float
@@ -227,7 +227,7 @@ def save(report: Report, out: Path) -> str:
 
 
 def campaign(config: Config, on_progress: Callable[[Stats, list[Report], float], None]
-             | None = None) -> Result:
+             | None = None) -> CampaignResult:
     """Run a campaign; ``on_progress(stats, reports, elapsed)`` is called as results arrive."""
     start = time.monotonic()
     corpus, skipped = load_corpus(config.corpus)
@@ -258,7 +258,7 @@ def campaign(config: Config, on_progress: Callable[[Stats, list[Report], float],
     if config.out:
         for report in reports:
             report.path = save(report, Path(config.out))
-    return Result(total, reports, time.monotonic() - start, skipped)
+    return CampaignResult(total, reports, time.monotonic() - start, skipped)
 
 
 def _run_parallel(config: Config, take: Callable[[str, Any], None],
@@ -292,7 +292,7 @@ def _run_parallel(config: Config, take: Callable[[str, Any], None],
             p.join(timeout=5)
 
 
-def summary(result: Result) -> dict:
+def summary(result: CampaignResult) -> dict:
     s = result.stats
     return {
         "seconds": round(result.seconds, 2),

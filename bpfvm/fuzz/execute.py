@@ -7,9 +7,9 @@ neighbours (:func:`value_pool`).  A :class:`Probe` instruments an
 nothing may be read (the stack at entry, registers a call clobbers or a
 callee must not see) and checks the verifier's range claims before every
 instruction (:mod:`bpfvm.fuzz.claims`; a pc run :data:`HOT` times gets a
-check compiled for it).  A :class:`Runner` binds an engine to a case:
+check compiled for it).  A :class:`Executor` binds an engine to a case:
 it prepares each run (maps, environment, the region and its pointer in the
-context), collects a comparable :class:`Result` and says what a run did
+context), collects a comparable :class:`RunResult` and says what a run did
 that breaks the hook's contract.  The oracles' verdicts are drawn in
 :mod:`bpfvm.fuzz.oracles`.
 """
@@ -201,14 +201,14 @@ class Probe:
 
 
 @dataclass
-class Result:
+class RunResult:
     r0: int
     ctx: bytes
     region: bytes
     maps: list[list[tuple[bytes, bytes]]] = field(default_factory=list)
 
 
-class Runner:
+class Executor:
     """An engine plus the host buffers it keeps across runs (the region)."""
 
     def __init__(self, engine: Any, case: Case) -> None:
@@ -235,7 +235,7 @@ class Runner:
                     ctx[f.offset:f.offset + 8] = self.region_addr.to_bytes(8, "little")
         return ctx
 
-    def result(self, r0: int, ctx: bytearray) -> Result:
+    def result(self, r0: int, ctx: bytearray) -> RunResult:
         hook = self.case.target.hook
         ctx_out = bytearray(ctx)
         if hook is not None:
@@ -245,16 +245,16 @@ class Runner:
             if hook.returns_pointer and self.region is not None and \
                     0 <= r0 - self.region_addr <= len(self.region):
                 r0 = r0 - self.region_addr
-        return Result(r0, bytes(ctx_out), bytes(self.region or b""),
+        return RunResult(r0, bytes(ctx_out), bytes(self.region or b""),
                       [sorted(m.items()) for m in self.engine.maps])
 
-    def run(self, inp: Input) -> Result:
+    def run(self, inp: Input) -> RunResult:
         ctx = self.prepare(inp)
         self.last_ctx = ctx
         self.last_r0 = self.engine.run(ctx)
         return self.result(self.last_r0, ctx)
 
-    def resume(self, budget: int) -> Result:
+    def resume(self, budget: int) -> RunResult:
         """Go on with the last run, stopped by its budget (interpreter only)."""
         assert self.last_ctx is not None
         self.last_r0 = self.engine.resume(budget)

@@ -43,7 +43,7 @@ from typing import Any
 
 from bpfvm.errors import VmFault
 from bpfvm.fuzz.builder import Case
-from bpfvm.fuzz.execute import Input, Probe, Result, Runner, draw_input, value_pool
+from bpfvm.fuzz.execute import Executor, Input, Probe, RunResult, draw_input, value_pool
 from bpfvm.helpers import HelperTable
 from bpfvm.interp.interpreter import Interpreter
 from bpfvm.isa.insn import check
@@ -131,8 +131,8 @@ class Oracles:
         self._steps = 0
         # per case: the checked JIT for its long run (None: not made yet, False: none),
         # the runner that finished the last run, and how the checked JIT faulted
-        self._tail: Runner | bool | None = None
-        self._ran: Runner | None = None
+        self._tail: Executor | bool | None = None
+        self._ran: Executor | None = None
         self._tail_fault: str | None = None
 
     def verify(self, case: Case) -> tuple[Any, Finding | None]:
@@ -172,12 +172,12 @@ class Oracles:
         from verifier import VISIT_BUDGET
         return int(VISIT_BUDGET)
 
-    def interp(self, case: Case, facts: Any) -> tuple[Runner, Probe]:
+    def interp(self, case: Case, facts: Any) -> tuple[Executor, Probe]:
         # only accepted programs run, and the verifier (or, for a stand-in, check()
         # before it) has checked their bytecode with this helper table
         vm = Interpreter(case.program, self.helpers, maps=make_maps(case.program.maps),
                          budget=self.run_budget, validated=True)
-        return Runner(vm, case), Probe(vm, facts)
+        return Executor(vm, case), Probe(vm, facts)
 
     def execute(self, case: Case, verdict: Any, rng: random.Random,
                 jit: bool = False) -> tuple[Finding | None, int]:
@@ -193,7 +193,7 @@ class Oracles:
             probe.release()
             self._ran = self._tail = None
 
-    def _execute(self, case: Case, rng: random.Random, jit: bool, runner: Runner,
+    def _execute(self, case: Case, rng: random.Random, jit: bool, runner: Executor,
                  probe: Probe) -> tuple[Finding | None, int]:
         pool = value_pool(case)
         jit_runner = self._jit(case) if jit else None
@@ -247,8 +247,8 @@ class Oracles:
                                    inp.describe()), n + 1
         return None, self.runs
 
-    def _run_budgeted(self, runner: Runner, probe: Probe, inp: Input,
-                      complete: bool) -> Result | None:
+    def _run_budgeted(self, runner: Executor, probe: Probe, inp: Input,
+                      complete: bool) -> RunResult | None:
         """A run whose first ``run_budget`` instructions are checked against
         the verifier's claims; a longer one is cut there (None) unless
         ``complete``: then it is run again on the checked JIT
@@ -303,7 +303,7 @@ class Oracles:
         self._steps = vm.steps
         return result
 
-    def _native_tail(self, case: Case, inp: Input) -> Result | None:
+    def _native_tail(self, case: Case, inp: Input) -> RunResult | None:
         """The whole run again on the checked JIT (bounds-checked, counting
         instructions), with the verifier's bound as its budget: native
         speed for a long run.  None when it faults or there is no JIT: then
@@ -312,9 +312,9 @@ class Oracles:
         interpreter does not shows as an engine disagreement there)."""
         if self._tail is None:
             made = self._jit(case, checked=True)  # or None (no JIT), or a Finding (no code)
-            self._tail = made if isinstance(made, Runner) else False
+            self._tail = made if isinstance(made, Executor) else False
         tail = self._tail
-        if not isinstance(tail, Runner):
+        if not isinstance(tail, Executor):
             return None
         tail.engine.budget = self._long
         try:
@@ -325,11 +325,11 @@ class Oracles:
         self._ran = tail
         return result
 
-    def _leak_confirmed(self, case: Case, inp: Input, result: Result, jit_runner: Any) -> bool:
+    def _leak_confirmed(self, case: Case, inp: Input, result: RunResult, jit_runner: Any) -> bool:
         """A value that looks like an address is a leak only if the output
         changes with the addresses: the JIT places objects elsewhere."""
-        runner = jit_runner if isinstance(jit_runner, Runner) else self._jit(case)
-        if not isinstance(runner, Runner):
+        runner = jit_runner if isinstance(jit_runner, Executor) else self._jit(case)
+        if not isinstance(runner, Executor):
             return True  # no second engine to tell: report it
         try:
             return runner.run(inp) != result
@@ -356,7 +356,7 @@ class Oracles:
         except ImportError:
             return None
         try:
-            return Runner(Jit(case.program, self.helpers, maps=make_maps(case.program.maps),
+            return Executor(Jit(case.program, self.helpers, maps=make_maps(case.program.maps),
                               checked=checked), case)
         except Exception as exc:
             return Finding("jit", f"JIT failed to compile an accepted program: "
@@ -385,7 +385,7 @@ class Oracles:
         return out
 
 
-def _diff(a: Result, b: Result) -> str:
+def _diff(a: RunResult, b: RunResult) -> str:
     if a.r0 != b.r0:
         return f"r0 {a.r0:#x} vs {b.r0:#x}"
     if a.ctx != b.ctx:

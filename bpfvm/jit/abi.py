@@ -65,7 +65,7 @@ def helper_word(n_maps: int, slot: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Region:
+class Span:
     """A memory object as the interpreter names it, at its real address here.
 
     ``origin`` is the offset shown as the reference point (the top of a stack
@@ -104,13 +104,13 @@ class Region:
 NEAR = 1 << 31  # an address this close to an object is reported against it
 
 
-def access_message(regions: list[Region], addr: int, size: int, what: str) -> str:
+def access_message(regions: list[Span], addr: int, size: int, what: str) -> str:
     """The interpreter's message for an invalid access at a real address."""
     head = f"invalid {what} of {size} byte{'' if size == 1 else 's'} at {addr:#x}"
     if addr < (1 << 32):
         return f"{head} (null pointer)"
 
-    def distance(r: Region) -> int:
+    def distance(r: Span) -> int:
         if addr < r.start:
             return r.start - addr
         return max(0, addr - (r.start + r.size) + 1)
@@ -121,7 +121,7 @@ def access_message(regions: list[Region], addr: int, size: int, what: str) -> st
     return f"{head} ({min(near, key=distance).where(addr)})"
 
 
-def find_region(regions: list[Region], addr: int, size: int) -> Region | None:
+def find_region(regions: list[Span], addr: int, size: int) -> Span | None:
     for r in regions:
         if r.contains(addr, size):
             return r
@@ -134,7 +134,7 @@ class FaultContext:
     max_frames: int
     budget: int
     helper_name: Callable[[int], str]
-    regions: Callable[[], list[Region]]
+    regions: Callable[[], list[Span]]
 
 
 def _access(a0: int, a1: int, a2: int, c: FaultContext) -> str:

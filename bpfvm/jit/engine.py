@@ -234,24 +234,24 @@ class Jit:
         raise BpfvmError(f"map '{m.name}' does not belong to this engine")
 
     # -- internals -------------------------------------------------------
-    def regions(self) -> list[je.Region]:
+    def regions(self) -> list[je.Span]:
         """The memory objects the current (or last) run may reach, at real addresses."""
         state, out = self._state, []
         if state[je.W_MEM]:
-            out.append(je.Region("ctx", state[je.W_MEM], state[je.W_MEM_LEN]))
+            out.append(je.Span("ctx", state[je.W_MEM], state[je.W_MEM_LEN]))
         if state[je.W_STACK]:
             stride = 2 * je.STACK_SIZE if self.checked else je.FRAME_STRIDE
             frames = je.MAX_FRAMES if (self.checked or self._local_calls()) else 1
             for k in range(frames):
-                out.append(je.Region("stack" if k == 0 else f"stack of frame {k}",
+                out.append(je.Span("stack" if k == 0 else f"stack of frame {k}",
                                      state[je.W_STACK] + k * stride, je.STACK_SIZE,
                                      origin=je.STACK_SIZE))
         for i, (m, addr) in enumerate(zip(self.maps, self._storage, strict=True)):
-            out.append(je.Region(f"map '{m.name}'", addr, len(m.buf), window=m.window))
+            out.append(je.Span(f"map '{m.name}'", addr, len(m.buf), window=m.window))
             handle = self.state_address + 8 * (je.W_MAPS + je.MAP_WORDS * i)
-            out.append(je.Region(f"map '{m.name}' handle", handle, 0))
+            out.append(je.Span(f"map '{m.name}' handle", handle, 0))
         for _, addr, name, buf in self._buffers.values():
-            out.append(je.Region(name, addr, len(buf)))
+            out.append(je.Span(name, addr, len(buf)))
         return out
 
     def _local_calls(self) -> bool:

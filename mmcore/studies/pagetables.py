@@ -58,7 +58,7 @@ class VmaSpec:
 
 
 @dataclass(frozen=True)
-class Layout:
+class VmaLayout:
     name: str
     doc: str
     vmas: tuple[VmaSpec, ...]
@@ -66,7 +66,7 @@ class Layout:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    layouts: tuple[Layout, ...]
+    layouts: tuple[VmaLayout, ...]
     tables: tuple[str, ...] = ("radix", "hashed", "learned")
     machine: int = 4 << 30
     walks: int = 4000
@@ -160,7 +160,7 @@ def parse_config(data: dict, file: str = "<study>") -> StudyConfig:
                 _get(file, v, "huge", vp, _choice(HUGE_MODES), "none"),
                 _get(file, v, "touch", vp, _number(0.0, 1.0), 1.0),
                 _get(file, v, "count", vp, _number(1, 1 << 16, int), 1)))
-        layouts.append(Layout(name, _get(file, lay, "doc", path, str, ""), tuple(vmas)))
+        layouts.append(VmaLayout(name, _get(file, lay, "doc", path, str, ""), tuple(vmas)))
     return StudyConfig(
         tuple(layouts), tables,
         _get(file, data, "machine", "", parse_size, 4 << 30),
@@ -179,7 +179,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> StudyConfig:
 
 
 # -- measuring -------------------------------------------------------------------
-def _build(mm: MM, layout: Layout, factory: Any, rng: random.Random) -> tuple[Any, list]:
+def _build(mm: MM, layout: VmaLayout, factory: Any, rng: random.Random) -> tuple[Any, list]:
     """Spawn the process, map and touch the layout; (process, touched (va, order))."""
     proc = mm.spawn(page_table=factory)
     touched = []
@@ -220,7 +220,7 @@ def _walk_cost(pt: Any, touched: list, n: int, rng: random.Random, pwc: bool) ->
     return (pt.walk_refs - before) / n
 
 
-def measure(layout: Layout, table: str, cfg: StudyConfig, engine: str = "interp",
+def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "interp",
             programs: dict[str, PtPrograms] | None = None) -> Row:
     """Build ``layout`` under ``table`` on a fresh machine and measure it."""
     mm = MM(MachineSpec((NodeSpec(cfg.machine // PAGE_SIZE),)), MMConfig(pwc=True))

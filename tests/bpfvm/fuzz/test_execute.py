@@ -8,8 +8,8 @@ import pytest
 
 from bpfvm.fuzz.builder import REGION_SIZE, Case, Target, ins, target_named
 from bpfvm.fuzz.execute import (
+    Executor,
     Probe,
-    Runner,
     _changed_words,
     draw_input,
     range_checker,
@@ -64,7 +64,7 @@ def test_range_checker_uses_the_facts_message() -> None:
 def test_probe_puts_garbage_in_the_stack_only_on_request() -> None:
     case = mem_case(ins("ldxdw", 0, 10, -8), EXIT)
     vm = Interpreter(case.program, standard_helpers(), maps=make_maps([]))
-    probe, runner = Probe(vm, None), Runner(vm, case)
+    probe, runner = Probe(vm, None), Executor(vm, case)
     inp = draw_input(case, random.Random(1), value_pool(case))
     probe.garbage, probe.fresh = 0, True
     assert runner.run(inp).r0 == 0
@@ -77,7 +77,7 @@ def test_region_pointer_is_hidden_from_results() -> None:
     off = target.hook.field_named("region").offset
     case = Case(Program([ins("ldxdw", 0, 1, off), EXIT], hook="pt_lookup"), target)
     vm = Interpreter(case.program, standard_helpers(), maps=make_maps([]))
-    runner = Runner(vm, case)
+    runner = Executor(vm, case)
     result = runner.run(draw_input(case, random.Random(2), value_pool(case)))
     assert result.r0 == 0 and result.ctx[off:off + 8] == bytes(8)
     assert len(result.region) == REGION_SIZE and runner.contract(

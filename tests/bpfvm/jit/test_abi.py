@@ -6,9 +6,9 @@ import pytest
 
 from bpfvm.jit import abi as je
 
-STACK = je.Region("stack", 0x7000_0000_0000, 512, origin=512)
-CTX = je.Region("ctx", 0x5000_0000_0000, 16)
-MAP = je.Region("map 'a'", 0x6000_0000_0000, 32, window=(16, 8, 4))
+STACK = je.Span("stack", 0x7000_0000_0000, 512, origin=512)
+CTX = je.Span("ctx", 0x5000_0000_0000, 16)
+MAP = je.Span("map 'a'", 0x6000_0000_0000, 32, window=(16, 8, 4))
 
 
 @pytest.mark.parametrize(("region", "addr", "size", "inside"), [
@@ -16,7 +16,7 @@ MAP = je.Region("map 'a'", 0x6000_0000_0000, 32, window=(16, 8, 4))
     (MAP, MAP.start + 8, 4, True), (MAP, MAP.start + 24, 4, True), (MAP, MAP.start + 10, 4, False),
     (MAP, MAP.start + 4, 4, False), (MAP, MAP.start + 40, 4, False),
 ])
-def test_contains(region: je.Region, addr: int, size: int, inside: bool) -> None:
+def test_contains(region: je.Span, addr: int, size: int, inside: bool) -> None:
     assert region.contains(addr, size) is inside
 
 

@@ -6,8 +6,8 @@ import pytest
 from mmcore.errors import ScenarioError
 from mmcore.studies.pagetables import (
     DEFAULT_CONFIG,
-    Layout,
     StudyConfig,
+    VmaLayout,
     VmaSpec,
     load_config,
     measure,
@@ -97,7 +97,7 @@ def test_mixed_pages_are_counted_by_size(rows):
 
 
 def test_engines_give_the_same_figures():
-    cfg = StudyConfig((Layout("d", "", (VmaSpec(1 << 20, "none", 0.5),)),), ("hashed",),
+    cfg = StudyConfig((VmaLayout("d", "", (VmaSpec(1 << 20, "none", 0.5),)),), ("hashed",),
                       1 << 30, 100)
     a, b = measure(cfg.layouts[0], "hashed", cfg), measure(cfg.layouts[0], "hashed", cfg, "jit")
     assert (a.refs_pwc, a.refs_nopwc, a.pt_pages) == (b.refs_pwc, b.refs_nopwc, b.pt_pages)
