@@ -12,7 +12,7 @@ from rich.console import Console
 
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
-from bpfvm.loader import read_program, read_programs
+from bpfvm.load import read_program, read_programs
 from bpfvm.program import Program
 
 
@@ -32,7 +32,7 @@ def helpers() -> HelperTable:
 
 
 def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
-    """Every program of a file (see :func:`bpfvm.loader.read_programs`)."""
+    """Every program of a file (see :func:`bpfvm.load.read_programs`)."""
     return read_programs(path, helpers(), syntax)
 
 

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bpfvm.conformance import find_vectors, load_vector, run_vector
-    from bpfvm.loader import make_engine
+    from bpfvm.load import make_engine
 
     def factory(program, helpers):
         return make_engine(program, args.engine, helpers, checked=args.checked)

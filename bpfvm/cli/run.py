@@ -14,7 +14,7 @@ from bpfvm.cli.common import (
 )
 from bpfvm.errors import BpfvmError
 from bpfvm.isa.bits import s64
-from bpfvm.loader import read_bytes
+from bpfvm.load import read_bytes
 
 
 def add_engine_flags(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def input_buffer(args: argparse.Namespace) -> bytearray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpfvm.loader import load
+    from bpfvm.load import load
 
     if args.checked and args.engine != "jit":
         raise BpfvmError("--checked applies to --engine jit only")

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dict]:
-    from bpfvm.loader import formatter
+    from bpfvm.load import formatter
     from verifier import verify
 
     hook_name = args.hook or (program.hook if args.ctx_size is None else None)

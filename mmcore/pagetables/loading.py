@@ -28,7 +28,7 @@ from pathlib import Path
 from bpfvm.engine import Engine
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
-from bpfvm.loader import load, make_engine, read_programs
+from bpfvm.load import load, make_engine, read_programs
 from bpfvm.program import Program
 from mmcore.hooks.helpers import policy_helpers
 from mmcore.hooks.specs import HOOKS, PT_LOOKUP, PT_MAP, PT_UNMAP
@@ -91,7 +91,7 @@ class PtPrograms:
 
     def for_region(self, nbytes: int) -> dict[str, Program]:
         """The programs for a region of ``nbytes``, each accepted by the verifier
-        (raises :class:`bpfvm.loader.Rejected` otherwise)."""
+        (raises :class:`bpfvm.load.Rejected` otherwise)."""
         progs = self.verified.get(nbytes)
         if progs is None:
             progs = {h: with_region_size(p, nbytes) for h, p in self.templates.items()}

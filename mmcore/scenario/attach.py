@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bpfvm.errors import BpfvmError
-from bpfvm.loader import Rejected, load, read_program
+from bpfvm.load import Rejected, load, read_program
 from mmcore.errors import ScenarioError
 from mmcore.hooks.host import MmEnv, policy_helpers
 from mmcore.hooks.specs import HOOKS, canonical

@@ -5,7 +5,7 @@ import pytest
 
 from bpfvm.asm.assembler import AsmErrors
 from bpfvm.errors import BpfvmError
-from bpfvm.loader import Rejected
+from bpfvm.load import Rejected
 from bpfvm.stdhelpers import standard_helpers
 from mmcore.hooks.specs import PT_LOOKUP
 from mmcore.pagetables.loading import (
