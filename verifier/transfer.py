@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bpfvm import isa
-from bpfvm.isa.insn import Insn, lddw_value
+from bpfvm.isa.insn import Insn, lddw_value, map_value_offset
 from verifier.calls import helper_call, leave, local_call
 from verifier.checks import MAX_VAR_OFF, SCALAR, Bounded, TypeIs
 from verifier.domains import arith
@@ -218,7 +218,12 @@ def _lddw(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list
         if m.kind != "array":
             ck.reject(f"direct value access needs an array map; '{m.name}' is a {m.kind} map",
                       state)
-        v = pointer(env.map_obj(idx), second.imm)
+        off = map_value_offset(insn, second)  # unsigned, as the engines read it
+        if off >= m.value_size:
+            ck.reject(f"direct value access to map '{m.name}' at offset {off}: outside its "
+                      f"{m.value_size}-byte value", state)
+            off = 0  # assumed inside, so that the uses do not report it again
+        v = pointer(env.map_obj(idx), off)
     return _next(pc, spec, state.set_reg(insn.dst, v))
 
 
