@@ -36,6 +36,13 @@ HELPERS = standard_helpers()
 # unverified on one of the inputs below (the buffer's first byte steers them).
 UNSAFE = {
     "lddw": ["map-direct-value-offset-unsigned"],
+    "atomics": ["atomic-add-spilled-ptr", "atomic-fetch-add-leaks-spilled-ptr",
+                "atomic-fetch-or-leaks-spilled-ptr", "atomic-fetch-and-spilled-ptr",
+                "atomic-xor-spilled-ptr", "atomic-xchg-takes-any-address",
+                "atomic-xchg-leaks-spilled-ptr", "atomic-cmpxchg-leaks-spilled-ptr",
+                "atomic-32-on-spilled-ptr", "atomic-32-fetch-upper-half-of-spilled-ptr",
+                "atomic-through-stack-copy-on-spilled-ptr", "atomic-on-spilled-map-handle",
+                "atomic-on-slot-spilled-on-one-path"],
 }
 INPUTS = (bytes(8), bytes([1]) + bytes(7), bytes([0xFF] * 8))
 
