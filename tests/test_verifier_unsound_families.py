@@ -35,6 +35,9 @@ HELPERS = standard_helpers()
 # Corpus cases whose programs are unsafe: each must fault or leak when run
 # unverified on one of the inputs below (the buffer's first byte steers them).
 UNSAFE = {
+    "null links": ["null-link-join-with-zero", "null-link-join-with-zero-leaks",
+                   "null-link-join-with-zero-through-copy", "null-link-join-with-zero-spilled",
+                   "null-link-crossed-joins"],
     "lddw": ["map-direct-value-offset-unsigned"],
     "atomics": ["atomic-add-spilled-ptr", "atomic-fetch-add-leaks-spilled-ptr",
                 "atomic-fetch-or-leaks-spilled-ptr", "atomic-fetch-and-spilled-ptr",

@@ -133,10 +133,12 @@ class Val:
             assert self.num is not None and o.num is not None
             return Val(K_PTR, self.num.join(o.num), self.obj, self.null or o.null,
                        self.id if self.id == o.id else 0)
+        # a pointer joined with 0 is not a copy of the lookup result on every path:
+        # it loses the id (State.join gives it back where that is consistent)
         if self.kind is K_PTR and _is_zero(o):
-            return Val(K_PTR, self.num, self.obj, True, self.id)
+            return Val(K_PTR, self.num, self.obj, True, 0)
         if o.kind is K_PTR and _is_zero(self):
-            return Val(K_PTR, o.num, o.obj, True, o.id)
+            return Val(K_PTR, o.num, o.obj, True, 0)
         return TOP
 
     def widen(self, o: Val, th: Thresholds) -> Val:
