@@ -38,6 +38,8 @@ UNSAFE = {
     "null links": ["null-link-join-with-zero", "null-link-join-with-zero-leaks",
                    "null-link-join-with-zero-through-copy", "null-link-join-with-zero-spilled",
                    "null-link-crossed-joins"],
+    "pointer differences": ["ptr-diff-two-lookups", "ptr-diff-lookup-and-direct-value",
+                            "ptr-diff-hash-lookups", "ptr-diff-lookups-in-a-loop"],
     "lddw": ["map-direct-value-offset-unsigned"],
     "atomics": ["atomic-add-spilled-ptr", "atomic-fetch-add-leaks-spilled-ptr",
                 "atomic-fetch-or-leaks-spilled-ptr", "atomic-fetch-and-spilled-ptr",

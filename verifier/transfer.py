@@ -23,6 +23,13 @@ from verifier.domains.compare import refine
 from verifier.domains.interval import Scalar
 from verifier.domains.state import State
 from verifier.domains.values import (
+from verifier.domains.compare import refine
+from verifier.env import Env
+from verifier.domains.interval import Scalar
+from verifier.memory import access
+from verifier.domains.state import State
+from verifier.domains.values import (
+    DIRECT,
     K_MAP,
     K_PTR,
     K_SCALAR,
@@ -107,11 +114,13 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
                   (insn.dst,))
         return UNKNOWN
     if op == "sub" and dst.kind is K_PTR and src.kind is K_PTR:
-        if dst.obj != src.obj or dst.null or src.null:
+        if not dst.obj.same_storage(src.obj) or dst.null or src.null:
             ck.reject(f"subtracting pointers to different objects: r{insn.dst} "
                       f"({dst.type_name()}) and r{src_reg} ({src.type_name()})", state,
                       (insn.dst, src_reg or 0))
             return UNKNOWN
+        if not dst.obj.is_one_object(src.obj):  # values of one map, perhaps two of them:
+            return UNKNOWN  # their distance is not known (the kernel's result, too)
         assert dst.num is not None and src.num is not None
         return scalar(arith.alu("sub", dst.num, src.num, 64))
     ptr, num_val, num_reg = (dst, src, src_reg) if dst.kind is K_PTR else (src, dst, insn.dst)
@@ -223,7 +232,7 @@ def _lddw(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list
             ck.reject(f"direct value access to map '{m.name}' at offset {off}: outside its "
                       f"{m.value_size}-byte value", state)
             off = 0  # assumed inside, so that the uses do not report it again
-        v = pointer(env.map_obj(idx), off)
+        v = pointer(env.map_obj(idx, DIRECT), off)
     return _next(pc, spec, state.set_reg(insn.dst, v))
 
 
@@ -367,7 +376,8 @@ def _pointer_jcond(env: Env, state: State, insn: Insn, spec: isa.OpSpec, a: Val,
         if spec.op == "jeq":
             return [(False, non_null), (True, eq_null)]
         return [(False, eq_null), (True, non_null)]
-    if a.kind is K_PTR and b.kind is K_PTR and a.obj == b.obj and not a.null and not b.null:
+    if a.kind is K_PTR and b.kind is K_PTR and a.obj.same_storage(b.obj) and not a.null \
+            and not b.null:
         return both
     if a.kind is K_PTR and b.kind is K_PTR:
         ck.reject(f"comparison of pointers to different objects: r{insn.dst} "
