@@ -119,6 +119,14 @@ def _stack_load(env: Env, state: State, depth: int, lo: int, hi: int, size: int,
                 assert v.num is not None
                 return scalar(sext(v.num, 8 * size, 64))
             return v
+        if const and o == lo and size < s and v.kind is K_SCALAR:
+            # the low bytes of a wider scalar spill (little-endian): its value cut to
+            # size; the value itself (and its links) when it fits
+            assert v.num is not None
+            if v.num.umax < 1 << (8 * size) and not signed:
+                return v
+            low = truncate(v.num, size)
+            return scalar(sext(low, 8 * size, 64) if signed else low)
         if v.kind is not K_SCALAR:
             ck.reject(f"partial read of a spilled pointer at fp{o} ({v.type_name()})", state,
                       (reg,))
@@ -145,7 +153,8 @@ def _stack_store(env: Env, state: State, depth: int, lo: int, hi: int, size: int
         val = None
     if val is not None and val.kind is K_SCALAR and size < 8:
         assert val.num is not None
-        val = scalar(truncate(val.num, size))
+        if val.num.umax >> (8 * size):  # cut: no longer the register's value
+            val = scalar(truncate(val.num, size))
     return state.set_stack(depth, st.write(lo, size, val))
 
 

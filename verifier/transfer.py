@@ -279,8 +279,14 @@ def _remember_imm(env: Env, state: State, insn: Insn, spec: isa.OpSpec) -> State
 
 def _stx(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
     state = env.checker.init(state, insn.dst, insn.src)
+    v, p = state.reg(insn.src), state.reg(insn.dst)
+    if v.kind is K_SCALAR and p.kind is K_PTR and p.obj.kind == "stack" \
+            and (spec.width == 8 or v.num.umax >> (8 * spec.width) == 0):
+        # a spill holds the register's value: link them, so that a bound learnt on
+        # one (or on a fill of the spill) holds for the other (as the kernel does)
+        state, v = _link(state, insn.src, v, SCALAR_IDS + pc)
     state, _ = access(env, state, insn.dst, insn.off, spec.width, write=True,
-                      val=state.reg(insn.src), src=insn.src)
+                      val=v, src=insn.src)
     return _next(pc, spec, state)
 
 
