@@ -123,6 +123,8 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
             return UNKNOWN  # their distance is not known (the kernel's result, too)
         assert dst.num is not None and src.num is not None
         return scalar(arith.alu("sub", dst.num, src.num, 64))
+    if op == "add" and K_MAP in (dst.kind, src.kind) and (_is_zero(src) or _is_zero(dst)):
+        return dst if dst.kind is K_MAP else src  # the kernel allows a map handle + 0
     ptr, num_val, num_reg = (dst, src, src_reg) if dst.kind is K_PTR else (src, dst, insn.dst)
     ok = (ptr.kind is K_PTR and num_val.kind is K_SCALAR
           and (op == "add" or (op == "sub" and ptr is dst)))
@@ -146,6 +148,10 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
                   state, (insn.dst,))
         return UNKNOWN
     return Val(K_PTR, off, ptr.obj, False, ptr.id)
+
+
+def _is_zero(v: Val) -> bool:
+    return v.kind is K_SCALAR and v.num is not None and v.num.is_const() and v.num.value == 0
 
 
 _SHIFTS = ("lsh", "rsh", "arsh")
