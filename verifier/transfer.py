@@ -23,12 +23,6 @@ from verifier.domains.compare import refine
 from verifier.domains.interval import Scalar
 from verifier.domains.state import State
 from verifier.domains.values import (
-from verifier.domains.compare import refine
-from verifier.env import Env
-from verifier.domains.interval import Scalar
-from verifier.memory import access
-from verifier.domains.state import State
-from verifier.domains.values import (
     DIRECT,
     K_MAP,
     K_PTR,

@@ -19,16 +19,16 @@ rejection guards against an unsound accept, not a style.  The families:
 from __future__ import annotations
 
 import pytest
-from bpfvm.assembler import AsmErrors, assemble
-from bpfvm.disasm import disassemble
-from bpfvm.insn import Insn, lddw, map_value_offset
 
+from bpfvm.asm.assembler import AsmErrors, assemble
+from bpfvm.asm.disasm import disassemble
 from bpfvm.errors import VmFault
-from bpfvm.interp import Interpreter
+from bpfvm.interp.interpreter import Interpreter
 from bpfvm.isa import PSEUDO_MAP_VALUE
+from bpfvm.isa.insn import Insn, lddw, map_value_offset
 from bpfvm.program import Program
 from bpfvm.stdhelpers import standard_helpers
-from tests.test_verifier_corpus import BY_NAME, run_case
+from tests.verifier.test_corpus import BY_NAME, run_case
 
 HELPERS = standard_helpers()
 
