@@ -31,6 +31,8 @@ class MapDef:
     key_size: int
     value_size: int
     max_entries: int
+    init: bytes = b""  # initial bytes of entry 0 (an object's .data / .rodata)
+    readonly: bool = False  # programs may not write its values (.rodata)
 
     def problem(self) -> str | None:
         """Why this declaration is invalid, or None."""
@@ -38,6 +40,8 @@ class MapDef:
             return f"unknown map type '{self.kind}' (expected one of {', '.join(MAP_KINDS)})"
         if self.kind == "array" and self.key_size != 4:
             return "array maps have 4-byte keys"
+        if self.init and (self.kind != "array" or len(self.init) > self.value_size):
+            return "initial contents need an array map whose value holds them"
         for what in ("key_size", "value_size", "max_entries"):
             value = getattr(self, what)
             if not 1 <= value <= (1 << 24):
@@ -49,6 +53,7 @@ class MapDef:
 class SourceLoc:
     file: str
     line: int
+    text: str = field(default="", compare=False)  # the source line, when not at hand (C)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
@@ -109,7 +114,9 @@ class Program:
             "format": OBJECT_FORMAT,
             "name": self.name,
             "hook": self.hook,
-            "maps": [[m.name, m.kind, m.key_size, m.value_size, m.max_entries] for m in self.maps],
+            "maps": [[m.name, m.kind, m.key_size, m.value_size, m.max_entries]
+                     + ([m.init.hex(), m.readonly] if m.init or m.readonly else [])
+                     for m in self.maps],
             "bytecode": self.bytecode().hex(),
             "source": [[s.file, s.line] if s else None for s in self.source],
         }
@@ -119,8 +126,9 @@ class Program:
         try:
             if data.get("format") != OBJECT_FORMAT:
                 raise BpfvmError(f"{where}: format: expected '{OBJECT_FORMAT}'")
-            maps = [MapDef(str(n), str(k), int(ks), int(vs), int(me))
-                    for n, k, ks, vs, me in data.get("maps", [])]
+            maps = [MapDef(str(n), str(k), int(ks), int(vs), int(me),
+                           bytes.fromhex(rest[0]) if rest else b"", bool(rest[1:] and rest[1]))
+                    for n, k, ks, vs, me, *rest in data.get("maps", [])]
             insns = decode(bytes.fromhex(data["bytecode"]))
             source = [SourceLoc(str(s[0]), int(s[1])) if s else None
                       for s in data.get("source", [])]

@@ -82,7 +82,7 @@ class PtPrograms:
     def from_file(cls, path: str | Path, helpers: HelperTable | None = None) -> PtPrograms:
         helpers = helpers or policy_helpers()
         try:
-            programs = read_programs(path, helpers)
+            programs = read_programs(path, helpers, hooks=HOOKS)
         except PtProgramError:
             raise
         except BpfvmError as exc:
