@@ -20,6 +20,10 @@ from bpfvm.isa.insn import Insn, decode, encode, lddw, lddw_value
 MAP_KINDS = ("array", "hash")
 OBJECT_FORMAT = "bpfvm-object/1"
 LDDW_OPCODE = isa.BY_KEY["lddw"].opcode
+# Instructions that may not fall through, or write registers besides their destination.
+_NOT_STRAIGHT = frozenset({isa.Kind.JA, isa.Kind.JCOND, isa.Kind.CALL, isa.Kind.CALL_LOCAL,
+                           isa.Kind.CALLX, isa.Kind.EXIT, isa.Kind.ATOMIC, isa.Kind.LDABS,
+                           isa.Kind.LDIND})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,26 @@ class Program:
         if first.opcode != LDDW_OPCODE or first.src != isa.PSEUDO_IMM64:
             return None
         return first.dst, lddw_value(first, self.insns[pc + 1])
+
+    def leading_constant(self, reg: int, within: int = 16) -> int | None:
+        """The pc of the first write of ``reg`` when that write is a plain
+        64-bit constant load (see :meth:`constant`) in straight-line code at
+        the start of the program: only instructions that fall through and
+        write nothing but their destination (register moves, arithmetic,
+        loads, stores) may come before it, in the first ``within`` slots.
+        None otherwise.  A compiled program sets a constant this way: clang
+        may put register moves before it."""
+        pc, end = 0, min(within, len(self.insns))
+        while pc < end:
+            insn = self.insns[pc]
+            spec = insn.spec
+            if spec is None or spec.kind in _NOT_STRAIGHT:
+                return None
+            if spec.writes_dst and insn.dst == reg:
+                found = self.constant(pc)
+                return pc if found is not None and found[0] == reg else None
+            pc += spec.slots
+        return None
 
     def with_constant(self, pc: int, value: int) -> Program:
         """A copy whose constant load at ``pc`` (see :meth:`constant`) loads
