@@ -184,6 +184,8 @@ class _Object:
         self._legacy_maps()
         self._data_maps()
         self.lines = self._lines()
+        self._line_offs: dict[int, list[int]] = {}
+        self._locs: dict[tuple[int, int], SourceLoc] = {}
 
     # -- tables ----------------------------------------------------------
     def _symbols(self) -> list[_Sym]:
@@ -239,16 +241,20 @@ class _Object:
     def _btf(self):
         from bpfvm.asm.btf import Btf
 
-        sec = self.elf.get_section_by_name(".BTF")
+        sec = self.section(".BTF")
         return Btf(sec.data()) if sec is not None else None
 
     def _lines(self) -> dict[str, list]:
         from bpfvm.asm.btf import line_info
 
-        sec = self.elf.get_section_by_name(".BTF.ext")
+        sec = self.section(".BTF.ext")
         if sec is None or self.btf is None:
             return {}
         return line_info(sec.data(), self.btf)
+
+    def section(self, name: str):
+        """The first section called ``name``, or None."""
+        return self.sections[self.names.index(name)] if name in self.names else None
 
     def _is_code(self, index: int) -> bool:
         sec = self.sections[index]
@@ -359,11 +365,17 @@ class _Object:
         recs = self.lines.get(self.names[section])
         if not recs:
             return None
-        k = bisect_right([r.insn_off for r in recs], offset) - 1
+        offs = self._line_offs.get(section)
+        if offs is None:
+            offs = self._line_offs[section] = [r.insn_off for r in recs]
+        k = bisect_right(offs, offset) - 1
         if k < 0:
             return None
-        rec = recs[k]
-        return SourceLoc(_display(rec.file), rec.line, rec.text)
+        loc = self._locs.get((section, k))
+        if loc is None:
+            rec = recs[k]
+            loc = self._locs[(section, k)] = SourceLoc(_display(rec.file), rec.line, rec.text)
+        return loc
 
     def code(self, index: int) -> bytes:
         data = self.sections[index].data()
