@@ -20,6 +20,10 @@ from bpfvm.isa.insn import Insn, decode, encode, lddw, lddw_value
 MAP_KINDS = ("array", "hash")
 OBJECT_FORMAT = "bpfvm-object/1"
 LDDW_OPCODE = isa.BY_KEY["lddw"].opcode
+# Instructions that may not fall through, or write registers besides their destination.
+_NOT_STRAIGHT = frozenset({isa.Kind.JA, isa.Kind.JCOND, isa.Kind.CALL, isa.Kind.CALL_LOCAL,
+                           isa.Kind.CALLX, isa.Kind.EXIT, isa.Kind.ATOMIC, isa.Kind.LDABS,
+                           isa.Kind.LDIND})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,8 @@ class MapDef:
     key_size: int
     value_size: int
     max_entries: int
+    init: bytes = b""  # initial bytes of entry 0 (an object's .data / .rodata)
+    readonly: bool = False  # programs may not write its values (.rodata)
 
     def problem(self) -> str | None:
         """Why this declaration is invalid, or None."""
@@ -38,6 +44,8 @@ class MapDef:
             return f"unknown map type '{self.kind}' (expected one of {', '.join(MAP_KINDS)})"
         if self.kind == "array" and self.key_size != 4:
             return "array maps have 4-byte keys"
+        if self.init and (self.kind != "array" or len(self.init) > self.value_size):
+            return "initial contents need an array map whose value holds them"
         for what in ("key_size", "value_size", "max_entries"):
             value = getattr(self, what)
             if not 1 <= value <= (1 << 24):
@@ -49,6 +57,7 @@ class MapDef:
 class SourceLoc:
     file: str
     line: int
+    text: str = field(default="", compare=False)  # the source line, when not at hand (C)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
@@ -86,6 +95,26 @@ class Program:
             return None
         return first.dst, lddw_value(first, self.insns[pc + 1])
 
+    def leading_constant(self, reg: int, within: int = 16) -> int | None:
+        """The pc of the first write of ``reg`` when that write is a plain
+        64-bit constant load (see :meth:`constant`) in straight-line code at
+        the start of the program: only instructions that fall through and
+        write nothing but their destination (register moves, arithmetic,
+        loads, stores) may come before it, in the first ``within`` slots.
+        None otherwise.  A compiled program sets a constant this way: clang
+        may put register moves before it."""
+        pc, end = 0, min(within, len(self.insns))
+        while pc < end:
+            insn = self.insns[pc]
+            spec = insn.spec
+            if spec is None or spec.kind in _NOT_STRAIGHT:
+                return None
+            if spec.writes_dst and insn.dst == reg:
+                found = self.constant(pc)
+                return pc if found is not None and found[0] == reg else None
+            pc += spec.slots
+        return None
+
     def with_constant(self, pc: int, value: int) -> Program:
         """A copy whose constant load at ``pc`` (see :meth:`constant`) loads
         ``value`` instead: how a host sets a size before load, as libbpf sets
@@ -109,7 +138,9 @@ class Program:
             "format": OBJECT_FORMAT,
             "name": self.name,
             "hook": self.hook,
-            "maps": [[m.name, m.kind, m.key_size, m.value_size, m.max_entries] for m in self.maps],
+            "maps": [[m.name, m.kind, m.key_size, m.value_size, m.max_entries]
+                     + ([m.init.hex(), m.readonly] if m.init or m.readonly else [])
+                     for m in self.maps],
             "bytecode": self.bytecode().hex(),
             "source": [[s.file, s.line] if s else None for s in self.source],
         }
@@ -119,8 +150,9 @@ class Program:
         try:
             if data.get("format") != OBJECT_FORMAT:
                 raise BpfvmError(f"{where}: format: expected '{OBJECT_FORMAT}'")
-            maps = [MapDef(str(n), str(k), int(ks), int(vs), int(me))
-                    for n, k, ks, vs, me in data.get("maps", [])]
+            maps = [MapDef(str(n), str(k), int(ks), int(vs), int(me),
+                           bytes.fromhex(rest[0]) if rest else b"", bool(rest[1:] and rest[1]))
+                    for n, k, ks, vs, me, *rest in data.get("maps", [])]
             insns = decode(bytes.fromhex(data["bytecode"]))
             source = [SourceLoc(str(s[0]), int(s[1])) if s else None
                       for s in data.get("source", [])]

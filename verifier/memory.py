@@ -195,6 +195,8 @@ def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool
                            f"{OBJ_WORD[kind]}", state, (reg, src) if src is not None else (reg,))
     if kind == "ctx":
         return state, _ctx(env, state, p, reg, off, size, write, signed, atomic)
+    if write and kind == "map_value" and env.maps[int(p.obj.ref)].readonly:
+        env.checker.reject(f"write into read-only map '{p.obj.name}'", state, (reg,))
     rng = _bounds(env, state, p, reg, off, size)
     if rng is None:
         return state, scalar(loaded(size, signed))

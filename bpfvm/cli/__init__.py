@@ -18,7 +18,8 @@ from bpfvm.errors import BpfvmError
 
 # Subcommand modules, in the order ``bpfvm --help`` lists them.  A module that
 # is absent (a component not built yet) is skipped.
-COMMANDS = ("demo", "asm", "disasm", "run", "verify", "conformance", "hooks", "mm", "fuzz")
+COMMANDS = ("demo", "asm", "cc", "disasm", "run", "verify", "conformance", "hooks", "header",
+            "mm", "fuzz")
 
 
 def build_parser() -> argparse.ArgumentParser:

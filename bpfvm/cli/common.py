@@ -12,6 +12,7 @@ from rich.console import Console
 
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
+from bpfvm.hookspec import HookSpec
 from bpfvm.load import read_program, read_programs
 from bpfvm.program import Program
 
@@ -31,15 +32,30 @@ def helpers() -> HelperTable:
     return policy_helpers()
 
 
+def hooks() -> dict[str, HookSpec]:
+    """The hook records of every program the CLI handles: the MM core's."""
+    from mmcore.hooks.specs import HOOKS
+
+    return HOOKS
+
+
+def header_text() -> str:
+    """``bpfvm.h`` for the CLI's hooks and helpers (what ``bpfvm header`` prints
+    and what ``bpfvm cc`` and C programs compile against)."""
+    from bpfvm.asm.header import generate
+
+    return generate(hooks(), helpers())
+
+
 def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
     """Every program of a file (see :func:`bpfvm.load.read_programs`)."""
-    return read_programs(path, helpers(), syntax)
+    return read_programs(path, helpers(), syntax, hooks())
 
 
 def load_program(path: str | Path, syntax: str | None = None,
                  section: str | None = None) -> Program:
     """The program of a file, or of its ``.hook`` section ``section``."""
-    return read_program(path, helpers(), syntax, section)
+    return read_program(path, helpers(), syntax, section, hooks())
 
 
 def add_section_flag(parser: argparse.ArgumentParser) -> None:

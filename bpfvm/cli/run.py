@@ -26,7 +26,8 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a program on an input buffer and print r0")
-    p.add_argument("program", help="assembly (.s), raw bytecode (.bin) or object (.json)")
+    p.add_argument("program", help="assembly (.s), raw bytecode (.bin), object (.json), "
+                   "BPF object (.o) or C (.c)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--mem", metavar="HEX", help="input buffer as hex bytes (r1, r2 = len)")
     src.add_argument("--mem-file", metavar="FILE", help="input buffer from a file")

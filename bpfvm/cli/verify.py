@@ -19,7 +19,8 @@ from bpfvm.hookspec import HookSpec
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="statically verify a program (exit 0 accepted, "
                        "1 rejected)")
-    p.add_argument("program", help="assembly (.s), raw bytecode (.bin) or object (.json)")
+    p.add_argument("program", help="assembly (.s), raw bytecode (.bin), object (.json), "
+                   "BPF object (.o) or C (.c)")
     ctx = p.add_mutually_exclusive_group()
     ctx.add_argument("--hook", metavar="NAME", help="hook the program attaches to "
                      "(default: the program's .hook directive)")
@@ -112,7 +113,7 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
         return code, report
     for d in verdict.diagnostics:
         out.print(f"[bold red]{_esc(d.headline)}[/]")
-        for extra in (d.insn, d.state):
+        for extra in (d.loc.text if d.loc else "", d.insn, d.state):
             if extra:
                 out.print(f"    {_esc(extra)}", highlight=False)
     n = len(verdict.diagnostics)

@@ -243,8 +243,8 @@ def _target_for(program: Program, mem_size: int) -> Target:
 
 
 def load_corpus(paths: Iterable[str | Path]) -> tuple[list[Case], list[str]]:
-    """Cases from every ``.s`` and ``.data`` file under ``paths``, plus the
-    ``file: reason`` of each file skipped."""
+    """Cases from every ``.s``, ``.data`` and BPF object (``.o``) file under
+    ``paths``, plus the ``file: reason`` of each file skipped."""
     try:
         from bpfvm.asm.assembler import assemble
     except ImportError:
@@ -253,7 +253,8 @@ def load_corpus(paths: Iterable[str | Path]) -> tuple[list[Case], list[str]]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.suffix in (".s", ".data", ".cases")))
+            files.extend(sorted(f for f in p.rglob("*")
+                                if f.suffix in (".s", ".data", ".cases", ".o")))
         elif p.exists():
             files.append(p)
     cases, skipped = [], []
@@ -262,6 +263,16 @@ def load_corpus(paths: Iterable[str | Path]) -> tuple[list[Case], list[str]]:
             got, bad = _cases_file(f, assemble)
             cases += got
             skipped += bad
+            continue
+        if f.suffix == ".o":  # a BPF object: one case per program section
+            try:
+                from bpfvm.asm.elf import load_object_file
+
+                got = load_object_file(f)
+            except Exception as exc:  # as below: an unreadable corpus file is skipped
+                skipped.append(f"{f}: {str(exc).splitlines()[0]}")
+                continue
+            cases += [Case(p, _target_for(p, DEFAULT_MEM), [f"corpus:{f.name}"]) for p in got]
             continue
         try:
             text = f.read_text()

@@ -1,12 +1,14 @@
 """Loading a scenario's ``[[attach]]`` programs into engines for an MM.
 
 Each entry's program is found (relative to the scenario file, else among
-the built-in programs of the ``programs`` package), assembled with the
-policy helper table (standard + MM helpers), checked to be written for the
-hook it is attached to, verified against that hook's record and built into
-the chosen engine with an :class:`~mmcore.hooks.host.MmEnv` bound to the MM.
-Every failure is an :class:`AttachError` reading ``file: attach[i]: ...``
-with the assembler's or verifier's own message; a verifier rejection exits
+the built-in programs of the ``programs`` package), read by the loader
+(assembly with the policy helper table, standard + MM helpers; a BPF
+object; or C, compiled against the ``bpfvm.h`` of the hook and helper
+records), checked to be written for the hook it is attached to, verified
+against that hook's record and built into the chosen engine with an
+:class:`~mmcore.hooks.host.MmEnv` bound to the MM.  Every failure is an
+:class:`AttachError` reading ``file: attach[i]: ...`` with the loader's or
+verifier's own message; a verifier rejection exits
 with 1 (the program is at fault), anything else with 2.
 
 This module does not call engines: :mod:`mmcore.hooks.dispatch` does.
@@ -85,7 +87,7 @@ def load_attached(sc: Scenario, index: int, a: Attach, mm: MM,
     helpers = policy_helpers()
     chosen = engine or a.engine or DEFAULT_ENGINE
     try:
-        program = read_program(path, helpers, section=hook)
+        program = read_program(path, helpers, section=hook, hooks=HOOKS)
         if program.hook is not None and canonical(program.hook) != hook:
             raise AttachError(sc.file, index, f"{path.name} is written for hook "
                               f"'{program.hook}', attached to '{hook}'")

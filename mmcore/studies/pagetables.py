@@ -45,7 +45,8 @@ from mmcore.virt.process import HUGE_MODES
 PROGRAMS = Path(__file__).resolve().parents[2] / "programs"
 DEFAULT_CONFIG = PROGRAMS / "pt_study.toml"
 TABLES: dict[str, tuple[PtDesign, str] | None] = {
-    "radix": None, "hashed": (HASHED, "hashed_pt.s"), "learned": (LEARNED, "learned_pt.s")}
+    "radix": None, "hashed": (HASHED, "hashed_pt.s"), "learned": (LEARNED, "learned_pt.s"),
+    "hashed_c": (HASHED, "hashed_pt.c")}
 UNIT = {"none": ORDER_4K, "thp": ORDER_2M, "1g": ORDER_1G}
 
 

@@ -90,3 +90,17 @@ def test_corpus_reads_verifier_cases(tmp_path: Path) -> None:
     by_name = {c.program.name: c for c in cases}
     assert by_name["ok"].target.name == "mem16" and by_name["hooked"].program.hook == "reclaim"
     assert len(skipped) == 1 and "test hook 'policy'" in skipped[0]
+
+
+def test_corpus_takes_bpf_objects(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.bpfvm.asm.cc import C_DATA, build
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(build(C_DATA / "features.c", tmp_path), corpus / "features.o")
+    (corpus / "broken.o").write_bytes(b"\x7fELF\x01")
+    cases, skipped = load_corpus([corpus])
+    assert sorted(c.program.hook for c in cases) == ["lifetime", "placement"]
+    assert len(skipped) == 1 and "broken.o" in skipped[0]
