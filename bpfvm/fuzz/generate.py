@@ -233,6 +233,59 @@ class Gen(GenCore):
         self.depth -= 1
         self.kill_scratch()
 
+    def s_lookup_join(self) -> None:
+        """A lookup result, copied, joined with 0 by an if/else diamond and
+        null-checked (perhaps through a further copy).  Where the check finds 0,
+        the first copy is still the lookup result on one path: with the defect,
+        that copy is used as the constant 0."""
+        regs = self.long_regs(2) if self.depth == 0 else None
+        if regs is None:
+            return
+        p, j = regs
+        idx = self.array_map()
+        m = self.maps[idx]
+        self.lookup(idx, self.rng.randrange(m.max_entries), -8 * self.rng.randint(1, 8))
+        self.b.emit("mov64_x", p, 0)
+        self.wrote(p, scalar=False)
+        self.pinned |= {p, j}
+        cond = self.scalar((0, p, j))
+        yes, end = self.b.new_label(), self.b.new_label()
+        key, imm = self.rng.choice((("jset64_k", 1), ("jgt64_k", 0x7F), ("jset32_k", 2),
+                                    ("jslt64_k", 0), ("jeq64_k", 0)))
+        self.b.jump(key, yes, cond, imm=imm)
+        src = self.rng.choice((0, p))
+        sides = [("mov64_k", 0), ("mov64_x", src)]
+        self.rng.shuffle(sides)
+        for n, (key, val) in enumerate(sides):
+            if n:
+                self.b.jump("ja", end)
+                self.b.place(yes)
+            self.b.emit(key, j, val if key == "mov64_x" else 0)
+        self.b.place(end)
+        self.wrote(j, scalar=False)
+        check = j
+        if self.rng.random() < 0.5:
+            check = self.scratch((0, p, j))
+            self.b.emit("mov64_x", check, j)
+        nonnull, out = self.b.new_label(), self.b.new_label()
+        self.b.jump("jne64_k", nonnull, check, imm=0)
+        self.depth += 1
+        if self.bad("join-null-link"):  # p taken as 0 here; it may be the lookup result
+            q = self.scratch((0, p, j, check))
+            self.b.emit("mov64_x", q, 10)
+            self.b.emit("add64_x", q, p)
+            self.b.emit("stb", q, off=-8, imm=self.imm())
+        elif self.rng.random() < 0.5:
+            self.b.jump("jeq64_k", out, p, imm=0)
+            self.access(p, 0, 1, load=self.rng.random() < 0.5)
+        self.b.jump("ja", out)
+        self.b.place(nonnull)
+        self.access(check, self.rng.randrange(m.value_size), 1, load=self.rng.random() < 0.6)
+        self.b.place(out)
+        self.depth -= 1
+        self.pinned -= {p, j}
+        self.kill_scratch()
+
     def s_map_update(self) -> None:
         idx = self.map_def()
         m = self.maps[idx]
@@ -393,14 +446,15 @@ class Gen(GenCore):
     SNIPPETS = (("s_alu", 6), ("s_mov", 2), ("s_ctx", 3), ("s_const_access", 3),
                 ("s_ptr_arith", 4), ("s_spill", 2), ("s_stack_read", 1), ("s_map_lookup", 3),
                 ("s_map_update", 1), ("s_atomic", 1), ("s_loop", 1), ("s_diamond", 2),
-                ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1))
+                ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1), ("s_lookup_join", 1))
 
     def body(self, n: int) -> None:
         names = [s for s, _ in self.SNIPPETS]
         weights = [w for _, w in self.SNIPPETS]
         for _ in range(n):
             name = self.rng.choices(names, weights)[0]
-            if self.depth > MAX_DEPTH and name in ("s_loop", "s_diamond", "s_map_lookup"):
+            if self.depth > MAX_DEPTH and name in ("s_loop", "s_diamond", "s_map_lookup",
+                                                   "s_lookup_join"):
                 name = "s_alu"
             self.notes.append(name[2:])
             getattr(self, name)()
