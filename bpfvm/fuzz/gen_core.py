@@ -25,7 +25,8 @@ MAX_DEPTH = 2
 DEFECT_WEIGHT = {"ctx-oob": 0.3, "ctx-field": 0.3, "no-null-check": 3.0, "null-path-deref": 2.0,
                  "loop-no-progress": 3.0, "loop-unbounded": 2.0, "store-pointer": 3.0,
                  "callee-reads-r6": 3.0, "read-clobbered": 1.5, "uninit-stack": 2.0,
-                 "ctx-write-ro": 2.0, "join-null-link": 4.0}
+                 "ctx-write-ro": 2.0, "join-null-link": 4.0,
+                 "atomic-spilled-pointer": 4.0}
 
 
 class GenCore:

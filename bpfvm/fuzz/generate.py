@@ -286,6 +286,83 @@ class Gen(GenCore):
         self.pinned -= {p, j}
         self.kill_scratch()
 
+    _ATOMICS = tuple(s.key for s in isa.TABLE if s.kind is isa.Kind.ATOMIC)
+
+    def s_spill_atomic(self) -> None:
+        """A pointer of some kind (context, stack, map value, map handle,
+        region) spilled, then filled and used.  With the defect, an atomic
+        operation (any op, 32 or 64 bit, perhaps through a copy of r10) on
+        the slot in between."""
+        kinds = ["ctx", "stack", "map", "value"] + (["region"] if self.t.objects else [])
+        kind = self.rng.choice(kinds)
+        reg = self.scratch()
+        end = None
+        if kind == "ctx":
+            self.b.emit("mov64_x", reg, CTX)
+        elif kind == "stack":
+            if not self.fill_stack(-256, 8):
+                return
+            self.b.emit("mov64_x", reg, 10)
+            self.b.emit("add64_k", reg, imm=-256)
+        elif kind == "map":
+            self.b.lddw(reg, self.array_map(), isa.PSEUDO_MAP_FD)
+        elif kind == "region":
+            name = self.t.objects[0][0]
+            fld = self.t.hook.field_named(name) if self.t.hook else None
+            assert fld is not None
+            self.b.emit("ldxdw", reg, CTX, fld.offset)
+        else:
+            if self.depth > MAX_DEPTH:
+                return
+            self.lookup(self.array_map(), 0, -8 * self.rng.randint(1, 4))
+            end = self.b.new_label()
+            self.b.jump("jeq64_k", end, 0, imm=0)
+            self.depth += 1
+            reg = 0
+        self.wrote(reg, scalar=False)
+        off = -8 * self.rng.randint(5, 16)
+        self.b.emit("stxdw", 10, reg, off)
+        if self.bad("atomic-spilled-pointer"):
+            key = self.rng.choice(self._ATOMICS)
+            spec = isa.BY_KEY[key]
+            src = self.scratch((reg, 0))
+            self.b.emit("mov64_k", src, imm=self.rng.choice((8, 64, 4096, 1 << 20, -1)))
+            if spec.op == "cmpxchg":
+                self.b.emit("mov64_k", 0, imm=self.imm())
+            base, at = 10, off
+            if self.rng.random() < 0.3:
+                base = self.scratch((reg, 0, src))
+                self.b.emit("mov64_x", base, 10)
+                self.b.emit("add64_k", base, imm=off)
+                at = 0
+            self.b.emit(key, base, src, at)
+            if spec.op.startswith("fetch") or spec.op == "xchg":
+                self.wrote(src)  # perhaps the pointer, now typed as a scalar
+        fill = self.scratch((0,) if kind == "value" else ())
+        self.b.emit("ldxdw", fill, 10, off)
+        self.wrote(fill, scalar=False)
+        if kind == "map":
+            key_off = -8 * self.rng.randint(1, 4)
+            self.b.emit("stw", 10, off=key_off, imm=0)
+            self.b.emit("mov64_x", 1, fill)
+            self.b.emit("mov64_x", 2, 10)
+            self.b.emit("add64_k", 2, imm=key_off)
+            self.b.emit("call", imm=HELPER_LOOKUP)
+            self.kill_scratch()
+            self.wrote(0, scalar=False)
+        elif kind == "ctx":
+            if self.t.hook is None:
+                self.access(fill, 0, 1)
+            else:
+                fld = next(f for f in self.t.hook.fields if f.pointer is None)
+                self.access(fill, fld.offset, fld.size)
+        else:
+            self.access(fill, 0, 1, load=self.rng.random() < 0.5)
+        if end is not None:
+            self.b.place(end)
+            self.depth -= 1
+            self.kill_scratch()
+
     def s_map_update(self) -> None:
         idx = self.map_def()
         m = self.maps[idx]
@@ -446,7 +523,8 @@ class Gen(GenCore):
     SNIPPETS = (("s_alu", 6), ("s_mov", 2), ("s_ctx", 3), ("s_const_access", 3),
                 ("s_ptr_arith", 4), ("s_spill", 2), ("s_stack_read", 1), ("s_map_lookup", 3),
                 ("s_map_update", 1), ("s_atomic", 1), ("s_loop", 1), ("s_diamond", 2),
-                ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1), ("s_lookup_join", 1))
+                ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1), ("s_lookup_join", 1),
+                ("s_spill_atomic", 1))
 
     def body(self, n: int) -> None:
         names = [s for s, _ in self.SNIPPETS]
