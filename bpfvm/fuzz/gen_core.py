@@ -26,7 +26,8 @@ DEFECT_WEIGHT = {"ctx-oob": 0.3, "ctx-field": 0.3, "no-null-check": 3.0, "null-p
                  "loop-no-progress": 3.0, "loop-unbounded": 2.0, "store-pointer": 3.0,
                  "callee-reads-r6": 3.0, "read-clobbered": 1.5, "uninit-stack": 2.0,
                  "ctx-write-ro": 2.0, "join-null-link": 4.0,
-                 "atomic-spilled-pointer": 4.0}
+                 "atomic-spilled-pointer": 4.0, "ptr-diff-unbounded": 4.0,
+                 "direct-value-offset": 4.0}
 
 
 class GenCore:

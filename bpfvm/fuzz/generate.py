@@ -363,6 +363,67 @@ class Gen(GenCore):
             self.depth -= 1
             self.kill_scratch()
 
+    def s_ptr_diff(self) -> None:
+        """The difference of two lookups' results in one array map (keys
+        that differ, mostly), bounded and used as a stack offset.  With the
+        defect, it is used unbounded (only exact if both are the same value)."""
+        regs = self.long_regs(1) if self.depth == 0 else None
+        if regs is None:
+            return
+        a = regs[0]
+        idx = self.array_map()
+        m = self.maps[idx]
+        k1 = self.rng.randrange(1, m.max_entries)
+        k2 = self.rng.randrange(k1) if self.rng.random() < 0.9 else k1
+        outer, inner = self.b.new_label(), self.b.new_label()
+        self.lookup(idx, k1, -8)
+        self.b.jump("jeq64_k", outer, 0, imm=0)
+        self.depth += 1
+        self.b.emit("mov64_x", a, 0)
+        self.wrote(a, scalar=False)
+        self.pinned.add(a)
+        self.lookup(idx, k2, -16)
+        self.b.jump("jeq64_k", inner, 0, imm=0)
+        d = self.scratch((0, a))
+        self.b.emit("mov64_x", d, a)
+        self.b.emit("sub64_x", d, 0)  # (k1 - k2) * value size at run time
+        q = self.scratch((0, a, d))
+        base = -64
+        if self.bad("ptr-diff-unbounded"):
+            base = -1
+        else:
+            self.b.emit(self.rng.choice(("and64_k", "mod64_k")), d, imm=63)
+        self.b.emit("mov64_x", q, 10)
+        self.b.emit("add64_k", q, imm=base)
+        self.b.emit("add64_x", q, d)
+        self.b.emit("stb", q, off=0, imm=self.imm())
+        self.b.place(inner)
+        self.b.place(outer)
+        self.depth -= 1
+        self.pinned.discard(a)
+        self.kill_scratch()
+
+    def s_direct_value(self) -> None:
+        """``lddw`` of a map value (an array's first) at an offset, then an
+        access inside the value.  With the defect the offset is negative
+        (added back before the access) or past the value's end."""
+        idx = self.array_map()
+        vs = self.maps[idx].value_size
+        reg = self.scratch()
+        off = self.rng.choice((0, 0, vs - 1, vs // 2, self.rng.randrange(vs)))
+        back = 0
+        if self.bad("direct-value-offset"):
+            off = self.rng.choice((-8, -1, -vs, -4096, vs, vs + 8, 1 << 31))
+            back = -off if off < 0 else 0
+        self.b.lddw(reg, idx | ((off & 0xFFFFFFFF) << 32), isa.PSEUDO_MAP_VALUE)
+        self.wrote(reg, scalar=False)
+        if back:
+            self.b.emit("add64_k", reg, imm=back)
+            off = 0
+        size = self.rng.choice([s for s in (1, 2, 4, 8) if s <= max(1, vs - off)])
+        self.access(reg, 0, size, load=self.rng.random() < 0.6)
+        self.wrote(reg, scalar=False)
+
     def s_map_update(self) -> None:
         idx = self.map_def()
         m = self.maps[idx]
@@ -524,7 +585,7 @@ class Gen(GenCore):
                 ("s_ptr_arith", 4), ("s_spill", 2), ("s_stack_read", 1), ("s_map_lookup", 3),
                 ("s_map_update", 1), ("s_atomic", 1), ("s_loop", 1), ("s_diamond", 2),
                 ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1), ("s_lookup_join", 1),
-                ("s_spill_atomic", 1))
+                ("s_spill_atomic", 1), ("s_ptr_diff", 1), ("s_direct_value", 1))
 
     def body(self, n: int) -> None:
         names = [s for s, _ in self.SNIPPETS]
@@ -532,7 +593,7 @@ class Gen(GenCore):
         for _ in range(n):
             name = self.rng.choices(names, weights)[0]
             if self.depth > MAX_DEPTH and name in ("s_loop", "s_diamond", "s_map_lookup",
-                                                   "s_lookup_join"):
+                                                   "s_lookup_join", "s_ptr_diff"):
                 name = "s_alu"
             self.notes.append(name[2:])
             getattr(self, name)()
