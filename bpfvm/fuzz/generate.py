@@ -585,7 +585,7 @@ class Gen(GenCore):
                 ("s_ptr_arith", 4), ("s_spill", 2), ("s_stack_read", 1), ("s_map_lookup", 3),
                 ("s_map_update", 1), ("s_atomic", 1), ("s_loop", 1), ("s_diamond", 2),
                 ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1), ("s_lookup_join", 1),
-                ("s_spill_atomic", 1), ("s_ptr_diff", 1), ("s_direct_value", 1))
+                ("s_spill_atomic", 2), ("s_ptr_diff", 1), ("s_direct_value", 1))
 
     def body(self, n: int) -> None:
         names = [s for s, _ in self.SNIPPETS]
