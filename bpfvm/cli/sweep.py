@@ -29,8 +29,12 @@ from bpfvm.cli.common import console
 from bpfvm.errors import BpfvmError
 
 CHECKPOINT_SECONDS = 10.0  # rewrite --out at most this often while runs finish
-HEADLINE = ("access.mean_distance", "huge_2m.success_rate", "huge_1g.success_rate",
-            "pageblocks_unmovable_pages", "compaction.pages_migrated", "oom")
+# metrics of the table printed without --out (those that vary, at most TABLE_METRICS)
+HEADLINE = {"access.mean_distance": "distance", "huge_2m.success_rate": "2M ok",
+            "huge_1g.success_rate": "1G ok", "pageblocks_unmovable_pages": "unmov. pb",
+            "compaction.pages_migrated": "migrated", "reclaim.scanned": "scanned",
+            "oom": "oom"}
+TABLE_METRICS = 4
 
 
 def register(mm_subparsers: argparse._SubParsersAction) -> None:
@@ -145,11 +149,16 @@ def _who(row: dict[str, Any], sweep: Any) -> str:
 
 
 def _table(df: Any, sweep: Any) -> Table:
-    t = Table(title=f"sweep {Path(sweep.file).name}: {len(df)} runs")
+    t = Table(title=f"sweep {Path(sweep.file).name}: {len(df)} runs "
+              "(every metric: --out)")
     cols = [a.path for a in sweep.axes] + ["seed", "variant", "status"]
-    metrics = [m for m in HEADLINE if m in df.columns]
-    for c in [*cols, *metrics, "wall_seconds"]:
-        t.add_column(c, justify="left" if c in cols else "right")
+    present = [m for m in HEADLINE if m in df.columns and df[m].notna().any()]
+    metrics = ([m for m in present if df[m].nunique() > 1] or present)[:TABLE_METRICS]
+    for c in cols:
+        t.add_column(c.rpartition(".")[2])
+    for m in metrics:
+        t.add_column(HEADLINE[m], justify="right")
+    t.add_column("s", justify="right")
     for rec in df.to_dict("records"):
         cells = [str(rec[c]) for c in cols]
         if rec["status"] != "ok":
