@@ -409,10 +409,12 @@ def failed_row(task: Task, message: str) -> Row:
 
 @dataclass
 class Execution:
-    """How to run a sweep: ``jobs`` local processes, or a scheduler's address."""
+    """How to run a sweep: ``jobs`` local processes (one: in this process,
+    unless ``local_cluster``), or a scheduler's address."""
 
     jobs: int = 1
     cluster: str | None = None
+    local_cluster: bool = False  # a LocalCluster even for one job (to measure its cost)
     connect_timeout: float = 10.0
     workers: list[str] = field(default_factory=list)  # filled in: the workers used
 
@@ -456,7 +458,7 @@ def execute(tasks: Sequence[Task], how: Execution,
     as it finishes (in completion order)."""
     if not tasks:
         return
-    if how.cluster is None and how.jobs <= 1:
+    if how.cluster is None and how.jobs <= 1 and not how.local_cluster:
         how.workers = [f"local pid {os.getpid()}"]
         for t in tasks:
             on_row(t, run_task(t))
