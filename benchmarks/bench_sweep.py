@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -72,6 +73,8 @@ def main() -> None:
     from distributed import LocalCluster
 
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+          "(other work on the machine skews the speed-up)")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         (d / "scaling.toml").write_text(SCALING)
@@ -104,6 +107,7 @@ def main() -> None:
         print(f"{tiny.runs} tiny runs, median of {reps}: in-process {l0:.2f} s "
               f"({l0 / tiny.runs * 1000:.0f} ms a run), via --cluster (1 worker) {r0:.2f} s")
         print(f"  cluster-path overhead: {per * 1000:.1f} ms per run (target <= 500 ms)")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -420,7 +420,7 @@ class Execution:
 
 
 @contextmanager
-def _client(how: Execution) -> Iterator[Any]:
+def _client(how: Execution, tasks: int) -> Iterator[Any]:
     distributed = need("distributed")
     if how.cluster:
         try:
@@ -440,7 +440,7 @@ def _client(how: Execution) -> Iterator[Any]:
         else dask.config.get("distributed.worker.multiprocessing-method")
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
         cluster = distributed.LocalCluster(
-            n_workers=how.jobs, threads_per_worker=1, processes=True,
+            n_workers=max(1, min(how.jobs, tasks)), threads_per_worker=1, processes=True,
             dashboard_address=None, silence_logs=logging.ERROR)
     try:
         client = distributed.Client(cluster, set_as_default=False)
@@ -464,7 +464,7 @@ def execute(tasks: Sequence[Task], how: Execution,
             on_row(t, run_task(t))
         return
     distributed = need("distributed")
-    with _client(how) as client:
+    with _client(how, len(tasks)) as client:
         how.workers = sorted(client.scheduler_info().get("workers", {}))
         if not how.workers and how.cluster:
             raise BpfvmError(f"--cluster {how.cluster}: the scheduler has no workers")
