@@ -1,8 +1,10 @@
 """``bpfvm fuzz``: hunt for verifier bugs; exit 1 when something was found.
 
-Runs :func:`bpfvm.fuzz.campaign.campaign` with live statistics (a rich table on a
-terminal, a line every few seconds otherwise), then prints a summary and
-the reproducers it saved.  ``--json`` prints the summary as JSON instead.
+Runs :func:`bpfvm.fuzz.campaign.campaign` (or, with ``--cluster ADDR``,
+:func:`bpfvm.fuzz.cluster.campaign_on_cluster` on a Dask scheduler's
+workers) with live statistics (a rich table on a terminal, a line every few
+seconds otherwise), then prints a summary and the reproducers it saved.
+``--json`` prints the summary as JSON instead.
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fuzz", help="fuzz the verifier: generate, verify, run, compare")
     p.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
     p.add_argument("--seed", type=int, default=1, help="campaign seed (default 1)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="parallel workers (default: one per core)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="parallel workers (default: one per core)")
+    where.add_argument("--cluster", metavar="ADDR",
+                       help="spread the cases over the workers of a running Dask scheduler "
+                            "(tcp://HOST:PORT); findings and statistics come back here")
     p.add_argument("--corpus", action="append", metavar="DIR",
                    help="directory of .s/.data seed programs to mutate (repeatable; "
                    "default: programs/ and tests/data/)")
@@ -48,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=int, default=3, help="concrete inputs per accepted program")
     p.add_argument("--reduce-seconds", type=float, default=10.0, metavar="S",
                    help="time spent minimizing each finding (default 10)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the --cluster scheduler (default 10)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -83,12 +91,20 @@ def run(args: argparse.Namespace) -> int:
                     reduce_seconds=args.reduce_seconds)
     out = console(args)
     live = not args.json and out.is_terminal
+    if args.cluster:
+        from bpfvm.fuzz.cluster import campaign_on_cluster
+
+        def go(progress):  # noqa: ANN001, ANN202
+            return campaign_on_cluster(config, args.cluster, progress, timeout=args.timeout)
+    else:
+        def go(progress):  # noqa: ANN001, ANN202
+            return campaign(config, progress)
     if live:
         with Live(_table(*_empty()), console=out, refresh_per_second=4) as view:
-            result = campaign(config, lambda s, r, e: view.update(_table(s, r, e)))
+            result = go(lambda s, r, e: view.update(_table(s, r, e)))
     else:
         ticker = _Ticker(quiet=args.json)
-        result = campaign(config, ticker)
+        result = go(ticker)
     info = summary(result)
     if args.json:
         print_json(info)

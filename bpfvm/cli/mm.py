@@ -5,9 +5,9 @@ without an argument) with its programs attached, showing a progress bar
 and then the metrics tables; ``bpfvm mm compare SCENARIO.toml`` runs the
 same workload under the built-in policies and under the scenario's
 programs and prints them side by side (``--plot`` draws the time series).
-Subcommands of other modules (``bpfvm.cli.mm_pagetables``) register here
-when present.  This module only parses arguments and prints: the work is in
-:mod:`mmcore.scenario.runner`.
+Subcommands of other modules (``bpfvm.cli.mm_pagetables``,
+``bpfvm.cli.sweep``) register here when present.  This module only parses
+arguments and prints: the work is in :mod:`mmcore.scenario.runner`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bpfvm.cli.common import console
 from bpfvm.errors import BpfvmError
 
-EXTENSIONS = ("bpfvm.cli.mm_pagetables",)
+EXTENSIONS = ("bpfvm.cli.mm_pagetables", "bpfvm.cli.sweep")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
