@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +16,22 @@ from rich.console import Console
 
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
-from bpfvm.loader import read_program, read_programs
+from bpfvm.loader import read_programs
 from bpfvm.program import Program
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Leave a closed pipe to :func:`bpfvm.cli.main` (one exit code for it)."""
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def console(args: argparse.Namespace | None = None, stderr: bool = False) -> Console:
     """A rich console: colours on a terminal, plain text when piped."""
     no_color = bool(getattr(args, "no_color", False))
-    return Console(stderr=stderr, no_color=no_color, highlight=False,
-                   soft_wrap=not sys.stdout.isatty())
+    return _Console(stderr=stderr, no_color=no_color, highlight=False,
+                    soft_wrap=not sys.stdout.isatty())
 
 
 def helpers() -> HelperTable:
@@ -31,15 +42,37 @@ def helpers() -> HelperTable:
     return policy_helpers()
 
 
+def hook_names() -> list[str]:
+    from mmcore.hooks.specs import HOOKS
+
+    return list(HOOKS)
+
+
 def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
-    """Every program of a file (see :func:`bpfvm.loader.read_programs`)."""
-    return read_programs(path, helpers(), syntax)
+    """Every program of a file (see :func:`bpfvm.loader.read_programs`); an
+    object file's hook must be a known one."""
+    programs = read_programs(path, helpers(), syntax)
+    if Path(path).suffix.lower() == ".json":
+        known = hook_names()
+        for program in programs:
+            if program.hook is not None and program.hook not in known:
+                raise BpfvmError(f"{path}: hook: unknown hook '{program.hook[:40]}' "
+                                 f"(known: {', '.join(known)}; null for none)")
+    return programs
 
 
 def load_program(path: str | Path, syntax: str | None = None,
                  section: str | None = None) -> Program:
-    """The program of a file, or of its ``.hook`` section ``section``."""
-    return read_program(path, helpers(), syntax, section)
+    """The program of a file, or of its ``.hook`` section ``section`` (which
+    must exist: a ``--section`` that selects nothing is an error)."""
+    from bpfvm.asm.sections import pick_section
+
+    programs = load_programs(path, syntax)
+    if section is not None and not any(p.hook == section for p in programs):
+        hooks = [str(p.hook) for p in programs if p.hook is not None]
+        have = f"its sections: {', '.join(hooks)}" if hooks else "it has no .hook sections"
+        raise BpfvmError(f"{path}: --section {section}: no program for that hook ({have})")
+    return pick_section(programs, section, str(path))
 
 
 def add_section_flag(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +89,73 @@ def parse_hex(text: str, where: str = "--mem") -> bytearray:
         return bytearray(bytes.fromhex(cleaned))
     except ValueError:
         raise BpfvmError(f"{where}: not hex bytes: {text[:40]!r}") from None
+
+
+def parse_size_arg(text: str, flag: str) -> int:
+    """A size on the command line: bytes, or with a unit (``64KiB``)."""
+    from bpfvm.limits import parse_size
+
+    try:
+        return parse_size(text)
+    except (TypeError, ValueError) as exc:
+        raise BpfvmError(f"{flag}: {exc}") from None
+
+
+def check_output(dest: str, flag: str = "-o", inputs: Iterable[str | Path] = ()) -> None:
+    """Refuse an output path that cannot be written (a directory, a missing
+    directory) or that names one of ``inputs``.  ``-`` (stdout) is fine."""
+    if dest == "-":
+        return
+    if not dest:
+        raise BpfvmError(f"{flag}: empty path")
+    path = Path(dest)
+    if path.is_dir():
+        raise BpfvmError(f"{flag} {dest}: is a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        why = "not a directory" if parent.exists() else "no such directory"
+        raise BpfvmError(f"{flag} {dest}: {parent}: {why}")
+    for src in inputs:
+        try:
+            same = Path(src).resolve() == path.resolve() or \
+                (path.exists() and os.path.samefile(src, path))
+        except OSError:
+            same = False
+        if same:
+            raise BpfvmError(f"{flag} {dest}: is the input file; refusing to overwrite it")
+
+
+def write_output(dest: str, data: bytes | str, flag: str = "-o",
+                 inputs: Iterable[str | Path] = ()) -> None:
+    """Write ``data`` to ``dest`` (``-``: stdout) whole or not at all: into
+    a temporary file beside it, then renamed over it.  Errors read
+    ``flag DEST: what``."""
+    check_output(dest, flag, inputs)
+    raw = data.encode() if isinstance(data, str) else data
+    if dest == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+        return
+    path = Path(dest)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise BpfvmError(f"{flag} {dest}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

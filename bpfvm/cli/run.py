@@ -14,6 +14,7 @@ from bpfvm.cli.common import (
 )
 from bpfvm.errors import BpfvmError
 from bpfvm.isa.bits import s64
+from bpfvm.limits import MAX_INPUT_FILE
 from bpfvm.loader import read_bytes
 
 
@@ -21,7 +22,8 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("interp", "jit"), default="interp",
                    help="execution engine (default: interp)")
     p.add_argument("--checked", action="store_true",
-                   help="with --engine jit: emit run-time bounds checks")
+                   help="with --engine jit: emit run-time bounds checks and an instruction "
+                   "budget (implied by --no-verify)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--mem-file", metavar="FILE", help="input buffer from a file")
     add_engine_flags(p)
     p.add_argument("--no-verify", action="store_true",
-                   help="skip the verifier (the interpreter still checks every access)")
+                   help="skip the verifier (every access is still checked at run time: "
+                   "the interpreter always, the JIT in its checked mode)")
     add_section_flag(p)
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -42,7 +45,7 @@ def input_buffer(args: argparse.Namespace) -> bytearray:
     if args.mem is not None:
         return parse_hex(args.mem)
     if args.mem_file is not None:
-        return bytearray(read_bytes(args.mem_file))
+        return bytearray(read_bytes(args.mem_file, MAX_INPUT_FILE, "input"))
     return bytearray()
 
 
@@ -53,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
         raise BpfvmError("--checked applies to --engine jit only")
     program = load_program(args.program, section=args.section)
     mem = input_buffer(args)
+    # Unverified code never runs unchecked: the checked JIT bounds every
+    # access and the number of instructions, as the interpreter does.
+    checked = args.checked or (args.no_verify and args.engine == "jit")
     loaded = load(program, engine=args.engine, helpers=helpers(), ctx_size=len(mem),
-                  verify=not args.no_verify, checked=args.checked)
+                  verify=not args.no_verify, checked=checked)
     engine = loaded.engine
     r0 = engine.run(mem)
     trace = list(getattr(getattr(engine, "env", None), "trace", []) or [])
