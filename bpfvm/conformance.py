@@ -25,6 +25,7 @@ from typing import Any
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
 from bpfvm.isa.insn import decode
+from bpfvm.limits import MAX_TEXT_FILE, read_bounded
 from bpfvm.program import Program
 from bpfvm.stdhelpers import conformance_helpers
 
@@ -135,11 +136,11 @@ def _word(text: str) -> int:
 
 def load_vector(path: str | Path) -> Vector:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise VectorError(f"{path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise VectorError(f"{path}: not UTF-8 text") from None
+        text = read_bounded(path, MAX_TEXT_FILE, "vector").decode("utf-8")
+    except BpfvmError as exc:
+        raise VectorError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise VectorError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     return parse_vector(text, str(path))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from bpfvm.asm.disasm import format_insn
 from bpfvm.asm.sections import pick_section, split_sections
 from bpfvm.engine import Engine
-from bpfvm.errors import BpfvmError
+from bpfvm.errors import BpfvmError, BytecodeError
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
 from bpfvm.isa.insn import Insn, validate
@@ -74,7 +74,10 @@ def read_programs(path: str | Path, helpers: HelperTable,
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".bin":
-        return [Program.load_bytes(read_bytes(path), name=path.stem)]
+        try:
+            return [Program.load_bytes(read_bytes(path), name=path.stem)]
+        except BytecodeError as exc:
+            raise BpfvmError(f"{path}: {exc}") from None
     if suffix == ".json":
         text = read_text(path)
         try:

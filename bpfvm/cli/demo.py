@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bpfvm.cli.common import console
+from bpfvm.cli.common import check_output, console
 from bpfvm.cli.mm import progress_bar, write_json
 
 INTRO = (
@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from bpfvm.cli.tables import compare_header, compare_table, hook_problems
     from mmcore.scenario.runner import as_scenario, compare_scenario
 
+    if args.json:
+        check_output(args.json, "--json")
     sc = as_scenario(None)
     out = console(args)
     nodes = sc.machine.nodes
