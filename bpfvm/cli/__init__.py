@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bpfvm import __version__
 from bpfvm.errors import BpfvmError
 
 # Subcommand modules, in the order ``bpfvm --help`` lists them.  A module that
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bpfvm",
         description="eBPF-like policy programs for a simulated memory manager: "
         "assemble, verify, run, attach.")
+    parser.add_argument("--version", action="version", version=f"bpfvm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:

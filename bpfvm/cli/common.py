@@ -10,28 +10,40 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from bpfvm.errors import BpfvmError
-from bpfvm.helpers import HelperTable
-from bpfvm.loader import read_programs
-from bpfvm.program import Program
 
+if TYPE_CHECKING:  # rich, the loader (and so the verifier) load when a command needs them
+    from rich.console import Console
 
-class _Console(Console):
-    def on_broken_pipe(self) -> None:
-        """Leave a closed pipe to :func:`bpfvm.cli.main` (one exit code for it)."""
-        self.quiet = True
-        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+    from bpfvm.helpers import HelperTable
+    from bpfvm.program import Program
 
 
 def console(args: argparse.Namespace | None = None, stderr: bool = False) -> Console:
     """A rich console: colours on a terminal, plain text when piped."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """Leave a closed pipe to :func:`bpfvm.cli.main` (one exit code for it)."""
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
     no_color = bool(getattr(args, "no_color", False))
-    return _Console(stderr=stderr, no_color=no_color, highlight=False,
-                    soft_wrap=not sys.stdout.isatty())
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    # Not a terminal: nothing is cut to 80 columns (tables take the width they need).
+    width = None if tty else PIPE_WIDTH
+    return _Console(stderr=stderr, no_color=no_color, highlight=False, soft_wrap=not tty,
+                    width=width)
+
+
+PIPE_WIDTH = 1000  # columns of output that goes to a file or a pipe
 
 
 def helpers() -> HelperTable:
@@ -51,6 +63,8 @@ def hook_names() -> list[str]:
 def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
     """Every program of a file (see :func:`bpfvm.loader.read_programs`); an
     object file's hook must be a known one."""
+    from bpfvm.loader import read_programs
+
     programs = read_programs(path, helpers(), syntax)
     if Path(path).suffix.lower() == ".json":
         known = hook_names()

@@ -13,12 +13,13 @@ the unmovable region and the unmovable kernel memory evolved over time
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from bpfvm.cli.common import check_output, console
 from bpfvm.cli.mm import progress_bar, write_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 INTRO = (
     "Simulated machine: {machine}.\n"
@@ -50,6 +51,8 @@ def region_timeline(cmp: dict[str, Any], every: int = 20) -> Table:
     live unmovable kernel memory (the same workload on both sides), the
     unmovable region (normal zones, all nodes), and the resizes and
     pageblocks moved so far."""
+    from rich.table import Table
+
     t = Table(title="programs side over time: the unmovable region")
     for col in ("tick", "kernel MiB", "region MiB", "resizes", "pageblocks moved"):
         t.add_column(col, justify="right")

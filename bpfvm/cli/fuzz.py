@@ -13,12 +13,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from bpfvm.cli.common import add_json_flag, console, print_json
 from bpfvm.errors import BpfvmError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 DEFAULT_OUT = "fuzz-findings"
 
@@ -55,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _table(stats, reports, elapsed: float) -> Table:
+    from rich.table import Table
+
     t = Table(title="bpfvm fuzz", show_header=False)
     rate = stats.cases / elapsed if elapsed else 0.0
     acc = stats.accepted / stats.wellformed if stats.wellformed else 0.0
@@ -94,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     out = console(args)
     live = not args.json and out.is_terminal
     if live:
+        from rich.live import Live
+
         with Live(_table(*_empty()), console=out, refresh_per_second=4) as view:
             result = campaign(config, lambda s, r, e: view.update(_table(s, r, e)))
     else:

@@ -17,13 +17,13 @@ import importlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Any
 
 from bpfvm.cli.common import check_output, console, write_output
 from bpfvm.errors import BpfvmError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXTENSIONS = ("bpfvm.cli.mm_pagetables",)
 
@@ -74,6 +74,14 @@ def _usage(p: argparse.ArgumentParser) -> int:
 @contextmanager
 def progress_bar(out: Console, label: str) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar fed with (side, tick, ticks); silent when not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("ticks"), TimeElapsedColumn(), console=out, transient=True,
                    disable=not out.is_terminal)

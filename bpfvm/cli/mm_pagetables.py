@@ -13,8 +13,6 @@ import argparse
 import json
 from dataclasses import asdict
 
-from rich.table import Table
-
 from bpfvm.cli.common import check_output, console, write_output
 
 COLUMNS = (
@@ -57,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         rows = run_study(cfg, getattr(args, "engine", None) or "interp", layouts,
                          progress=lambda lay, t: status.update(f"{lay}: {t}"))
     data = [asdict(r) for r in rows]
+    from rich.table import Table
+
     if args.json:
         text = json.dumps({"walks": cfg.walks, "seed": cfg.seed, "rows": data}, indent=2)
         write_output(args.json, text + "\n", "--json")

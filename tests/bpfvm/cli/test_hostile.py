@@ -474,3 +474,83 @@ def test_interrupt_ends_cleanly(workdir: Path) -> None:
     _, err = proc.communicate(timeout=CASE_SECONDS)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "bpfvm: interrupted" in err
+
+
+# ---- the front door for a new user (in-process: these cannot hang or crash) -------
+def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from bpfvm.cli import main
+
+    code = main(list(argv))
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+@pytest.mark.parametrize("ctx,hint,r0", [
+    ("nr_nodes=2,free_node1=100", None, 0),  # cold, the far tier full: node 0
+    ("nr_nodes=2,free_node1=100000", None, 1),  # cold, the far tier has room: node 1
+    ("nr_nodes=2,free_node0=100000", "hint=900", 0),  # hot, the fast tier has room
+    ("nr_nodes=2", "hint=900", 1),  # hot, the fast tier full
+    ("nr_nodes=1", "hint=900", 0),  # one node: node 0
+])
+def test_run_builds_a_hooks_context(capsys: pytest.CaptureFixture[str], ctx: str,
+                                    hint: str | None, r0: int) -> None:
+    extra = ["--ctx", hint] if hint else []
+    code, out, err = _main(capsys, "run", str(PROGRAMS / "tier_placement.s"), "--ctx", ctx,
+                           *extra, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["r0"] == r0 and report["contract"]["ok"], err
+    assert report["ctx"]["nr_nodes"] == int(ctx.split(",")[0].split("=")[1])
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--ctx", "bogus=1"], "--ctx bogus: hook 'placement' has no such field (its fields: order"),
+    (["--ctx", "nr_nodes=99999999999"], "--ctx nr_nodes: 99999999999 does not fit in 4 bytes"),
+    (["--ctx", "nr_nodes=two"], "--ctx nr_nodes: expected an integer"),
+    (["--ctx", "nr_nodes=" + BIG], "--ctx nr_nodes: expected an integer"),
+    (["--mem", "00"], "tier_placement.s: written for hook 'placement': give its context"),
+])
+def test_run_ctx_errors(capsys: pytest.CaptureFixture[str], argv: list[str], says: str) -> None:
+    code, _, err = _main(capsys, "run", str(PROGRAMS / "tier_placement.s"), *argv)
+    assert code == 2 and says in err
+
+
+def test_run_refuses_what_needs_the_mm_core(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    code, _, err = _main(capsys, "run", str(PROGRAMS / "hashed_pt.s"), "--section", "pt_map")
+    assert code == 2 and "hook 'pt_map' points at MM memory (region)" in err
+    prog = tmp_path / "asks.s"
+    prog.write_text(".hook placement\nr1 = 0\ncall mm_node_free_pages\nr0 = 0\nexit\n")
+    code, _, err = _main(capsys, "run", str(prog))
+    assert code == 2 and "asks.s:3: calls mm_node_free_pages, an MM helper" in err
+    code, _, err = _main(capsys, "run", str(PROGRAMS / "hashed_pt.s"), "--section", "pt_map",
+                         "--ctx", "x=1")
+    assert code == 2
+
+
+def test_run_json_reports_rejections_and_faults(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path) -> None:
+    prog = tmp_path / "loop.s"
+    prog.write_text("l: goto l\nexit\n")
+    code, out, err = _main(capsys, "run", str(prog), "--json")
+    assert code == 1 and json.loads(out)["kind"] == "rejected" and "unreachable" in err
+    code, out, err = _main(capsys, "run", str(prog), "--json", "--no-verify")
+    report = json.loads(out)
+    assert code == 1 and report["kind"] == "fault" and "instruction budget" in report["error"]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from bpfvm import __version__
+    from bpfvm.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"bpfvm {__version__}\n"
+
+
+def test_tables_are_not_cut_when_piped(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a terminal: table rows keep their whole text on one line."""
+    code, out, _ = _main(capsys, "hooks", "placement")
+    assert code == 0
+    doc = "0 anon, 1 page cache, 2 reclaimable slab, 3 unmovable slab, 4 network buffer"
+    assert any(doc in line for line in out.splitlines())
+    assert max(len(line) for line in out.splitlines()) > 80
