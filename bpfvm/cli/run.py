@@ -27,7 +27,6 @@ from bpfvm.cli.common import (
     print_json,
 )
 from bpfvm.errors import BpfvmError
-from bpfvm.isa.bits import s64
 
 
 def add_engine_flags(p: argparse.ArgumentParser) -> None:
@@ -148,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bpfvm.isa.bits import s64
     from bpfvm.loader import load
 
     if args.checked and args.engine != "jit":
