@@ -6,6 +6,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -44,6 +45,82 @@ def console(args: argparse.Namespace | None = None, stderr: bool = False) -> Con
 
 
 PIPE_WIDTH = 1000  # columns of output that goes to a file or a pipe
+
+_TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")  # rich's markup tags
+_SGR = {"bold": "1", "dim": "2", "italic": "3", "underline": "4", "red": "31", "green": "32",
+        "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36", "white": "37"}
+
+
+class TextConsole:
+    """Lines of text with rich's simple markup (``[bold red]...[/]``),
+    printed without loading rich (a tenth of a second of start-up): ANSI
+    colours on a terminal, plain text elsewhere.  Markup it does not know,
+    and anything but a string, goes to a rich console made on first need."""
+
+    def __init__(self, args: argparse.Namespace | None = None, stderr: bool = False) -> None:
+        self.args, self.stderr = args, stderr
+        stream = sys.stderr if stderr else sys.stdout
+        try:
+            self.is_terminal = stream.isatty()
+        except (AttributeError, ValueError):
+            self.is_terminal = False
+        self.color = self.is_terminal and not getattr(args, "no_color", False) and \
+            "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+        self._rich: Console | None = None
+
+    def print(self, obj: object = "", *, markup: bool = True, highlight: bool = False) -> None:
+        text = (obj if not markup else self.render(obj)) if isinstance(obj, str) else None
+        if text is None:
+            if self._rich is None:
+                self._rich = console(self.args, self.stderr)
+            self._rich.print(obj, markup=markup, highlight=highlight)
+            return
+        print(text, file=sys.stderr if self.stderr else sys.stdout)
+
+    def render(self, markup: str) -> str | None:
+        """``markup`` as text (with colours when on), or None for markup not handled here."""
+        out: list[str] = []
+        stack: list[str] = []
+        pos = 0
+        for m in _TAG.finditer(markup):
+            whole, escapes, tag = m.groups()
+            out.append(markup[pos:m.start()])
+            pos = m.end()
+            out.append(escapes[:len(escapes) // 2])
+            if len(escapes) % 2:  # an escaped bracket: literal text
+                out.append(whole[len(escapes):])
+                continue
+            if tag.startswith("/"):
+                if not stack or (tag != "/" and tag[1:] != stack[-1]):
+                    return None
+                stack.pop()
+                if self.color:
+                    out.append("\x1b[0m" + "".join(_ansi(s) for s in stack))
+                continue
+            if not all(word in _SGR for word in tag.split()):
+                return None
+            stack.append(tag)
+            if self.color:
+                out.append(_ansi(tag))
+        out.append(markup[pos:])
+        if stack and self.color:
+            out.append("\x1b[0m")
+        return "".join(out)
+
+
+def _ansi(style: str) -> str:
+    return "\x1b[" + ";".join(_SGR[w] for w in style.split()) + "m"
+
+
+def escape(text: str) -> str:
+    """``text`` with what looks like markup escaped (as ``rich.markup.escape``)."""
+    text = _ESCAPE(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
+    if text.endswith("\\") and not text.endswith("\\\\"):
+        text += "\\"
+    return text
+
+
+_ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])").sub
 
 
 def helpers() -> HelperTable:

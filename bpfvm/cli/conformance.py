@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpfvm.cli.common import add_json_flag, console, print_json
+from bpfvm.cli.common import TextConsole, add_json_flag, print_json
 from bpfvm.errors import BpfvmError
 
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                                   "expected": o.expected, "actual": o.actual}
                                  for o in outcomes]})
         return 1 if counts["fail"] else 0
-    out = console(args)
+    out = TextConsole(args)
     for o in outcomes:
         if o.status == "fail":
             out.print(f"[red]FAIL[/] {o.name}: {o.message}", markup=True)

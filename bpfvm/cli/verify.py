@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 
 from bpfvm.cli.common import (
+    TextConsole,
     add_json_flag,
-    console,
+    escape,
     helpers,
     load_programs,
     parse_size_arg,
@@ -129,7 +130,7 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
     report = {"program": label, "hook": hook.name if hook else None, **verdict.to_json()}
     if args.json:
         return code, report
-    out = console(args)
+    out = TextConsole(args)
     for line in verdict.log:
         out.print(line, markup=False)
     target = f"hook '{hook.name}'" if hook else f"a buffer of {args.ctx_size or 0} bytes"
@@ -149,6 +150,4 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
 
 
 def _esc(text: str) -> str:
-    from rich.markup import escape
-
     return escape(text)

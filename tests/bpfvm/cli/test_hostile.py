@@ -400,6 +400,7 @@ def _check(case: Case, got: Outcome) -> None:
         assert needle in text, f"{needle!r} not in:\n{text[-2000:]}"
     if case.code == 2:
         assert got.err.startswith("bpfvm: "), got.err  # one message, not a stack
+    assert len(got.err) < 2000, got.err[:300]  # a hostile line is not echoed whole
     assert got.seconds < case.seconds
 
 
