@@ -21,10 +21,11 @@ from pathlib import Path
 from bpfvm.asm.disasm import format_insn
 from bpfvm.asm.sections import pick_section, split_sections
 from bpfvm.engine import Engine
-from bpfvm.errors import BpfvmError
+from bpfvm.errors import BpfvmError, BytecodeError
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
 from bpfvm.isa.insn import Insn, validate
+from bpfvm.limits import MAX_PROGRAM_FILE, read_bounded
 from bpfvm.maps import Map
 from bpfvm.program import Program
 from bpfvm.vmenv import VmEnv
@@ -53,19 +54,13 @@ class Loaded:
     verdict: Verdict | None
 
 
-def read_bytes(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise BpfvmError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BpfvmError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise BpfvmError(f"{path}: {exc.strerror}") from None
+def read_bytes(path: str | Path, limit: int = MAX_PROGRAM_FILE, what: str = "file") -> bytes:
+    """The bytes of a file, refused past ``limit`` (see :func:`bpfvm.limits.read_bounded`)."""
+    return read_bounded(path, limit, what)
 
 
-def read_text(path: str | Path) -> str:
-    data = read_bytes(path)
+def read_text(path: str | Path, limit: int = MAX_PROGRAM_FILE) -> str:
+    data = read_bytes(path, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -89,14 +84,21 @@ def read_programs(path: str | Path, helpers: HelperTable, syntax: str | None = N
     if suffix == ".c":
         return _read_c(path, helpers, hooks)
     if suffix == ".bin":
-        return [Program.load_bytes(read_bytes(path), name=path.stem)]
-    if suffix == ".json":
         try:
-            data = json.loads(read_text(path))
+            return [Program.load_bytes(read_bytes(path), name=path.stem)]
+        except BytecodeError as exc:
+            raise BpfvmError(f"{path}: {exc}") from None
+    if suffix == ".json":
+        text = read_text(path)
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BpfvmError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-        if not isinstance(data, dict):
-            raise BpfvmError(f"{path}: expected a JSON object")
+        except RecursionError:
+            raise BpfvmError(f"{path}: invalid object file: JSON nested too deeply") from None
+        except ValueError:  # a number past Python's digit limit
+            raise BpfvmError(f"{path}: invalid object file: a number has too many digits") \
+                from None
         return [Program.from_json(data, str(path))]
     programs = split_sections(read_text(path), str(path), syntax=syntax, helpers=helpers)
     if len(programs) == 1:

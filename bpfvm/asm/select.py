@@ -278,7 +278,7 @@ def _k_call_name(stmt: Stmt, env: Scope) -> tuple[OpSpec, tuple]:
     if rel:
         if name.text != "pc":
             raise LineError(rel[0].col, f"expected 'call pc{rel[0].text}N' or 'call LABEL'")
-        value = parse_int(rel[1].text)
+        value = parse_int(rel[1].text, rel[1].col)
         return isa.BY_KEY["call_local"], (Imm(-value if rel[0].text == "-" else value,
                                                 rel[0].col, True),)
     if name.text in env.labels:
