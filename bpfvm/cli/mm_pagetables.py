@@ -52,16 +52,60 @@ def register(mm_subparsers: argparse._SubParsersAction) -> None:
                    help="access stream of the workload (default: the configuration's)")
     p.add_argument("--tables", default="", metavar="A,B",
                    help="only these page tables (comma-separated names)")
+    p.add_argument("--maps", action="append", default=[], metavar="FILE",
+                   help="also replay the address space recorded in FILE (a /proc/PID/maps "
+                        "copy or a 'bpfvm mm snapshot-maps' file; repeatable)")
     p.add_argument("--json", metavar="OUT", help="write the rows as JSON to OUT ('-': stdout)")
     p.set_defaults(func=run)
+    s = mm_subparsers.add_parser(
+        "snapshot-maps", help="record /proc/PID/maps (with resident sizes) of live processes")
+    s.add_argument("pids", nargs="*", type=int, metavar="PID",
+                   help="processes to record (default: this one)")
+    s.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE (one PID) or into directory FILE as COMM-PID.maps "
+                        "(several); default: stdout")
+    s.set_defaults(func=snapshot_maps)
+
+
+def snapshot_maps(args: argparse.Namespace) -> int:
+    import os
+
+    from mmcore.studies.procmaps import snapshot
+
+    pids = args.pids or [os.getpid()]
+    texts = {pid: snapshot(pid) for pid in pids}
+    if not args.output:
+        print("\n".join(texts.values()), end="")
+        return 0
+    out = Path(args.output)
+    try:
+        if len(pids) == 1:
+            out.write_text(texts[pids[0]])
+            return 0
+        out.mkdir(parents=True, exist_ok=True)
+        for pid, text in texts.items():
+            comm = Path(f"/proc/{pid}/comm").read_text().strip() if Path(
+                f"/proc/{pid}/comm").exists() else "proc"
+            (out / f"{comm}-{pid}.maps").write_text(text)
+    except OSError as exc:
+        raise BpfvmError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmcore.studies.pagetables import DEFAULT_CONFIG, TABLES, load_config, run_study
+    from mmcore.studies.pagetables import (
+        DEFAULT_CONFIG,
+        TABLES,
+        load_config,
+        maps_layout,
+        run_study,
+    )
 
     cfg = load_config(args.config or DEFAULT_CONFIG)
     if getattr(args, "stream", None):
         cfg = replace(cfg, stream=args.stream)
+    if getattr(args, "maps", None):
+        cfg = replace(cfg, layouts=cfg.layouts + tuple(maps_layout(f) for f in args.maps))
     tables = tuple(t for t in (getattr(args, "tables", "") or "").split(",") if t)
     if tables:
         unknown = [t for t in tables if t not in TABLES]

@@ -56,8 +56,9 @@ from mmcore.pagetables.progpt import HASHED, ProgramPageTable, PtDesign, program
 from mmcore.pagetables.trainer import LEARNED
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 from mmcore.scenario.schema import parse_size
+from mmcore.studies.procmaps import MapsVma, read_maps
 from mmcore.studies.ptworkload import STREAMS, addresses, price_lines, run_stream
-from mmcore.virt.process import HUGE_MODES
+from mmcore.virt.process import HUGE_MODES, Vma
 
 PROGRAMS = Path(__file__).resolve().parents[2] / "programs"
 DEFAULT_CONFIG = PROGRAMS / "pt_study.toml"
@@ -80,6 +81,15 @@ class VmaLayout:
     name: str
     doc: str
     vmas: tuple[VmaSpec, ...]
+    fixed: tuple[MapsVma, ...] = ()  # a recorded address space, replayed in place
+
+
+def maps_layout(path: str | Path) -> VmaLayout:
+    """The layout of a recorded ``/proc/PID/maps`` (:mod:`mmcore.studies.procmaps`)."""
+    vmas = tuple(read_maps(path))
+    pages = sum(v.touched_pages for v in vmas)
+    return VmaLayout(Path(path).stem, f"recorded: {len(vmas)} VMAs, {pages} resident pages",
+                     (), vmas)
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,16 @@ def _build(mm: MM, layout: VmaLayout, factory: Any, rng: random.Random) -> tuple
     """Spawn the process, map and touch the layout; (process, touched (va, order))."""
     proc = mm.spawn(page_table=factory)
     touched = []
+    for vma in layout.fixed:  # a recorded address space: each VMA at its own address
+        proc.vmas.append(Vma(vma.start, vma.end, "none"))
+        proc.next_va = max(proc.next_va, vma.end + (1 << 30))
+        n = (vma.end - vma.start) >> 12
+        for i in sorted(rng.sample(range(n), vma.touched_pages)):
+            va = vma.start + (i << 12)
+            if proc.access(va) < 0:
+                raise ScenarioError(layout.name, "vma", f"fault at {va:#x} failed "
+                                    f"(out of memory or page table full)")
+            touched.append((va, PAGE_SIZE))
     for spec in layout.vmas:
         for _ in range(spec.count):
             start = proc.mmap(spec.size, huge=spec.huge)
