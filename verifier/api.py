@@ -156,14 +156,14 @@ def _too_long(program: Program, loops: list[LoopVerdict], bound: Bound,
     blaming the loop whose head may be visited most often."""
     total = f"a run may execute {bound.total} instructions (limit {limit})"
     lv = heaviest_loop(loops, bound)
-    if lv is None or lv.span is None or lv.reg is None:
+    if lv is None or lv.span is None or not lv.name:
         return 0, f"program too long: {total}"
     visits = bound.visits.get((lv.chain, lv.head), 0)
     per_entry = f" ({lv.trips} per entry)" if visits != lv.trips else ""
     called = f" in the call at pc {lv.chain[-1]}" if lv.chain else ""
     lo, hi, step = lv.span
     return lv.head, (f"loop at pc {lv.head}{_where(program, lv.head)}{called} may run "
-                     f"{visits} times{per_entry}: r{lv.reg} is bounded only by [{lo}, {hi}] "
+                     f"{visits} times{per_entry}: {lv.name} is bounded only by [{lo}, {hi}] "
                      f"(step {step:+d}), so {total}")
 
 

@@ -77,3 +77,39 @@ def test_million_trip_loop_is_accepted_within_the_default_limit() -> None:
     verdict = verify(assemble(text, "m.s"), helpers=HELPERS)
     assert verdict.accepted and verdict.facts is not None
     assert verdict.facts.max_insns == 3_000_003
+
+
+# Loops ranked by a 32-bit view, a copy taken before the step, from an unknown start,
+# or by a stack slot: name -> (source, inputs (8-byte buffers); the largest run
+# executes exactly the bound claimed)
+WORST = {
+    "jmp32-test-on-64-bit-counter": (
+        "r0 = 0\nr1 = *(u64 *)(r1 + 0)\nr2 = 100\nloop:\nr1 += 1\nif w1 < w2 goto loop\nexit\n",
+        (0, 5, 99, 100, 0xFFFFFFFF, 0x1FFFFFFFF, 2**64 - 1)),
+    "copy-before-step": (
+        "r0 = 0\nr1 = *(u8 *)(r1 + 0)\nr2 = 100\nloop:\nr3 = r1\nr1 += 1\n"
+        "if r3 < r2 goto loop\nexit\n", (0, 1, 99, 100, 255)),
+    "count-up-from-unknown": (
+        "r0 = 0\nr1 = *(u32 *)(r1 + 0)\nloop:\nr1 += 1\nif r1 < 100 goto loop\nexit\n",
+        (0, 1, 99, 100, 0xFFFFFFFF)),
+    "counter-on-stack": (
+        "r0 = 0\nr6 = *(u64 *)(r1 + 0)\n*(u64 *)(r10 - 8) = r6\nloop:\n"
+        "r1 = *(u32 *)(r10 - 8)\nr1 += 1\n*(u64 *)(r10 - 8) = r1\nif w1 < 100 goto loop\nexit\n",
+        (0, 7, 100, 0xFFFFFFFF, 2**64 - 1)),
+}
+
+
+@pytest.mark.parametrize("name", WORST)
+def test_bound_covers_every_start(name: str) -> None:
+    text, starts = WORST[name]
+    program = assemble(text, f"{name}.s")
+    verdict = verify(program, ctx_size=8, helpers=HELPERS)
+    assert verdict.accepted, verdict.summary()
+    claimed = verdict.stats["max_insns"]
+    steps = []
+    for start in starts:
+        vm = Interpreter(program, HELPERS)
+        vm.run(bytearray(start.to_bytes(8, "little")))
+        steps.append(vm.steps)
+    assert max(steps) <= claimed
+    assert max(steps) == claimed, (steps, claimed)
