@@ -17,10 +17,12 @@ pages (PTE accessed bit through ``get_pte``) are activated, the rest evicted
 proportion to the eligible LRU pages scanned (all that is asked when no LRU
 page is eligible).  Every scanned page is counted on behalf of the
 allocation that caused the reclaim, movable or not: the pressure signal the
-``zone_resize`` hook receives after each reclaim pass (a pass whose eligible
-zones hold no LRU page counts the pages it was asked to reclaim: a normal
-zone full of kernel memory is under pressure though there is nothing to
-scan).
+``zone_resize`` hook receives after each reclaim pass.  A direct reclaim
+pass whose eligible zones hold no LRU page (a normal zone full of kernel
+memory) scans nothing, though its allocation is under pressure: the first
+such pass of an allocation on a node counts the pages it was asked to
+reclaim, once (not again for the allocation's retries, and never for
+kswapd, which scans only what there is).
 
 kswapd is woken (``wakeup_kswapd``) with the highest zone index and order of
 its wakers; it runs at the end of the tick until ``pgdat_balanced``: some
@@ -60,6 +62,10 @@ class Reclaimer:
         self.reclaimed = 0
         self.kswapd_runs = 0
         self.skipped = 0  # pages passed over for being above reclaim_idx
+        self.nothing_eligible = False  # the last pass found no LRU page to scan
+        # (slow-path entry, nid) of the allocation whose shortfall was counted
+        self.shortfalls: set[tuple[int, int]] = set()
+        self.unscannable = 0  # pages counted that way
         # nid -> [order, highest zone index, migratetype of the first waker]
         self.pending: dict[int, list[int]] = {}
         self.zone_kind = bytes(z.kind for z in mm.phys.zones)
@@ -116,10 +122,8 @@ class Reclaimer:
         reclaimed += slab
         behalf = 1 if mt == MT.MOVABLE else 0
         self.scanned[behalf] += scanned
-        # the zone_resize signal: with no LRU page in the eligible zones the
-        # pass scans nothing, yet its allocation is under the hardest
-        # pressure there is: it counts what it was asked to reclaim
-        self.window[behalf] += scanned if lru_pages else nr_to_reclaim
+        self.window[behalf] += scanned
+        self.nothing_eligible = not lru_pages
         self.reclaimed += reclaimed
         mm.stats.pgscan += scanned
         mm.stats.pgsteal += reclaimed
@@ -217,7 +221,20 @@ class Reclaimer:
 
     # --- drivers -------------------------------------------------------------
     def direct(self, nid: int, order: int, mt: int) -> int:
-        got = self.shrink_node(nid, SWAP_CLUSTER_MAX << min(order, 4), mt)
+        """``try_to_free_pages`` on one node for an allocation in its slow
+        path, then the zone-resize decision.  A pass that finds no LRU page
+        in the allocation's zones scans nothing, yet that allocation is under
+        the hardest pressure there is: the first such pass of the allocation
+        on this node counts what it was asked to reclaim as scanned on its
+        behalf (once: its retries, and kswapd, add nothing for it)."""
+        nr = SWAP_CLUSTER_MAX << min(order, 4)
+        got = self.shrink_node(nid, nr, mt)
+        if self.nothing_eligible:
+            key = (self.mm.pa.stats.slow, nid)
+            if key not in self.shortfalls:
+                self.shortfalls = {k for k in self.shortfalls if k[0] == key[0]} | {key}
+                self.window[0 if mt != MT.MOVABLE else 1] += nr
+                self.unscannable += nr
         self.mm.after_reclaim(nid)
         return got
 

@@ -100,9 +100,22 @@ def test_no_eligible_page_means_no_scan_but_pressure_for_the_resize_hook():
     mm = small_mm(4096, movable=2048)
     f = spill_file(mm, 1500)
     assert zone_pages(mm, f, 0) == 0
-    assert mm.reclaim.shrink_node(0, 32, MT.UNMOVABLE) == 0
-    assert f.cached == 1500 and mm.reclaim.skipped == 0
-    assert mm.reclaim.scanned[0] == 0 and mm.reclaim.window[0] == 32
+    r = mm.reclaim
+    assert r.shrink_node(0, 32, MT.UNMOVABLE) == 0
+    assert f.cached == 1500 and r.skipped == 0
+    assert r.scanned[0] == 0 and r.window == [0, 0]  # a pass scans only what there is
+    seen = []
+    mm.after_reclaim = lambda nid: seen.append(list(r.window)) or r.window.__init__([0, 0])
+    mm.pa.stats.slow += 1  # an allocation enters its slow path
+    r.direct(0, 2, MT.UNMOVABLE)
+    r.direct(0, 2, MT.UNMOVABLE)  # its retry: the same shortfall, not counted again
+    assert seen == [[128, 0], [0, 0]] and r.unscannable == 128
+    mm.pa.stats.slow += 1  # the next allocation that finds nothing counts its own
+    r.direct(0, 0, MT.UNMOVABLE)
+    assert seen[-1] == [32, 0] and r.unscannable == 160
+    r.wake(0, 0, MT.UNMOVABLE)
+    r.run_kswapd()  # kswapd finds nothing either, and adds nothing
+    assert seen[-1] == [0, 0] and r.scanned[0] == 0
 
 
 def test_kswapd_balances_for_the_highest_zone_its_wakers_need():
