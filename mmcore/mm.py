@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER
+from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
 from mmcore.errors import OutOfMemoryError, PageTableError
 from mmcore.hooks.dispatch import HookTable
 from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
@@ -27,7 +27,7 @@ from mmcore.pagetables.tlb import PageWalkCache, Tlb, TlbConfig
 from mmcore.phys.compaction import Compactor
 from mmcore.phys.kernel import KernelAllocs
 from mmcore.phys.page_alloc import PageAllocator
-from mmcore.phys.physmem import MachineSpec, PhysMem
+from mmcore.phys.physmem import MachineSpec, PhysMem, Zone
 from mmcore.phys.region import RegionAllocator
 from mmcore.phys.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
 from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
@@ -119,6 +119,12 @@ class MM:
         self.pa.compact_cb = self.compaction.direct
         self.pa.kswapd_cb = self.reclaim.wake
         self.pa.oom_cb = self.oom.out_of_memory
+        self.pa.confine = self._resizable_region
+
+    def _resizable_region(self, z: Zone) -> bool:
+        """A node's unmovable region (its normal zone) while a ``zone_resize``
+        program moves its boundary: unmovable pages go to its far end."""
+        return z.kind == ZoneKind.NORMAL and self.hooks.attached("zone_resize")
 
     # --- raw allocation ------------------------------------------------------
     def alloc(
