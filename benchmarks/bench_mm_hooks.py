@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bpfvm.asm.assembler import assemble_file  # noqa: E402
-from bpfvm.loader import load  # noqa: E402
+from bpfvm.load import load  # noqa: E402
 from mmcore.hooks.host import MmEnv, policy_helpers  # noqa: E402
 from mmcore.hooks.specs import HOOKS  # noqa: E402
 from mmcore.mm import MM  # noqa: E402

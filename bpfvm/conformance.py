@@ -25,6 +25,7 @@ from typing import Any
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
 from bpfvm.isa.insn import decode
+from bpfvm.limits import MAX_TEXT_FILE, read_bounded
 from bpfvm.program import Program
 from bpfvm.stdhelpers import conformance_helpers
 
@@ -48,6 +49,7 @@ class Vector:
     raw: tuple[int, ...] | None = None  # instruction words from ``-- raw``
     error: str | None = None  # expected error text
     skip: str | None = None  # why this vector cannot be run here
+    source: str = ""  # the asm lines at their line numbers in the file (others blank)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ def parse_vector(text: str, path: str = "<vector>") -> Vector:
     """A :class:`Vector` from the text of a ``.data`` file."""
     sections: dict[str, list[str]] = {}
     current: str | None = None
-    for line in text.splitlines():
+    lines = text.splitlines()
+    source = [""] * len(lines)
+    for i, line in enumerate(lines):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -76,8 +80,11 @@ def parse_vector(text: str, path: str = "<vector>") -> Vector:
             sections.setdefault(current, [])
             continue
         if current is None:
-            raise VectorError(f"{path}: text before the first section: {line!r}")
+            raise VectorError(f"{path}: text before the first section (line {i + 1}): "
+                              f"{_short(line)}")
         sections[current].append(line)
+        if current == "asm":
+            source[i] = line
     name = Path(path).name
     unknown = [s for s in sections if s not in KNOWN_SECTIONS]
     skip = f"unknown section '-- {unknown[0]}'" if unknown else None
@@ -89,31 +96,51 @@ def parse_vector(text: str, path: str = "<vector>") -> Vector:
     if "result" in sections:
         value = " ".join(sections["result"])
         try:
+            if _too_long(value):
+                raise ValueError(value)
             result = (int(value, 16) if "0x" in value.lower() else int(value)) & M64
         except ValueError:
-            raise VectorError(f"{path}: -- result: not a number: {value!r}") from None
+            raise VectorError(f"{path}: -- result: not a number (64 bits at most): "
+                              f"{_short(value)}") from None
     raw = None
     if "raw" in sections:
         try:
-            raw = tuple(int(w, 0) & M64 for w in sections["raw"])
+            raw = tuple(_word(w) for w in sections["raw"])
         except ValueError:
-            raise VectorError(f"{path}: -- raw: not a list of numbers") from None
+            raise VectorError(f"{path}: -- raw: not a list of 64-bit numbers") from None
     error = " ".join(sections["error"]) if "error" in sections else None
     if result is None and error is None and skip is None:
         skip = "no '-- result' or '-- error' section"
     if "asm" not in sections and raw is None and skip is None:
         skip = "no program ('-- asm' or '-- raw')"
     return Vector(name, path, "\n".join(sections.get("asm", [])) + "\n", mem, result, raw,
-                  error, skip)
+                  error, skip, "\n".join(source) + "\n")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _too_long(text: str) -> bool:
+    """More digits than any 64-bit number needs (checked before ``int`` sees
+    them, whatever their count)."""
+    return len(text.strip().lstrip("+-").lower().removeprefix("0x").lstrip("0")) > 20
+
+
+def _word(text: str) -> int:
+    """One ``-- raw`` word (ValueError when it is not a 64-bit number)."""
+    if _too_long(text):
+        raise ValueError(text)
+    return int(text, 0) & M64
 
 
 def load_vector(path: str | Path) -> Vector:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise VectorError(f"{path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise VectorError(f"{path}: not UTF-8 text") from None
+        text = read_bounded(path, MAX_TEXT_FILE, "vector").decode("utf-8")
+    except BpfvmError as exc:
+        raise VectorError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise VectorError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     return parse_vector(text, str(path))
 
 
@@ -137,7 +164,7 @@ def program_of(vector: Vector) -> Program:
         return Program(decode(data), name=Path(vector.name).stem)
     from bpfvm.asm.assembler import assemble
 
-    program = assemble(vector.asm, vector.path, syntax="conformance")
+    program = assemble(vector.source or vector.asm, vector.path, syntax="conformance")
     program.name = Path(vector.name).stem
     return program
 

@@ -31,8 +31,9 @@ FAULT = (1 << 64) - 1  # what a bound call returns after a fault (then check() r
 class ProgramFault(VmFault):
     """A :class:`VmFault` that also names the source line of the faulting pc."""
 
-    def __init__(self, pc: int, message: str, where: str) -> None:
-        BpfvmError.__init__(self, f"pc {pc} ({where}): {message}")
+    def __init__(self, pc: int, message: str, where: str, text: str = "") -> None:
+        shown = f"\n    {text}" if text else ""  # the source line, when not at hand (C)
+        BpfvmError.__init__(self, f"pc {pc} ({where}): {message}{shown}")
         self.pc = pc
         self.message = message
         self.where = where
@@ -44,7 +45,7 @@ def located(program: Program, fault: VmFault) -> VmFault:
         return fault
     pc = fault.pc
     loc = program.source[pc] if 0 <= pc < len(program.source) else None
-    return fault if loc is None else ProgramFault(pc, fault.message, str(loc))
+    return fault if loc is None else ProgramFault(pc, fault.message, str(loc), loc.text)
 
 
 @runtime_checkable

@@ -175,6 +175,7 @@ class ArrayMap(Map):
         self.stride = round8(self.value_size)
         self.value_offset = 0
         self.buf = bytearray(self.max_entries * self.stride)
+        self.buf[:len(defn.init)] = defn.init
 
     def find(self, key: bytes) -> int | None:
         index = int.from_bytes(key[:4], "little")

@@ -21,10 +21,11 @@ from tests.conftest import ROOT
 
 PACKAGES = ("bpfvm", "verifier", "mmcore")
 BPFVM_TOP = {"bpfvm", "bpfvm.program", "bpfvm.maps", "bpfvm.helpers", "bpfvm.stdhelpers",
-             "bpfvm.vmenv", "bpfvm.errors", "bpfvm.hookspec", "bpfvm.engine"}
+             "bpfvm.vmenv", "bpfvm.errors", "bpfvm.hookspec", "bpfvm.engine", "bpfvm.toolchain",
+             "bpfvm.limits"}
 MM_BASE = {"mmcore", "mmcore.constants", "mmcore.errors", "mmcore.sources"}
 MM_MACHINE = {"mmcore.mm", "mmcore.metrics", "mmcore.invariants"}
-DRIVERS = {"bpfvm.loader", "bpfvm.conformance"}
+DRIVERS = {"bpfvm.load", "bpfvm.conformance"}
 # The vocabulary every module may use: errors and fixed-width integer conversions.
 BASE = {"bpfvm.errors", "bpfvm.isa.bits"}
 
@@ -86,7 +87,7 @@ def allows(src: str, dst: str) -> bool:
         return True
     if "bpfvm.records" in rules and dst in RECORDS:
         return True
-    return "driver.loader" in rules and dst == "bpfvm.loader"
+    return "driver.loader" in rules and dst == "bpfvm.load"
 
 
 def module_name(path: Path) -> str:

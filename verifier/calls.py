@@ -112,15 +112,31 @@ def helper_call(env: Env, state: State, pc: int, helper_id: int) -> State:
         if m.kind is not K_MAP:
             return _clobber(state, UNKNOWN)
         assert m.obj is not None
-        new_id = pc + 1
+        new_id = pc + 1  # the result's id (null-check links) and map value (entry)
 
-        def scrub(v: Val) -> Val:
-            return Val(v.kind, v.num, v.obj, v.null, 0) if v.id == new_id else v
+        def scrub(v: Val) -> Val:  # results of this lookup's earlier runs
+            if v.id == new_id:
+                v = Val(v.kind, v.num, v.obj, v.null, 0)
+            if v.obj is not None and v.obj.entry == new_id:
+                v = Val(v.kind, v.num, v.obj.any_entry(), v.null, v.id)
+            return v
 
-        if state.has_id(new_id):  # else map_vals would give an equal state back
-            state = state.map_vals(scrub)
-        return _clobber(state, pointer(env.map_obj(int(m.obj.ref)), 0, True, new_id))
+        if state.has_id(new_id) or _has_entry(state, new_id):  # else map_vals would give
+            state = state.map_vals(scrub)  # an equal state back
+        return _clobber(state, pointer(env.map_obj(int(m.obj.ref), new_id), 0, True, new_id))
     return _clobber(state, UNINIT if spec.ret is Ret.VOID else UNKNOWN)
+
+
+def _has_entry(state: State, entry: int) -> bool:
+    """Some register or spill points into the map value ``entry``."""
+    for f in state.frames:
+        for v in f.regs:
+            if v.obj is not None and v.obj.entry == entry:
+                return True
+        for _s, v in f.stack.spills.values():
+            if v.obj is not None and v.obj.entry == entry:
+                return True
+    return False
 
 
 def _clobber(state: State, r0: Val) -> State:

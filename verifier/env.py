@@ -44,6 +44,7 @@ class Env:
             v = self.consts[value] = const(value)
         return v
 
-    def map_obj(self, index: int) -> Obj:
+    def map_obj(self, index: int, entry: int = 0) -> Obj:
+        """A value of map ``index`` (``entry``: which one, see :class:`Obj`)."""
         m = self.maps[index]
-        return Obj("map_value", index, m.value_size, m.name)
+        return Obj("map_value", index, m.value_size, m.name, entry)

@@ -119,6 +119,14 @@ def _stack_load(env: Env, state: State, depth: int, lo: int, hi: int, size: int,
                 assert v.num is not None
                 return scalar(sext(v.num, 8 * size, 64))
             return v
+        if const and o == lo and size < s and v.kind is K_SCALAR:
+            # the low bytes of a wider scalar spill (little-endian): its value cut to
+            # size; the value itself (and its links) when it fits
+            assert v.num is not None
+            if v.num.umax < 1 << (8 * size) and not signed:
+                return v
+            low = truncate(v.num, size)
+            return scalar(sext(low, 8 * size, 64) if signed else low)
         if v.kind is not K_SCALAR:
             ck.reject(f"partial read of a spilled pointer at fp{o} ({v.type_name()})", state,
                       (reg,))
@@ -145,8 +153,29 @@ def _stack_store(env: Env, state: State, depth: int, lo: int, hi: int, size: int
         val = None
     if val is not None and val.kind is K_SCALAR and size < 8:
         assert val.num is not None
-        val = scalar(truncate(val.num, size))
+        if val.num.umax >> (8 * size):  # cut: no longer the register's value
+            val = scalar(truncate(val.num, size))
     return state.set_stack(depth, st.write(lo, size, val))
+
+
+def _stack_atomic(env: Env, state: State, depth: int, lo: int, hi: int, size: int,
+                  reg: int) -> tuple[State, Val]:
+    """An atomic read-modify-write of stack bytes ``[lo, hi)``: they must be
+    initialised and hold no part of a spilled pointer (nor of a value that
+    is a pointer on some path): an atomic would turn the pointer into a
+    scalar (fetch, xchg, cmpxchg hand it out) or change it behind the
+    verifier's back (add, or, and, xor).  Afterwards the bytes hold an
+    unknown scalar, and so does the fetched value."""
+    for o, _s, v in state.stack(depth).overlapping(lo, hi - lo):
+        if v.kind is not K_SCALAR:
+            env.checker.reject(f"atomic operation on a spilled pointer at fp{o} "
+                               f"({v.type_name()})", state, (reg,))
+            return _stack_store(env, state, depth, lo, hi, size, None, None), UNKNOWN
+    before = _stack_load(env, state, depth, lo, hi, size, False, reg)
+    if before.kind is not K_SCALAR:  # rejected (uninitialised bytes)
+        return state, UNKNOWN
+    after = _stack_store(env, state, depth, lo, hi, size, None, None)
+    return after, scalar(loaded(size, False))
 
 
 def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool = False,
@@ -166,6 +195,8 @@ def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool
                            f"{OBJ_WORD[kind]}", state, (reg, src) if src is not None else (reg,))
     if kind == "ctx":
         return state, _ctx(env, state, p, reg, off, size, write, signed, atomic)
+    if write and kind == "map_value" and env.maps[int(p.obj.ref)].readonly:
+        env.checker.reject(f"write into read-only map '{p.obj.name}'", state, (reg,))
     rng = _bounds(env, state, p, reg, off, size)
     if rng is None:
         return state, scalar(loaded(size, signed))
@@ -174,11 +205,7 @@ def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool
     depth = int(p.obj.ref)
     lo, hi = rng
     if atomic:
-        before = _stack_load(env, state, depth, lo, hi, size, False, reg)
-        if before.kind is not K_SCALAR:
-            return state, UNKNOWN
-        after = _stack_store(env, state, depth, lo, hi, size, None, None)
-        return after, scalar(loaded(size, False))
+        return _stack_atomic(env, state, depth, lo, hi, size, reg)
     if write:
         if val is None:  # immediate store: value known from the instruction
             return _stack_store(env, state, depth, lo, hi, size, None, None), UNKNOWN

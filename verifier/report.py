@@ -37,6 +37,8 @@ class Diagnostic:
 
     def __str__(self) -> str:
         lines = [self.headline]
+        if self.loc is not None and self.loc.text:
+            lines.append(f"    {self.loc.text}")
         if self.insn:
             lines.append(f"    {self.insn}")
         if self.state:

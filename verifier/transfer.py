@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bpfvm import isa
-from bpfvm.isa.insn import Insn, lddw_value
+from bpfvm.isa.insn import Insn, lddw_value, map_value_offset
 from verifier.calls import helper_call, leave, local_call
 from verifier.checks import MAX_VAR_OFF, SCALAR, Bounded, TypeIs
 from verifier.domains import arith
@@ -23,6 +23,7 @@ from verifier.domains.compare import refine
 from verifier.domains.interval import Scalar
 from verifier.domains.state import State
 from verifier.domains.values import (
+    DIRECT,
     K_MAP,
     K_PTR,
     K_SCALAR,
@@ -107,13 +108,17 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
                   (insn.dst,))
         return UNKNOWN
     if op == "sub" and dst.kind is K_PTR and src.kind is K_PTR:
-        if dst.obj != src.obj or dst.null or src.null:
+        if not dst.obj.same_storage(src.obj) or dst.null or src.null:
             ck.reject(f"subtracting pointers to different objects: r{insn.dst} "
                       f"({dst.type_name()}) and r{src_reg} ({src.type_name()})", state,
                       (insn.dst, src_reg or 0))
             return UNKNOWN
+        if not dst.obj.is_one_object(src.obj):  # values of one map, perhaps two of them:
+            return UNKNOWN  # their distance is not known (the kernel's result, too)
         assert dst.num is not None and src.num is not None
         return scalar(arith.alu("sub", dst.num, src.num, 64))
+    if op == "add" and K_MAP in (dst.kind, src.kind) and (_is_zero(src) or _is_zero(dst)):
+        return dst if dst.kind is K_MAP else src  # the kernel allows a map handle + 0
     ptr, num_val, num_reg = (dst, src, src_reg) if dst.kind is K_PTR else (src, dst, insn.dst)
     ok = (ptr.kind is K_PTR and num_val.kind is K_SCALAR
           and (op == "add" or (op == "sub" and ptr is dst)))
@@ -137,6 +142,10 @@ def _ptr_alu(env: Env, state: State, insn: Insn, spec: isa.OpSpec, dst: Val, src
                   state, (insn.dst,))
         return UNKNOWN
     return Val(K_PTR, off, ptr.obj, False, ptr.id)
+
+
+def _is_zero(v: Val) -> bool:
+    return v.kind is K_SCALAR and v.num is not None and v.num.is_const() and v.num.value == 0
 
 
 _SHIFTS = ("lsh", "rsh", "arsh")
@@ -218,7 +227,12 @@ def _lddw(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list
         if m.kind != "array":
             ck.reject(f"direct value access needs an array map; '{m.name}' is a {m.kind} map",
                       state)
-        v = pointer(env.map_obj(idx), second.imm)
+        off = map_value_offset(insn, second)  # unsigned, as the engines read it
+        if off >= m.value_size:
+            ck.reject(f"direct value access to map '{m.name}' at offset {off}: outside its "
+                      f"{m.value_size}-byte value", state)
+            off = 0  # assumed inside, so that the uses do not report it again
+        v = pointer(env.map_obj(idx, DIRECT), off)
     return _next(pc, spec, state.set_reg(insn.dst, v))
 
 
@@ -265,8 +279,14 @@ def _remember_imm(env: Env, state: State, insn: Insn, spec: isa.OpSpec) -> State
 
 def _stx(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[Edge]:
     state = env.checker.init(state, insn.dst, insn.src)
+    v, p = state.reg(insn.src), state.reg(insn.dst)
+    if v.kind is K_SCALAR and p.kind is K_PTR and p.obj.kind == "stack" \
+            and (spec.width == 8 or v.num.umax >> (8 * spec.width) == 0):
+        # a spill holds the register's value: link them, so that a bound learnt on
+        # one (or on a fill of the spill) holds for the other (as the kernel does)
+        state, v = _link(state, insn.src, v, SCALAR_IDS + pc)
     state, _ = access(env, state, insn.dst, insn.off, spec.width, write=True,
-                      val=state.reg(insn.src), src=insn.src)
+                      val=v, src=insn.src)
     return _next(pc, spec, state)
 
 
@@ -362,7 +382,8 @@ def _pointer_jcond(env: Env, state: State, insn: Insn, spec: isa.OpSpec, a: Val,
         if spec.op == "jeq":
             return [(False, non_null), (True, eq_null)]
         return [(False, eq_null), (True, non_null)]
-    if a.kind is K_PTR and b.kind is K_PTR and a.obj == b.obj and not a.null and not b.null:
+    if a.kind is K_PTR and b.kind is K_PTR and a.obj.same_storage(b.obj) and not a.null \
+            and not b.null:
         return both
     if a.kind is K_PTR and b.kind is K_PTR:
         ck.reject(f"comparison of pointers to different objects: r{insn.dst} "

@@ -1,1 +1,2 @@
-"""The text side: grammar, both syntaxes, assembler, disassembler, sections."""
+"""The text side: grammar, both syntaxes, assembler, disassembler, sections;
+clang-built BPF objects (ELF, BTF) and the C header they include."""

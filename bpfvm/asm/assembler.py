@@ -73,9 +73,18 @@ class AsmError:
     source_line: str
 
     def __str__(self) -> str:
-        prefix = "".join(c if c == "\t" else " " for c in self.source_line[:self.col - 1])
+        line, col = self.source_line, self.col
+        if len(line) > _SHOWN:  # a window around the column of a very long line
+            start = max(0, min(col - 1 - _SHOWN // 2, len(line) - _SHOWN))
+            head, tail = "..." if start else "", "..." if start + _SHOWN < len(line) else ""
+            line = head + line[start:start + _SHOWN] + tail
+            col = col - start + len(head)
+        prefix = "".join(c if c == "\t" else " " for c in line[:col - 1])
         return (f"{self.file}:{self.line}:{self.col}: {self.message}\n"
-                f"{self.source_line}\n{prefix}^")
+                f"{line}\n{prefix}^")
+
+
+_SHOWN = 120  # characters of a source line an error shows
 
 
 class AsmErrors(BpfvmError):

@@ -26,7 +26,7 @@ from bpfvm.asm.names import is_fetch, kernel_func, layout
 from bpfvm.helpers import HelperTable
 from bpfvm.isa import Kind, OpSpec
 from bpfvm.isa.bits import s64
-from bpfvm.isa.insn import Insn, lddw_value
+from bpfvm.isa.insn import Insn, lddw_value, map_value_offset
 from bpfvm.program import MapDef, Program
 
 SYNTAXES = ("kernel", "conformance")
@@ -112,7 +112,7 @@ def _lddw_operand(ctx: _Ctx, spec: OpSpec, first: Insn, second: Insn) -> str:
             return str(s64(value))
         return _num(value)
     kind = "map" if first.src == isa.PSEUDO_MAP_FD else "map_value"
-    return _mapref(ctx, kind, first.imm, second.imm & 0xFFFFFFFF)
+    return _mapref(ctx, kind, first.imm, map_value_offset(first, second))
 
 
 # ---- conformance syntax -------------------------------------------------------------

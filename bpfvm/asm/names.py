@@ -104,10 +104,15 @@ def kernel_key(spec: OpSpec) -> tuple:
     return (k.value,)
 
 
-CONF_INDEX: MappingProxyType[str, tuple[OpSpec, ...]] = MappingProxyType({
-    name: tuple(s for s in isa.TABLE if name in conf_names(s))
-    for name in {n for s in isa.TABLE for n in conf_names(s)}
-})
+def _conf_index() -> dict[str, tuple[OpSpec, ...]]:
+    index: dict[str, list[OpSpec]] = {}
+    for s in isa.TABLE:  # one pass: the specs of each name stay in table order
+        for name in dict.fromkeys(conf_names(s)):
+            index.setdefault(name, []).append(s)
+    return {name: tuple(specs) for name, specs in index.items()}
+
+
+CONF_INDEX: MappingProxyType[str, tuple[OpSpec, ...]] = MappingProxyType(_conf_index())
 CONF_MAX_WORDS = max(len(name.split()) for name in CONF_INDEX)
 KERNEL_INDEX: MappingProxyType[tuple, OpSpec] = MappingProxyType(
     {kernel_key(s): s for s in isa.TABLE})

@@ -34,7 +34,7 @@ from bpfvm.asm.syntax import Imm, LineError, MapRef, Mem, Name, Operand, Reg, St
 from bpfvm.helpers import HelperTable
 from bpfvm.isa import Kind, OpSpec
 from bpfvm.isa.bits import s32
-from bpfvm.isa.insn import Insn, lddw
+from bpfvm.isa.insn import MAP_VALUE_OFFSET_MAX, Insn, lddw
 
 S16 = (-(1 << 15), (1 << 15) - 1)
 IMM32 = (-(1 << 31), (1 << 32) - 1)  # unsigned spellings of negative numbers allowed
@@ -278,7 +278,7 @@ def _k_call_name(stmt: Stmt, env: Scope) -> tuple[OpSpec, tuple]:
     if rel:
         if name.text != "pc":
             raise LineError(rel[0].col, f"expected 'call pc{rel[0].text}N' or 'call LABEL'")
-        value = parse_int(rel[1].text)
+        value = parse_int(rel[1].text, rel[1].col)
         return isa.BY_KEY["call_local"], (Imm(-value if rel[0].text == "-" else value,
                                                 rel[0].col, True),)
     if name.text in env.labels:
@@ -356,6 +356,15 @@ def _map(op: MapRef, env: Scope) -> int:
     return env.maps[op.ref]
 
 
+def _map_offset(op: MapRef) -> int:
+    """The offset of ``map_value[NAME]+OFF``, as :func:`bpfvm.isa.insn.map_value_offset`
+    reads it back: unsigned 32 bits (a negative offset would be read as a huge one)."""
+    if op.off < 0:
+        raise LineError(op.col, f"map value offset {op.off} is negative (the offset is "
+                        f"unsigned: 0..{MAP_VALUE_OFFSET_MAX})")
+    return _in_range(op.off, (0, MAP_VALUE_OFFSET_MAX), op.col, "map value offset", 32)
+
+
 def bind(spec: OpSpec, ops: tuple[Operand, ...], env: Scope) -> list[Insn]:
     """The instruction slots of ``spec`` with ``ops``; raises :class:`LineError`."""
     fields = {"dst": 0, "src": 0, "off": 0, "imm": 0}
@@ -377,8 +386,7 @@ def bind(spec: OpSpec, ops: tuple[Operand, ...], env: Scope) -> list[Insn]:
         elif shape == "imm64":
             value = _in_range(op.value, IMM64, op.col, "immediate", 64)
         else:
-            off = _in_range(op.off, IMM32, op.col, "map value offset", 32)
-            value = (_map(op, env) & 0xFFFFFFFF) | ((off & 0xFFFFFFFF) << 32)
+            value = (_map(op, env) & 0xFFFFFFFF) | (_map_offset(op) << 32)
     _check_writes(spec, ops, fields)
     if spec.kind is Kind.LDDW:
         return list(lddw(fields["dst"], value or 0, fields["src"]))

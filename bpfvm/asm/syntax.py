@@ -127,18 +127,26 @@ def _reg(tok: Token) -> Reg:
     return Reg(int(m.group(2)), m.group(1), _col(tok))
 
 
-def parse_int(text: str) -> int:
-    """A NUMBER token's value: 0x hex, 0b binary, else decimal (leading zeros allowed)."""
+# Significant digits of the widest literal any operand takes (64 bits, plus one
+# so that range checks still name a value just past the limit).
+_MAX_DIGITS = {16: 17, 2: 65, 10: 21}
+
+
+def parse_int(text: str, col: int = 1) -> int:
+    """A NUMBER token's value: 0x hex, 0b binary, else decimal (leading zeros
+    allowed).  A literal with more digits than any 64-bit value needs is a
+    :class:`LineError` at ``col`` (so a huge literal never reaches ``int``)."""
     prefix = text[:2].lower()
-    if prefix == "0x":
-        return int(text[2:], 16)
-    if prefix == "0b":
-        return int(text[2:], 2)
-    return int(text, 10)
+    base, digits = {"0x": (16, text[2:]), "0b": (2, text[2:])}.get(prefix, (10, text))
+    significant = len(digits.lstrip("0"))
+    if significant > _MAX_DIGITS[base]:
+        shown = text if len(text) <= 24 else f"{text[:12]}...{text[-6:]}"
+        raise LineError(col, f"number {shown} ({significant} digits) does not fit in 64 bits")
+    return int(digits, base)
 
 
 def _number(sign: Token | None, tok: Token) -> Imm:
-    value = parse_int(str(tok))
+    value = parse_int(str(tok), _col(tok))
     col = _col(sign) if sign is not None else _col(tok)
     return Imm(-value if sign == "-" else value, col, sign is not None)
 

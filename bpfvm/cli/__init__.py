@@ -10,15 +10,19 @@ ends in a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from bpfvm import __version__
 from bpfvm.errors import BpfvmError
 
 # Subcommand modules, in the order ``bpfvm --help`` lists them.  A module that
 # is absent (a component not built yet) is skipped.
-COMMANDS = ("demo", "asm", "disasm", "run", "verify", "conformance", "hooks", "mm", "fuzz")
+COMMANDS = ("demo", "asm", "cc", "disasm", "run", "verify", "conformance", "hooks", "header",
+            "mm", "fuzz")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bpfvm",
         description="eBPF-like policy programs for a simulated memory manager: "
         "assemble, verify, run, attach.")
+    parser.add_argument("--version", action="version", version=f"bpfvm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -45,15 +50,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
     except BpfvmError as exc:
-        print(f"bpfvm: {exc}", file=sys.stderr)
+        _say(f"bpfvm: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        print("bpfvm: interrupted", file=sys.stderr)
+        _say("bpfvm: interrupted")
         return 130
-    except BrokenPipeError:
-        return 0
+    except MemoryError:
+        _say("bpfvm: out of memory: the input asks for more than this machine can hold")
+        return 2
+    except OSError as exc:
+        if not _stdout_failed(exc):
+            raise
+        _drop_stdout()
+        if exc.errno != errno.EPIPE:  # a reader that went away needs no message
+            _say(f"bpfvm: cannot write to standard output: {exc.strerror or exc}")
+        return 2
+
+
+def _say(message: str) -> None:
+    try:
+        print(message, file=sys.stderr)
+    except OSError:
+        pass
+
+
+def _stdout_failed(exc: OSError) -> bool:
+    """Whether ``exc`` came from writing standard output (a full disk, a
+    closed pipe), as opposed to a file the command opened."""
+    if exc.errno in (errno.EPIPE, errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+        return exc.filename is None
+    return False
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null so that the interpreter's own
+    flush at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

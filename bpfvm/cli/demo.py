@@ -13,12 +13,13 @@ the unmovable region and the unmovable kernel memory evolved over time
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from bpfvm.cli.common import console
+from bpfvm.cli.common import check_output, console
 from bpfvm.cli.mm import progress_bar, write_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 INTRO = (
     "Simulated machine: {machine}.\n"
@@ -50,6 +51,8 @@ def region_timeline(cmp: dict[str, Any], every: int = 20) -> Table:
     live unmovable kernel memory (the same workload on both sides), the
     unmovable region (normal zones, all nodes), and the resizes and
     pageblocks moved so far."""
+    from rich.table import Table
+
     t = Table(title="programs side over time: the unmovable region")
     for col in ("tick", "kernel MiB", "region MiB", "resizes", "pageblocks moved"):
         t.add_column(col, justify="right")
@@ -67,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from bpfvm.cli.tables import compare_header, compare_table, hook_problems
     from mmcore.scenario.runner import as_scenario, compare_scenario
 
+    if args.json:
+        check_output(args.json, "--json")
     sc = as_scenario(None)
     out = console(args)
     nodes = sc.machine.nodes

@@ -9,8 +9,9 @@ from bpfvm.cli.common import add_section_flag, helpers, load_program
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("disasm", help="disassemble PROG.bin / PROG.json / PROG.s")
-    p.add_argument("program", help="raw bytecode (.bin), object (.json) or assembly (.s)")
+    p = sub.add_parser("disasm", help="disassemble PROG.bin / PROG.json / PROG.s / PROG.o / PROG.c")
+    p.add_argument("program", help="raw bytecode (.bin), object (.json), assembly (.s), "
+                   "BPF object (.o) or C (.c)")
     p.add_argument("--syntax", choices=("kernel", "conformance"), default="kernel",
                    help="output syntax (default: kernel)")
     add_section_flag(p)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
-
 from bpfvm.cli.common import add_json_flag, console, print_json
 from bpfvm.errors import BpfvmError
 
@@ -40,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json([_as_json(h) for h in hooks])
         return 0
+    from rich.table import Table
+
     out = console(args)
     for hook in hooks:
         table = Table(title=f"[bold]{hook.name}[/] — {hook.doc}", title_justify="left")

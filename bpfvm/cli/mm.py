@@ -5,9 +5,9 @@ without an argument) with its programs attached, showing a progress bar
 and then the metrics tables; ``bpfvm mm compare SCENARIO.toml`` runs the
 same workload under the built-in policies and under the scenario's
 programs and prints them side by side (``--plot`` draws the time series).
-Subcommands of other modules (``bpfvm.cli.mm_pagetables``) register here
-when present.  This module only parses arguments and prints: the work is in
-:mod:`mmcore.scenario.runner`.
+Subcommands of other modules (``bpfvm.cli.mm_pagetables``,
+``bpfvm.cli.sweep``) register here when present.  This module only parses
+arguments and prints: the work is in :mod:`mmcore.scenario.runner`.
 """
 
 from __future__ import annotations
@@ -17,16 +17,15 @@ import importlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from bpfvm.cli.common import console
+from bpfvm.cli.common import check_output, console, write_output
 from bpfvm.errors import BpfvmError
 
-EXTENSIONS = ("bpfvm.cli.mm_pagetables",)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXTENSIONS = ("bpfvm.cli.mm_pagetables", "bpfvm.cli.sweep")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,6 +74,14 @@ def _usage(p: argparse.ArgumentParser) -> int:
 @contextmanager
 def progress_bar(out: Console, label: str) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar fed with (side, tick, ticks); silent when not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("ticks"), TimeElapsedColumn(), console=out, transient=True,
                    disable=not out.is_terminal)
@@ -89,15 +96,10 @@ def progress_bar(out: Console, label: str) -> Iterator[Callable[[str, int, int],
         yield update
 
 
-def write_json(obj: Any, dest: str) -> None:
-    text = json.dumps(obj, indent=2)
-    if dest == "-":
-        print(text)
-        return
-    try:
-        Path(dest).write_text(text + "\n")
-    except OSError as exc:
-        raise BpfvmError(f"{dest}: cannot write: {exc.strerror or exc}") from None
+def write_json(obj: Any, dest: str, inputs: tuple[str | None, ...] = ()) -> None:
+    """``obj`` as JSON to ``dest`` (``-``: stdout), written whole or not at all."""
+    write_output(dest, json.dumps(obj, indent=2) + "\n", "--json",
+                 inputs=[p for p in inputs if p])
 
 
 def _scenario(path: str | None) -> Any:
@@ -110,13 +112,18 @@ def run(args: argparse.Namespace) -> int:
     from bpfvm.cli.tables import hook_problems, print_results
     from mmcore.scenario.runner import Runner
 
+    if args.no_attach and args.engine:
+        raise BpfvmError("--engine chooses the engine of attached programs; with --no-attach "
+                         "nothing is attached")
+    if args.json:
+        check_output(args.json, "--json", [args.scenario] if args.scenario else [])
     sc = _scenario(args.scenario)
     err = console(args, stderr=True)
     runner = Runner(sc, check=args.check, attach=not args.no_attach, engine=args.engine)
     with progress_bar(err, sc.name) as update:
         results = runner.run(lambda t, n: update("", t, n))
     if args.json:
-        write_json(results, args.json)
+        write_json(results, args.json, (args.scenario,))
         if args.json == "-":
             return 0
     out = console(args)
@@ -130,6 +137,14 @@ def compare(args: argparse.Namespace) -> int:
     from bpfvm.cli.tables import compare_header, compare_rows, compare_table, hook_problems
     from mmcore.scenario.runner import compare_scenario
 
+    inputs = [args.scenario] if args.scenario else []
+    if args.json:
+        check_output(args.json, "--json", inputs)
+    if args.plot:
+        from bpfvm.cli.plot import plot_format
+
+        check_output(args.plot, "--plot", inputs)
+        plot_format(args.plot)
     sc = _scenario(args.scenario)
     if not sc.attach:
         raise BpfvmError(f"{sc.file}: attach: the scenario attaches no program; "
@@ -139,7 +154,8 @@ def compare(args: argparse.Namespace) -> int:
         cmp = compare_scenario(sc, update, engine=args.engine)
     base, pol = cmp["baseline"], cmp["programs"]
     if args.json:
-        write_json({**cmp, "rows": compare_rows(base["metrics"], pol["metrics"])}, args.json)
+        write_json({**cmp, "rows": compare_rows(base["metrics"], pol["metrics"])}, args.json,
+                   (args.scenario,))
     if args.plot:
         from bpfvm.cli.plot import plot_compare
 

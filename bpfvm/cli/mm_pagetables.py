@@ -12,12 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from pathlib import Path
 
-from rich.table import Table
-
-from bpfvm.cli.common import console
-from bpfvm.errors import BpfvmError
+from bpfvm.cli.common import check_output, console, write_output
 
 COLUMNS = (
     ("layout", "layout", "left"),
@@ -50,6 +46,8 @@ def register(mm_subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mmcore.studies.pagetables import DEFAULT_CONFIG, load_config, run_study
 
+    if args.json:
+        check_output(args.json, "--json", [args.config] if args.config else [])
     cfg = load_config(args.config or DEFAULT_CONFIG)
     layouts = tuple(n for n in (args.layouts or "").split(",") if n)
     err = console(args, stderr=True)
@@ -57,15 +55,13 @@ def run(args: argparse.Namespace) -> int:
         rows = run_study(cfg, getattr(args, "engine", None) or "interp", layouts,
                          progress=lambda lay, t: status.update(f"{lay}: {t}"))
     data = [asdict(r) for r in rows]
+    from rich.table import Table
+
     if args.json:
         text = json.dumps({"walks": cfg.walks, "seed": cfg.seed, "rows": data}, indent=2)
+        write_output(args.json, text + "\n", "--json")
         if args.json == "-":
-            print(text)
             return 0
-        try:
-            Path(args.json).write_text(text + "\n")
-        except OSError as exc:
-            raise BpfvmError(f"{args.json}: cannot write: {exc.strerror or exc}") from None
     table = Table(title=f"page tables: {cfg.walks} walks per measurement, seed {cfg.seed}")
     for _, head, justify in COLUMNS:
         table.add_column(head, justify=justify)  # type: ignore[arg-type]

@@ -9,11 +9,15 @@ size of the unmovable (normal) zones.  Needs matplotlib (the optional
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bpfvm.cli.common import write_output
 from bpfvm.errors import BpfvmError
+
+PLOT_FORMATS = ("png", "svg", "pdf")
 
 PANELS: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
     ("2 MiB success per window", lambda s: s.get("huge_2m_window_rate")),
@@ -58,10 +62,18 @@ def plot_compare(cmp: dict[str, Any], out: str | Path) -> Path:
     fig.suptitle(f"{cmp['scenario']} (seed {cmp['seed']}): built-in policies vs programs")
     fig.tight_layout()
     path = Path(out)
+    image = io.BytesIO()
     try:
-        fig.savefig(path)
-    except (OSError, ValueError) as exc:
-        raise BpfvmError(f"{path}: cannot write the plot: {exc}") from None
+        fig.savefig(image, format=plot_format(str(out)))
     finally:
         plt.close(fig)
+    write_output(str(out), image.getvalue(), "--plot")
     return path
+
+
+def plot_format(out: str) -> str:
+    """The image format of ``--plot OUT`` (by its extension), or an error."""
+    fmt = Path(out).suffix.lower().lstrip(".")
+    if fmt not in PLOT_FORMATS:
+        raise BpfvmError(f"--plot {out}: name the image .png, .svg or .pdf")
+    return fmt

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import argparse
 
-from bpfvm.cli.common import add_json_flag, console, helpers, load_programs, print_json
+from bpfvm.cli.common import (
+    TextConsole,
+    add_json_flag,
+    escape,
+    helpers,
+    load_programs,
+    parse_size_arg,
+    print_json,
+)
 from bpfvm.errors import BpfvmError
 from bpfvm.hookspec import HookSpec
 
@@ -19,14 +27,17 @@ from bpfvm.hookspec import HookSpec
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="statically verify a program (exit 0 accepted, "
                        "1 rejected)")
-    p.add_argument("program", help="assembly (.s), raw bytecode (.bin) or object (.json)")
+    p.add_argument("program", help="assembly (.s), raw bytecode (.bin), object (.json), "
+                   "BPF object (.o) or C (.c)")
     ctx = p.add_mutually_exclusive_group()
     ctx.add_argument("--hook", metavar="NAME", help="hook the program attaches to "
                      "(default: the program's .hook directive)")
-    ctx.add_argument("--ctx-size", metavar="N", type=int,
-                     help="generic program: r1 points at a buffer of N bytes, r2 = N")
-    p.add_argument("--object", metavar="NAME=BYTES", action="append", default=[],
-                   help="size of a memory object the hook's pointer fields point at")
+    ctx.add_argument("--ctx-size", metavar="SIZE",
+                     help="generic program: r1 points at a buffer of SIZE bytes, r2 = SIZE "
+                     "(units allowed: 64KiB)")
+    p.add_argument("--object", metavar="NAME=SIZE", action="append", default=[],
+                   help="size of a memory object the hook's pointer fields point at "
+                   "(bytes, or with a unit: region=512KiB)")
     p.add_argument("--log-level", type=int, choices=(0, 1, 2), default=0,
                    help="0: verdict only; 1: and every branch; 2: and every state")
     add_json_flag(p)
@@ -41,27 +52,37 @@ def _hooks() -> dict[str, HookSpec]:
     return dict(HOOKS)
 
 
+MAX_CTX_SIZE = 1 << 30  # the largest context or object the verifier is asked about
+
+
 def _objects(items: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in items:
         name, sep, size = item.partition("=")
-        try:
-            value = int(size, 0)
-        except ValueError:
-            value = -1
-        if not sep or not name or value < 0:
-            raise BpfvmError(f"--object: expected NAME=BYTES, not '{item}'")
-        out[name] = value
+        if not sep or not name:
+            raise BpfvmError(f"--object: expected NAME=SIZE, not '{item[:40]}'")
+        out[name] = _size(size, f"--object {name}")
     return out
+
+
+def _size(text: str, flag: str) -> int:
+    value = parse_size_arg(text, flag)
+    if value > MAX_CTX_SIZE:
+        raise BpfvmError(f"{flag}: {value} bytes is more than the limit of "
+                         f"{MAX_CTX_SIZE >> 30} GiB")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     """Verify the file's program, or each of its ``.hook`` sections."""
     from bpfvm.asm.sections import pick_section
 
+    if args.ctx_size is not None:
+        args.ctx_size = _size(args.ctx_size, "--ctx-size")
+        if args.object:
+            raise BpfvmError("--object applies to a hook's objects, not to --ctx-size")
+    _objects(args.object)  # checked before the (slow) assembly
     programs = load_programs(args.program)
-    if args.ctx_size is not None and args.ctx_size < 0:
-        raise BpfvmError("--ctx-size must be >= 0")
     if len(programs) > 1 and args.hook:
         programs = [pick_section(programs, args.hook, args.program)]
     codes, reports = [], []
@@ -76,19 +97,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dict]:
-    from bpfvm.loader import formatter
+    from bpfvm.load import formatter
     from verifier import verify
 
     hook_name = args.hook or (program.hook if args.ctx_size is None else None)
     hook = None
+    if not hook_name and args.object:
+        raise BpfvmError("--object: the program attaches to no hook (give --hook NAME)")
     if hook_name:
         hooks = _hooks()
         if hook_name not in hooks:
             known = ", ".join(sorted(hooks)) or "none defined"
-            raise BpfvmError(f"unknown hook '{hook_name}' (known: {known})")
+            where = "--hook" if args.hook else f"{args.program}: .hook"
+            raise BpfvmError(f"{where}: unknown hook '{hook_name}' (known: {known})")
         hook = hooks[hook_name]
     objects = _objects(args.object)
     if hook is not None:
+        unknown = [name for name in objects if name not in hook.objects]
+        if unknown:
+            have = f"its objects: {', '.join(hook.objects)}" if hook.objects else \
+                "it points at no object"
+            raise BpfvmError(f"--object {unknown[0]}: hook '{hook.name}' has no object of "
+                             f"that name ({have})")
         missing = [name for name in hook.objects if name not in objects]
         if missing:
             raise BpfvmError(f"hook '{hook.name}' points at object '{missing[0]}': give its "
@@ -101,7 +131,7 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
     report = {"program": label, "hook": hook.name if hook else None, **verdict.to_json()}
     if args.json:
         return code, report
-    out = console(args)
+    out = TextConsole(args)
     for line in verdict.log:
         out.print(line, markup=False)
     target = f"hook '{hook.name}'" if hook else f"a buffer of {args.ctx_size or 0} bytes"
@@ -112,7 +142,7 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
         return code, report
     for d in verdict.diagnostics:
         out.print(f"[bold red]{_esc(d.headline)}[/]")
-        for extra in (d.insn, d.state):
+        for extra in (d.loc.text if d.loc else "", d.insn, d.state):
             if extra:
                 out.print(f"    {_esc(extra)}", highlight=False)
     n = len(verdict.diagnostics)
@@ -121,6 +151,4 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
 
 
 def _esc(text: str) -> str:
-    from rich.markup import escape
-
     return escape(text)

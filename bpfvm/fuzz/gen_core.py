@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 
 from bpfvm import isa
-from bpfvm.fuzz.builder import EDGE_IMMS, Builder, Target, jcond_key
+from bpfvm.fuzz.builder import EDGE_IMMS, HELPER_LOOKUP, Builder, Target, jcond_key
 from bpfvm.program import MapDef
 
 # Registers: r6 keeps the context, r7..r9 long-lived values, r0..r5 scratch.
@@ -25,7 +25,9 @@ MAX_DEPTH = 2
 DEFECT_WEIGHT = {"ctx-oob": 0.3, "ctx-field": 0.3, "no-null-check": 3.0, "null-path-deref": 2.0,
                  "loop-no-progress": 3.0, "loop-unbounded": 2.0, "store-pointer": 3.0,
                  "callee-reads-r6": 3.0, "read-clobbered": 1.5, "uninit-stack": 2.0,
-                 "ctx-write-ro": 2.0}
+                 "ctx-write-ro": 2.0, "join-null-link": 4.0,
+                 "atomic-spilled-pointer": 4.0, "ptr-diff-unbounded": 4.0,
+                 "direct-value-offset": 4.0}
 
 
 class GenCore:
@@ -234,6 +236,31 @@ class GenCore:
         entries = self.rng.choice((1, 4, 16))
         self.maps.append(MapDef(f"m{len(self.maps)}", kind, 4, value, entries))
         return len(self.maps) - 1
+
+    def array_map(self) -> int:
+        """An array map of at least two values (every in-range key finds one)."""
+        have = [i for i, m in enumerate(self.maps) if m.kind == "array" and m.max_entries >= 2]
+        if have and self.rng.random() < 0.7:
+            return self.rng.choice(have)
+        value = self.rng.choice((8, 16, 24, 64))
+        self.maps.append(MapDef(f"m{len(self.maps)}", "array", 4, value, self.rng.choice((4, 16))))
+        return len(self.maps) - 1
+
+    def lookup(self, idx: int, key: int, key_off: int) -> None:
+        """r0 = lookup(map idx, key) with the key a constant stored at fp+key_off."""
+        self.b.emit("stw", 10, off=key_off, imm=key)
+        if self.depth == 0:
+            self.init |= set(range(key_off, key_off + 4))
+        self.b.lddw(1, idx, isa.PSEUDO_MAP_FD)
+        self.b.emit("mov64_x", 2, 10)
+        self.b.emit("add64_k", 2, imm=key_off)
+        self.b.emit("call", imm=HELPER_LOOKUP)
+        self.kill_scratch()
+
+    def long_regs(self, n: int) -> list[int] | None:
+        """``n`` distinct long-lived registers not pinned, or None."""
+        free = [r for r in LONG if r not in self.pinned]
+        return self.rng.sample(free, n) if len(free) >= n else None
 
     def key_on_stack(self, off: int, size: int) -> None:
         if self.rng.random() < 0.5 and self.scalars:

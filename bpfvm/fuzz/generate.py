@@ -233,6 +233,197 @@ class Gen(GenCore):
         self.depth -= 1
         self.kill_scratch()
 
+    def s_lookup_join(self) -> None:
+        """A lookup result, copied, joined with 0 by an if/else diamond and
+        null-checked (perhaps through a further copy).  Where the check finds 0,
+        the first copy is still the lookup result on one path: with the defect,
+        that copy is used as the constant 0."""
+        regs = self.long_regs(2) if self.depth == 0 else None
+        if regs is None:
+            return
+        p, j = regs
+        idx = self.array_map()
+        m = self.maps[idx]
+        self.lookup(idx, self.rng.randrange(m.max_entries), -8 * self.rng.randint(1, 8))
+        self.b.emit("mov64_x", p, 0)
+        self.wrote(p, scalar=False)
+        self.pinned |= {p, j}
+        cond = self.scalar((0, p, j))
+        yes, end = self.b.new_label(), self.b.new_label()
+        key, imm = self.rng.choice((("jset64_k", 1), ("jgt64_k", 0x7F), ("jset32_k", 2),
+                                    ("jslt64_k", 0), ("jeq64_k", 0)))
+        self.b.jump(key, yes, cond, imm=imm)
+        src = self.rng.choice((0, p))
+        sides = [("mov64_k", 0), ("mov64_x", src)]
+        self.rng.shuffle(sides)
+        for n, (key, val) in enumerate(sides):
+            if n:
+                self.b.jump("ja", end)
+                self.b.place(yes)
+            self.b.emit(key, j, val if key == "mov64_x" else 0)
+        self.b.place(end)
+        self.wrote(j, scalar=False)
+        check = j
+        if self.rng.random() < 0.5:
+            check = self.scratch((0, p, j))
+            self.b.emit("mov64_x", check, j)
+        nonnull, out = self.b.new_label(), self.b.new_label()
+        self.b.jump("jne64_k", nonnull, check, imm=0)
+        self.depth += 1
+        if self.bad("join-null-link"):  # p taken as 0 here; it may be the lookup result
+            q = self.scratch((0, p, j, check))
+            self.b.emit("mov64_x", q, 10)
+            self.b.emit("add64_x", q, p)
+            self.b.emit("stb", q, off=-8, imm=self.imm())
+        elif self.rng.random() < 0.5:
+            self.b.jump("jeq64_k", out, p, imm=0)
+            self.access(p, 0, 1, load=self.rng.random() < 0.5)
+        self.b.jump("ja", out)
+        self.b.place(nonnull)
+        self.access(check, self.rng.randrange(m.value_size), 1, load=self.rng.random() < 0.6)
+        self.b.place(out)
+        self.depth -= 1
+        self.pinned -= {p, j}
+        self.kill_scratch()
+
+    _ATOMICS = tuple(s.key for s in isa.TABLE if s.kind is isa.Kind.ATOMIC)
+
+    def s_spill_atomic(self) -> None:
+        """A pointer of some kind (context, stack, map value, map handle,
+        region) spilled, then filled and used.  With the defect, an atomic
+        operation (any op, 32 or 64 bit, perhaps through a copy of r10) on
+        the slot in between."""
+        kinds = ["ctx", "stack", "map", "value"] + (["region"] if self.t.objects else [])
+        kind = self.rng.choice(kinds)
+        reg = self.scratch()
+        end = None
+        if kind == "ctx":
+            self.b.emit("mov64_x", reg, CTX)
+        elif kind == "stack":
+            if not self.fill_stack(-256, 8):
+                return
+            self.b.emit("mov64_x", reg, 10)
+            self.b.emit("add64_k", reg, imm=-256)
+        elif kind == "map":
+            self.b.lddw(reg, self.array_map(), isa.PSEUDO_MAP_FD)
+        elif kind == "region":
+            name = self.t.objects[0][0]
+            fld = self.t.hook.field_named(name) if self.t.hook else None
+            assert fld is not None
+            self.b.emit("ldxdw", reg, CTX, fld.offset)
+        else:
+            if self.depth > MAX_DEPTH:
+                return
+            self.lookup(self.array_map(), 0, -8 * self.rng.randint(1, 4))
+            end = self.b.new_label()
+            self.b.jump("jeq64_k", end, 0, imm=0)
+            self.depth += 1
+            reg = 0
+        self.wrote(reg, scalar=False)
+        off = -8 * self.rng.randint(5, 16)
+        self.b.emit("stxdw", 10, reg, off)
+        if self.bad("atomic-spilled-pointer"):
+            key = self.rng.choice(self._ATOMICS)
+            spec = isa.BY_KEY[key]
+            src = self.scratch((reg, 0))
+            self.b.emit("mov64_k", src, imm=self.rng.choice((8, 64, 4096, 1 << 20, -1)))
+            if spec.op == "cmpxchg":
+                self.b.emit("mov64_k", 0, imm=self.imm())
+            base, at = 10, off
+            if self.rng.random() < 0.3:
+                base = self.scratch((reg, 0, src))
+                self.b.emit("mov64_x", base, 10)
+                self.b.emit("add64_k", base, imm=off)
+                at = 0
+            self.b.emit(key, base, src, at)
+            if spec.op.startswith("fetch") or spec.op == "xchg":
+                self.wrote(src)  # perhaps the pointer, now typed as a scalar
+        fill = self.scratch((0,) if kind == "value" else ())
+        self.b.emit("ldxdw", fill, 10, off)
+        self.wrote(fill, scalar=False)
+        if kind == "map":
+            key_off = -8 * self.rng.randint(1, 4)
+            self.b.emit("stw", 10, off=key_off, imm=0)
+            self.b.emit("mov64_x", 1, fill)
+            self.b.emit("mov64_x", 2, 10)
+            self.b.emit("add64_k", 2, imm=key_off)
+            self.b.emit("call", imm=HELPER_LOOKUP)
+            self.kill_scratch()
+            self.wrote(0, scalar=False)
+        elif kind == "ctx":
+            if self.t.hook is None:
+                self.access(fill, 0, 1)
+            else:
+                fld = next(f for f in self.t.hook.fields if f.pointer is None)
+                self.access(fill, fld.offset, fld.size)
+        else:
+            self.access(fill, 0, 1, load=self.rng.random() < 0.5)
+        if end is not None:
+            self.b.place(end)
+            self.depth -= 1
+            self.kill_scratch()
+
+    def s_ptr_diff(self) -> None:
+        """The difference of two lookups' results in one array map (keys
+        that differ, mostly), bounded and used as a stack offset.  With the
+        defect, it is used unbounded (only exact if both are the same value)."""
+        regs = self.long_regs(1) if self.depth == 0 else None
+        if regs is None:
+            return
+        a = regs[0]
+        idx = self.array_map()
+        m = self.maps[idx]
+        k1 = self.rng.randrange(1, m.max_entries)
+        k2 = self.rng.randrange(k1) if self.rng.random() < 0.9 else k1
+        outer, inner = self.b.new_label(), self.b.new_label()
+        self.lookup(idx, k1, -8)
+        self.b.jump("jeq64_k", outer, 0, imm=0)
+        self.depth += 1
+        self.b.emit("mov64_x", a, 0)
+        self.wrote(a, scalar=False)
+        self.pinned.add(a)
+        self.lookup(idx, k2, -16)
+        self.b.jump("jeq64_k", inner, 0, imm=0)
+        d = self.scratch((0, a))
+        self.b.emit("mov64_x", d, a)
+        self.b.emit("sub64_x", d, 0)  # (k1 - k2) * value size at run time
+        q = self.scratch((0, a, d))
+        base = -64
+        if self.bad("ptr-diff-unbounded"):
+            base = -1
+        else:
+            self.b.emit(self.rng.choice(("and64_k", "mod64_k")), d, imm=63)
+        self.b.emit("mov64_x", q, 10)
+        self.b.emit("add64_k", q, imm=base)
+        self.b.emit("add64_x", q, d)
+        self.b.emit("stb", q, off=0, imm=self.imm())
+        self.b.place(inner)
+        self.b.place(outer)
+        self.depth -= 1
+        self.pinned.discard(a)
+        self.kill_scratch()
+
+    def s_direct_value(self) -> None:
+        """``lddw`` of a map value (an array's first) at an offset, then an
+        access inside the value.  With the defect the offset is negative
+        (added back before the access) or past the value's end."""
+        idx = self.array_map()
+        vs = self.maps[idx].value_size
+        reg = self.scratch()
+        off = self.rng.choice((0, 0, vs - 1, vs // 2, self.rng.randrange(vs)))
+        back = 0
+        if self.bad("direct-value-offset"):
+            off = self.rng.choice((-8, -1, -vs, -4096, vs, vs + 8, 1 << 31))
+            back = -off if off < 0 else 0
+        self.b.lddw(reg, idx | ((off & 0xFFFFFFFF) << 32), isa.PSEUDO_MAP_VALUE)
+        self.wrote(reg, scalar=False)
+        if back:
+            self.b.emit("add64_k", reg, imm=back)
+            off = 0
+        size = self.rng.choice([s for s in (1, 2, 4, 8) if s <= max(1, vs - off)])
+        self.access(reg, 0, size, load=self.rng.random() < 0.6)
+        self.wrote(reg, scalar=False)
+
     def s_map_update(self) -> None:
         idx = self.map_def()
         m = self.maps[idx]
@@ -393,14 +584,16 @@ class Gen(GenCore):
     SNIPPETS = (("s_alu", 6), ("s_mov", 2), ("s_ctx", 3), ("s_const_access", 3),
                 ("s_ptr_arith", 4), ("s_spill", 2), ("s_stack_read", 1), ("s_map_lookup", 3),
                 ("s_map_update", 1), ("s_atomic", 1), ("s_loop", 1), ("s_diamond", 2),
-                ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1))
+                ("s_jmp32", 2), ("s_call", 2), ("s_helper", 1), ("s_lookup_join", 1),
+                ("s_spill_atomic", 2), ("s_ptr_diff", 1), ("s_direct_value", 1))
 
     def body(self, n: int) -> None:
         names = [s for s, _ in self.SNIPPETS]
         weights = [w for _, w in self.SNIPPETS]
         for _ in range(n):
             name = self.rng.choices(names, weights)[0]
-            if self.depth > MAX_DEPTH and name in ("s_loop", "s_diamond", "s_map_lookup"):
+            if self.depth > MAX_DEPTH and name in ("s_loop", "s_diamond", "s_map_lookup",
+                                                   "s_lookup_join", "s_ptr_diff"):
                 name = "s_alu"
             self.notes.append(name[2:])
             getattr(self, name)()

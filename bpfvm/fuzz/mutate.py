@@ -162,6 +162,20 @@ class Mutator:
         src = self.rng.choice(plain)
         return edit(insns, set(), {self.rng.randrange(len(us) + 1): [us[src]]})
 
+    # map-value offsets of a lddw: around the value sizes the generator uses, both signs
+    _VALUE_OFFS = (0, 1, 7, 8, 15, 16, 23, 24, 63, 64, -1, -8, -16, -64, 1 << 31)
+
+    def m_value_off(self, insns: list[Insn]) -> list[Insn] | None:
+        """Move the map-value offset of a ``lddw`` (its second slot's imm)."""
+        pcs = [pc for pc, i in enumerate(insns[:-1]) if i.spec is not None
+               and i.spec.key == "lddw_map_value"]
+        if not pcs:
+            return None
+        pc = self.rng.choice(pcs)
+        off = self.rng.choice(self._VALUE_OFFS)
+        second = insns[pc + 1]._replace(imm=(off + (1 << 31)) % (1 << 32) - (1 << 31))
+        return [*insns[:pc + 1], second, *insns[pc + 2:]]
+
     def m_jump(self, insns: list[Insn]) -> list[Insn] | None:
         pc = self._pick(insns, lambda i, s: s.kind is isa.Kind.JCOND or (
             s.kind is isa.Kind.JA and s.cls == isa.Cls.JMP))
@@ -172,7 +186,7 @@ class Mutator:
                 *insns[pc + 1:]]
 
     MUTATIONS = (("m_imm", 4), ("m_off", 3), ("m_sibling", 3), ("m_width", 2), ("m_reg", 2),
-                 ("m_delete", 2), ("m_duplicate", 1), ("m_jump", 1))
+                 ("m_delete", 2), ("m_duplicate", 1), ("m_jump", 1), ("m_value_off", 1))
 
     def mutate(self, program: Program, count: int | None = None) -> tuple[Program, list[str]]:
         names = [n for n, _ in self.MUTATIONS]
@@ -243,8 +257,8 @@ def _target_for(program: Program, mem_size: int) -> Target:
 
 
 def load_corpus(paths: Iterable[str | Path]) -> tuple[list[Case], list[str]]:
-    """Cases from every ``.s`` and ``.data`` file under ``paths``, plus the
-    ``file: reason`` of each file skipped."""
+    """Cases from every ``.s``, ``.data`` and BPF object (``.o``) file under
+    ``paths``, plus the ``file: reason`` of each file skipped."""
     try:
         from bpfvm.asm.assembler import assemble
     except ImportError:
@@ -253,7 +267,8 @@ def load_corpus(paths: Iterable[str | Path]) -> tuple[list[Case], list[str]]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.suffix in (".s", ".data", ".cases")))
+            files.extend(sorted(f for f in p.rglob("*")
+                                if f.suffix in (".s", ".data", ".cases", ".o")))
         elif p.exists():
             files.append(p)
     cases, skipped = [], []
@@ -262,6 +277,16 @@ def load_corpus(paths: Iterable[str | Path]) -> tuple[list[Case], list[str]]:
             got, bad = _cases_file(f, assemble)
             cases += got
             skipped += bad
+            continue
+        if f.suffix == ".o":  # a BPF object: one case per program section
+            try:
+                from bpfvm.asm.elf import load_object_file
+
+                got = load_object_file(f)
+            except Exception as exc:  # as below: an unreadable corpus file is skipped
+                skipped.append(f"{f}: {str(exc).splitlines()[0]}")
+                continue
+            cases += [Case(p, _target_for(p, DEFAULT_MEM), [f"corpus:{f.name}"]) for p in got]
             continue
         try:
             text = f.read_text()

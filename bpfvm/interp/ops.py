@@ -20,7 +20,7 @@ from bpfvm.errors import BytecodeError, VmFault
 from bpfvm.helpers import HelperSpec
 from bpfvm.interp.memory import HALF, LOW, SHIFT, UNPACK
 from bpfvm.isa import bits, semantics
-from bpfvm.isa.insn import Insn, lddw_value
+from bpfvm.isa.insn import Insn, lddw_value, map_value_offset
 
 if TYPE_CHECKING:
     from bpfvm.interp.interpreter import Interpreter
@@ -165,7 +165,7 @@ def _lddw(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
             if m.kind != "array":
                 raise BytecodeError(pc, f"map '{m.name}': direct value access needs an "
                                     "array map")
-            value = (vm.map_value_addr(m, 0) + (second.imm & 0xFFFFFFFF)) & M64
+            value = (vm.map_value_addr(m, 0) + map_value_offset(insn, second)) & M64
 
     def lddw() -> int:
         r[d] = value

@@ -50,6 +50,18 @@ def lddw_value(first: Insn, second: Insn) -> int:
     return (first.imm & 0xFFFFFFFF) | ((second.imm & 0xFFFFFFFF) << 32)
 
 
+MAP_VALUE_OFFSET_MAX = 0xFFFFFFFF  # the offset of a map-value lddw is an unsigned 32-bit number
+
+
+def map_value_offset(first: Insn, second: Insn) -> int:
+    """The byte offset into the map value that a ``lddw`` with the map-value
+    pseudo source addresses: the upper half of its immediate, unsigned (as
+    the kernel's ``u32 off``), so 0..4294967295 and never negative.  The
+    verifier, the engines, the disassembler and the assembler all use this
+    reading."""
+    return lddw_value(first, second) >> 32
+
+
 def decode(data: bytes | bytearray | memoryview) -> list[Insn]:
     """Split bytecode into slots.  Raises :class:`BytecodeError` when the
     length is not a multiple of 8."""

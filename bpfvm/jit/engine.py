@@ -309,7 +309,7 @@ def _located(program: Program, pc: int, message: str) -> VmFault:
     loc = program.source[pc] if 0 <= pc < len(program.source) else None
     if loc is None:
         return VmFault(pc, message)
-    return ProgramFault(pc, message, str(loc))
+    return ProgramFault(pc, message, str(loc), loc.text)
 
 
 def _may_write(program: Program) -> bool:

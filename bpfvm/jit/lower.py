@@ -21,7 +21,7 @@ from llvmlite import ir
 
 from bpfvm import isa
 from bpfvm.errors import BytecodeError
-from bpfvm.isa.insn import Insn, lddw_value
+from bpfvm.isa.insn import Insn, lddw_value, map_value_offset
 from bpfvm.jit import calls as jit_calls
 from bpfvm.jit import checked as jit_checked
 from bpfvm.jit import ops as jit_ops
@@ -79,7 +79,7 @@ def _lddw(lw: Lowering, pc: int, insn: Insn, spec: isa.OpSpec) -> None:
         return
     if maps[insn.imm].kind != "array":
         raise BytecodeError(pc, f"map {insn.imm}: direct value access needs an array map")
-    lw.set(insn.dst, lw.b.add(lw.map_storage(insn.imm), I64(second.imm & 0xFFFFFFFF)))
+    lw.set(insn.dst, lw.b.add(lw.map_storage(insn.imm), I64(map_value_offset(insn, second))))
 
 
 def _pointer(lw: Lowering, pc: int, base_reg: int, off: int, size: int, write: bool

@@ -8,10 +8,12 @@ region-size convention below.
 The verifier proves every region access in bounds against a constant, so a
 program is tied to the size of the region it runs on.  By convention the
 first instruction of each section is ``r9 = BYTES ll`` (the region size in
-bytes, every bound derived from it); :meth:`PtPrograms.for_region` replaces
-that constant with the actual region size, as libbpf sets a ``const
-volatile`` before load, and verifies the result for that size (cached per
-size).
+bytes, every bound derived from it); compiled C may put register moves
+before it, so the constant is the first write of r9, as long as no jump,
+call or exit comes first (:meth:`~bpfvm.program.Program.leading_constant`).
+:meth:`PtPrograms.for_region` replaces that constant with the actual region
+size, as libbpf sets a ``const volatile`` before load, and verifies the
+result for that size (cached per size).
 
 :class:`LoadCounter` runs a program on the reference interpreter with a
 load observer: it records the 64-byte lines of one watched buffer that a run loads from, which
@@ -28,7 +30,7 @@ from pathlib import Path
 from bpfvm.engine import Engine
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
-from bpfvm.loader import load, make_engine, read_programs
+from bpfvm.load import load, make_engine, read_programs
 from bpfvm.program import Program
 from mmcore.hooks.helpers import policy_helpers
 from mmcore.hooks.specs import HOOKS, PT_LOOKUP, PT_MAP, PT_UNMAP
@@ -51,20 +53,29 @@ def check_sections(programs: list[Program], filename: str) -> dict[str, Program]
     for hook, prog in out.items():
         if hook not in PT_HOOKS:
             raise PtProgramError(f"{filename}: section for {hook}, not a page-table hook")
-        found = prog.constant(0)
-        if found is None or found[0] != SIZE_REG:
+        if size_slot(prog) is None:
             raise PtProgramError(f"{prog.where(0)}: the {hook} section must start with "
                                  f"'r{SIZE_REG} = <region bytes> ll'")
     return out
 
 
+def size_slot(prog: Program) -> int | None:
+    """Where the region-size constant is: the first instruction, or (compiled C,
+    where clang may put register moves first) the first write of r9, when
+    that is a plain ``lddw`` before any jump, call or exit."""
+    return prog.leading_constant(SIZE_REG)
+
+
 def with_region_size(prog: Program, nbytes: int) -> Program:
     """``prog`` with its leading region-size constant set to ``nbytes``."""
-    return prog.with_constant(0, nbytes)
+    at = size_slot(prog)
+    assert at is not None, "not a page-table program (no leading size constant)"
+    return prog.with_constant(at, nbytes)
 
 
 def region_size_of(prog: Program) -> int:
-    found = prog.constant(0)
+    at = size_slot(prog)
+    found = prog.constant(at) if at is not None else None
     assert found is not None, "not a page-table program (no leading size constant)"
     return found[1]
 
@@ -82,7 +93,7 @@ class PtPrograms:
     def from_file(cls, path: str | Path, helpers: HelperTable | None = None) -> PtPrograms:
         helpers = helpers or policy_helpers()
         try:
-            programs = read_programs(path, helpers)
+            programs = read_programs(path, helpers, hooks=HOOKS)
         except PtProgramError:
             raise
         except BpfvmError as exc:
@@ -91,7 +102,7 @@ class PtPrograms:
 
     def for_region(self, nbytes: int) -> dict[str, Program]:
         """The programs for a region of ``nbytes``, each accepted by the verifier
-        (raises :class:`bpfvm.loader.Rejected` otherwise)."""
+        (raises :class:`bpfvm.load.Rejected` otherwise)."""
         progs = self.verified.get(nbytes)
         if progs is None:
             progs = {h: with_region_size(p, nbytes) for h, p in self.templates.items()}

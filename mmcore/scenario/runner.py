@@ -14,9 +14,12 @@ evacuation of each node's normal zone.  All randomness comes from one
 The scenario's ``[[attach]]`` programs are loaded (verified) and attached
 before the first tick (:mod:`mmcore.scenario.attach`); ``attach=False`` runs the
 built-in policies only, ``engines`` attaches ready engines by hook name
-(over the scenario's own).  Besides the MM's metrics the runner measures
-what only the workload knows: the distance of every random reference
-(``access``: local share and mean node distance, the cost of a placement),
+(over the scenario's own), ``programs`` (one per ``[[attach]]`` entry, as
+:func:`~mmcore.scenario.attach.verified_programs` returns them) replaces
+reading the programs' files, for a run on another machine.  Besides the
+MM's metrics the runner measures what only the workload knows: the
+distance of every random reference (``access``: local share and mean node
+distance, the cost of a placement),
 and per sample window the 2 MiB / 1 GiB allocation success rates, besides
 the unmovable region's size, its resizes so far and live kernel memory.
 """
@@ -26,12 +29,13 @@ from __future__ import annotations
 import random
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bpfvm.program import Program
 from mmcore.constants import ORDER_1G, PAGEBLOCK_ORDER
 from mmcore.errors import OutOfMemoryError
 from mmcore.hooks.dispatch import Engine
@@ -72,12 +76,13 @@ class Runner:
         engines: Mapping[str, Engine] | None = None,
         attach: bool = True,
         engine: str | None = None,
+        programs: Sequence[Program] | None = None,
     ) -> None:
         self.sc, self.check = sc, check
         self.rng = random.Random(sc.seed)
         cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness)
         self.mm = MM(sc.machine, cfg)
-        self.attached = attach_all(sc, self.mm, engine) if attach else []
+        self.attached = attach_all(sc, self.mm, engine, programs) if attach else []
         for hook, eng in (engines or {}).items():
             self.mm.hooks.attach(hook, eng)
         self.node_starts = [n.start for n in self.mm.phys.nodes]

@@ -4,7 +4,17 @@ programs, duration and seed, parsed and validated into plain dataclasses.
 Every problem is reported as ``ScenarioError`` with the message
 ``file: key: message``, the key a dotted path such as
 ``phases[1].processes.size``.  Unknown keys are errors (a typo must not be
-silently ignored).  Sizes are integers (bytes) or strings such as ``"2GiB"``.
+silently ignored).  Sizes are integers (bytes) or strings such as ``"2GiB"``
+(:func:`bpfvm.limits.parse_size`, the parser every command uses).
+
+What the simulator can hold is refused up front, with the limit named:
+simulated memory past :data:`MAX_MACHINE_MEMORY` in all (it keeps about 25
+bytes of host memory per 4 KiB frame), page-cache files past
+:data:`MAX_FILE_TOTAL` in all, more than :data:`MAX_NODES` nodes,
+rates and per-tick counts past :data:`MAX_PER_TICK`, NaN and infinities, a
+file past :data:`~bpfvm.limits.MAX_TEXT_FILE`, text that is not UTF-8.  Two
+``[[attach]]`` entries for one hook are an error (the second would replace
+the first).
 
 ``[[attach]]`` entries name a policy hook (``zone_resize``; ``mm_zone_resize``
 is accepted too), a program (a path relative to the scenario file, or the
@@ -17,23 +27,29 @@ Loading the programs is the runner's business (:mod:`mmcore.scenario.attach`).
 
 from __future__ import annotations
 
-import re
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bpfvm.errors import BpfvmError
+from bpfvm.limits import MAX_TEXT_FILE, format_size, read_bounded
+from bpfvm.limits import parse_size as _parse_size
 from mmcore.errors import ScenarioError
 from mmcore.hooks.specs import POLICY_HOOKS, canonical
 from mmcore.pagetables.tlb import TlbConfig
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 from mmcore.virt.process import HUGE_MODES
 
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 HOOK_NAMES = POLICY_HOOKS
 ENGINES = ("interp", "jit")
+MAX_MACHINE_MEMORY = 128 << 30  # simulated memory, all nodes together
+MAX_NODES = 64
+MAX_PER_TICK = 100_000  # any rate or count of events per tick
+MAX_PROCESS_SIZE = 1 << 47  # a process's mapping: the x86-64 user address space
+MAX_FILE_TOTAL = 256 << 30  # page-cache files of all phases together (4 bytes per page)
 
 
 @dataclass(frozen=True)
@@ -152,17 +168,23 @@ class _Reader:
 
 
 def parse_size(v: Any) -> int:
-    if isinstance(v, bool):
-        raise TypeError("expected a size")
-    if isinstance(v, int):
-        n = v
-    elif isinstance(v, str) and (m := _SIZE.match(v)):
-        n = int(m.group(1)) * _UNITS[m.group(2).lower()]
-    else:
-        raise ValueError(f"expected a size such as 512MiB, got {v!r}")
-    if n < 0:
-        raise ValueError("size must not be negative")
-    return n
+    """Bytes from an integer or a string such as ``"2GiB"`` (see
+    :func:`bpfvm.limits.parse_size`)."""
+    return _parse_size(v)
+
+
+def _size(hi: int, what: str = "") -> Callable[[Any], int]:
+    def conv(v: Any) -> int:
+        n = parse_size(v)
+        if n > hi:
+            raise ValueError(f"{_shown(n)} is more than the limit of {format_size(hi)}{what}")
+        return n
+
+    return conv
+
+
+def _shown(n: int) -> str:
+    return format_size(n) if n.bit_length() <= 64 else "a size of more than 64 bits"
 
 
 def _int(lo: int = 0, hi: int | None = None) -> Callable[[Any], int]:
@@ -170,7 +192,9 @@ def _int(lo: int = 0, hi: int | None = None) -> Callable[[Any], int]:
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError(f"expected an integer, got {v!r}")
         if v < lo or (hi is not None and v > hi):
-            raise ValueError(f"must be in [{lo}, {hi if hi is not None else 'inf'}], got {v}")
+            shown = v if v.bit_length() <= 64 else "a number of more than 64 bits"
+            raise ValueError(f"must be in [{lo}, {hi if hi is not None else 'inf'}], "
+                             f"got {shown}")
         return v
 
     return conv
@@ -180,6 +204,8 @@ def _float(lo: float = 0.0, hi: float | None = None) -> Callable[[Any], float]:
     def conv(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise TypeError(f"expected a number, got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"expected a finite number, got {v}")
         if v < lo or (hi is not None and v > hi):
             raise ValueError(f"must be in [{lo}, {hi if hi is not None else 'inf'}], got {v}")
         return float(v)
@@ -197,6 +223,12 @@ def _pair(conv: Callable[[Any], int]) -> Callable[[Any], tuple[int, int]]:
         return lo, hi
 
     return pair
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"expected a string, got {v!r}")
+    return v
 
 
 def _bool(v: Any) -> bool:
@@ -227,11 +259,19 @@ def _machine(r: _Reader) -> MachineSpec:
     nodes_raw = r.get("nodes", lambda v: v, required=True)
     if not isinstance(nodes_raw, list) or not nodes_raw:
         r.fail("nodes", "expected a non-empty array of node tables")
+    if len(nodes_raw) > MAX_NODES:
+        r.fail("nodes", f"{len(nodes_raw)} nodes, more than the limit of {MAX_NODES}")
     nodes = []
+    total = 0
     for i, raw in enumerate(nodes_raw):
         n = _Reader(r.file, r.key(f"nodes[{i}]"), raw)
-        mem = n.get("memory", parse_size, required=True)
-        mov = n.get("movable", parse_size, 0)
+        mem = n.get("memory", _size(MAX_MACHINE_MEMORY, " of simulated memory (all nodes)"),
+                    required=True)
+        total += mem
+        if total > MAX_MACHINE_MEMORY:
+            n.fail("memory", f"the machine's memory comes to {_shown(total)}, more than the "
+                   f"simulator's limit of {format_size(MAX_MACHINE_MEMORY)} (all nodes)")
+        mov = n.get("movable", _size(MAX_MACHINE_MEMORY), 0)
         tier = n.get("tier", str, "dram")
         n.done()
         if mem % (2 << 20) or mov % (2 << 20) or mem == 0:
@@ -256,13 +296,13 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
         r.fail("end", "phase ends before it starts")
     p = r.sub("processes")
     procs = ProcessMix(
-        p.get("arrival_rate", _float(), 0.0),
+        p.get("arrival_rate", _float(0.0, MAX_PER_TICK), 0.0),
         p.get("max_processes", _int(0), 16),
         p.get("lifetime", _pair(_int(1)), (100, 400)),
-        p.get("size", _pair(parse_size), (32 << 20, 256 << 20)),
+        p.get("size", _pair(_size(MAX_PROCESS_SIZE)), (32 << 20, 256 << 20)),
         p.get("huge", _mix, (("thp", 1.0),)),
-        p.get("faults_per_tick", _int(), 64),
-        p.get("accesses_per_tick", _int(), 64),
+        p.get("faults_per_tick", _int(0, MAX_PER_TICK), 64),
+        p.get("accesses_per_tick", _int(0, MAX_PER_TICK), 64),
         p.get("munmap_share", _float(0.0, 1.0), 0.0),
         p.get("hot_share", _float(0.0, 1.0), 0.0),
         p.get("cold_access_divisor", _int(1), 8),
@@ -272,10 +312,10 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
     p.done()
     k = r.sub("kernel")
     kern = KernelMix(
-        k.get("slab_rate", _float(), 0.0),
+        k.get("slab_rate", _float(0.0, MAX_PER_TICK), 0.0),
         k.get("slab_reclaimable_share", _float(0.0, 1.0), 0.5),
-        k.get("netbuf_rate", _float(), 0.0),
-        k.get("pagetable_rate", _float(), 0.0),
+        k.get("netbuf_rate", _float(0.0, MAX_PER_TICK), 0.0),
+        k.get("pagetable_rate", _float(0.0, MAX_PER_TICK), 0.0),
         k.get("orders", _pair(_int(0, 10)), (0, 0)),
         k.get("lifetime", _pair(_int(1)), (10, 100)),
         k.get("long_lived_share", _float(0.0, 1.0), 0.0),
@@ -285,8 +325,8 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
     f = r.sub("file")
     files = FileMix(
         f.get("files", _int(0, 1024), 0),
-        f.get("file_size", parse_size, 64 << 20),
-        f.get("reads_per_tick", _int(), 0),
+        f.get("file_size", _size(MAX_FILE_TOTAL), 64 << 20),
+        f.get("reads_per_tick", _int(0, MAX_PER_TICK), 0),
     )
     f.done()
     r.done()
@@ -317,7 +357,13 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     if not isinstance(raw_phases, list):
         r.fail("phases", "expected an array of tables ([[phases]])")
     phases = tuple(_phase(file, i, p, duration) for i, p in enumerate(raw_phases))
+    file_total = 0
     for i, ph in enumerate(phases):
+        file_total += ph.file.files * ph.file.file_size
+        if file_total > MAX_FILE_TOTAL:
+            r.fail(f"phases[{i}].file.file_size", f"files come to {_shown(file_total)} "
+                   f"(files x file_size, all phases), more than the limit of "
+                   f"{format_size(MAX_FILE_TOTAL)}")
         if any(n >= len(machine.nodes) for n in ph.processes.home_nodes):
             r.fail(f"phases[{i}].processes.home_nodes", f"the machine has "
                    f"{len(machine.nodes)} nodes")
@@ -325,13 +371,18 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     if not isinstance(raw_attach, list):
         r.fail("attach", "expected an array of tables ([[attach]])")
     attach = []
+    first: dict[str, int] = {}
     for i, raw in enumerate(raw_attach):
         a = _Reader(file, f"attach[{i}]", raw)
-        hook = a.get("hook", str, required=True)
+        hook = a.get("hook", _str, required=True)
         if canonical(hook) not in HOOK_NAMES:
             a.fail("hook", f"unknown hook {hook!r} (one of {', '.join(HOOK_NAMES)})")
-        program = a.get("program", str, required=True)
-        engine = a.get("engine", str, None)
+        if canonical(hook) in first:
+            a.fail("hook", f"a second program for hook {canonical(hook)!r} (attach"
+                   f"[{first[canonical(hook)]}] already attaches one; a hook runs one program)")
+        first[str(canonical(hook))] = i
+        program = a.get("program", _str, required=True)
+        engine = a.get("engine", _str, None)
         if engine is not None and engine not in ENGINES:
             a.fail("engine", f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
         attach.append(Attach(hook, program, engine))
@@ -362,11 +413,22 @@ def _baseline(b: _Reader, data: dict[str, Any], file: str) -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario file (at most
+    :data:`~bpfvm.limits.MAX_TEXT_FILE` bytes of UTF-8 TOML)."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
-    except OSError as exc:
-        raise ScenarioError(str(p), "(file)", exc.strerror or str(exc)) from None
+        raw = read_bounded(p, MAX_TEXT_FILE, "scenario")
+    except BpfvmError as exc:
+        message = str(exc).removeprefix(f"{p}: ")
+        raise ScenarioError(str(p), "(file)", message) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(p), "(file)", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(p), "(toml)", str(exc)) from None
+    except ValueError:  # an integer past Python's digit limit
+        raise ScenarioError(str(p), "(toml)", "a number has too many digits") from None
     return parse_scenario(data, str(p))

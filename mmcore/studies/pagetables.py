@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bpfvm.errors import BpfvmError
+from bpfvm.limits import MAX_TEXT_FILE, read_bounded
 from mmcore.constants import ORDER_1G, ORDER_2M, ORDER_4K, PAGE_SIZE
 from mmcore.errors import ScenarioError
 from mmcore.mm import MM, MMConfig
@@ -39,13 +41,14 @@ from mmcore.pagetables.loading import PtPrograms
 from mmcore.pagetables.progpt import HASHED, ProgramPageTable, PtDesign, program_table
 from mmcore.pagetables.trainer import LEARNED
 from mmcore.phys.physmem import MachineSpec, NodeSpec
-from mmcore.scenario.schema import parse_size
+from mmcore.scenario.schema import MAX_MACHINE_MEMORY, parse_size
 from mmcore.virt.process import HUGE_MODES
 
 PROGRAMS = Path(__file__).resolve().parents[2] / "programs"
 DEFAULT_CONFIG = PROGRAMS / "pt_study.toml"
 TABLES: dict[str, tuple[PtDesign, str] | None] = {
-    "radix": None, "hashed": (HASHED, "hashed_pt.s"), "learned": (LEARNED, "learned_pt.s")}
+    "radix": None, "hashed": (HASHED, "hashed_pt.s"), "learned": (LEARNED, "learned_pt.s"),
+    "hashed_c": (HASHED, "hashed_pt.c")}
 UNIT = {"none": ORDER_4K, "thp": ORDER_2M, "1g": ORDER_1G}
 
 
@@ -163,18 +166,31 @@ def parse_config(data: dict, file: str = "<study>") -> StudyConfig:
         layouts.append(VmaLayout(name, _get(file, lay, "doc", path, str, ""), tuple(vmas)))
     return StudyConfig(
         tuple(layouts), tables,
-        _get(file, data, "machine", "", parse_size, 4 << 30),
+        _get(file, data, "machine", "", _machine_size, 4 << 30),
         _get(file, data, "walks", "", _number(1, 10**7, int), 4000),
         _get(file, data, "seed", "", _number(0, 2**63, int), 1))
 
 
+def _machine_size(v: Any) -> int:
+    n = parse_size(v)
+    if n > MAX_MACHINE_MEMORY:
+        raise ValueError(f"more than the simulator's limit of {MAX_MACHINE_MEMORY >> 30}GiB")
+    return n
+
+
 def load_config(path: str | Path = DEFAULT_CONFIG) -> StudyConfig:
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(str(path), "(file)", f"cannot read: {exc.strerror}") from None
+        text = read_bounded(path, MAX_TEXT_FILE, "study configuration").decode("utf-8")
+        data = tomllib.loads(text)
+    except BpfvmError as exc:
+        raise ScenarioError(str(path), "(file)",
+                            "cannot read: " + str(exc).removeprefix(f"{path}: ")) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), "(file)", f"not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(path), "(toml)", str(exc)) from None
+    except ValueError:  # an integer past Python's digit limit
+        raise ScenarioError(str(path), "(toml)", "a number has too many digits") from None
     return parse_config(data, str(path))
 
 

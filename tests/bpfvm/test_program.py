@@ -42,11 +42,11 @@ def test_where_uses_the_source_map() -> None:
 def test_bad_object_files_say_what() -> None:
     with pytest.raises(BpfvmError, match="x.json: format"):
         Program.from_json({"format": "nope"}, "x.json")
-    with pytest.raises(BpfvmError, match="x.json: malformed object file"):
+    with pytest.raises(BpfvmError, match="x.json: bytecode: 2 hex digits is not a whole number"):
         Program.from_json({"format": "bpfvm-object/1", "bytecode": "zz"}, "x.json")
     bad_map = {"format": "bpfvm-object/1", "bytecode": "9500000000000000",
                "maps": [["m", "queue", 4, 4, 1]]}
-    with pytest.raises(BpfvmError, match="map m: unknown map type 'queue'"):
+    with pytest.raises(BpfvmError, match=r"x.json: maps\[0\]: map m: unknown map type 'queue'"):
         Program.from_json(bad_map, "x.json")
 
 
@@ -59,3 +59,20 @@ def test_bad_object_files_say_what() -> None:
 def test_map_declaration_checks(mapdef: MapDef, problem: str | None) -> None:
     got = mapdef.problem()
     assert (got is None) if problem is None else (problem in got)
+
+
+def test_leading_constant_is_the_first_write_of_the_register() -> None:
+    mov = Insn(0xBF, 6, 1, 0, 0)  # r6 = r1
+    prog = Program([mov, *lddw(9, 4096), Insn(0x95)])
+    assert prog.leading_constant(9) == 1 and prog.constant(1) == (9, 4096)
+    assert prog.with_constant(1, 8192).constant(1) == (9, 8192)
+    assert prog.leading_constant(6) is None  # written first by a move
+    assert prog.leading_constant(7) is None  # never written before the exit
+    after_lddw = Program([*lddw(2, 7), *lddw(9, 1), Insn(0x95)])
+    assert after_lddw.leading_constant(9) == 2  # an lddw's second slot is stepped over
+    map_handle = Program([*lddw(9, 0, src=1), Insn(0x95)])
+    assert map_handle.leading_constant(9) is None  # not a plain constant
+    jump_first = Program([Insn(0x05, 0, 0, 0, 0), *lddw(9, 1), Insn(0x95)])
+    assert jump_first.leading_constant(9) is None
+    far = Program([mov] * 16 + [*lddw(9, 1), Insn(0x95)])
+    assert far.leading_constant(9) is None and far.leading_constant(9, within=20) == 16

@@ -11,7 +11,7 @@ new objects sharing what did not change.  Join and widen are pointwise.
 from __future__ import annotations
 
 from verifier.domains.interval import Thresholds
-from verifier.domains.values import K_SCALAR, K_UNINIT, UNINIT, K, Val
+from verifier.domains.values import K_PTR, K_SCALAR, K_UNINIT, UNINIT, K, Val
 
 STACK_SIZE = 512
 NREGS = 11
@@ -245,7 +245,72 @@ class State:
             else:
                 regs = tuple([x.widen(y, th) for x, y in zip(a.regs, b.regs, strict=True)])
             frames.append(Frame(regs, a.stack.join(b.stack, th)))
-        return State(tuple(frames))
+        joined = State(tuple(frames))
+        if any(_unlinked(v) for f in frames for v in f.regs) \
+                or any(_unlinked(v) for f in frames for _s, v in f.stack.spills.values()):
+            return _relink(self, o, joined)
+        return joined
+
+
+def _unlinked(v: Val) -> bool:
+    """A maybe-null pointer without an id: perhaps a pointer joined with 0."""
+    return v.kind is K_PTR and v.null and not v.id
+
+
+def _claim(x: Val, y: Val) -> tuple[int, int] | None:
+    """``(side, id)`` when one of ``x`` (side 0), ``y`` (side 1) is a
+    maybe-null pointer with ``id`` and the other the constant 0."""
+    if x.kind is K_PTR and x.id and y.kind is K_SCALAR and y.num.is_const() \
+            and y.num.value == 0:
+        return 0, x.id
+    if y.kind is K_PTR and y.id and x.kind is K_SCALAR and x.num.is_const() \
+            and x.num.value == 0:
+        return 1, y.id
+    return None
+
+
+def _relink(a: State, b: State, joined: State) -> State:
+    """Give back, where that is sound, the id that :meth:`Val.join` drops
+    from a maybe-null pointer joined with the constant 0.
+
+    An id links values that are equal at run time, so that a null check on
+    one refines all.  A join may keep a link only between values linked on
+    *both* paths: a register that holds the lookup result on one path and
+    0 on the other is not equal to the lookup result on the join (issue:
+    its null check must not null the lookup result too).  Values that all
+    carry id X on one path and all hold 0 on the other are equal on both
+    paths, so they may share X in the join -- provided nothing else in the
+    joined state carries X (the links of one id form one class)."""
+    groups: dict[tuple[int, int], list[tuple[int, int | None, int]]] = {}
+    for d, (fa, fb, fj) in enumerate(zip(a.frames, b.frames, joined.frames, strict=True)):
+        for r, v in enumerate(fj.regs):
+            if _unlinked(v):
+                key = _claim(fa.regs[r], fb.regs[r])
+                if key is not None:
+                    groups.setdefault(key, []).append((d, None, r))
+        for off, (_s, v) in fj.stack.spills.items():
+            if _unlinked(v):
+                key = _claim(fa.stack.spills[off][1], fb.stack.spills[off][1])
+                if key is not None:
+                    groups.setdefault(key, []).append((d, off, 0))
+    for (_side, id), where in sorted(groups.items()):
+        if joined.has_id(id):  # taken by values linked on both paths, or another group
+            continue
+        frames = list(joined.frames)
+        for d, off, r in where:
+            f = frames[d]
+            if off is None:
+                v = f.regs[r]
+                regs = list(f.regs)
+                regs[r] = Val(K_PTR, v.num, v.obj, True, id)
+                frames[d] = Frame(tuple(regs), f.stack)
+            else:
+                size, v = f.stack.spills[off]
+                spills = dict(f.stack.spills)
+                spills[off] = (size, Val(K_PTR, v.num, v.obj, True, id))
+                frames[d] = Frame(f.regs, Stack(f.stack.init, spills))
+        joined = State(tuple(frames))
+    return joined
 
 
 def initial(regs: dict[int, Val]) -> State:

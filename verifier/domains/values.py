@@ -12,7 +12,7 @@ knows nothing of eBPF instructions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from verifier.domains.interval import Scalar, Thresholds, describe
@@ -30,16 +30,36 @@ class K(IntEnum):
 # through a descriptor, and kinds are compared at every step of the analysis.
 K_UNINIT, K_TOP, K_SCALAR, K_PTR, K_MAP = K.UNINIT, K.TOP, K.SCALAR, K.PTR, K.MAP
 
+DIRECT = -1  # the entry of the map value a lddw addresses (an array's first value)
+
+
 @dataclass(frozen=True, slots=True)
 class Obj:
     """A memory object: ``kind`` is ctx, buf, stack, map_value, region or
     mem; ``ref`` tells objects of one kind apart (frame depth, map index,
-    object name); ``size`` in bytes."""
+    object name); ``size`` in bytes.  A map has many values: ``entry``
+    tells which one a ``map_value`` pointer points into -- the pc + 1 of
+    the lookup that returned it (on its latest run), :data:`DIRECT` for the
+    value a ``lddw`` addresses, 0 when not known.  Every other kind of
+    object is one object at run time."""
 
     kind: str
     ref: int | str
     size: int
     name: str = ""
+    entry: int = 0
+
+    def is_one_object(self, o: Obj) -> bool:
+        """``self`` and ``o`` are provably the same object at run time."""
+        return self == o and (self.kind != "map_value" or self.entry != 0)
+
+    def same_storage(self, o: Obj) -> bool:
+        """The same object, or values of the same map."""
+        return self.kind == o.kind and self.ref == o.ref
+
+    def any_entry(self) -> Obj:
+        """This object with its map value not known."""
+        return self if self.entry == 0 else replace(self, entry=0)
 
     def describe(self) -> str:
         if self.kind == "stack":
@@ -133,10 +153,16 @@ class Val:
             assert self.num is not None and o.num is not None
             return Val(K_PTR, self.num.join(o.num), self.obj, self.null or o.null,
                        self.id if self.id == o.id else 0)
+        if self.kind is K_PTR and o.kind is K_PTR and self.obj.same_storage(o.obj):
+            assert self.num is not None and o.num is not None  # values of one map: which
+            return Val(K_PTR, self.num.join(o.num), self.obj.any_entry(),  # is not known
+                       self.null or o.null, self.id if self.id == o.id else 0)
+        # a pointer joined with 0 is not a copy of the lookup result on every path:
+        # it loses the id (State.join gives it back where that is consistent)
         if self.kind is K_PTR and _is_zero(o):
-            return Val(K_PTR, self.num, self.obj, True, self.id)
+            return Val(K_PTR, self.num, self.obj, True, 0)
         if o.kind is K_PTR and _is_zero(self):
-            return Val(K_PTR, o.num, o.obj, True, o.id)
+            return Val(K_PTR, o.num, o.obj, True, 0)
         return TOP
 
     def widen(self, o: Val, th: Thresholds) -> Val:

@@ -60,8 +60,8 @@ def test_log_levels(tmp_path: Path, capsys: pytest.CaptureFixture[str], level: i
 
 @pytest.mark.parametrize("args,message", [
     (["--hook", "no-such-hook"], "unknown hook 'no-such-hook'"),
-    (["--ctx-size", "-1"], "--ctx-size must be >= 0"),
-    (["--object", "region"], "--object: expected NAME=BYTES"),
+    (["--ctx-size", "-1"], "--ctx-size: expected a size such as 512MiB"),
+    (["--object", "region"], "--object: expected NAME=SIZE"),
 ])
 def test_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                    message: str) -> None:

@@ -26,7 +26,7 @@ from bpfvm.fuzz.campaign import Config, Report, campaign  # noqa: E402
 from bpfvm.fuzz.oracles import Finding, Oracles  # noqa: E402
 from verifier import api, calls, checks, memory, transfer  # noqa: E402
 from verifier.domains import arith, compare, interval, state  # noqa: E402
-from verifier.domains.values import K, Val, scalar  # noqa: E402
+from verifier.domains.values import K, Obj, Val, scalar  # noqa: E402
 
 Apply = Callable[[pytest.MonkeyPatch], None]
 
@@ -236,13 +236,57 @@ def lsh_low_half_from_low_amount(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(arith, "_LOW_ONLY", arith._LOW_ONLY | {"lsh"})
 
 
+# -- the four unsound families of issue 12, re-introduced ---------------------
+
+def join_with_zero_keeps_id(mp: pytest.MonkeyPatch) -> None:
+    """A maybe-null pointer joined with the constant 0 keeps the pointer's id,
+    so a null check of the joined register also refines the lookup result."""
+    def make(orig: Callable) -> Callable:
+        def join(self, o):
+            out = orig(self, o)
+            if out.kind is K.PTR and not out.id:
+                for p, z in ((self, o), (o, self)):
+                    if p.kind is K.PTR and p.id and z.kind is K.SCALAR and z.num is not None \
+                            and z.num.is_const() and z.num.value == 0:
+                        return Val(K.PTR, out.num, out.obj, True, p.id)
+            return out
+        return join
+    _wrap(mp, Val, "join", make)
+
+
+def atomic_on_spilled_pointer(mp: pytest.MonkeyPatch) -> None:
+    """Atomics on a stack slot holding a spilled pointer are not rejected
+    (the slot is read as a scalar and becomes an unknown scalar)."""
+    def stack_atomic(env, state, depth, lo, hi, size, reg):
+        before = memory._stack_load(env, state, depth, lo, hi, size, False, reg)
+        if before.kind is not K.SCALAR:
+            return state, memory.UNKNOWN
+        after = memory._stack_store(env, state, depth, lo, hi, size, None, None)
+        return after, scalar(memory.loaded(size, False))
+    mp.setattr(memory, "_stack_atomic", stack_atomic)
+
+
+def map_values_one_object(mp: pytest.MonkeyPatch) -> None:
+    """Any two values of one map are taken as one object: the difference of
+    two lookups' results (different keys) is taken as exact."""
+    mp.setattr(Obj, "is_one_object", Obj.same_storage)
+
+
+def lddw_offset_signed(mp: pytest.MonkeyPatch) -> None:
+    """A ``lddw`` map-value offset is read as a signed 32-bit number (the
+    engines read it unsigned)."""
+    mp.setattr(transfer, "map_value_offset", lambda first, second: second.imm)
+
+
 MUTANTS: dict[str, Apply] = {f.__name__: f for f in (
     no_null_check, bound_off_by_one, stack_bound_off_by_8, no_zext32, alu32_as_alu64,
     jmp32_refines_64, compare_off_by_one, signed_compare_off_by_one, uninit_stack_ok,
     uninit_register_ok, unbounded_ptr_arith, helper_mem_unchecked, null_branch_not_null,
     no_termination_check, no_return_check, pointer_store_ok, callee_keeps_r6_r9,
     call_keeps_r1_r5, join_keeps_one_side, sext_as_zext, partial_write_keeps_spill,
-    readonly_ctx_write_ok, narrow_load_range, lsh_low_half_from_low_amount)}
+    readonly_ctx_write_ok, narrow_load_range, lsh_low_half_from_low_amount,
+    join_with_zero_keeps_id, atomic_on_spilled_pointer, map_values_one_object,
+    lddw_offset_signed)}
 
 
 def mutated(apply: Apply) -> Callable:
@@ -285,6 +329,25 @@ def test_mutants_patch_only_during_a_call() -> None:
     assert memory.deref is before and verify is not api.verify
 
 
+# each mutant of issue 12's families lets through a rejected corpus case of its family
+FAMILY_CASES = {
+    "join_with_zero_keeps_id": ["null-link-join-with-zero", "null-link-join-with-zero-leaks"],
+    "atomic_on_spilled_pointer": ["atomic-add-spilled-ptr", "atomic-xchg-leaks-spilled-ptr"],
+    "map_values_one_object": ["ptr-diff-two-lookups", "ptr-diff-hash-lookups"],
+    "lddw_offset_signed": ["map-direct-value-offset-unsigned"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_CASES))
+def test_family_mutant_accepts_its_unsafe_case(name: str) -> None:
+    from tests.verifier.test_corpus import BY_NAME, run_case
+    for case in FAMILY_CASES[name]:
+        assert not run_case(BY_NAME[case]).accepted, case
+        with pytest.MonkeyPatch.context() as mp:
+            MUTANTS[name](mp)
+            assert run_case(BY_NAME[case]).accepted, f"{name} still rejects {case}"
+
+
 SUITE_SECONDS = 3.0  # per mutant; the benchmark gives each 60 s
 SUITE_KILL_RATE = 0.75
 
@@ -297,3 +360,6 @@ def test_kill_rate() -> None:
     print("\n".join(lines))
     rate = len(killed) / len(hunts)
     assert rate >= SUITE_KILL_RATE, "\n".join(lines)
+    # the four unsound families of issue 12 are each found within the suite's time
+    survived = [h.mutant for h in hunts if h.mutant in FAMILY_CASES and h.report is None]
+    assert not survived, "\n".join(lines)

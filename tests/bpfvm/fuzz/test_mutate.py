@@ -12,7 +12,7 @@ from bpfvm import isa
 from bpfvm.fuzz.builder import ins
 from bpfvm.fuzz.generate import generate
 from bpfvm.fuzz.mutate import Mutator, load_corpus, mutate, tables
-from bpfvm.isa.insn import check
+from bpfvm.isa.insn import Insn, check, lddw, map_value_offset
 from bpfvm.program import Program
 from tests.conftest import CONFORMANCE
 
@@ -31,7 +31,8 @@ def test_siblings_share_kind_class_and_operands() -> None:
         assert len({(s.kind, s.uses) for s in group}) == 1
 
 
-@pytest.mark.parametrize("name", [n for n, _ in Mutator.MUTATIONS])
+# m_value_off applies only to programs with a map-value lddw: tested on its own below
+@pytest.mark.parametrize("name", [n for n, _ in Mutator.MUTATIONS if n != "m_value_off"])
 def test_each_mutation_changes_a_program(name: str) -> None:
     changed = 0
     for seed in range(30):
@@ -90,3 +91,29 @@ def test_corpus_reads_verifier_cases(tmp_path: Path) -> None:
     by_name = {c.program.name: c for c in cases}
     assert by_name["ok"].target.name == "mem16" and by_name["hooked"].program.hook == "reclaim"
     assert len(skipped) == 1 and "test hook 'policy'" in skipped[0]
+
+
+def test_corpus_takes_bpf_objects(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.bpfvm.asm.cc import C_DATA, build
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(build(C_DATA / "features.c", tmp_path), corpus / "features.o")
+    (corpus / "broken.o").write_bytes(b"\x7fELF\x01")
+    cases, skipped = load_corpus([corpus])
+    assert sorted(c.program.hook for c in cases) == ["lifetime", "placement"]
+    assert len(skipped) == 1 and "broken.o" in skipped[0]
+
+
+def test_value_offset_mutation_moves_the_lddw_offset() -> None:
+    first, second = lddw(1, 0, isa.PSEUDO_MAP_VALUE)
+    insns = [first, second, Insn(0x95)]
+    seen = set()
+    for seed in range(60):
+        out = Mutator(random.Random(seed)).m_value_off(insns)
+        assert out is not None and len(out) == 3 and out[0] == first
+        seen.add(map_value_offset(out[0], out[1]))
+    assert {8, 64, 0xFFFFFFF8} <= seen  # both signs, around the value sizes
+    assert Mutator(random.Random(0)).m_value_off([Insn(0x95)]) is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 import pytest
@@ -19,123 +18,9 @@ from bpfvm.isa import bits, semantics
 from bpfvm.isa.insn import Insn, lddw
 from bpfvm.maps import make_maps
 from bpfvm.program import MapDef, Program
-from bpfvm.stdhelpers import conformance_helpers, standard_helpers
-from tests.conftest import DATA
+from bpfvm.stdhelpers import standard_helpers
 
-DATA = DATA / "interp"
-ROWS = tomllib.loads((DATA / "alu.toml").read_text())
-CASES = tomllib.loads((DATA / "programs.toml").read_text())["case"]
 M64 = bits.M64
-HELPERS = {"standard": standard_helpers, "conformance": conformance_helpers}
-
-
-def num(text: str) -> int:
-    return int(text, 0) & M64
-
-
-def imm_of(value: int) -> int | None:
-    """``value`` as a sign-extended immediate, or None if it does not fit."""
-    imm = bits.sx(value, 32)
-    return imm if imm & M64 == value else None
-
-
-def specs_for(conf: str) -> list[isa.OpSpec]:
-    return [s for s in isa.TABLE if s.conf == conf and s.kind is not isa.Kind.LDDW]
-
-
-# -- programs generated from the shared rows ------------------------------------
-# Each: (id, assembly, {register: expected value}).
-
-def row_programs() -> list[tuple[str, str, dict[int, int]]]:
-    out = []
-    for op, a, b, want in ROWS["binary"]:
-        a, b, want = num(a), num(b), num(want)
-        for spec in specs_for(op):
-            if spec.src_reg:
-                text = f"lddw %r0, {a:#x}\nlddw %r1, {b:#x}\n{op} %r0, %r1\nexit\n"
-            elif (imm := imm_of(b)) is not None:
-                text = f"lddw %r0, {a:#x}\n{op} %r0, {imm}\nexit\n"
-            else:
-                continue
-            out.append((f"{spec.key}({a:#x},{b:#x})", text, {0: want}))
-    for op, a, want in ROWS["unary"]:
-        out.append((f"{op}({a})", f"lddw %r0, {num(a):#x}\n{op} %r0\nexit\n", {0: num(want)}))
-    for op, src, want in ROWS["movsx"]:
-        text = f"lddw %r1, {num(src):#x}\nlddw %r0, 0xdeadbeefdeadbeef\n{op} %r0, %r1\nexit\n"
-        out.append((f"{op}({src})", text, {0: num(want)}))
-    for op, a, b, taken in ROWS["jumps"]:
-        a, b = num(a), num(b)
-        for spec in specs_for(op):
-            operand = "%r2" if spec.src_reg else imm_of(b)
-            if operand is None:
-                continue
-            text = (f"lddw %r1, {a:#x}\nlddw %r2, {b:#x}\nmov %r0, 0\n"
-                    f"{op} %r1, {operand}, +1\nexit\nmov %r0, 1\nexit\n")
-            out.append((f"{spec.key}({a:#x},{b:#x})", text, {0: int(taken)}))
-    for op, mem, src, r0, mem_after, src_after, r0_after in ROWS["atomics"]:
-        text = (f"lddw %r3, {num(mem):#x}\nstxdw [%r10-8], %r3\nlddw %r2, {num(src):#x}\n"
-                f"lddw %r0, {num(r0):#x}\n{op} [%r10-8], %r2\nldxdw %r4, [%r10-8]\nexit\n")
-        out.append((f"{op}({mem},{src},{r0})", text,
-                    {4: num(mem_after), 2: num(src_after), 0: num(r0_after)}))
-    return out
-
-
-ROW_PROGRAMS = row_programs()
-
-
-@pytest.mark.parametrize(("text", "want"), [p[1:] for p in ROW_PROGRAMS],
-                         ids=[p[0] for p in ROW_PROGRAMS])
-def test_row_program(text: str, want: dict[int, int]) -> None:
-    vm = Interpreter(assemble(text, "row.s", syntax="conformance"), standard_helpers())
-    vm.run()
-    assert {r: vm.registers[r] for r in want} == want
-
-
-# -- hand-written programs ------------------------------------------------------
-
-def build(case: dict[str, Any]) -> Program:
-    return assemble(case["asm"], f"programs.toml[{case['name']}]",
-                    syntax=case.get("syntax", "conformance"))
-
-
-def map_contents(vm: Interpreter, name: str) -> list[list[str]]:
-    m = vm.maps[vm.program.map_index(name)]
-    return sorted([k.hex(), v.hex()] for k, v in m.items() if any(v) or m.kind == "hash")
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_program(case: dict[str, Any]) -> None:
-    helpers = HELPERS[case.get("helpers", "standard")]()
-    vm = Interpreter(build(case), helpers, budget=case.get("budget", 100_000))
-    for name, entries in case.get("maps_before", {}).items():
-        m = vm.maps[vm.program.map_index(name)]
-        for key, value in entries:
-            m.update(bytes.fromhex(key), bytes.fromhex(value))
-    mem = None if case.get("no_mem") else bytearray.fromhex(case.get("mem", ""))
-    if "fault" in case:
-        with pytest.raises(VmFault) as info:
-            vm.run(mem)
-        fault = info.value
-        assert case["fault"] in f"pc {fault.pc}: {fault.message}"
-    else:
-        assert vm.run(mem) == case["result"] & M64
-    if "mem_after" in case:
-        assert mem == bytearray.fromhex(case["mem_after"])
-    if "trace" in case:
-        assert vm.env.trace == case["trace"]
-    for name, entries in case.get("maps_after", {}).items():
-        assert map_contents(vm, name) == sorted(entries)
-
-
-def test_every_opcode_of_the_table_is_executed() -> None:
-    covered = set()
-    for _, text, _ in ROW_PROGRAMS:
-        covered |= {i.spec.key for i in assemble(text, "row.s", syntax="conformance").insns
-                    if i.spec}
-    for case in CASES:
-        covered |= {i.spec.key for i in build(case).insns if i.spec}
-    missing = sorted(s.key for s in isa.TABLE if s.key not in covered)
-    assert not missing
 
 
 # -- the engine API --------------------------------------------------------------

@@ -16,7 +16,7 @@ from bpfvm.helpers import Arg, HelperSpec, Ret
 from bpfvm.isa.insn import Insn, lddw
 from bpfvm.jit.compile import JitCache
 from bpfvm.jit.engine import BOUND_SLOTS, Jit
-from bpfvm.loader import make_engine
+from bpfvm.load import make_engine
 from bpfvm.maps import make_maps
 from bpfvm.program import MapDef, Program
 from bpfvm.stdhelpers import standard_helpers

@@ -11,7 +11,7 @@ import pytest
 
 from bpfvm.asm.assembler import assemble_file
 from bpfvm.isa.bits import s64
-from bpfvm.loader import load
+from bpfvm.load import load
 from mmcore.hooks.dispatch import HookPoint
 from mmcore.hooks.host import MmEnv, policy_helpers
 from mmcore.hooks.specs import HOOKS

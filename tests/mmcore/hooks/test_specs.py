@@ -196,7 +196,7 @@ def test_mm_helpers_without_an_mm_env_fail_clearly() -> None:
 @pytest.mark.parametrize("engine", ["interp", "jit"])
 def test_programs_call_mm_helpers_on_both_engines(engine: str) -> None:
     from bpfvm.asm.assembler import assemble
-    from bpfvm.loader import load
+    from bpfvm.load import load
 
     text = (".hook placement\n    r6 = r1\n    r1 = 1\n    call mm_node_free_pages\n"
             "    r7 = r0\n    call mm_tick\n    r7 += r0\n    r0 = 0\n"

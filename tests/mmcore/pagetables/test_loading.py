@@ -5,7 +5,7 @@ import pytest
 
 from bpfvm.asm.assembler import AsmErrors
 from bpfvm.errors import BpfvmError
-from bpfvm.loader import Rejected
+from bpfvm.load import Rejected
 from bpfvm.stdhelpers import standard_helpers
 from mmcore.hooks.specs import PT_LOOKUP
 from mmcore.pagetables.loading import (
@@ -74,6 +74,24 @@ def test_region_size_constant():
     big = with_region_size(prog, 3 << 20)
     assert region_size_of(prog) == 4096 and region_size_of(big) == 3 << 20
     assert big.insns[2:] == prog.insns[2:] and len(big.insns) == len(prog.insns)
+
+
+def test_size_constant_may_follow_register_moves():
+    # clang may copy the context pointer before the constant: r9's first write counts
+    text = TRIVIAL.replace("    r9 = 4096 ll\n    r0 = *(u64 *)(r1 + 0)",
+                           "    r6 = r1\n    r0 = *(u64 *)(r6 + 0)\n    r9 = 4096 ll")
+    prog = pt_sections(text, "t.s")["pt_map"]
+    assert prog.leading_constant(9) == 2 and region_size_of(prog) == 4096
+    big = with_region_size(prog, 8192)
+    assert region_size_of(big) == 8192 and big.insns[:2] == prog.insns[:2]
+
+
+@pytest.mark.parametrize("before", ["if r1 == 0 goto +0", "r9 = r1", "call 5"])
+def test_size_constant_after_a_jump_call_or_write_of_r9_is_refused(before):
+    text = TRIVIAL.replace("    r9 = 4096 ll\n    r0 = 0", f"    {before}\n    r9 = 4096 ll\n"
+                           "    r0 = 0")
+    with pytest.raises(PtProgramError, match="the pt_unmap section must start with"):
+        pt_sections(text, "t.s")
 
 
 def test_for_region_verifies_and_caches():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bpfvm.asm.assembler import assemble_file
-from bpfvm.loader import load
+from bpfvm.load import load
 from mmcore.constants import PAGEBLOCK_PAGES
 from mmcore.hooks.host import MmEnv, policy_helpers
 from mmcore.hooks.specs import HOOKS

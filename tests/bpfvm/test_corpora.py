@@ -1,6 +1,11 @@
-"""Interpreter vs JIT on every execution corpus: identical r0, memory, maps and trace.
+"""The one execution-corpus runner: every corpus on the interpreter, the JIT and the checked JIT.
 
-Corpora: the BPF conformance vectors (skipped with a reason when
+Expected-result corpora (``tests/data/interp``): the shared ALU/jump/atomic
+rows of ``alu.toml`` and the hand-written programs of ``programs.toml``, each
+checked against its expected r0, fault, memory, trace and maps on every
+engine (the unchecked JIT only where the case needs no run-time check), and
+the engines against each other.  Differential corpora: the BPF conformance
+vectors (skipped with a reason when
 ``../shared/conformance`` is absent), the verifier's accepted cases, every
 program in ``programs/`` on drawn contexts, and programs drawn by
 hypothesis (straight-line code with forward branches over every ALU
@@ -12,7 +17,9 @@ their object.
 
 from __future__ import annotations
 
+import re
 import struct
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +39,8 @@ from bpfvm.program import MapDef, Program
 from bpfvm.stdhelpers import conformance_helpers, standard_helpers
 from bpfvm.vmenv import VmEnv
 from mmcore.hooks.specs import HOOKS
-from tests.conftest import CONFORMANCE, ROOT
+from tests.conftest import CONFORMANCE, DATA, ROOT
 
-ROOT = ROOT
 PROGRAMS = sorted((ROOT / "programs").glob("*.s"))
 REGION_SIZE = 64 * 1024
 BUDGET = 100_000  # runs the interpreter cannot finish within this are not compared
@@ -287,3 +293,155 @@ def test_drawn_programs_read_back_every_register() -> None:
     _, actual = both(program, bytes(CTX))
     assert struct.unpack_from("<Q", actual["mem"], 64 + 8 * WORK.index(7))[0] == \
         0x1122334455667788
+
+
+# -- expected-result corpora: tests/data/interp ----------------------------------
+
+ROWS = tomllib.loads((DATA / "interp" / "alu.toml").read_text())
+CASES = tomllib.loads((DATA / "interp" / "programs.toml").read_text())["case"]
+CASE_HELPERS = {"standard": standard_helpers, "conformance": conformance_helpers}
+ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # object addresses differ between engines
+ENGINES = ("interp", "jit", "jit-checked")
+
+
+def num(text: str) -> int:
+    return int(text, 0) & M64
+
+
+def imm_of(value: int) -> int | None:
+    """``value`` as a sign-extended immediate, or None if it does not fit."""
+    imm = value - (1 << 64) if value >> 63 else value
+    return imm if -(1 << 31) <= imm < (1 << 31) else None
+
+
+def specs_for(conf: str) -> list[isa.OpSpec]:
+    return [s for s in isa.TABLE if s.conf == conf and s.kind is not isa.Kind.LDDW]
+
+
+def returning(text: str, reg: int) -> str:
+    """``text`` (one final ``exit``) returning ``reg`` in r0."""
+    return text if reg == 0 else text[:text.rindex("exit")] + f"mov %r0, %r{reg}\nexit\n"
+
+
+def row_programs() -> list[tuple[str, str, int]]:
+    """(id, conformance assembly, expected r0) for every row of alu.toml."""
+    out: list[tuple[str, str, int]] = []
+    for op, a, b, want in ROWS["binary"]:
+        a, b, want = num(a), num(b), num(want)
+        for spec in specs_for(op):
+            if spec.src_reg:
+                text = f"lddw %r0, {a:#x}\nlddw %r1, {b:#x}\n{op} %r0, %r1\nexit\n"
+            elif (imm := imm_of(b)) is not None:
+                text = f"lddw %r0, {a:#x}\n{op} %r0, {imm}\nexit\n"
+            else:
+                continue
+            out.append((f"{spec.key}({a:#x},{b:#x})", text, want))
+    for op, a, want in ROWS["unary"]:
+        out.append((f"{op}({a})", f"lddw %r0, {num(a):#x}\n{op} %r0\nexit\n", num(want)))
+    for op, src, want in ROWS["movsx"]:
+        text = f"lddw %r1, {num(src):#x}\nlddw %r0, 0xdeadbeefdeadbeef\n{op} %r0, %r1\nexit\n"
+        out.append((f"{op}({src})", text, num(want)))
+    for op, a, b, taken in ROWS["jumps"]:
+        a, b = num(a), num(b)
+        for spec in specs_for(op):
+            operand = "%r2" if spec.src_reg else imm_of(b)
+            if operand is None:
+                continue
+            text = (f"lddw %r1, {a:#x}\nlddw %r2, {b:#x}\nmov %r0, 0\n"
+                    f"{op} %r1, {operand}, +1\nexit\nmov %r0, 1\nexit\n")
+            out.append((f"{spec.key}({a:#x},{b:#x})", text, int(taken)))
+    for op, mem, src, r0, mem_after, src_after, r0_after in ROWS["atomics"]:
+        text = (f"lddw %r3, {num(mem):#x}\nstxdw [%r10-8], %r3\nlddw %r2, {num(src):#x}\n"
+                f"lddw %r0, {num(r0):#x}\n{op} [%r10-8], %r2\nldxdw %r4, [%r10-8]\nexit\n")
+        for reg, want in ((4, mem_after), (2, src_after), (0, r0_after)):
+            out.append((f"{op}({mem},{src},{r0})->r{reg}", returning(text, reg), num(want)))
+    return out
+
+
+ROW_PROGRAMS = row_programs()
+
+
+def make(kind: str, program: Program, helpers: Any, budget: int = 100_000) -> Any:
+    if kind == "interp":
+        return Interpreter(program, helpers, budget=budget)
+    return Jit(program, helpers, checked=kind == "jit-checked", budget=budget)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize(("text", "want"), [p[1:] for p in ROW_PROGRAMS],
+                         ids=[p[0] for p in ROW_PROGRAMS])
+def test_row_program(text: str, want: int, kind: str) -> None:
+    program = assemble(text, "row.s", syntax="conformance")
+    assert make(kind, program, standard_helpers()).run() == want
+
+
+def build(case: dict[str, Any]) -> Program:
+    return assemble(case["asm"], f"programs.toml[{case['name']}]",
+                    syntax=case.get("syntax", "conformance"))
+
+
+def outcome(engine: Any, case: dict[str, Any]) -> dict[str, Any]:
+    """What a run shows: r0 or the fault, memory after, trace, map contents."""
+    for name, entries in case.get("maps_before", {}).items():
+        m = engine.maps[engine.program.map_index(name)]
+        for key, value in entries:
+            m.update(bytes.fromhex(key), bytes.fromhex(value))
+    mem = None if case.get("no_mem") else bytearray.fromhex(case.get("mem", ""))
+    try:
+        result: Any = engine.run(mem)
+    except VmFault as fault:
+        result = ADDRESS.sub("ADDR", f"pc {fault.pc}: {fault.message}")
+    maps = {m.name: sorted([k.hex(), v.hex()] for k, v in m.items()
+                           if any(v) or m.kind == "hash") for m in engine.maps}
+    return {"result": result, "mem": mem, "trace": list(engine.env.trace), "maps": maps}
+
+
+def case_engine(case: dict[str, Any], kind: str) -> Any:
+    helpers = CASE_HELPERS[case.get("helpers", "standard")]()
+    return make(kind, build(case), helpers, case.get("budget", 100_000))
+
+
+def case_needs_checks(case: dict[str, Any]) -> bool:
+    """True when the case relies on run-time checks (memory faults, the budget)."""
+    if "fault" not in case:
+        return False
+    message = outcome(case_engine(case, "interp"), case)["result"]
+    return "invalid" in message or "budget" in message
+
+
+CASE_RUNS = [(c, k) for c in CASES for k in ENGINES if not (k == "jit" and case_needs_checks(c))]
+
+
+@pytest.mark.parametrize(("case", "kind"), CASE_RUNS,
+                         ids=[f"{c['name']}-{k}" for c, k in CASE_RUNS])
+def test_program_case(case: dict[str, Any], kind: str) -> None:
+    got = outcome(case_engine(case, kind), case)
+    if "fault" in case:
+        assert isinstance(got["result"], str)
+        assert ADDRESS.sub("ADDR", case["fault"]) in got["result"]
+    else:
+        assert got["result"] == case["result"] & M64
+    if "mem_after" in case:
+        assert got["mem"] == bytearray.fromhex(case["mem_after"])
+    if "trace" in case:
+        assert got["trace"] == case["trace"]
+    for name, entries in case.get("maps_after", {}).items():
+        assert got["maps"][name] == sorted(entries)
+    if kind != "interp":
+        assert got == outcome(case_engine(case, "interp"), case)
+
+
+def test_every_case_runs_on_the_checked_engines() -> None:
+    assert {k for _, k in CASE_RUNS} == set(ENGINES)
+    assert sum(1 for _, k in CASE_RUNS if k == "jit-checked") == len(CASES)
+
+
+def test_the_corpora_execute_every_opcode_of_the_table() -> None:
+    covered = set()
+    for _, text, _ in ROW_PROGRAMS:
+        covered |= {i.spec.key for i in assemble(text, "row.s", syntax="conformance").insns
+                    if i.spec}
+    for case in CASES:
+        covered |= {i.spec.key for i in build(case).insns if i.spec}
+    missing = sorted(s.key for s in isa.TABLE if s.key not in covered)
+    assert not missing

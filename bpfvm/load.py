@@ -1,7 +1,8 @@
 """The one way to turn a file or a Program into a runnable engine.
 
 :func:`read_programs` reads every program of a file (assembly, raw
-bytecode or a JSON object file); :func:`load` checks the bytecode, runs the
+bytecode, a JSON object file, a clang-built BPF object or C compiled into
+one); :func:`load` checks the bytecode, runs the
 verifier for the program's hook (or the generic ``mem`` type with a context
 of ``ctx_size`` bytes), and builds the chosen engine, an
 :class:`~bpfvm.engine.Engine`.  The caller names the helper table a program
@@ -13,17 +14,18 @@ core runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bpfvm.asm.disasm import format_insn
 from bpfvm.asm.sections import pick_section, split_sections
 from bpfvm.engine import Engine
-from bpfvm.errors import BpfvmError
+from bpfvm.errors import BpfvmError, BytecodeError
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
 from bpfvm.isa.insn import Insn, validate
+from bpfvm.limits import MAX_PROGRAM_FILE, read_bounded
 from bpfvm.maps import Map
 from bpfvm.program import Program
 from bpfvm.vmenv import VmEnv
@@ -52,41 +54,51 @@ class Loaded:
     verdict: Verdict | None
 
 
-def read_bytes(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise BpfvmError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BpfvmError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise BpfvmError(f"{path}: {exc.strerror}") from None
+def read_bytes(path: str | Path, limit: int = MAX_PROGRAM_FILE, what: str = "file") -> bytes:
+    """The bytes of a file, refused past ``limit`` (see :func:`bpfvm.limits.read_bounded`)."""
+    return read_bounded(path, limit, what)
 
 
-def read_text(path: str | Path) -> str:
-    data = read_bytes(path)
+def read_text(path: str | Path, limit: int = MAX_PROGRAM_FILE) -> str:
+    data = read_bytes(path, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BpfvmError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def read_programs(path: str | Path, helpers: HelperTable,
-                  syntax: str | None = None) -> list[Program]:
+def read_programs(path: str | Path, helpers: HelperTable, syntax: str | None = None,
+                  hooks: Mapping[str, HookSpec] | None = None) -> list[Program]:
     """Every program of a file: assembly (``.s``, one per ``.hook`` section),
-    raw bytecode (``.bin``: plain instruction words) or a JSON object file
-    (``.json``).  ``helpers`` resolves ``call NAME`` in assembly."""
+    raw bytecode (``.bin``: plain instruction words), a JSON object file
+    (``.json``), a BPF ELF object (``.o``, one per program section) or C
+    (``.c``, compiled into a cached object first).  ``helpers`` resolves
+    ``call NAME`` in assembly; C is compiled against the ``bpfvm.h`` made
+    from ``hooks`` and ``helpers`` (so reading C needs ``hooks``)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == ".o":
+        from bpfvm.asm.elf import load_object_file
+
+        return load_object_file(path)
+    if suffix == ".c":
+        return _read_c(path, helpers, hooks)
     if suffix == ".bin":
-        return [Program.load_bytes(read_bytes(path), name=path.stem)]
-    if suffix == ".json":
         try:
-            data = json.loads(read_text(path))
+            return [Program.load_bytes(read_bytes(path), name=path.stem)]
+        except BytecodeError as exc:
+            raise BpfvmError(f"{path}: {exc}") from None
+    if suffix == ".json":
+        text = read_text(path)
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BpfvmError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-        if not isinstance(data, dict):
-            raise BpfvmError(f"{path}: expected a JSON object")
+        except RecursionError:
+            raise BpfvmError(f"{path}: invalid object file: JSON nested too deeply") from None
+        except ValueError:  # a number past Python's digit limit
+            raise BpfvmError(f"{path}: invalid object file: a number has too many digits") \
+                from None
         return [Program.from_json(data, str(path))]
     programs = split_sections(read_text(path), str(path), syntax=syntax, helpers=helpers)
     if len(programs) == 1:
@@ -95,9 +107,22 @@ def read_programs(path: str | Path, helpers: HelperTable,
 
 
 def read_program(path: str | Path, helpers: HelperTable, syntax: str | None = None,
-                 section: str | None = None) -> Program:
-    """The program of a file, or of its ``.hook`` section ``section``."""
-    return pick_section(read_programs(path, helpers, syntax), section, str(path))
+                 section: str | None = None,
+                 hooks: Mapping[str, HookSpec] | None = None) -> Program:
+    """The program of a file, or of its ``.hook`` (or object) section ``section``."""
+    return pick_section(read_programs(path, helpers, syntax, hooks), section, str(path))
+
+
+def _read_c(path: Path, helpers: HelperTable,
+            hooks: Mapping[str, HookSpec] | None) -> list[Program]:
+    from bpfvm.asm.elf import load_object_file
+    from bpfvm.asm.header import generate
+    from bpfvm.toolchain import cached_object
+
+    if hooks is None:
+        raise BpfvmError(f"{path}: compiling C needs the hook records (bpfvm.h is made "
+                         "from them); this caller passed none")
+    return load_object_file(cached_object(path, generate(hooks, helpers)), stem=path.stem)
 
 
 def formatter(program: Program, helpers: HelperTable) -> Callable[[Sequence[Insn], int], str]:
