@@ -17,10 +17,11 @@ Not Linux: in a zone for which ``confine(zone)`` holds (the unmovable region
 of a node whose boundary a Contiguitas ``zone_resize`` program moves), an
 unmovable or reclaimable fallback takes the free pageblock farthest from
 the boundary (the lowest pfn) instead of the largest free block, or, when no
-whole pageblock is free, the lowest free block large enough.  Contiguitas confines unmovable memory to one end of its region
-so that the region can shrink; Linux's choice of the largest block would put
-it in the largest free run, which in a freshly grown region is the run next
-to the boundary, and one long-lived page there keeps the whole growth.
+whole pageblock is free, the lowest free block large enough.  Contiguitas
+confines unmovable memory to one end of its region so that the region can
+shrink; Linux's choice of the largest block would put it in the largest free
+run, which in a freshly grown region is the run next to the boundary, and
+one long-lived page there keeps the whole growth.
 """
 
 from __future__ import annotations
