@@ -61,6 +61,8 @@ class Process:
         self.present = [0, 0, 0]  # mapped pages per size (4K, 2M, 1G)
         self.swapped = 0  # pages (4 KiB units) in swap
         self.alive = True
+        self.oom_score_adj = 0  # in [OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX]
+        self.oom_victim = False  # chosen by the OOM killer while faulting
 
     # --- address space ---------------------------------------------------
     @property
@@ -106,7 +108,21 @@ class Process:
         return mask
 
     def fault(self, va: int) -> int:
-        """Handle a fault at ``va``; return the pfn mapped there or -1."""
+        """Handle a fault at ``va``; return the pfn mapped there or -1.
+
+        The process is ``MM.current`` meanwhile; if the OOM killer chose it
+        during the fault, it exits when the fault returns (-1)."""
+        mm = self.mm
+        prev, mm.current = mm.current, self
+        pfn = self._fault(va)
+        mm.current = prev
+        if self.oom_victim:
+            mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
+            mm.exit(self)
+            return -1
+        return pfn
+
+    def _fault(self, va: int) -> int:
         mm = self.mm
         st = mm.stats
         vma = self.find_vma(va)
