@@ -27,6 +27,7 @@ from bpfvm.helpers import HelperTable
 from bpfvm.isa import Kind, OpSpec
 from bpfvm.isa.bits import s64
 from bpfvm.isa.insn import Insn, lddw_value, map_value_offset
+from bpfvm.limits import format_size
 from bpfvm.program import MapDef, Program
 
 SYNTAXES = ("kernel", "conformance")
@@ -279,6 +280,8 @@ def _header(program: Program, syntax: str) -> list[str]:
     lines = [f".syntax {syntax}"]
     if program.hook:
         lines.append(f".hook {program.hook}")
+    for name, size in program.objects.items():
+        lines.append(f".object {name} {format_size(size)}")
     for m in program.maps:
         lines.append(f".map {m.name} {m.kind} key={m.key_size} value={m.value_size} "
                      f"entries={m.max_entries}")
