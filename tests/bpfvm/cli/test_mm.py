@@ -192,3 +192,46 @@ def test_touch_huge_touches_whole_pages(tmp_path: Path) -> None:
     whole = run_scenario(data, attach=False)["metrics"]
     # two faults a tick: two 2 MiB pages instead of 8 KiB of the first one
     assert whole["huge_2m"]["successes"] > 2 * four_k["huge_2m"]["successes"]
+
+
+RECLAIM_NOBODY = """\
+.hook reclaim
+    r2 = 99999
+    *(u32 *)(r1 + 52) = r2      # target_pid: a process that does not exist
+    r0 = 50
+    exit
+"""
+
+PRESSURE = """\
+name = "pressure"
+seed = 5
+duration = 40
+[machine]
+nodes = [ { memory = "64MiB" } ]
+[[phases]]
+[phases.processes]
+arrival_rate = 0.5
+max_processes = 3
+lifetime = [20, 40]
+size = ["16MiB", "32MiB"]
+huge = { none = 1 }
+faults_per_tick = 256
+accesses_per_tick = 16
+[phases.file]
+files = 1
+file_size = "64MiB"
+reads_per_tick = 512
+[[attach]]
+hook = "reclaim"
+program = "nobody.s"
+"""
+
+
+def test_reclaim_target_of_no_process_is_counted_as_a_fallback(tmp_path: Path, capsys) -> None:
+    (tmp_path / "nobody.s").write_text(RECLAIM_NOBODY)
+    path = tmp_path / "pressure.toml"
+    path.write_text(PRESSURE)
+    assert main(["mm", "run", str(path), "--json", "-"]) == 0
+    hooks = json.loads(capsys.readouterr().out)["metrics"]["hooks"]["reclaim"]
+    assert hooks["calls"] > 0
+    assert hooks["fallbacks"] == hooks["calls"] and hooks["errors"] == 0
