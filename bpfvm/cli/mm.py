@@ -8,6 +8,7 @@ programs and prints them side by side (``--plot`` draws the time series).
 Subcommands of other modules (``bpfvm.cli.mm_pagetables``,
 ``bpfvm.cli.sweep``) register here when present.  This module only parses
 arguments and prints: the work is in :mod:`mmcore.scenario.runner`.
+``bpfvm mm schema`` prints the scenario format (docs/scenario-schema.md).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _engine_flag(c)
     c.set_defaults(func=compare)
 
+    s = mm_sub.add_parser("schema", help="the scenario file format: every key, its type, "
+                          "unit and default (Markdown; docs/scenario-schema.md)")
+    s.add_argument("--json", action="store_true", help="the keys as JSON")
+    s.set_defaults(func=schema)
+
     for name in EXTENSIONS:
         try:
             module = importlib.import_module(name)
@@ -64,6 +70,19 @@ def _engine_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("interp", "jit"),
                    help="engine for every attached program (default: each entry's own, "
                         "else interp)")
+
+
+def schema(args: argparse.Namespace) -> int:
+    """Print the scenario schema, generated from the parser's own keys."""
+    from mmcore.scenario.schema import schema_keys, schema_markdown
+
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(k) for k in schema_keys()], indent=1))
+    else:
+        print(schema_markdown(), end="")
+    return 0
 
 
 def _usage(p: argparse.ArgumentParser) -> int:
