@@ -66,3 +66,47 @@ def test_schema_does_not_change_parsing() -> None:
     assert schema._RECORD is None
     schema.schema_keys()
     assert schema._RECORD is None
+
+
+# ---- bpfvm hooks ----------------------------------------------------------------------
+HOOKS_DOC = ROOT / "docs" / "hooks.md"
+
+
+def test_hooks_doc_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hooks", "--markdown"]) == 0
+    assert HOOKS_DOC.read_text() == capsys.readouterr().out, (
+        "docs/hooks.md is stale: bpfvm hooks --markdown > docs/hooks.md")
+
+
+def test_every_helper_a_hook_may_call_is_documented() -> None:
+    from bpfvm.cli.hooks import HELPER_DOCS
+    from mmcore.hooks.helpers import policy_helpers
+    from mmcore.hooks.specs import HOOKS
+
+    table = {s.name: s for s in policy_helpers()}
+    for hook in HOOKS.values():
+        for name in hook.helpers:
+            assert name in HELPER_DOCS, f"helper {name} (hook {hook.name}) undocumented"
+            args, returns, errors = HELPER_DOCS[name]
+            assert len(args) == len(table[name].args), name
+            assert returns and errors
+
+
+def test_hooks_json_has_signatures_and_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hooks", "reclaim", "--json"]) == 0
+    (hook,) = json.loads(capsys.readouterr().out)
+    assert "r0 outside [0, 100]" in hook["out_of_contract"]
+    assert "target_pid" in hook["out_of_contract"] and "fallback" in hook["out_of_contract"]
+    sig = {h["name"]: h for h in hook["helper_signatures"]}
+    assert sig["map_update_elem"]["signature"] == "map_update_elem(map, key, value, flags)"
+    assert "-EEXIST" in sig["map_update_elem"]["errors"]
+    assert sig["mm_proc_rss"]["needs_mm_core"]
+    assert sig["map_lookup_elem"]["args"][1]["requires"].startswith("pointer to key_size")
+
+
+def test_hooks_text_shows_contract_objects_and_helpers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hooks", "pt_lookup"]) == 0
+    out = capsys.readouterr().out
+    assert "outside the contract: a pointer that is not a PTE slot" in out
+    assert "object region:" in out and ".object region SIZE" in out
+    assert "map_lookup_elem(map, key)" in out and "NULL when the key is absent" in out
