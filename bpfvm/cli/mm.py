@@ -129,6 +129,7 @@ def _scenario(path: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from bpfvm.cli.tables import hook_problems, print_results
+    from mmcore.errors import InvariantError
     from mmcore.scenario.runner import Runner
 
     if args.no_attach and args.engine:
@@ -139,16 +140,26 @@ def run(args: argparse.Namespace) -> int:
     sc = _scenario(args.scenario)
     err = console(args, stderr=True)
     runner = Runner(sc, check=args.check, attach=not args.no_attach, engine=args.engine)
-    with progress_bar(err, sc.name) as update:
-        results = runner.run(lambda t, n: update("", t, n))
+    try:
+        with progress_bar(err, sc.name) as update:
+            results = runner.run(lambda t, n: update("", t, n))
+    except InvariantError as exc:  # a bug of the MM core, found by --check
+        failure = BpfvmError(f"{sc.file}: invariant violated at tick {runner.mm.tick}: {exc} "
+                             "(a bug in the MM core: please report it with this scenario)")
+        failure.exit_code = 1
+        raise failure from None
     if args.json:
         write_json(results, args.json, (args.scenario,))
-        if args.json == "-":
-            return 0
-    out = console(args)
-    print_results(results, out)
-    for line in hook_problems(results):
-        out.print(f"[yellow]note[/]: {line}")
+    if args.json != "-":
+        out = console(args)
+        print_results(results, out)
+        for line in hook_problems(results):
+            out.print(f"[yellow]note[/]: {line}")
+    if args.check:
+        # stderr when stdout carries the JSON
+        say = err if args.json == "-" else console(args)
+        say.print(f"invariants held: every MM invariant checked after each of "
+                  f"{sc.duration:,} ticks", markup=False, highlight=False)
     return 0
 
 
