@@ -76,3 +76,10 @@ def test_objdump_of_one_section(capsys: pytest.CaptureFixture[str]) -> None:
                  "--section", "pt_map"]) == 0
     out = capsys.readouterr().out
     assert out.count("Disassembly of section") == 1 and "section pt_map:" in out
+
+
+def test_objdump_excludes_syntax(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["disasm", str(PROGRAMS / "hashed_pt.s"), "--objdump", "--syntax", "kernel"])
+    assert exc.value.code == 2
+    assert "not allowed with argument --objdump" in capsys.readouterr().err

@@ -295,8 +295,6 @@ def _cases() -> list[Case]:
         Case("object-flag-overrides", ["verify", str(PROGRAMS / "hashed_pt.s"), "--object",
                                        "region=32KiB", "--hook", "pt_map"], 1,
              ("rejected", "note: ", "the region-size constant is 65536 bytes"), stdout=True),
-        Case("objdump-and-syntax", ["disasm", "ok.s", "--objdump", "--syntax", "kernel"], 2,
-             ("--syntax: not allowed with argument --objdump",)),
         Case("objdump-truncated", ["disasm", "odd.bin", "--objdump"], 2,
              ("odd.bin: pc 1: truncated",)),
         Case("objdump-endless", ["disasm", "/dev/zero", "--objdump"], 2,
