@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(bytes, or with a unit: region=512KiB); overrides the program's "
                    ".object NAME SIZE")
     p.add_argument("--log-level", type=int, choices=(0, 1, 2), default=0,
-                   help="0: verdict only; 1: and every branch; 2: and every state")
+                   help="0: verdict only; 1: and every branch; 2: and the register state "
+                   "at each instruction; 1 and 2 end with a 'processed N insns' line")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -152,6 +153,8 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
     out = TextConsole(args)
     for line in verdict.log:
         out.print(line, markup=False)
+    if args.log_level >= 1:
+        out.print(_processed(verdict.stats), markup=False, highlight=False)
     target = f"hook '{hook.name}'" if hook else f"a buffer of {args.ctx_size or 0} bytes"
     if verdict.accepted:
         st = verdict.stats
@@ -168,6 +171,18 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
     if note:
         out.print(f"[yellow]note:[/] {_esc(note)}")
     return code, report
+
+
+def _processed(stats: dict) -> str:
+    """The kernel verifier log's last line, from this verifier's counters:
+    instructions visited against the visit budget, and abstract states kept."""
+    from verifier import VISIT_BUDGET
+
+    line = (f"processed {stats['visits']} insns (limit {VISIT_BUDGET}) "
+            f"total_states {stats['nodes']}")
+    if stats.get("max_insns") is not None:
+        line += f"; a run executes at most {stats['max_insns']} instructions"
+    return line
 
 
 def _region_note(program, hook: HookSpec | None, objects: dict[str, int]) -> str | None:
