@@ -139,7 +139,7 @@ def test_objects_survive_the_object_file(tmp_path: Path) -> None:
     assert "objects" not in Program.load_bytes(bytes(8) + b"\x95" + bytes(7)).to_json()
 
 
-def test_log_ends_with_processed_insns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_ends_with_the_insn_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prog = write(tmp_path, "loop.s", LOOP)
     assert main(["verify", prog, "--log-level", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -148,4 +148,4 @@ def test_log_ends_with_processed_insns(tmp_path: Path, capsys: pytest.CaptureFix
     assert processed[0].startswith("processed ") and " insns (limit " in processed[0]
     assert "total_states" in processed[0] and "at most" in processed[0]
     assert main(["verify", prog]) == 0
-    assert "processed" not in capsys.readouterr().out
+    assert "processed " not in capsys.readouterr().out.replace("_processed", "")
