@@ -133,15 +133,20 @@ def formatter(program: Program, helpers: HelperTable) -> Callable[[Sequence[Insn
 def make_engine(program: Program, engine: str, helpers: HelperTable, *,
                 maps: list[Map] | None = None, env: VmEnv | None = None,
                 checked: bool = False,
-                on_load: Callable[[int, int], None] | None = None) -> Engine:
+                on_load: Callable[[int, int], None] | None = None,
+                on_step: Callable[[int, list[int]], None] | None = None,
+                validated: bool = False) -> Engine:
     """Build an engine without verifying (the caller has, or chose not to).
-    ``on_load(address, size)`` observes every load (the interpreter only)."""
+    ``on_load(address, size)`` observes every load and ``on_step(pc, registers)``
+    every instruction (the interpreter only); ``validated`` skips the bytecode
+    check the caller has already made."""
     if engine == "interp":
         from bpfvm.interp.interpreter import Interpreter  # each engine only when asked for
 
-        return Interpreter(program, helpers, maps=maps, env=env, on_load=on_load)
-    if on_load is not None:
-        raise BpfvmError("only the interpreter observes loads")
+        return Interpreter(program, helpers, maps=maps, env=env, on_load=on_load,
+                           on_step=on_step, validated=validated)
+    if on_load is not None or on_step is not None:
+        raise BpfvmError("only the interpreter observes loads and steps")
     if engine == "jit":
         from bpfvm.jit.engine import Jit
 
