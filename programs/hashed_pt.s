@@ -22,7 +22,8 @@
 # checks every offset against that constant).
 
 # The region size `bpfvm verify` assumes when run on this file alone; it
-# equals the r9 constant above (the host re-sizes both per region).
+# equals the r9 constant each section starts with (the host re-sizes both
+# per region).
 .object region 64KiB
 
 .hook pt_lookup

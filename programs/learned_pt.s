@@ -34,7 +34,8 @@
 # host sets it to the size of the region the program runs on.
 
 # The region size `bpfvm verify` assumes when run on this file alone; it
-# equals the r9 constant above (the host re-sizes both per region).
+# equals the r9 constant each section starts with (the host re-sizes both
+# per region).
 .object region 64KiB
 
 .hook pt_lookup

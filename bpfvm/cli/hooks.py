@@ -58,6 +58,7 @@ ARG_KINDS = {  # bpfvm.helpers.Arg value -> what the verifier requires of the re
     "mem": "pointer to readable memory of the next argument's size",
     "size": "u64: size of the preceding pointer",
     "ctx": "the context pointer",
+    "format_value": "u64 the format reads (initialised only if the format converts it)",
 }
 
 MM_ONLY = ("answered by the MM core only: bpfvm run refuses a program that calls it "

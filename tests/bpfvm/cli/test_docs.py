@@ -92,6 +92,13 @@ def test_every_helper_a_hook_may_call_is_documented() -> None:
             assert returns and errors
 
 
+def test_every_argument_kind_is_described() -> None:
+    from bpfvm.cli.hooks import ARG_KINDS
+    from bpfvm.helpers import Arg
+
+    assert {a.value for a in Arg} == set(ARG_KINDS)
+
+
 def test_hooks_json_has_signatures_and_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["hooks", "reclaim", "--json"]) == 0
     (hook,) = json.loads(capsys.readouterr().out)
