@@ -111,6 +111,7 @@ class PageAllocator(Buddy):
                 z.managed, z.kind == ZoneKind.MOVABLE, lowmem, self.min_free_kbytes, wsf
             )
             z.wmark_min, z.wmark_low, z.wmark_high = wm.min, wm.low, wm.high
+            z.low_for = [wm.low + z.lowmem_reserve[GFP_ZONE[mt]] for mt in range(NR_MT)]
             z.batch = zone_batchsize(z.managed)
             z.pcp_high = pcp_high(z.batch)
 
@@ -162,9 +163,8 @@ class PageAllocator(Buddy):
     ) -> int:
         """Allocate a block of ``1 << order`` frames; return its pfn or -1."""
         if order == 0:
-            cz = GFP_ZONE[mt]
             for z in self.zonelists[nid][mt]:
-                if z.free_pages > z.wmark_low + z.lowmem_reserve[cz]:
+                if z.free_pages > z.low_for[mt]:
                     lst = z.pcp[mt]
                     pfn = lst.pop() if lst else self._pcp_refill(z, mt)
                     if pfn >= 0:  # pcp pages already have order 0

@@ -102,6 +102,7 @@ class Zone:
     __slots__ = (
         "zid", "nid", "kind", "start", "end", "heads", "counts", "nr_free", "free_pages",
         "pcp", "wmark_min", "wmark_low", "wmark_high", "batch", "pcp_high", "lowmem_reserve",
+        "low_for",
     )  # fmt: skip
 
     def __init__(self, zid: int, nid: int, kind: ZoneKind, start: int, end: int) -> None:
@@ -116,6 +117,9 @@ class Zone:
         self.batch, self.pcp_high = 1, 6
         # pages kept back from allocations whose highest zone is ZoneKind k
         self.lowmem_reserve = [0] * NR_ZONE_KINDS
+        # wmark_low + the reserve an order-0 allocation of each migratetype must
+        # leave (the fast path's whole watermark test, kept by setup_watermarks)
+        self.low_for = [0] * NR_MT
 
     @property
     def managed(self) -> int:
