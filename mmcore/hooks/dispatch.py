@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpfvm.engine import FAULT, Engine
+from bpfvm.engine import FAULT, Engine, Tiered
 from bpfvm.hookspec import HookSpec
 from bpfvm.isa.bits import M64, s64
 
@@ -78,7 +78,7 @@ class AliasDict(dict):
             isinstance(key, str) and key.startswith("mm_") and super().__contains__(key[3:]))
 
 
-@dataclass
+@dataclass(slots=True)  # slots: the hot path reads and counts on it
 class HookPoint:
     spec: HookSpec
     default: Callable[..., int]
@@ -94,6 +94,8 @@ class HookPoint:
     # True until a caller writing fields in place has written the ones it keeps
     # fixed; pack() (a caller writing every field) sets it again
     stale: bool = True
+    lo: int = field(init=False)  # bounds an unsigned r0 is valid within as it is
+    hi: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.packer = ctx_struct(self.spec)
@@ -183,9 +185,16 @@ class HookTable:
     def attach(self, name: str, engine: Engine) -> None:
         """Attach ``engine``; one that can ``bind`` a buffer (both engines) is
         bound to the point's context buffer once, so a call of the JIT costs one
-        native call."""
+        native call.  A tiered engine hands over the JIT's bound function when
+        it moves there."""
         hp = self.points[name]
         hp.engine = engine
+        if isinstance(engine, Tiered):
+            def swap(fn: Callable[[], int]) -> None:
+                if hp.engine is engine:
+                    hp.fast = fn
+            hp.fast = engine.bind(hp.ctx, swap)
+            return
         bind = getattr(engine, "bind", None)
         hp.fast = bind(hp.ctx) if callable(bind) else _python_bound(engine, hp.ctx)
 

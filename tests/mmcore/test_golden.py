@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mmcore.golden_cases import CASES, GOLDEN, recorded, run_case
+from bpfvm.engine import Tiered
+from tests.mmcore.golden_cases import CASES, GOLDEN, SCENARIOS, recorded, run_case
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +55,27 @@ def test_engines_agree_in_recorded_values(name: str, golden: dict) -> None:
     if isinstance(interp, dict):
         interp, jit = dict(interp, engines=None), dict(jit, engines=None)
     assert _diff(interp, jit) is None
+
+
+@pytest.mark.parametrize("name", [s for s in SCENARIOS if s != "contiguitas"])
+def test_tiered_engine_moving_mid_run_gives_the_recorded_results(
+        name: str, golden: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto`` moves each program from the interpreter to the JIT after 40
+    runs here (mid-run in every case listed): nothing simulated changes."""
+    import bpfvm.engine
+
+    monkeypatch.setattr(bpfvm.engine, "TIER_UP_CALLS", 40)
+    moved = []
+    tier_up = Tiered.tier_up
+
+    def counted(self: Tiered) -> object:
+        if self.jit is None:
+            moved.append(self.program.name)
+        return tier_up(self)
+
+    monkeypatch.setattr(Tiered, "tier_up", counted)
+    got = run_case(f"{name}/auto")
+    want = golden[f"{name}/interp"]
+    assert moved, "no program reached the JIT: the case does not test a move"
+    assert set(got["engines"].values()) == {"auto"}
+    assert _diff(dict(want, engines=None), dict(got, engines=None)) is None
