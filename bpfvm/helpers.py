@@ -25,6 +25,9 @@ class Arg(Enum):
     MEM = "mem"  # pointer to readable memory, size in the next argument
     SIZE = "size"  # size of the preceding MEM argument
     CTX = "ctx"  # the program's context pointer
+    # a scalar the format (the MEM argument) may read, as printf reads its values: it
+    # may be left uninitialised when the format reads fewer (``HelperSpec.format_reads``)
+    FORMAT_VALUE = "format_value"
 
 
 class Ret(Enum):
@@ -43,6 +46,9 @@ class HelperSpec:
     ret: Ret
     impl: Callable[..., int] | None = None  # host implementation: (vm, r1..r5) -> r0
     doc: str = ""
+    # with FORMAT_VALUE arguments: how many of them (in order) the helper may read
+    # given a format (the bytes the MEM argument points at, up to its size)
+    format_reads: Callable[[bytes], int] | None = None
 
 
 class HelperTable:

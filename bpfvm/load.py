@@ -133,22 +133,27 @@ def formatter(program: Program, helpers: HelperTable) -> Callable[[Sequence[Insn
 def make_engine(program: Program, engine: str, helpers: HelperTable, *,
                 maps: list[Map] | None = None, env: VmEnv | None = None,
                 checked: bool = False,
-                on_load: Callable[[int, int], None] | None = None) -> Engine:
+                on_load: Callable[[int, int], None] | None = None,
+                on_step: Callable[[int, list[int]], None] | None = None,
+                validated: bool = False) -> Engine:
     """Build an engine without verifying (the caller has, or chose not to).
-    ``on_load(address, size)`` observes every load (the interpreter only).
-    ``auto`` is a :class:`~bpfvm.engine.Tiered` engine: the interpreter, moving
-    to the JIT (sharing maps and environment) after
-    :data:`~bpfvm.engine.TIER_UP_CALLS` runs."""
-    if engine == "auto" and on_load is None:
-        interp = make_engine(program, "interp", helpers, maps=maps, env=env)
+    ``on_load(address, size)`` observes every load and ``on_step(pc, registers)``
+    every instruction (the interpreter only); ``validated`` skips the bytecode
+    check the caller has already made.  ``auto`` is a
+    :class:`~bpfvm.engine.Tiered` engine: the interpreter, moving to the JIT
+    (sharing maps and environment) after :data:`~bpfvm.engine.TIER_UP_CALLS` runs."""
+    if engine == "auto" and on_load is None and on_step is None:
+        interp = make_engine(program, "interp", helpers, maps=maps, env=env,
+                             validated=validated)
         return Tiered(interp, lambda: make_engine(program, "jit", helpers, maps=interp.maps,
                                                   env=interp.env, checked=checked))
     if engine == "interp":
         from bpfvm.interp.interpreter import Interpreter  # each engine only when asked for
 
-        return Interpreter(program, helpers, maps=maps, env=env, on_load=on_load)
-    if on_load is not None:
-        raise BpfvmError("only the interpreter observes loads")
+        return Interpreter(program, helpers, maps=maps, env=env, on_load=on_load,
+                           on_step=on_step, validated=validated)
+    if on_load is not None or on_step is not None:
+        raise BpfvmError("only the interpreter observes loads and steps")
     if engine == "jit":
         from bpfvm.jit.engine import Jit
 

@@ -96,6 +96,20 @@ def format_trace(fmt: bytes, args: tuple[int, ...]) -> str | None:
     return "".join(out)
 
 
+def format_reads(fmt: bytes) -> int:
+    """The most values :func:`format_trace` reads for ``fmt`` cut anywhere
+    (at its first NUL, at the size the program gives): the conversions
+    before the first invalid one (a cut never completes a conversion)."""
+    used = 0
+    for m in _CONV.finditer(fmt.split(b"\0", 1)[0]):
+        conv = m.group(4)
+        if not conv:
+            break
+        if conv != b"%":
+            used += 1
+    return used
+
+
 def trace_printk(vm: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     size = min(r2, TRACE_FMT_MAX)
     if size == 0:
@@ -124,11 +138,11 @@ STANDARD: tuple[HelperSpec, ...] = (
     HelperSpec(5, "ktime_get_ns", (), Ret.SCALAR, ktime_get_ns,
                "the host's clock, in nanoseconds"),
     HelperSpec(6, "trace_printk",
-               (Arg.MEM, Arg.SIZE, Arg.ANYTHING, Arg.ANYTHING, Arg.ANYTHING), Ret.SCALAR,
-               trace_printk,
-               "append a printf-formatted line (format, its size, then three scalar "
-               "values in r3-r5, all initialised as the kernel requires) to the trace; "
-               "bytes written or -EINVAL"),
+               (Arg.MEM, Arg.SIZE, Arg.FORMAT_VALUE, Arg.FORMAT_VALUE, Arg.FORMAT_VALUE),
+               Ret.SCALAR, trace_printk,
+               "append a printf-formatted line (format, its size, then up to three scalar "
+               "values in r3-r5, those the format reads initialised) to the trace; "
+               "bytes written or -EINVAL", format_reads),
     HelperSpec(7, "get_prandom_u32", (), Ret.SCALAR, get_prandom_u32,
                "a pseudo-random 32-bit number from the seeded generator"),
 )

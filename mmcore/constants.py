@@ -60,6 +60,22 @@ class ZoneKind(IntEnum):
 
 
 NR_ZONE_KINDS = 2
+# sysctl_lowmem_reserve_ratio: a zone keeps back managed pages of the zones
+# above it / ratio from allocations that may use those zones (0: none)
+LOWMEM_RESERVE_RATIO = (32, 0)
+
+
+# gfp_zone by migratetype: the highest zone kind an allocation may use (its
+# highest_zoneidx / classzone_idx): movable allocations (__GFP_MOVABLE) may
+# use ZONE_MOVABLE, every other one stops at NORMAL.  Plain ints (hot path).
+GFP_ZONE: tuple[int, ...] = tuple(
+    int(ZoneKind.MOVABLE if mt == MT.MOVABLE else ZoneKind.NORMAL) for mt in MT
+)
+
+
+def gfp_zone(mt: int) -> int:
+    """``gfp_zone``: the highest zone kind an allocation of ``mt`` may use."""
+    return GFP_ZONE[mt]
 
 
 class AllocFlag(IntEnum):

@@ -25,6 +25,13 @@ class RegionError(BpfvmError):
     exit_code = 1
 
 
+class OutOfMemoryError(BpfvmError):
+    """No memory for a new process, even after reclaim and the OOM killer
+    (what fork reports as -ENOMEM)."""
+
+    exit_code = 1
+
+
 class PageTableError(Exception):
     """A page-table implementation could not place or find a PTE."""
 

@@ -8,7 +8,8 @@
 3. Every mapping points at an owned frame of the right size: each allocated
    anon frame's PTE (found by ``get_pte``) maps exactly it, with its order,
    and each process's count of present PTEs equals the frames it owns.
-4. LRU lists are well linked and their counts match.
+4. LRU lists are well linked and their counts match, per list and per zone
+   (the sizes zone-aware reclaim reads).
 
 A failure raises :class:`~mmcore.errors.InvariantError` naming the first
 broken fact.
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmcore.constants import NR_MT, NR_ORDERS, FrameState
+from mmcore.constants import NR_MT, NR_ORDERS, PAGEBLOCK_ORDER, FrameState
 from mmcore.errors import InvariantError
 from mmcore.pagetables.pte import PTE_PRESENT, pte_order, pte_pfn
+from mmcore.virt.lru import NR_LRU
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
@@ -105,12 +107,16 @@ def check_mappings(mm: MM) -> None:
             e = mm.mem.read(loc) if loc is not None else 0
             if not e & PTE_PRESENT or pte_pfn(e) != pfn or pte_order(e) != fr.order[pfn]:
                 _fail(f"pid {proc.pid}: va {va:#x} does not map its frame {pfn:#x}/{fr.order[pfn]}")
+    index = fr.view("index")
     for f in mm.files.values():
-        cached = [(i, p) for i, p in enumerate(f.pages) if p >= 0]
-        for i, p in cached:
-            if st[p] != FrameState.ALLOC or owner[p] != f.fid or fr.index[p] != i:
-                _fail(f"file {f.fid}: page {i} -> pfn {p:#x} not owned by it")
-        if len(cached) != int(((owner == f.fid) & (st == FrameState.ALLOC)).sum()):
+        pages = np.frombuffer(f.pages, dtype=np.int32)
+        idx = np.nonzero(pages >= 0)[0]
+        pfns = pages[idx]
+        bad = (st[pfns] != FrameState.ALLOC) | (owner[pfns] != f.fid) | (index[pfns] != idx)
+        if bad.any():
+            i = int(idx[np.argmax(bad)])
+            _fail(f"file {f.fid}: page {i} -> pfn {int(pages[i]):#x} not owned by it")
+        if idx.size != int(((owner == f.fid) & (st == FrameState.ALLOC)).sum()):
             _fail(f"file {f.fid}: owns frames not in its page index")
 
 
@@ -131,6 +137,21 @@ def check_lru(mm: MM) -> None:
         listed += len(pages)
     if listed != int((fr.view("lru") != 0).sum()):
         _fail("frames marked on an LRU list that no list holds")
+    lru_ids = fr.view("lru")
+    heads = np.nonzero(lru_ids)[0]
+    if heads.size or any(lru.zone_entries):
+        kinds = (lru_ids[heads].astype(np.int64) - 1) % NR_LRU
+        zones = np.frombuffer(fr.pb_zone, dtype=np.uint8)[heads >> PAGEBLOCK_ORDER]
+        slot = zones.astype(np.int64) * NR_LRU + kinds
+        n = len(lru.zone_entries)
+        entries = np.bincount(slot, minlength=n)
+        sizes = np.int64(1) << fr.view("order")[heads].astype(np.int64)
+        pages = np.bincount(slot, weights=sizes, minlength=n)
+        for i in range(n):
+            if entries[i] != lru.zone_entries[i] or pages[i] != lru.zone_count[i]:
+                _fail(f"zone {i // NR_LRU} lru kind {i % NR_LRU}: per-zone counts "
+                      f"({lru.zone_entries[i]} entries, {lru.zone_count[i]} pages) disagree "
+                      f"with the lists ({int(entries[i])}, {int(pages[i])})")
 
 
 def check_all(mm: MM) -> None:

@@ -4,8 +4,9 @@ Per zone: free blocks per order, the unusable-free-space and fragmentation
 indices per order (thousandths, as /sys/kernel/debug/extfrag prints them
 times 1000), pageblocks by migratetype and pageblocks holding at least one
 unmovable (non-movable) page.  Global: faults, huge-page attempts and
-successes, compaction, reclaim (with the movable/unmovable pressure split),
-swap, TLB and walk references, page-table memory, allocator and hook
+successes, compaction, reclaim (with the movable/unmovable pressure split
+and the pages skipped for lying above an allocation's zone index), OOM
+kills, swap, TLB and walk references, page-table memory, allocator and hook
 counters.
 """
 
@@ -74,6 +75,9 @@ def collect(mm: MM) -> dict[str, Any]:
         "faults": s.faults,
         "major_faults": s.major_faults,
         "oom": s.oom,
+        "oom_kills": len(mm.oom.kills),
+        "oom_killed_pages": mm.oom.pages_freed,
+        "spawn_failures": s.spawn_failures,
         "huge_2m": {"attempts": s.huge_attempts[1], "successes": s.huge_success[1]},
         "huge_1g": {"attempts": s.huge_attempts[2], "successes": s.huge_success[2]},
         "compaction": {
@@ -87,6 +91,7 @@ def collect(mm: MM) -> dict[str, Any]:
             "reclaimed": s.pgsteal,
             "scanned_for_movable": mm.reclaim.scanned[1],
             "scanned_for_unmovable": mm.reclaim.scanned[0],
+            "skipped_ineligible_zone": mm.reclaim.skipped,
             "kswapd_runs": mm.reclaim.kswapd_runs,
             "swap_out": s.swapouts,
             "swap_in": s.swapins,
@@ -97,6 +102,7 @@ def collect(mm: MM) -> dict[str, Any]:
             "failed": a.failed,
             "direct_reclaim": a.direct_reclaims,
             "direct_compaction": a.direct_compactions,
+            "after_oom_kill": a.oom_retries,
             "fallback_steals": mm.pa.steals,
             "pageblock_claims": mm.pa.claims,
         },

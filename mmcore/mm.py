@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER
+from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
+from mmcore.errors import OutOfMemoryError, PageTableError
 from mmcore.hooks.dispatch import HookTable, slot
 from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
 from mmcore.invariants import check_all
@@ -26,11 +27,12 @@ from mmcore.pagetables.tlb import PageWalkCache, Tlb, TlbConfig
 from mmcore.phys.compaction import Compactor
 from mmcore.phys.kernel import KernelAllocs
 from mmcore.phys.page_alloc import PageAllocator
-from mmcore.phys.physmem import MachineSpec, PhysMem
+from mmcore.phys.physmem import MachineSpec, PhysMem, Zone
 from mmcore.phys.region import RegionAllocator
 from mmcore.phys.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
 from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
 from mmcore.virt.lru import LruLists
+from mmcore.virt.oom_kill import OomKiller
 from mmcore.virt.pagecache import File
 from mmcore.virt.process import Process, Vma
 from mmcore.virt.reclaim import Reclaimer
@@ -78,6 +80,7 @@ class MMStats:
     tlb_misses: int = 0
     zone_resizes: int = 0
     pageblocks_moved: int = 0
+    spawn_failures: int = 0  # no memory for a new process's page table
 
 
 PageTableFactory = Callable[["MM"], PageTable]
@@ -116,6 +119,8 @@ class MM:
         self.reclaim = Reclaimer(self, self.config.swappiness)
         self.compaction = Compactor(self, self.config.compaction_proactiveness)
         self.regions = RegionAllocator(self)
+        self.oom = OomKiller(self)
+        self.current: Process | None = None  # the process whose fault is running
         self.hooks = HookTable(
             (
                 (PLACEMENT, self._default_placement),
@@ -133,6 +138,13 @@ class MM:
         self.pa.reclaim_cb = self.reclaim.direct
         self.pa.compact_cb = self.compaction.direct
         self.pa.kswapd_cb = self.reclaim.wake
+        self.pa.oom_cb = self.oom.out_of_memory
+        self.pa.confine = self._resizable_region
+
+    def _resizable_region(self, z: Zone) -> bool:
+        """A node's unmovable region (its normal zone) while a ``zone_resize``
+        program moves its boundary: unmovable pages go to its far end."""
+        return z.kind == ZoneKind.NORMAL and self.hooks.attached("zone_resize")
 
     # --- raw allocation ------------------------------------------------------
     def alloc(
@@ -169,8 +181,15 @@ class MM:
         )
 
     def spawn(self, home_node: int = 0, page_table: PageTableFactory | None = None) -> Process:
+        """A new process; :class:`OutOfMemoryError` (as fork's -ENOMEM) when
+        its page table cannot get memory even after reclaim and the OOM
+        killer."""
         pid = self._new_owner()
-        pt = (page_table or self.new_radix)(self)
+        try:
+            pt = (page_table or self.new_radix)(self)
+        except PageTableError as exc:
+            self.stats.spawn_failures += 1
+            raise OutOfMemoryError(f"cannot create a process: {exc}") from None
         proc = Process(self, pid, home_node, pt, Tlb(self.config.tlb))
         self.procs[pid] = proc
         self.owners[pid] = proc

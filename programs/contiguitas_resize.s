@@ -5,16 +5,28 @@
 # last call, and the sizes of the node's two regions.
 #
 # Grow: when unmovable allocations are the ones under pressure, the region
-# grows by an eighth (at least one pageblock, at most 64 = 128 MiB per call,
-# never past max_blocks).  "Under pressure" means the window's unmovable
+# grows by the memory they had to reclaim: the pages scanned on their behalf
+# since the last call, in pageblocks rounded up (at most 64 = 128 MiB per
+# call, never past max_blocks).  A step proportional to the shortfall, not to
+# the region: the MM core decides after every reclaim pass, many times in a
+# burst, and a pageblock taken from the movable region arrives full of movable
+# pages, so the passes that follow a growth still reclaim; a step of a share of
+# the region compounded over those passes grew it far past what the unmovable
+# allocations held.  "Under pressure" means the window's unmovable
 # scans exceed the recent movable scans (a sum halved every tick).  When the
 # whole machine is short of memory, movable allocations reclaim too, and
 # pageblocks taken from the movable region would come full of movable pages
 # and help nobody: the region does not grow.
 #
-# Shrink: when movable allocations reclaim, a region larger than its floor
-# (a tenth of the node, the region's usual size, and at least min_blocks)
-# gives pageblocks back, at most 64 per call and never below the floor:
+# Shrink: a region larger than its floor (a tenth of the node, the region's
+# usual size, and at least min_blocks) gives pageblocks back, at most 64 per
+# call and never below the floor:
+#   - after a pass that scanned nothing for movable allocations, once
+#     unmovable allocations have not been under pressure for QUIET (20)
+#     ticks: a quarter of its free pageblocks when over half of it is free
+#     (the pressure has subsided: memory idle in the region goes back before
+#     movable allocations fall back into it and fill it);
+#   and when movable allocations reclaim:
 #   - a quarter of its free pageblocks when over half of it is free;
 #   - otherwise, once unmovable allocations have not been under pressure for
 #     QUIET (20) ticks, a quarter of what it holds above the floor: the
@@ -58,10 +70,9 @@ decay:
     r5 = *(u64 *)(r6 + 16)      # unmovable_blocks
     if r2 <= r9 goto maybe_shrink
     *(u64 *)(r7 + 16) = r8      # unmovable pressure now
-    r3 = r5
-    r3 >>= 3                    # step = blocks / 8 ...
-    if r3 != 0 goto cap_grow
-    r3 = 1                      # ... at least 1
+    r3 = r2
+    r3 += 511
+    r3 >>= 9                    # step = the pages scanned, in pageblocks (rounded up)
 cap_grow:
     if r3 <= 64 goto room
     r3 = 64                     # ... at most 64
@@ -76,8 +87,6 @@ grow:
     exit
 
 maybe_shrink:
-    r3 = *(u64 *)(r6 + 8)       # scanned_movable in this window
-    if r3 == 0 goto out         # no movable pressure
     r4 = *(u64 *)(r6 + 24)      # movable_blocks
     r4 += r5
     r4 /= 10                    # floor: a tenth of the node ...
@@ -88,22 +97,29 @@ have_floor:
     if r5 <= r4 goto out        # already at the floor
     r1 = r5
     r1 -= r4                    # blocks above the floor
+    r9 = *(u64 *)(r7 + 16)      # last unmovable pressure ...
+    r9 += 20                    # ... + QUIET: quiet from this tick on
     r2 = *(u64 *)(r6 + 32)      # free_unmovable (pages)
     r3 = r5
     r3 <<= 8                    # half the region, in pages (512 / 2 per block)
+    r0 = *(u64 *)(r6 + 8)       # scanned_movable in this window
+    if r0 != 0 goto pressed
+    if r2 <= r3 goto out        # no movable pressure: only a mostly free ...
+    if r8 < r9 goto out         # ... and quiet region gives blocks back
+    r2 >>= 11                   # a quarter of the free pageblocks (/512 /4)
+    goto step
+pressed:
     if r2 <= r3 goto quiet
     r2 >>= 11                   # a quarter of the free pageblocks (/512 /4)
     goto step
 quiet:
-    r3 = *(u64 *)(r7 + 16)      # last unmovable pressure
-    r3 += 20                    # QUIET
-    if r8 < r3 goto out         # too recent
+    if r8 < r9 goto nothing     # too recent
     r2 = r1
     r2 >>= 2                    # a quarter of what is above the floor ...
     if r2 != 0 goto step
     r2 = 1                      # ... at least 1
 step:
-    if r2 == 0 goto out
+    if r2 == 0 goto nothing
     if r2 <= 64 goto cap
     r2 = 64
 cap:
@@ -112,5 +128,8 @@ cap:
 shrink:
     r0 = 0
     r0 -= r2
+    exit
+nothing:
+    r0 = 0
 out:
     exit

@@ -68,7 +68,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
         text = formatter(insns, pc) if 0 <= pc < len(insns) else ""
         return Diagnostic(pc, loc, message, state, text)
 
-    errors = check(insns, helpers)
+    errors, frame_writes = _check(insns, helpers)
     if errors:
         return Verdict(False, [diag(e.pc, e.message) for e in errors], None,
                        {"stage": "bytecode"})
@@ -93,6 +93,10 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     env = Env(program, code, hook, ctx, helpers, program.maps, dict(objects or {}), th, checker)
     env.loop_th = _loop_thresholds(code, ctx.size)
     res = Analyzer(env, initial(regs), budget).run()
+    for node in res.states:  # a write to r10 is rejected where it may run
+        if node[1] in frame_writes and not res.exhausted:
+            res.problems.setdefault(node, []).append(
+                Problem(node[1], "r10 is read-only", (isa.FRAME_REG,), ""))
     problems = _problems(res)
     loops = [] if res.exhausted else check_loops(code, res)
     diags = [diag(p.pc, p.message, p.state) for p in problems]
@@ -116,6 +120,22 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
              "seconds": round(time.perf_counter() - t0, 6)}
     log = _log(program, res, env, formatter, log_level)
     return Verdict(not diags, diags, facts, stats, log)
+
+
+def _check(insns: list[Insn], helpers: HelperTable) -> tuple[list, set[int]]:
+    """The bytecode's problems but writes to r10 (valid instructions, which
+    the analysis rejects where they may run), and the pcs of those writes."""
+    errors = check(insns, helpers)
+    writes = {e.pc for e in errors if e.message.startswith("r10 is read-only")}
+    if not writes:
+        return errors, writes
+    fixed = list(insns)
+    for pc in writes:  # the same instruction writing r0: its other problems, if any
+        i = insns[pc]
+        reg_src = i.spec is not None and i.spec.src_reg
+        fixed[pc] = Insn(i.opcode, 0 if i.dst == isa.FRAME_REG else i.dst,
+                         0 if reg_src and i.src == isa.FRAME_REG else i.src, i.off, i.imm)
+    return check(fixed, helpers), writes
 
 
 def _loop_thresholds(code: Code, ctx_size: int) -> dict[int, Thresholds]:
@@ -156,14 +176,14 @@ def _too_long(program: Program, loops: list[LoopVerdict], bound: Bound,
     blaming the loop whose head may be visited most often."""
     total = f"a run may execute {bound.total} instructions (limit {limit})"
     lv = heaviest_loop(loops, bound)
-    if lv is None or lv.span is None or lv.reg is None:
+    if lv is None or lv.span is None or not lv.name:
         return 0, f"program too long: {total}"
     visits = bound.visits.get((lv.chain, lv.head), 0)
     per_entry = f" ({lv.trips} per entry)" if visits != lv.trips else ""
     called = f" in the call at pc {lv.chain[-1]}" if lv.chain else ""
     lo, hi, step = lv.span
     return lv.head, (f"loop at pc {lv.head}{_where(program, lv.head)}{called} may run "
-                     f"{visits} times{per_entry}: r{lv.reg} is bounded only by [{lo}, {hi}] "
+                     f"{visits} times{per_entry}: {lv.name} is bounded only by [{lo}, {hi}] "
                      f"(step {step:+d}), so {total}")
 
 

@@ -42,10 +42,14 @@ def _check_args(env: Env, state: State, spec: HelperSpec) -> State:
     ck = env.checker
     map_index: int | None = None
     args = spec.args
+    unset: list[int] = []  # FORMAT_VALUE arguments left uninitialised
     for i, kind in enumerate(args):
         r = i + 1
         if state.reg(r).kind is K_UNINIT:
-            state = ck.init(state, r)
+            if kind is Arg.FORMAT_VALUE:
+                unset.append(i)
+            else:
+                state = ck.init(state, r)
             continue
         v = state.reg(r)
         what = _arg_name(spec, i)
@@ -92,10 +96,59 @@ def _check_args(env: Env, state: State, spec: HelperSpec) -> State:
                     or v.num.value != 0:
                 ck.reject(f"{what}: expected the context pointer, got {v.describe()}", state,
                           (r,))
-        elif kind in (Arg.ANYTHING, Arg.SIZE):
+        elif kind in (Arg.ANYTHING, Arg.SIZE, Arg.FORMAT_VALUE):
             if is_pointerish(v):
                 ck.reject(f"{what}: expected a scalar, got {v.type_name()}", state, (r,))
+    if unset:
+        state = _format_values(env, state, spec, unset)
     return state
+
+
+def _format_values(env: Env, state: State, spec: HelperSpec, unset: list[int]) -> State:
+    """Uninitialised FORMAT_VALUE arguments are fine where the format (a
+    constant on the stack) reads fewer values; otherwise the helper would
+    read whatever the register holds."""
+    fmt = _constant_format(state, spec)
+    reads = None if fmt is None or spec.format_reads is None else spec.format_reads(fmt)
+    order = [i for i, kind in enumerate(spec.args) if kind is Arg.FORMAT_VALUE]
+    for i in unset:
+        if reads is not None and order.index(i) >= reads:
+            continue  # not read
+        why = (f"the format reads {reads} value{'s' if reads != 1 else ''}" if reads is not None
+               else "the format may read it (it is not made of constants on the stack)")
+        env.checker.reject(f"{_arg_name(spec, i)}: r{i + 1} is not initialised and {why}",
+                           state, (i + 1,))
+        state = state.set_reg(i + 1, UNKNOWN)
+    return state
+
+
+def _constant_format(state: State, spec: HelperSpec) -> bytes | None:
+    """The bytes the helper may read as its format, up to the first NUL,
+    when the MEM argument points at stack bytes known to be constants (a
+    longer read than those bytes: None)."""
+    if Arg.MEM not in spec.args:
+        return None
+    m = spec.args.index(Arg.MEM)
+    p, size = state.reg(m + 1), state.reg(m + 2)
+    if p.kind is not K_PTR or p.obj is None or p.obj.kind != "stack" or p.num is None \
+            or not p.num.is_const() or size.kind is not K_SCALAR or size.num is None:
+        return None
+    known: dict[int, int] = {}
+    for off, (width, v) in state.stack(int(p.obj.ref)).spills.items():
+        if v.kind is K_SCALAR and v.num is not None and v.num.is_const():
+            value = v.num.value
+            for k in range(width):
+                known[off + k] = value >> (8 * k) & 0xFF
+    out = bytearray()
+    start = p.num.smin
+    for pos in range(start, start + min(size.num.umax, MAX_MEM_SIZE)):
+        byte = known.get(pos)
+        if byte is None:
+            return None
+        if byte == 0:
+            break
+        out.append(byte)
+    return bytes(out)
 
 
 def helper_call(env: Env, state: State, pc: int, helper_id: int) -> State:

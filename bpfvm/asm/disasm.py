@@ -7,7 +7,7 @@ same bytes, maps and hook.  Jump and call targets become labels (``L12``,
 relative offsets (``+3``).  Helper calls show the helper's name when a
 :class:`~bpfvm.helpers.HelperTable` knows it.  A slot no syntax can express
 faithfully (unknown opcode, a field its opcode does not use, a register
-beyond r10, a write to r10, a malformed lddw) is printed as
+beyond r10, a malformed lddw) is printed as
 ``.raw 0xWORD`` with the reason as a comment; :func:`lint` lists those
 reasons, as uBPF's disassembler warns about unused fields.
 
@@ -58,10 +58,6 @@ def _problem(insns: Sequence[Insn], pc: int) -> str | None:
     for name in ("dst", "src"):
         if name in spec.uses and getattr(insn, name) > isa.FRAME_REG:
             return f"{spec.key}: no register r{getattr(insn, name)} in {name}"
-    written = "dst" if spec.writes_dst else "src" if is_fetch(spec) and spec.op != "cmpxchg" \
-        else None
-    if written and getattr(insn, written) == isa.FRAME_REG:
-        return f"{spec.key}: writes r10 (read-only)"
     if spec.kind is Kind.LDDW:
         if pc + 1 >= len(insns):
             return "truncated lddw: no second slot"

@@ -23,7 +23,7 @@ from bpfvm.hookspec import CtxField, HookSpec
 MAP_TYPES = {"hash": 1, "array": 2}  # the kernel's enum bpf_map_type values
 _ARG_C = {Arg.ANYTHING: "__u64", Arg.MAP: "void *", Arg.MAP_KEY: "const void *",
           Arg.MAP_VALUE: "const void *", Arg.MEM: "const void *", Arg.SIZE: "__u32",
-          Arg.CTX: "void *"}
+          Arg.CTX: "void *", Arg.FORMAT_VALUE: "__u64"}
 _RET_OVERRIDE = {"ktime_get_ns": "__u64", "get_prandom_u32": "__u32"}
 _INT_TYPES = {1: "__u8", 2: "__u16", 4: "__u32", 8: "__u64"}
 

@@ -27,7 +27,6 @@ from bpfvm.asm.names import (
     KERNEL_JMP_OPS,
     KERNEL_WORDS,
     SIZE_OF_CTYPE,
-    is_fetch,
     layout,
 )
 from bpfvm.asm.syntax import Imm, LineError, MapRef, Mem, Name, Operand, Reg, Stmt, parse_int
@@ -387,18 +386,7 @@ def bind(spec: OpSpec, ops: tuple[Operand, ...], env: Scope) -> list[Insn]:
             value = _in_range(op.value, IMM64, op.col, "immediate", 64)
         else:
             value = (_map(op, env) & 0xFFFFFFFF) | (_map_offset(op) << 32)
-    _check_writes(spec, ops, fields)
     if spec.kind is Kind.LDDW:
         return list(lddw(fields["dst"], value or 0, fields["src"]))
     return [Insn(spec.opcode, fields["dst"], fields["src"], fields["off"], fields["imm"])]
 
-
-def _check_writes(spec: OpSpec, ops: tuple[Operand, ...], fields: dict[str, int]) -> None:
-    written = None
-    if spec.writes_dst:
-        written = "dst"
-    elif is_fetch(spec) and spec.op != "cmpxchg":
-        written = "src"
-    if written and fields[written] == isa.FRAME_REG:
-        reg = next(o for (_, f), o in zip(layout(spec), ops, strict=True) if f == written)
-        raise LineError(reg.col, "r10 is read-only (the frame pointer)")

@@ -6,7 +6,7 @@ and then the metrics tables; ``bpfvm mm compare SCENARIO.toml`` runs the
 same workload under the built-in policies and under the scenario's
 programs and prints them side by side (``--plot`` draws the time series).
 Subcommands of other modules (``bpfvm.cli.mm_pagetables``,
-``bpfvm.cli.sweep``) register here when present.  This module only parses
+``bpfvm.cli.sweep``, ``bpfvm.cli.snapshot``) register here when present.  This module only parses
 arguments and prints: the work is in :mod:`mmcore.scenario.runner`.
 """
 
@@ -25,7 +25,7 @@ from bpfvm.errors import BpfvmError
 if TYPE_CHECKING:
     from rich.console import Console
 
-EXTENSIONS = ("bpfvm.cli.mm_pagetables", "bpfvm.cli.sweep")
+EXTENSIONS = ("bpfvm.cli.mm_pagetables", "bpfvm.cli.sweep", "bpfvm.cli.snapshot")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

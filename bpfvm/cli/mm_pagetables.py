@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 
 from bpfvm.cli.common import check_output, console, write_output
+from bpfvm.errors import BpfvmError
 
 COLUMNS = (
     ("layout", "layout", "left"),
@@ -22,10 +24,15 @@ COLUMNS = (
     ("mapped_pages", "pages", "right"),
     ("refs_pwc", "refs PWC", "right"),
     ("refs_nopwc", "refs none", "right"),
+    ("walks", "walks", "right"),
+    ("refs_walk", "refs/walk", "right"),
+    ("cyc_mean", "cyc mean", "right"),
+    ("cyc_p99", "cyc p99", "right"),
+    ("xlat_pct", "xlat %", "right"),
     ("pt_mib_per_gib", "PT MiB/GiB", "right"),
     ("region_kib", "contig KiB", "right"),
-    ("region_order", "order", "right"),
     ("rebuilds", "rebuilds", "right"),
+    ("rebuild_cyc_per_fault", "rebuild cyc/fault", "right"),
 )
 
 
@@ -39,16 +46,72 @@ def register(mm_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("interp", "jit"), default="interp",
                    help="engine running map/unmap/lookup (walks are counted on the "
                         "interpreter either way)")
+    p.add_argument("--stream", choices=("zipf", "scan", "chase", "uniform"),
+                   help="access stream of the workload (default: the configuration's)")
+    p.add_argument("--tables", default="", metavar="A,B",
+                   help="only these page tables (comma-separated names)")
+    p.add_argument("--maps", action="append", default=[], metavar="FILE",
+                   help="also replay the address space recorded in FILE (a /proc/PID/maps "
+                        "copy or a 'bpfvm mm snapshot-maps' file; repeatable)")
     p.add_argument("--json", metavar="OUT", help="write the rows as JSON to OUT ('-': stdout)")
     p.set_defaults(func=run)
+    s = mm_subparsers.add_parser(
+        "snapshot-maps", help="record /proc/PID/maps (with resident sizes) of live processes")
+    s.add_argument("pids", nargs="*", type=int, metavar="PID",
+                   help="processes to record (default: this one)")
+    s.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE (one PID) or into directory FILE as COMM-PID.maps "
+                        "(several); default: stdout")
+    s.set_defaults(func=snapshot_maps)
+
+
+def snapshot_maps(args: argparse.Namespace) -> int:
+    import os
+
+    from mmcore.studies.procmaps import snapshot
+
+    pids = args.pids or [os.getpid()]
+    texts = {pid: snapshot(pid) for pid in pids}
+    if not args.output:
+        print("\n".join(texts.values()), end="")
+        return 0
+    out = Path(args.output)
+    try:
+        if len(pids) == 1:
+            out.write_text(texts[pids[0]])
+            return 0
+        out.mkdir(parents=True, exist_ok=True)
+        for pid, text in texts.items():
+            comm = Path(f"/proc/{pid}/comm").read_text().strip() if Path(
+                f"/proc/{pid}/comm").exists() else "proc"
+            (out / f"{comm}-{pid}.maps").write_text(text)
+    except OSError as exc:
+        raise BpfvmError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmcore.studies.pagetables import DEFAULT_CONFIG, load_config, run_study
+    from mmcore.studies.pagetables import (
+        DEFAULT_CONFIG,
+        TABLES,
+        load_config,
+        maps_layout,
+        run_study,
+    )
 
     if args.json:
         check_output(args.json, "--json", [args.config] if args.config else [])
     cfg = load_config(args.config or DEFAULT_CONFIG)
+    if getattr(args, "stream", None):
+        cfg = replace(cfg, stream=args.stream)
+    if getattr(args, "maps", None):
+        cfg = replace(cfg, layouts=cfg.layouts + tuple(maps_layout(f) for f in args.maps))
+    tables = tuple(t for t in (getattr(args, "tables", "") or "").split(",") if t)
+    if tables:
+        unknown = [t for t in tables if t not in TABLES]
+        if unknown:
+            raise BpfvmError(f"--tables: no table {unknown[0]!r} (known: {', '.join(TABLES)})")
+        cfg = replace(cfg, tables=tables)
     layouts = tuple(n for n in (args.layouts or "").split(",") if n)
     err = console(args, stderr=True)
     with err.status("page-table study") as status:
@@ -58,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     if args.json:
-        text = json.dumps({"walks": cfg.walks, "seed": cfg.seed, "rows": data}, indent=2)
+        text = json.dumps({"walks": cfg.walks, "seed": cfg.seed, "stream": cfg.stream,
+                           "accesses": cfg.accesses, "rows": data}, indent=2)
         write_output(args.json, text + "\n", "--json")
         if args.json == "-":
             return 0
@@ -70,12 +134,21 @@ def run(args: argparse.Namespace) -> int:
         if last is not None and row["layout"] != last:
             table.add_section()
         last = row["layout"]
+        row = {**row, "xlat_pct": round(100 * row["xlat_share"], 1)}
         table.add_row(*(str(row[key]) for key, _, _ in COLUMNS))
     out = console(args)
     out.print(table)
-    out.print("refs: memory references per page walk with the page-walk cache (PWC) and "
-              "without (none); radix: levels read; hashed and learned: region cache lines "
-              "pt_lookup loads plus the PTE's line, the PWC being an LRU of as many metadata "
-              "lines.  PT MiB/GiB: page-table memory per GiB mapped.  contig KiB / order: the "
-              "physically contiguous block the table needs.")
+    out.print("refs PWC / none: memory references per walk at uniformly random touched pages, "
+              "with the walk caches and without (radix: levels read; program tables: region "
+              "lines pt_lookup loads plus the PTE's line; hashed and learned are the naive "
+              "programs, their walk cache an LRU of as many metadata lines as the PWC; ecpt: "
+              "cuckoo walk caches prune ways, table registers are free).  walks .. xlat %: "
+              f"a {cfg.stream} stream of {cfg.accesses} accesses through a TLB and the cache "
+              "hierarchy (L1/L2/LLC/DRAM "
+              + "/".join(str(lvl.latency) for lvl in cfg.cache.levels) + f"/{cfg.cache.dram} "
+              "cycles): TLB-miss walks, references per walk, cycles per walk (parallel "
+              "references overlap, dependent ones add), share of memory time spent walking.  "
+              "PT MiB/GiB: page-table memory per GiB mapped.  contig KiB: the physically "
+              "contiguous block the table needs.  rebuild cyc/fault: cycles of the lines "
+              "rebuilds and resizes moved, per fault (= Mcycles per million faults).")
     return 0

@@ -11,14 +11,22 @@ and turned into :class:`~mmcore.errors.PageTableError` (the fault handler
 then fails the fault cleanly) or, for a lookup, into "not mapped".
 
 Walk cost: a hardware walk (``get_pte(va, walk=True)``) runs the lookup on a
-:class:`~mmcore.pagetables.loading.LoadCounter` (the reference interpreter, whatever
-engine runs the other operations) and adds to ``walk_refs`` the distinct
-64-byte lines of the region it loaded, plus the line of the PTE it returned.
+:class:`~mmcore.pagetables.walkrec.WalkRecorder` (the reference interpreter,
+whatever engine runs the other operations) and adds to ``walk_refs`` the
+distinct 64-byte lines of the region it loaded, plus the line of the PTE it
+returned.  ``last_walk`` keeps that walk's references as (physical line,
+dependency step) for :mod:`mmcore.pagetables.latency`.
 The region's first ``meta_end`` bytes (header word 3, written by the host)
 are metadata -- a learned table's models, a hashed table's header: with the
 walk cache on (the MM's ``pwc`` setting) their lines are cached in an LRU
 with as many entries as the radix page-walk cache has (4 + 8 + 32), and a
-hit costs nothing, as a PWC hit skips a radix level.
+hit costs nothing, as a PWC hit skips a radix level.  A design whose
+metadata stands for walker registers (``meta_in_registers``: ECPT's
+per-size table base and size registers) never pays for it.
+
+Rebuild cost: every rebuild appends to ``moved_lines`` the physical lines
+it reads (every line of the old layout) and writes (every line of the new
+one); the study resolves them through the cache hierarchy.
 
 Growth and refits: the table keeps the set of pages it mapped (va -> size).
 When ``pt_map`` returns 0 (no room) or the load passes the design's limit,
@@ -42,8 +50,10 @@ from mmcore.constants import MAX_ORDER, PAGE_SHIFT, PAGE_SIZE, PAGE_SIZE_ORDERS
 from mmcore.errors import PageTableError, RegionError
 from mmcore.hooks.dispatch import ctx_struct
 from mmcore.hooks.specs import PT_LOOKUP, PT_MAP, PT_UNMAP
-from mmcore.pagetables.loading import LINE, LoadCounter, PtPrograms
+from mmcore.pagetables.latency import dedupe
+from mmcore.pagetables.loading import LINE, PtPrograms
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
+from mmcore.pagetables.walkrec import WalkRecorder
 from mmcore.phys.region import Region
 
 if TYPE_CHECKING:
@@ -82,6 +92,7 @@ class PtDesign:
     min_pages: int = 1
     meta_end: Callable[[int], int] = lambda nbytes: LINE
     trainer: Callable[[], Trainer] | None = None
+    meta_in_registers: bool = False  # metadata lines are walker registers: free
 
 
 @dataclass
@@ -112,6 +123,8 @@ class ProgramPageTable:
         self.walk_cache_on = mm.config.pwc if walk_cache is None else walk_cache
         self.walk_cache: OrderedDict[int, None] = OrderedDict()
         self.walk_refs = 0
+        self.last_walk: list[tuple[int, int]] = []  # (physical line, step) of the last walk
+        self.moved_lines: list[range] = []  # physical lines rebuilds read and wrote
         self.stats = PtStats()
         self.mapped: dict[int, int] = {}  # va -> size order
         self.trainer = design.trainer() if design.trainer else None
@@ -128,8 +141,8 @@ class ProgramPageTable:
         nbytes = region.size
         try:
             engines = self.programs.engines(nbytes, self.engine_kind)
-            counter = LoadCounter(self.programs.for_region(nbytes)[PT_LOOKUP.name],
-                                  self.programs.helpers)
+            counter = WalkRecorder(self.programs.for_region(nbytes)[PT_LOOKUP.name],
+                                   self.programs.helpers)
         except Exception:
             self.mm.regions.free(region)
             raise
@@ -234,32 +247,43 @@ class ProgramPageTable:
             return self._loc(PT_LOOKUP.name, r0, self.addrs[PT_LOOKUP.name]) if r0 else None
         self.stats.walks += 1
         counter = self.counter
-        counter.lines.clear()
         r0 = self._run(PT_LOOKUP.name, va, engine=counter, addr=self.counter_addr)
         loc = self._loc(PT_LOOKUP.name, r0, self.counter_addr) if r0 else None
-        lines = counter.lines
+        refs = dedupe(counter.refs)
         if loc is not None:
-            lines.add(((loc[0] - self.region.start) * PAGE_SIZE + loc[1]) >> 6)  # type: ignore[union-attr]
-        self.walk_refs += self._cost(lines)
+            line = ((loc[0] - self.region.start) * PAGE_SIZE + loc[1]) >> 6  # type: ignore[union-attr]
+            if all(line != seen for seen, _ in refs):
+                refs.append((line, counter.ret_step + 1))
+        self.walk_refs += self._cost(self.walk_filter(va, refs))
         return loc
 
-    def _cost(self, lines: set[int]) -> int:
-        self.stats.walk_lines += len(lines)
-        if not self.walk_cache_on:
-            return len(lines)
-        cache, meta, refs = self.walk_cache, self.meta_lines, 0
-        for line in lines:
-            if line >= meta:
-                refs += 1
-            elif line in cache:
-                cache.move_to_end(line)
-                self.stats.cache_hits += 1
-            else:
-                refs += 1
-                cache[line] = None
-                if len(cache) > WALK_CACHE_LINES:
-                    cache.popitem(last=False)
+    def walk_filter(self, va: int, refs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The references a hardware walker makes of those the program made
+        (all of them here; a design with walk caches that prune probes
+        overrides this)."""
         return refs
+
+    def _cost(self, refs: list[tuple[int, int]]) -> int:
+        """Memory references of a walk; sets :attr:`last_walk`."""
+        self.stats.walk_lines += len(refs)
+        base = self.region.start * (PAGE_SIZE // LINE)  # type: ignore[union-attr]
+        meta = self.meta_lines
+        cache, out = self.walk_cache, []
+        for line, step in refs:
+            if line < meta:
+                if self.design.meta_in_registers:
+                    continue
+                if self.walk_cache_on:
+                    if line in cache:
+                        cache.move_to_end(line)
+                        self.stats.cache_hits += 1
+                        continue
+                    cache[line] = None
+                    if len(cache) > WALK_CACHE_LINES:
+                        cache.popitem(last=False)
+            out.append((base + line, step))
+        self.last_walk = out
+        return len(out)
 
     # -- growth and refits ----------------------------------------------------------
     def refit(self) -> None:
@@ -298,12 +322,14 @@ class ProgramPageTable:
         region = self.region
         assert region is not None
         self.stats.rebuilds += 1
+        self._charge(region)
         if not grow and self._fits(len(entries), region.npages):
             backup = bytes(region.buf)
             self._format()
             if self._fill(entries):
                 self.stats.refits += 1
                 self._changes = 0
+                self._charge(region)
                 return
             region.buf[:] = backup
         want = region.npages * 2
@@ -316,6 +342,7 @@ class ProgramPageTable:
                 raise PageTableError(f"the page table cannot grow: {exc}") from None
             if self._fill(entries):
                 self.stats.grows += 1
+                self._charge(self.region)
                 if old is not None:
                     self.mm.regions.free(old)
                 self._changes = 0
@@ -323,6 +350,12 @@ class ProgramPageTable:
             self._back()
             want *= 2
         raise PageTableError(f"{len(entries)} pages do not fit in the largest region")
+
+    def _charge(self, region: Region | None) -> None:
+        """Count every line of ``region`` as moved (read or written once)."""
+        if region is not None:
+            first = region.start * (PAGE_SIZE // LINE)
+            self.moved_lines.append(range(first, first + region.size // LINE))
 
     def _fill(self, entries: list[tuple[int, int, int]]) -> bool:
         buf = self.region.buf  # type: ignore[union-attr]

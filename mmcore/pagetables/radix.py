@@ -6,6 +6,9 @@ live in :class:`~mmcore.pagetables.pte.TableMemory`.  2 MiB pages are leaves in 
 PMD level, 1 GiB pages leaves in the PUD level.  A hardware walk
 (``get_pte(va, walk=True)``) costs one memory reference per level read; the
 optional :class:`~mmcore.pagetables.tlb.PageWalkCache` skips the upper levels it holds.
+``last_walk`` keeps the last walk's references as (physical line, step):
+each level depends on the one above it, so every reference is a step of
+its own (see :mod:`mmcore.pagetables.latency`).
 
 Differences from Linux: an empty table page is freed as soon as its last
 entry is unmapped (Linux frees page tables only in free_pgtables at munmap
@@ -50,6 +53,7 @@ class RadixPageTable:
         self.used: dict[int, int] = {}
         self.parent: dict[int, PteLoc] = {}
         self.walk_refs = 0
+        self.last_walk: list[tuple[int, int]] = []
         self.root = self._new_table()
 
     def _new_table(self) -> int:
@@ -114,10 +118,12 @@ class RadixPageTable:
         if pwc is not None:
             lvl, t = pwc.lookup(va, self.root)
         refs = 0
+        trail = []
         while True:
             off = ((va >> SHIFTS[lvl]) & 511) << 3
             e = U64.unpack_from(bufs[t], off)[0]
             refs += 1
+            trail.append(((t << 6) + (off >> 6), refs))
             if lvl == 3 or e & PTE_LEAF or e == 0:
                 break
             t = (e >> PTE_PFN_SHIFT) & PFN_MASK
@@ -126,6 +132,7 @@ class RadixPageTable:
             lvl += 1
         if walk:
             self.walk_refs += refs
+            self.last_walk = trail
         return (t, off) if e else None
 
     def destroy(self) -> None:

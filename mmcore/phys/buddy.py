@@ -12,9 +12,21 @@ blocks never straddle zones because merging checks the zone's pfn range
 MAX_ORDER is 18, a fallback first cuts a block larger than Linux's largest
 (order 10) down to order 10 on its own list, then steals that: the claim
 covers at most two pageblocks, as in Linux.
+
+Not Linux: in a zone for which ``confine(zone)`` holds (the unmovable region
+of a node whose boundary a Contiguitas ``zone_resize`` program moves), an
+unmovable or reclaimable fallback takes the free pageblock farthest from
+the boundary (the lowest pfn) instead of the largest free block, or, when no
+whole pageblock is free, the lowest free block large enough.  Contiguitas
+confines unmovable memory to one end of its region so that the region can
+shrink; Linux's choice of the largest block would put it in the largest free
+run, which in a freshly grown region is the run next to the boundary, and
+one long-lived page there keeps the whole growth.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from mmcore.constants import (
     FALLBACKS,
@@ -44,6 +56,10 @@ class Buddy:
         self.nxt, self.prv, self.pb_mt = fr.nxt, fr.prv, fr.pb_mt
         self.steals = 0  # fallbacks that took a block of another migratetype
         self.claims = 0  # pageblocks whose type changed on a fallback
+        # zones whose unmovable fallbacks take the free pageblock farthest from
+        # the region boundary (set by the MM core for a Contiguitas region)
+        self.confine: Callable[[Zone], bool] = lambda z: False
+        self.confined = 0  # fallbacks placed by that rule
 
     # --- list primitives -------------------------------------------------
     def _add(self, z: Zone, pfn: int, order: int, mt: int) -> None:
@@ -164,7 +180,40 @@ class Buddy:
                 return fmt, self.can_steal_fallback(order, mt)
         return -1, False
 
+    def lowest_fallback_block(self, z: Zone, order: int, mt: int) -> int:
+        """The lowest-pfn free block of a fallback migratetype of ``mt``: of
+        order >= max(order, pageblock_order) (a whole pageblock to claim) if
+        there is one, else of order >= ``order``; -1 if none."""
+        nxt = self.nxt
+        for low in (max(order, PAGEBLOCK_ORDER), order):
+            best = -1
+            for cur in range(low, NR_ORDERS):
+                if not z.nr_free[cur]:
+                    continue
+                for fmt in FALLBACKS[mt]:
+                    pfn = z.heads[cur * NR_MT + fmt]
+                    while pfn >= 0:
+                        if best < 0 or pfn < best:
+                            best = pfn
+                        pfn = nxt[pfn]
+            if best >= 0 or low == order:
+                return best
+        return -1
+
     def rmqueue_fallback(self, z: Zone, order: int, mt: int) -> bool:
+        if mt != MT.MOVABLE and self.confine(z):
+            pfn = self.lowest_fallback_block(z, order, mt)
+            if pfn >= 0:
+                cur = self.ordr[pfn]
+                if cur > FALLBACK_MAX_ORDER:  # the lowest Linux-sized block of it
+                    fmt = self.fmt[pfn]
+                    self._del(z, pfn)
+                    self.expand(z, pfn, FALLBACK_MAX_ORDER, cur, fmt)
+                    self._add(z, pfn, FALLBACK_MAX_ORDER, fmt)
+                self.steal_suitable_fallback(z, pfn, mt, True)
+                self.steals += 1
+                self.confined += 1
+                return True
         for cur in range(MAX_ORDER, order - 1, -1):
             fmt, can_steal = self.find_suitable_fallback(z, cur, mt)
             if fmt < 0:

@@ -1,15 +1,24 @@
 """The page allocator front end: zonelists, watermark checks, per-cpu page
 lists and the allocation slow path (``get_page_from_freelist``,
-``__alloc_pages_slowpath``, ``rmqueue_pcplist``, ``free_unref_page``).
+``__alloc_pages_slowpath``, ``__alloc_pages_may_oom``, ``rmqueue_pcplist``,
+``free_unref_page``).
 
 Order-0 allocations and frees go through one pcp list per zone and
 migratetype: a Python list popped and appended at its hot end, refilled
 from and drained to the buddy lists ``batch`` pages at a time, as Linux's
-pcp batch/high.  Differences from Linux: one CPU; pcp lists hold order 0
-only (Linux 5.14+ also caches orders 1-3 and THP); ``high`` is per list,
-not per CPU; the slow path runs reclaim and compaction through callbacks set
-by the MM core and retries a fixed number of times instead of tracking
-``no_progress_loops``.
+pcp batch/high.  Every watermark check adds the zone's ``lowmem_reserve``
+for the allocation's highest usable zone (``gfp_zone``), as
+``__zone_watermark_ok`` does.  The slow path wakes kswapd for that zone
+index, compacts, reclaims directly for it (``reclaim_idx``), and for an
+allocation that must succeed (direct reclaim allowed, order at most
+``PAGE_ALLOC_COSTLY_ORDER``) calls the OOM killer before giving up.
+
+Differences from Linux: one CPU; pcp lists hold order 0 only (Linux 5.14+
+also caches orders 1-3 and THP); ``high`` is per list, not per CPU; the slow
+path runs reclaim, compaction and the OOM killer through callbacks set by
+the MM core and retries a fixed number of times instead of tracking
+``no_progress_loops``; after one OOM kill the allocation is tried once more
+and then fails (Linux loops, killing again while victims remain).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from collections.abc import Callable
 
 from mmcore.constants import (
     COSTLY_ORDER,
+    GFP_ZONE,
     MT,
     NR_MT,
     NR_ORDERS,
@@ -28,7 +38,13 @@ from mmcore.constants import (
 )
 from mmcore.phys.buddy import ALLOC, PCP, TAIL, Buddy
 from mmcore.phys.physmem import PhysMem, Zone
-from mmcore.phys.watermarks import min_free_kbytes, pcp_high, zone_batchsize, zone_watermarks
+from mmcore.phys.watermarks import (
+    lowmem_reserve,
+    min_free_kbytes,
+    pcp_high,
+    zone_batchsize,
+    zone_watermarks,
+)
 
 SLOWPATH_RETRIES = 3
 
@@ -44,14 +60,16 @@ class AllocStats:
         self.direct_compactions = 0
         self.pcp_refills = 0
         self.pcp_drains = 0
+        self.oom_retries = 0  # allocations that succeeded after an OOM kill
 
 
 class PageAllocator(Buddy):
     """Zones' buddy lists plus pcp lists, zonelists and the slow path.
 
-    ``reclaim_cb(nid, order, mt) -> pages reclaimed`` and
-    ``compact_cb(zone, order) -> bool`` are set by the MM core; ``kswapd_cb(nid, mt)``
-    records a wakeup.
+    ``reclaim_cb(nid, order, mt) -> pages reclaimed``,
+    ``compact_cb(zone, order) -> bool`` and ``oom_cb(nid, order, mt) -> bool``
+    (a victim's memory was freed) are set by the MM core;
+    ``kswapd_cb(nid, order, mt)`` records a wakeup.
     """
 
     def __init__(self, phys: PhysMem) -> None:
@@ -63,7 +81,8 @@ class PageAllocator(Buddy):
         self.stats = AllocStats()
         self.reclaim_cb: Callable[[int, int, int], int] | None = None
         self.compact_cb: Callable[[Zone, int], bool] | None = None
-        self.kswapd_cb: Callable[[int, int], None] | None = None
+        self.kswapd_cb: Callable[[int, int, int], None] | None = None
+        self.oom_cb: Callable[[int, int, int], bool] | None = None
         self.min_free_kbytes = 0
         # zonelists[nid][mt]
         self.zonelists = [
@@ -83,6 +102,10 @@ class PageAllocator(Buddy):
         lowmem = sum(z.managed for z in self.zones if z.kind == ZoneKind.NORMAL)
         self.min_free_kbytes = min_free_kbytes(lowmem)
         wsf = self.phys.spec.watermark_scale_factor
+        for node in self.phys.nodes:
+            reserve = lowmem_reserve([z.managed for z in node.zones])
+            for z, row in zip(node.zones, reserve, strict=True):
+                z.lowmem_reserve = row
         for z in self.zones:
             wm = zone_watermarks(
                 z.managed, z.kind == ZoneKind.MOVABLE, lowmem, self.min_free_kbytes, wsf
@@ -92,9 +115,10 @@ class PageAllocator(Buddy):
             z.pcp_high = pcp_high(z.batch)
 
     @staticmethod
-    def watermark_ok(z: Zone, order: int, mark: int) -> bool:
-        """``__zone_watermark_ok`` (no lowmem_reserve, no ALLOC_HIGH/HARDER)."""
-        if z.free_pages - (1 << order) + 1 <= mark:
+    def watermark_ok(z: Zone, order: int, mark: int, classzone: int = ZoneKind.NORMAL) -> bool:
+        """``__zone_watermark_ok`` for an allocation whose highest usable zone
+        is ``classzone`` (no ALLOC_HIGH/HARDER)."""
+        if z.free_pages - (1 << order) + 1 <= mark + z.lowmem_reserve[classzone]:
             return False
         if not order:
             return True
@@ -138,8 +162,9 @@ class PageAllocator(Buddy):
     ) -> int:
         """Allocate a block of ``1 << order`` frames; return its pfn or -1."""
         if order == 0:
+            cz = GFP_ZONE[mt]
             for z in self.zonelists[nid][mt]:
-                if z.free_pages > z.wmark_low:
+                if z.free_pages > z.wmark_low + z.lowmem_reserve[cz]:
                     lst = z.pcp[mt]
                     pfn = lst.pop() if lst else self._pcp_refill(z, mt)
                     if pfn >= 0:  # pcp pages already have order 0
@@ -155,8 +180,9 @@ class PageAllocator(Buddy):
         return self._slowpath(order, mt, owner, index, nid, flags)
 
     def _get_page(self, order: int, mt: int, nid: int, mark: str) -> int:
+        cz = GFP_ZONE[mt]
         for z in self.zonelists[nid][mt]:
-            if self.watermark_ok(z, order, getattr(z, mark)):
+            if self.watermark_ok(z, order, getattr(z, mark), cz):
                 pfn = self.rmqueue(z, order, mt)
                 if pfn >= 0:
                     return pfn
@@ -177,7 +203,7 @@ class PageAllocator(Buddy):
         if flags & AllocFlag.KSWAPD and self.kswapd_cb is not None:
             stats.kswapd_wakeups += 1
             for n in {z.nid for z in zl}:
-                self.kswapd_cb(n, mt)
+                self.kswapd_cb(n, order, mt)
         for attempt in range(SLOWPATH_RETRIES + 1):
             pfn = self._get_page(order, mt, nid, "wmark_min")
             if pfn >= 0:
@@ -199,10 +225,26 @@ class PageAllocator(Buddy):
             stats.direct_reclaims += 1
             self.drain_all(zl)
             if not sum(self.reclaim_cb(n, order, mt) for n in sorted({z.nid for z in zl})):
-                if order == 0 and not self._get_page(0, mt, nid, "wmark_min") >= 0:
+                if order == 0:  # no progress: take a page if one is there, else stop
+                    pfn = self._get_page(0, mt, nid, "wmark_min")
+                    if pfn >= 0:
+                        return self.prep(pfn, order, mt, owner, index)
                     break
+        if flags & AllocFlag.RECLAIM and order <= COSTLY_ORDER and self.may_oom(nid, order, mt):
+            pfn = self._get_page(order, mt, nid, "wmark_min")
+            if pfn >= 0:
+                stats.oom_retries += 1
+                return self.prep(pfn, order, mt, owner, index)
         stats.failed += 1
         return -1
+
+    def may_oom(self, nid: int, order: int, mt: int) -> bool:
+        """``__alloc_pages_may_oom``: kill a victim; True when memory was freed
+        (its pcp pages are drained so the retry can see them)."""
+        if self.oom_cb is None or not self.oom_cb(nid, order, mt):
+            return False
+        self.drain_all()
+        return True
 
     # --- free ------------------------------------------------------------
     def free(self, pfn: int) -> None:

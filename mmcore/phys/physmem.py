@@ -19,7 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmcore.constants import MT, NR_MT, NR_ORDERS, PAGEBLOCK_ORDER, PAGEBLOCK_PAGES, ZoneKind
+from mmcore.constants import (
+    MT,
+    NR_MT,
+    NR_ORDERS,
+    NR_ZONE_KINDS,
+    PAGEBLOCK_ORDER,
+    PAGEBLOCK_PAGES,
+    ZoneKind,
+)
 
 LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20
 
@@ -93,7 +101,7 @@ class Zone:
 
     __slots__ = (
         "zid", "nid", "kind", "start", "end", "heads", "counts", "nr_free", "free_pages",
-        "pcp", "wmark_min", "wmark_low", "wmark_high", "batch", "pcp_high",
+        "pcp", "wmark_min", "wmark_low", "wmark_high", "batch", "pcp_high", "lowmem_reserve",
     )  # fmt: skip
 
     def __init__(self, zid: int, nid: int, kind: ZoneKind, start: int, end: int) -> None:
@@ -106,6 +114,8 @@ class Zone:
         self.pcp: list[list[int]] = [[] for _ in range(NR_MT)]
         self.wmark_min = self.wmark_low = self.wmark_high = 0
         self.batch, self.pcp_high = 1, 6
+        # pages kept back from allocations whose highest zone is ZoneKind k
+        self.lowmem_reserve = [0] * NR_ZONE_KINDS
 
     @property
     def managed(self) -> int:

@@ -4,16 +4,19 @@
 lowmem_kbytes * 16, clamped to [128, 262144]); per-zone min/low/high follow
 ``__setup_per_zone_wmarks`` with ``watermark_scale_factor``; pcp batch follows
 ``zone_batchsize`` and pcp high is ``6 * batch`` (the pre-5.14 rule; newer
-kernels tune high dynamically).  Differences from Linux: no watermark boost,
-no lowmem_reserve, and khugepaged's raised min_free_kbytes is not applied.
+kernels tune high dynamically); ``lowmem_reserve`` follows
+``setup_per_zone_lowmem_reserve`` with ``sysctl_lowmem_reserve_ratio``
+(NORMAL 32, MOVABLE 0).  Differences from Linux: no watermark boost, and
+khugepaged's raised min_free_kbytes is not applied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import isqrt
 
-from mmcore.constants import PAGE_SIZE, SWAP_CLUSTER_MAX
+from mmcore.constants import LOWMEM_RESERVE_RATIO, PAGE_SIZE, SWAP_CLUSTER_MAX
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,24 @@ def zone_watermarks(
         wmin = tmp
     step = max(tmp >> 2, managed * scale_factor // 10000)
     return Watermarks(wmin, wmin + step, wmin + 2 * step)
+
+
+def lowmem_reserve(
+    managed: Sequence[int], ratios: Sequence[int] = LOWMEM_RESERVE_RATIO
+) -> list[list[int]]:
+    """``setup_per_zone_lowmem_reserve`` for one node's zones, lowest first:
+    ``reserve[i][j]`` is what zone ``i`` keeps back from an allocation whose
+    highest usable zone is ``j`` (the managed pages of zones i+1..j over zone
+    i's ratio; none for j <= i, a zero ratio or an empty zone)."""
+    n = len(managed)
+    out = [[0] * n for _ in range(n)]
+    for i in range(n - 1):
+        clear = not ratios[i] or not managed[i]
+        above = 0
+        for j in range(i + 1, n):
+            above += managed[j]
+            out[i][j] = 0 if clear else above // ratios[i]
+    return out
 
 
 def zone_batchsize(managed: int) -> int:

@@ -93,6 +93,7 @@ def resize_normal_zone(mm: MM, nid: int, delta: int) -> int:
         for pb in range(lo >> PAGEBLOCK_ORDER, hi >> PAGEBLOCK_ORDER):
             fr.pb_mt[pb] = MT.MOVABLE
     fr.pb_zone[lo >> PAGEBLOCK_ORDER : hi >> PAGEBLOCK_ORDER] = bytes([dst.zid]) * n
+    mm.lru.rezone(lo, hi, src.zid, dst.zid)
     # highest first: the lowest blocks end up at the heads of the free lists,
     # so a grown region fills from its old boundary up and its top stays free
     # longest (what a later shrink can give back)

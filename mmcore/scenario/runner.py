@@ -37,6 +37,7 @@ from typing import Any
 
 from bpfvm.program import Program
 from mmcore.constants import ORDER_1G, PAGEBLOCK_ORDER
+from mmcore.errors import OutOfMemoryError
 from mmcore.hooks.dispatch import Engine
 from mmcore.metrics import unmovable_pageblocks
 from mmcore.mm import MM, MMConfig
@@ -108,7 +109,10 @@ class Runner:
                 home = mix.home_nodes[rng.randrange(len(mix.home_nodes))]
             else:
                 home = rng.randrange(len(mm.phys.nodes))
-            proc = mm.spawn(home_node=home)
+            try:
+                proc = mm.spawn(home_node=home)
+            except OutOfMemoryError:
+                continue  # counted in the MM's spawn_failures
             cold = False
             if mix.hot_share:
                 cold = rng.random() >= mix.hot_share
@@ -120,11 +124,15 @@ class Runner:
         for x in self.live:
             p = x.proc
             for _ in range(mix.faults_per_tick):
-                if x.touched >= x.size:
+                if x.touched >= x.size or not p.alive:
                     break
                 va = x.start + x.touched
                 p.access(va)
+                if not p.alive:
+                    break  # OOM-killed in its fault
                 x.touched += self._page_left(p, va) if mix.touch_huge else 4096
+            if not p.alive:
+                continue  # OOM-killed
             if x.touched:
                 n = mix.accesses_per_tick // mix.cold_access_divisor if x.cold else \
                     mix.accesses_per_tick
@@ -132,11 +140,15 @@ class Runner:
                 starts, acc = self.node_starts, self.access
                 for _ in range(n):
                     pfn = p.access(x.start + (rng.randrange(x.touched) & -4096))
+                    if not p.alive:
+                        break
                     if pfn >= 0:
                         node = bisect_right(starts, pfn) - 1
                         acc[0] += 1
                         acc[1] += node == p.home_node
                         acc[2] += dist[node]
+            if not p.alive:
+                continue
             if mix.munmap_share and x.touched >= x.size and rng.random() < mix.munmap_share:
                 quarter = (x.size // 4) & -(2 << 20)
                 if quarter:
@@ -184,6 +196,8 @@ class Runner:
     def _exits(self, t: int) -> None:
         keep = []
         for x in self.live:
+            if not x.proc.alive:
+                continue  # OOM-killed: already gone
             if x.exit_tick <= t:
                 self.mm.exit(x.proc)
             else:

@@ -16,7 +16,21 @@ entries) and once without.  Reported per pair:
   GiB mapped;
 * ``region_kib`` and ``region_order``: the physically contiguous block the
   table needs (radix: one page, order 0; program tables: the region and
-  the buddy order a region of that size is carved from).
+  the buddy order a region of that size is carved from);
+* from a workload of ``accesses`` accesses of the configured ``stream``
+  through a TLB and the cache hierarchy of ``[cache]``
+  (:mod:`mmcore.studies.ptworkload`): ``walks``, ``refs_walk`` (memory
+  references per walk, walk caches on), ``cyc_mean`` / ``cyc_p99`` (cycles
+  per walk, :mod:`mmcore.pagetables.latency`) and ``xlat_share`` (share of
+  the workload's memory time spent walking);
+* ``rebuild_cyc_per_fault``: cycles of every line rebuilds, resizes and
+  displacements read or wrote while the layout was faulted in, priced
+  through a cold hierarchy, per fault (= Mcycles per million faults).
+
+Tables: ``radix`` (the built-in 4-level tree with its PWC), ``hashed`` and
+``learned`` (the naive programs), ``hashed_c`` (the hashed program built
+from C) and ``ecpt`` (the elastic cuckoo table, ``programs/cuckoo_pt.s``
+with :class:`~mmcore.pagetables.cuckoo.CuckooPageTable`).
 
 The configuration is a TOML file (``programs/pt_study.toml``); errors read
 ``file: key: message``.  This module measures; printing is the CLI's.
@@ -37,18 +51,22 @@ from bpfvm.limits import MAX_TEXT_FILE, read_bounded
 from mmcore.constants import ORDER_1G, ORDER_2M, ORDER_4K, PAGE_SIZE
 from mmcore.errors import ScenarioError
 from mmcore.mm import MM, MMConfig
+from mmcore.pagetables.cuckoo import ECPT, CuckooPageTable
+from mmcore.pagetables.latency import CacheHierarchy, CacheLevel, HierarchyConfig
 from mmcore.pagetables.loading import PtPrograms
 from mmcore.pagetables.progpt import HASHED, ProgramPageTable, PtDesign, program_table
 from mmcore.pagetables.trainer import LEARNED
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 from mmcore.scenario.schema import MAX_MACHINE_MEMORY, parse_size
-from mmcore.virt.process import HUGE_MODES
+from mmcore.studies.procmaps import MapsVma, read_maps
+from mmcore.studies.ptworkload import STREAMS, addresses, price_lines, run_stream
+from mmcore.virt.process import HUGE_MODES, Vma
 
 PROGRAMS = Path(__file__).resolve().parents[2] / "programs"
 DEFAULT_CONFIG = PROGRAMS / "pt_study.toml"
 TABLES: dict[str, tuple[PtDesign, str] | None] = {
     "radix": None, "hashed": (HASHED, "hashed_pt.s"), "learned": (LEARNED, "learned_pt.s"),
-    "hashed_c": (HASHED, "hashed_pt.c")}
+    "hashed_c": (HASHED, "hashed_pt.c"), "ecpt": (ECPT, "cuckoo_pt.s")}
 UNIT = {"none": ORDER_4K, "thp": ORDER_2M, "1g": ORDER_1G}
 
 
@@ -65,6 +83,15 @@ class VmaLayout:
     name: str
     doc: str
     vmas: tuple[VmaSpec, ...]
+    fixed: tuple[MapsVma, ...] = ()  # a recorded address space, replayed in place
+
+
+def maps_layout(path: str | Path) -> VmaLayout:
+    """The layout of a recorded ``/proc/PID/maps`` (:mod:`mmcore.studies.procmaps`)."""
+    vmas = tuple(read_maps(path))
+    pages = sum(v.touched_pages for v in vmas)
+    return VmaLayout(Path(path).stem, f"recorded: {len(vmas)} VMAs, {pages} resident pages",
+                     (), vmas)
 
 
 @dataclass(frozen=True)
@@ -74,6 +101,10 @@ class StudyConfig:
     machine: int = 4 << 30
     walks: int = 4000
     seed: int = 1
+    accesses: int = 20000
+    stream: str = "zipf"
+    zipf_s: float = 0.99
+    cache: HierarchyConfig = field(default_factory=HierarchyConfig)
 
 
 @dataclass
@@ -90,6 +121,12 @@ class Row:
     region_order: int
     rebuilds: int = 0
     build_s: float = 0.0
+    walks: int = 0
+    refs_walk: float = 0.0
+    cyc_mean: float = 0.0
+    cyc_p99: float = 0.0
+    xlat_share: float = 0.0
+    rebuild_cyc_per_fault: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -137,8 +174,26 @@ def _number(lo: float, hi: float, kind: type = float) -> Callable[[Any], Any]:
     return conv
 
 
+CACHE_KEYS = ("l1", "l2", "llc")
+
+
+def parse_cache(file: str, raw: Any) -> HierarchyConfig:
+    """``[cache]``: l1/l2/llc ``_size`` and ``_cycles``, ``dram_cycles``."""
+    raw = _table(file, raw, "cache")
+    known = {f"{k}_{f}" for k in CACHE_KEYS for f in ("size", "cycles")} | {"dram_cycles"}
+    _unknown(file, raw, known, "cache.")
+    d = HierarchyConfig()
+    levels = tuple(CacheLevel(
+        lvl.name, _get(file, raw, f"{k}_size", "cache.", parse_size, lvl.size),
+        _get(file, raw, f"{k}_cycles", "cache.", _number(1, 10**4, int), lvl.latency))
+        for k, lvl in zip(CACHE_KEYS, d.levels, strict=True))
+    return HierarchyConfig(levels, _get(file, raw, "dram_cycles", "cache.",
+                                        _number(1, 10**5, int), d.dram))
+
+
 def parse_config(data: dict, file: str = "<study>") -> StudyConfig:
-    _unknown(file, data, {"seed", "machine", "walks", "tables", "layout"}, "")
+    _unknown(file, data, {"seed", "machine", "walks", "tables", "layout", "accesses", "stream",
+                          "zipf_s", "cache"}, "")
     tables = _get(file, data, "tables", "", lambda v: tuple(_choice(tuple(TABLES))(t) for t in v),
                   ("radix", "hashed", "learned"))
     layouts = []
@@ -168,7 +223,11 @@ def parse_config(data: dict, file: str = "<study>") -> StudyConfig:
         tuple(layouts), tables,
         _get(file, data, "machine", "", _machine_size, 4 << 30),
         _get(file, data, "walks", "", _number(1, 10**7, int), 4000),
-        _get(file, data, "seed", "", _number(0, 2**63, int), 1))
+        _get(file, data, "seed", "", _number(0, 2**63, int), 1),
+        _get(file, data, "accesses", "", _number(1, 10**8, int), 20000),
+        _get(file, data, "stream", "", _choice(STREAMS), "zipf"),
+        _get(file, data, "zipf_s", "", _number(0.0, 10.0), 0.99),
+        parse_cache(file, data.get("cache", {})))
 
 
 def _machine_size(v: Any) -> int:
@@ -199,6 +258,16 @@ def _build(mm: MM, layout: VmaLayout, factory: Any, rng: random.Random) -> tuple
     """Spawn the process, map and touch the layout; (process, touched (va, order))."""
     proc = mm.spawn(page_table=factory)
     touched = []
+    for vma in layout.fixed:  # a recorded address space: each VMA at its own address
+        proc.vmas.append(Vma(vma.start, vma.end, "none"))
+        proc.next_va = max(proc.next_va, vma.end + (1 << 30))
+        n = (vma.end - vma.start) >> 12
+        for i in sorted(rng.sample(range(n), vma.touched_pages)):
+            va = vma.start + (i << 12)
+            if proc.access(va) < 0:
+                raise ScenarioError(layout.name, "vma", f"fault at {va:#x} failed "
+                                    f"(out of memory or page table full)")
+            touched.append((va, PAGE_SIZE))
     for spec in layout.vmas:
         for _ in range(spec.count):
             start = proc.mmap(spec.size, huge=spec.huge)
@@ -247,7 +316,11 @@ def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "inte
     else:
         design, source = entry
         progs = (programs or {}).get(table) or PtPrograms.from_file(PROGRAMS / source)
-        factory = program_table(design, progs, engine=engine)
+        if design is ECPT:
+            def factory(mm: MM) -> CuckooPageTable:
+                return CuckooPageTable(mm, progs, engine=engine, seed=cfg.seed)
+        else:
+            factory = program_table(design, progs, engine=engine)
     t0 = time.perf_counter()
     proc, touched = _build(mm, layout, factory, rng)
     pt = proc.pt
@@ -258,6 +331,13 @@ def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "inte
     refs_pwc = _walk_cost(pt, touched, cfg.walks, walk_rng, True)
     walk_rng = random.Random(f"{cfg.seed}:walks:{layout.name}")
     refs_nopwc = _walk_cost(pt, touched, cfg.walks, walk_rng, False)
+    if isinstance(pt, ProgramPageTable):
+        pt.walk_cache_on = True
+        pt.walk_cache.clear()
+    stream_rng = random.Random(f"{cfg.seed}:stream:{layout.name}")
+    work = run_stream(pt, mm.mem, addresses(touched, cfg.stream, cfg.accesses, stream_rng,
+                                            cfg.zipf_s), CacheHierarchy(cfg.cache))
+    moved = price_lines(getattr(pt, "moved_lines", ()), cfg.cache)
     mapped = proc.present
     mapped_bytes = sum(n * (PAGE_SIZE << o) for n, o in zip(mapped, UNIT.values(), strict=True))
     pages = pt.table_pages()
@@ -265,13 +345,20 @@ def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "inte
         region_kib, order = pages * PAGE_SIZE >> 10, (pages - 1).bit_length()
         extra = {k: v for k, v in asdict(pt.stats).items() if k in
                  ("rebuilds", "grows", "refits", "bad_pointers", "faults")}
+        if isinstance(pt, CuckooPageTable):
+            extra.update(rebuilds=pt.resizes, resizes=pt.resizes, region_copies=pt.copies,
+                         kicks=pt.kicks, migrated=pt.migrated, cwc_hits=list(pt.cwc.hits),
+                         live_kib=pt.live_bytes() >> 10)
     else:
         region_kib, order, extra = PAGE_SIZE >> 10, 0, {}
     mm.check()
     return Row(layout.name, table, sum(mapped), round(mapped_bytes / (1 << 20), 3),
                round(refs_pwc, 3), round(refs_nopwc, 3), pages,
                round(pages * PAGE_SIZE / (1 << 20) / (mapped_bytes / (1 << 30)), 2),
-               region_kib, order, extra.get("rebuilds", 0), round(build_s, 2), extra)
+               region_kib, order, extra.get("rebuilds", 0), round(build_s, 2),
+               work.walks, round(work.refs_per_walk, 3), round(work.cycles_mean, 1),
+               work.cycles_p99, round(work.translation_share, 4),
+               round(moved / max(len(touched), 1), 1), extra)
 
 
 def run_study(cfg: StudyConfig, engine: str = "interp", layouts: tuple[str, ...] = (),

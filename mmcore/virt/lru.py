@@ -5,8 +5,11 @@ Lists are intrusive doubly linked lists through the frame arrays
 never on a free list), so they cost no memory per page beyond those arrays.
 ``Frames.lru`` holds the list id + 1 of the page's list.  The head is the
 most recently added end, the tail the oldest.  Only block heads (4 KiB pages
-and 2 MiB THPs) are listed.  Differences from Linux: no per-memcg lruvecs,
-no unevictable list, no multi-generational LRU.
+and 2 MiB THPs) are listed.  As Linux's per-node lruvec keeps per-zone sizes
+(``NR_ZONE_LRU_BASE``, read by ``lruvec_lru_size(lruvec, lru, zone_idx)``),
+each list also counts its pages and entries per zone, so reclaim for a
+``reclaim_idx`` knows how much of a list it may take.  Differences from
+Linux: no per-memcg lruvecs, no unevictable list, no multi-generational LRU.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from __future__ import annotations
 from enum import IntEnum
 from math import isqrt
 
+import numpy as np
+
+from mmcore.constants import NR_ZONE_KINDS, PAGEBLOCK_ORDER
 from mmcore.phys.physmem import Frames
 
 
@@ -35,6 +41,9 @@ class LruLists:
         self.tail = [-1] * n
         self.count = [0] * n  # pages (not entries): a THP counts 512
         self.entries = [0] * n
+        # per zone (global zone id * NR_LRU + list kind): pages and entries
+        self.zone_count = [0] * (n * NR_ZONE_KINDS)
+        self.zone_entries = [0] * (n * NR_ZONE_KINDS)
 
     def add(self, pfn: int, lid: int) -> None:
         fr = self.fr
@@ -47,8 +56,12 @@ class LruLists:
             self.tail[lid] = pfn
         self.head[lid] = pfn
         fr.lru[pfn] = lid + 1
-        self.count[lid] += 1 << fr.order[pfn]
+        pages = 1 << fr.order[pfn]
+        self.count[lid] += pages
         self.entries[lid] += 1
+        zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + lid % NR_LRU
+        self.zone_count[zi] += pages
+        self.zone_entries[zi] += 1
 
     def remove(self, pfn: int) -> int:
         """Take ``pfn`` off its list; return the list id it was on."""
@@ -64,8 +77,12 @@ class LruLists:
         else:
             self.tail[lid] = p
         fr.lru[pfn] = 0
-        self.count[lid] -= 1 << fr.order[pfn]
+        pages = 1 << fr.order[pfn]
+        self.count[lid] -= pages
         self.entries[lid] -= 1
+        zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + lid % NR_LRU
+        self.zone_count[zi] -= pages
+        self.zone_entries[zi] -= 1
         return lid
 
     def move(self, pfn: int, lid: int) -> None:
@@ -88,7 +105,40 @@ class LruLists:
             self.tail[lid] = new
         fr.lru[new] = lid + 1
         fr.lru[old] = 0
+        zo, zn = fr.pb_zone[old >> PAGEBLOCK_ORDER], fr.pb_zone[new >> PAGEBLOCK_ORDER]
+        if zo != zn:  # migrated to another zone (an evacuation)
+            pages, kind = 1 << fr.order[new], lid % NR_LRU
+            for zi, sign in ((zo * NR_LRU + kind, -1), (zn * NR_LRU + kind, 1)):
+                self.zone_count[zi] += sign * pages
+                self.zone_entries[zi] += sign
 
+    def rezone(self, lo: int, hi: int, src: int, dst: int) -> None:
+        """Pages of [lo, hi) moved from zone ``src`` to zone ``dst`` (a zone
+        resize): move their per-zone counts."""
+        fr = self.fr
+        lru = fr.view("lru")[lo:hi]
+        heads = np.nonzero(lru)[0]
+        if not heads.size:
+            return
+        kinds = (lru[heads].astype(np.int64) - 1) % NR_LRU
+        pages = np.int64(1) << fr.view("order")[lo:hi][heads].astype(np.int64)
+        npages = np.bincount(kinds, weights=pages, minlength=NR_LRU)
+        nentries = np.bincount(kinds, minlength=NR_LRU)
+        for kind in range(NR_LRU):
+            for zid, sign in ((src, -1), (dst, 1)):
+                self.zone_count[zid * NR_LRU + kind] += sign * int(npages[kind])
+                self.zone_entries[zid * NR_LRU + kind] += sign * int(nentries[kind])
+
+    def eligible(self, nid: int, kind: int, reclaim_idx: int) -> tuple[int, int]:
+        """``lruvec_lru_size`` up to ``reclaim_idx``: (pages, entries) of list
+        ``kind`` of node ``nid`` in its zones of kind <= ``reclaim_idx``."""
+        base = nid * NR_ZONE_KINDS
+        pages = entries = 0
+        for k in range(reclaim_idx + 1):
+            zi = (base + k) * NR_LRU + kind
+            pages += self.zone_count[zi]
+            entries += self.zone_entries[zi]
+        return pages, entries
     def node_counts(self, nid: int) -> list[int]:
         return self.count[nid * NR_LRU : (nid + 1) * NR_LRU]
 

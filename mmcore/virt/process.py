@@ -62,6 +62,8 @@ class Process:
         self.present = [0, 0, 0]  # mapped pages per size (4K, 2M, 1G)
         self.swapped = 0  # pages (4 KiB units) in swap
         self.alive = True
+        self.oom_score_adj = 0  # in [OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX]
+        self.oom_victim = False  # chosen by the OOM killer while faulting
 
     # --- address space ---------------------------------------------------
     @property
@@ -107,18 +109,33 @@ class Process:
         return mask
 
     def fault(self, va: int) -> int:
-        """Handle a fault at ``va``; return the pfn mapped there or -1."""
+        """Handle a fault at ``va``; return the pfn mapped there or -1.
+
+        The process is ``MM.current`` meanwhile; if the OOM killer chose it
+        during the fault, it exits when the fault returns (-1)."""
         vma = self.find_vma(va)
         loc = self.pt.get_pte(va) if vma is not None else None
         return self._fault(va, vma, loc, self.mm.mem.read(loc) if loc is not None else 0)[0]
 
     def _fault(self, va: int, vma: Vma | None, loc: PteLoc | None,
                e: int) -> tuple[int, PteLoc | None, int]:
-        """:meth:`fault` given what the page table holds for ``va`` (``loc``,
-        None when nothing, and the entry ``e`` there), so a caller that has
-        just walked the table does not walk it again; returns the pfn mapped
-        at ``va`` or -1, and the PTE's place and value afterwards (the
-        place is None when the fault failed)."""
+        """:meth:`fault` given the VMA and what the page table holds for ``va``
+        (``loc``, None when nothing, and the entry ``e`` there), so a caller
+        that has just walked the table does not walk it again; returns the
+        pfn mapped at ``va`` or -1, and the PTE's place and value afterwards
+        (the place is None when the fault failed)."""
+        mm = self.mm
+        prev, mm.current = mm.current, self
+        out = self._handle(va, vma, loc, e)
+        mm.current = prev
+        if self.oom_victim:
+            mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
+            mm.exit(self)
+            return -1, None, 0
+        return out
+
+    def _handle(self, va: int, vma: Vma | None, loc: PteLoc | None,
+                e: int) -> tuple[int, PteLoc | None, int]:
         mm = self.mm
         st = mm.stats
         if vma is None:

@@ -1,34 +1,55 @@
-"""Page reclaim: kswapd and direct reclaim over the active/inactive LRUs.
+"""Page reclaim: kswapd and direct reclaim over the active/inactive LRUs,
+for a zone index as Linux's ``shrink_node`` with ``sc->reclaim_idx``.
 
-``shrink_node`` splits its work between anon and file lists (the
-``reclaim`` hook, by default a swappiness-60 split as ``get_scan_count``
-gives for equal costs), deactivates active pages when ``inactive_is_low``,
-and scans inactive lists from the tail: referenced pages (PTE accessed bit
-through ``get_pte``) are activated, the rest evicted (anon to swap, counted only; file dropped).
-Reclaimable slab is shrunk in proportion to the LRU pages scanned.  Every
-scanned page is counted on behalf of the allocation that caused the reclaim,
-movable or not: the pressure signal the ``zone_resize`` hook receives
-after each reclaim pass.  kswapd is woken below the low watermark and runs
-(at the end of the current tick) until every zone of its node is above high.
+An allocation reclaims only pages in the zones it may use (``gfp_zone``):
+an unmovable one those of kind <= NORMAL, a movable one every zone.  The
+LRU lists are per node, so the scan skips pages above ``reclaim_idx`` and
+rotates them to the list head, as ``isolate_lru_folios`` does (after
+``SWAP_CLUSTER_MAX_SKIPPED`` skips in one call the zone test stops applying,
+as there); the amounts to scan come from the eligible zones' sizes
+(``lruvec_lru_size(..., reclaim_idx)``), so a list with no eligible page is
+not scanned at all.  ``shrink_node`` splits its work between anon and file
+lists (the ``reclaim`` hook, by default a swappiness-60 split as
+``get_scan_count`` gives for equal costs), deactivates active pages when
+``inactive_is_low``, and scans inactive lists from the tail: referenced
+pages (PTE accessed bit through ``get_pte``) are activated, the rest evicted
+(anon to swap, counted only; file dropped).  Reclaimable slab is shrunk in
+proportion to the eligible LRU pages scanned (all that is asked when no LRU
+page is eligible).  Every scanned page is counted on behalf of the
+allocation that caused the reclaim, movable or not: the pressure signal the
+``zone_resize`` hook receives after each reclaim pass.  A direct reclaim
+pass whose eligible zones hold no LRU page (a normal zone full of kernel
+memory) scans nothing, though its allocation is under pressure: the first
+such pass of an allocation on a node counts the pages it was asked to
+reclaim, once (not again for the allocation's retries, and never for
+kswapd, which scans only what there is).
+
+kswapd is woken (``wakeup_kswapd``) with the highest zone index and order of
+its wakers; it runs at the end of the tick until ``pgdat_balanced``: some
+zone up to that index is above its high watermark plus its lowmem reserve
+for that index.
 
 Differences from Linux: no priorities/scan_control cost model, no refault
 (workingset) detection, no per-memcg reclaim, kswapd runs synchronously at
-tick end rather than as a thread.
+tick end rather than as a thread and balances for order 0 only (no
+kcompactd wakeup); skipped pages are not counted as scanned.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmcore.constants import MT, SWAP_CLUSTER_MAX
+from mmcore.constants import GFP_ZONE, MT, NR_ZONE_KINDS, PAGEBLOCK_ORDER, SWAP_CLUSTER_MAX
 from mmcore.hooks.specs import RECLAIM
-from mmcore.virt.lru import LruList, lid_of
+from mmcore.virt.lru import NR_LRU, LruList, lid_of
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
 
 SCAN_FACTOR = 4  # pages scanned per page to reclaim, at most
 KSWAPD_MAX_PASSES = 64
+SWAP_CLUSTER_MAX_SKIPPED = SWAP_CLUSTER_MAX << 10
+TOP_ZONE = NR_ZONE_KINDS - 1
 TARGET_OFF = RECLAIM.field_named("target_pid").offset
 
 
@@ -40,7 +61,14 @@ class Reclaimer:
         self.window = [0, 0]  # since the last zone-resize decision
         self.reclaimed = 0
         self.kswapd_runs = 0
-        self.pending: dict[int, int] = {}  # nid -> migratetype of the waker
+        self.skipped = 0  # pages passed over for being above reclaim_idx
+        self.nothing_eligible = False  # the last pass found no LRU page to scan
+        # (slow-path entry, nid) of the allocation whose shortfall was counted
+        self.shortfalls: set[tuple[int, int]] = set()
+        self.unscannable = 0  # pages counted that way
+        # nid -> [order, highest zone index, migratetype of the first waker]
+        self.pending: dict[int, list[int]] = {}
+        self.zone_kind = bytes(z.kind for z in mm.phys.zones)
 
     # --- policy defaults ---------------------------------------------------
     def default_split(self, anon: int, file: int) -> int:
@@ -53,9 +81,15 @@ class Reclaimer:
         return 100 * self.swappiness // 200
 
     # --- core --------------------------------------------------------------
-    def shrink_node(self, nid: int, nr_to_reclaim: int, mt: int) -> int:
+    def shrink_node(
+        self, nid: int, nr_to_reclaim: int, mt: int, reclaim_idx: int | None = None
+    ) -> int:
+        """Reclaim up to ``nr_to_reclaim`` pages of node ``nid`` in its zones
+        of kind <= ``reclaim_idx`` (default: ``gfp_zone(mt)``), on behalf of
+        an allocation of migratetype ``mt``."""
         mm = self.mm
-        counts = mm.lru.node_counts(nid)
+        idx = GFP_ZONE[mt] if reclaim_idx is None else reclaim_idx
+        counts = [mm.lru.eligible(nid, kind, idx)[0] for kind in range(NR_LRU)]
         anon_pct, target = self.split(nid, nr_to_reclaim, counts, mt)
         want = [nr_to_reclaim * anon_pct // 100, 0]
         want[1] = nr_to_reclaim - want[0]
@@ -69,21 +103,27 @@ class Reclaimer:
             if not want[kind]:
                 continue
             if mm.lru.inactive_is_low(nid, inactive):
-                self.shrink_active(nid, active, SWAP_CLUSTER_MAX * SCAN_FACTOR)
-            got, seen = self.shrink_inactive(nid, inactive, want[kind], target)
+                self.shrink_active(nid, active, SWAP_CLUSTER_MAX * SCAN_FACTOR, idx)
+            got, seen = self.shrink_inactive(nid, inactive, want[kind], target, idx)
             reclaimed += got
             scanned += seen
         if reclaimed < nr_to_reclaim:  # the other lists, if one split ran dry
             for inactive in (LruList.INACTIVE_FILE, LruList.INACTIVE_ANON):
-                got, seen = self.shrink_inactive(nid, inactive, nr_to_reclaim - reclaimed, target)
+                got, seen = self.shrink_inactive(
+                    nid, inactive, nr_to_reclaim - reclaimed, target, idx
+                )
                 reclaimed += got
                 scanned += seen
-        lru_pages = sum(counts) + 1
-        slab = mm.kernel.shrink(len(mm.kernel.reclaimable) * scanned // lru_pages)
+        nr_slab = len(mm.kernel.reclaimable)
+        lru_pages = sum(counts)
+        slab = mm.kernel.shrink(
+            nr_slab * scanned // (lru_pages + 1) if lru_pages else nr_to_reclaim - reclaimed
+        )
         reclaimed += slab
         behalf = 1 if mt == MT.MOVABLE else 0
         self.scanned[behalf] += scanned
         self.window[behalf] += scanned
+        self.nothing_eligible = not lru_pages
         self.reclaimed += reclaimed
         mm.stats.pgscan += scanned
         mm.stats.pgsteal += reclaimed
@@ -111,32 +151,57 @@ class Reclaimer:
                 target = 0  # not a live process: reclaim from every one
         return pct, target
 
-    def shrink_active(self, nid: int, active: int, nr: int) -> None:
+    def _skip(self, pfn: int, idx: int) -> bool:
+        """``folio_zonenum(folio) > sc->reclaim_idx``."""
+        return self.zone_kind[self.mm.frames.pb_zone[pfn >> PAGEBLOCK_ORDER]] > idx
+
+    def shrink_active(self, nid: int, active: int, nr: int, idx: int = TOP_ZONE) -> None:
+        """``shrink_active_list``: move up to ``nr`` eligible pages from the
+        tail of an active list to its inactive list, clearing their
+        referenced bits."""
         mm = self.mm
         lru, fr = mm.lru, mm.frames
         lid = lid_of(nid, active)
-        for _ in range(nr):
-            pfn = lru.tail[lid]
-            if pfn < 0:
-                break
-            owner = mm.owners[fr.owner[pfn]]
-            owner.referenced(pfn, fr.index[pfn])  # clears the bit, as folio_referenced
-            lru.move(pfn, lid - 1)
+        pfn, visits, skipped, moved = lru.tail[lid], lru.entries[lid], 0, 0
+        while moved < nr and pfn >= 0 and visits:
+            visits -= 1
+            prev = fr.prv[pfn]
+            if idx < TOP_ZONE and skipped < SWAP_CLUSTER_MAX_SKIPPED and self._skip(pfn, idx):
+                skipped += 1
+                lru.move(pfn, lid)  # back to the head, as the skipped folios
+            else:
+                owner = mm.owners[fr.owner[pfn]]
+                owner.referenced(pfn, fr.index[pfn])  # clears the bit, as folio_referenced
+                lru.move(pfn, lid - 1)
+                moved += 1
+            pfn = prev
+        self.skipped += skipped
 
-    def shrink_inactive(self, nid: int, inactive: int, nr: int, target: int) -> tuple[int, int]:
+    def shrink_inactive(
+        self, nid: int, inactive: int, nr: int, target: int, idx: int = TOP_ZONE
+    ) -> tuple[int, int]:
+        """``shrink_inactive_list``: scan the eligible tail of an inactive list
+        for ``nr`` pages; return (pages reclaimed, pages scanned)."""
         mm = self.mm
         lru, fr = mm.lru, mm.frames
         lid = lid_of(nid, inactive)
-        reclaimed = scanned = 0
-        budget = min(lru.entries[lid], nr * SCAN_FACTOR)
-        while reclaimed < nr and scanned < budget:
-            pfn = lru.tail[lid]
-            if pfn < 0:
-                break
+        reclaimed = scanned = skipped = 0
+        eligible = lru.eligible(nid, inactive, idx)[1] if idx < TOP_ZONE else lru.entries[lid]
+        budget = min(eligible, nr * SCAN_FACTOR)
+        pfn, visits = lru.tail[lid], lru.entries[lid]
+        while reclaimed < nr and scanned < budget and pfn >= 0 and visits:
+            visits -= 1
+            prev = fr.prv[pfn]
+            if idx < TOP_ZONE and skipped < SWAP_CLUSTER_MAX_SKIPPED and self._skip(pfn, idx):
+                skipped += 1
+                lru.move(pfn, lid)
+                pfn = prev
+                continue
             scanned += 1
             owner_id = fr.owner[pfn]
             if target and owner_id != target:
                 lru.move(pfn, lid)
+                pfn = prev
                 continue
             owner = mm.owners[owner_id]
             index, order = fr.index[pfn], fr.order[pfn]
@@ -144,36 +209,67 @@ class Reclaimer:
             # (folio_check_references); mapped anon that was used is activated
             if inactive == LruList.INACTIVE_ANON and owner.referenced(pfn, index):
                 lru.move(pfn, lid + 1)
+                pfn = prev
                 continue
             lru.remove(pfn)
             owner.evict(pfn, index, order)
             mm.pa.free(pfn)
             reclaimed += 1 << order
+            pfn = prev
+        self.skipped += skipped
         return reclaimed, scanned
 
     # --- drivers -------------------------------------------------------------
     def direct(self, nid: int, order: int, mt: int) -> int:
-        got = self.shrink_node(nid, SWAP_CLUSTER_MAX << min(order, 4), mt)
+        """``try_to_free_pages`` on one node for an allocation in its slow
+        path, then the zone-resize decision.  A pass that finds no LRU page
+        in the allocation's zones scans nothing, yet that allocation is under
+        the hardest pressure there is: the first such pass of the allocation
+        on this node counts what it was asked to reclaim as scanned on its
+        behalf (once: its retries, and kswapd, add nothing for it)."""
+        nr = SWAP_CLUSTER_MAX << min(order, 4)
+        got = self.shrink_node(nid, nr, mt)
+        if self.nothing_eligible:
+            key = (self.mm.pa.stats.slow, nid)
+            if key not in self.shortfalls:
+                self.shortfalls = {k for k in self.shortfalls if k[0] == key[0]} | {key}
+                self.window[0 if mt != MT.MOVABLE else 1] += nr
+                self.unscannable += nr
         self.mm.after_reclaim(nid)
         return got
 
-    def wake(self, nid: int, mt: int) -> None:
-        self.pending.setdefault(nid, mt)
+    def wake(self, nid: int, order: int, mt: int) -> None:
+        """``wakeup_kswapd``: kswapd of ``nid`` will balance up to the highest
+        zone index (and order) its wakers need; its scans count on behalf of
+        the first waker's migratetype."""
+        cz = GFP_ZONE[mt]
+        p = self.pending.get(nid)
+        if p is None:
+            self.pending[nid] = [order, cz, mt]
+        else:
+            p[0], p[1] = max(p[0], order), max(p[1], cz)
 
-    def node_balanced(self, nid: int) -> bool:
-        return all(z.free_pages >= z.wmark_high for z in self.mm.phys.nodes[nid].zones if z.managed)
+    def pgdat_balanced(self, nid: int, classzone: int = TOP_ZONE) -> bool:
+        """``pgdat_balanced`` for order 0: some managed zone up to ``classzone``
+        is above its high watermark (plus its reserve for ``classzone``)."""
+        return any(
+            z.free_pages > z.wmark_high + z.lowmem_reserve[classzone]
+            for z in self.mm.phys.nodes[nid].zones
+            if z.managed and z.kind <= classzone
+        )
 
     def run_kswapd(self) -> int:
-        """Run every woken kswapd until its node is balanced (or stuck)."""
+        """``balance_pgdat`` for every woken kswapd: reclaim for its zone index
+        until the node is balanced (or reclaim makes no progress)."""
         total = 0
         while self.pending:
-            nid, mt = self.pending.popitem()
+            nid, (_order, classzone, mt) = self.pending.popitem()
             self.kswapd_runs += 1
             self.mm.pa.drain_all(self.mm.phys.nodes[nid].zones)
             for _ in range(KSWAPD_MAX_PASSES):
-                if self.node_balanced(nid):
+                if self.pgdat_balanced(nid, classzone):
                     break
-                got = self.shrink_node(nid, SWAP_CLUSTER_MAX * 4, mt)
+                got = self.shrink_node(nid, SWAP_CLUSTER_MAX * 4, mt, classzone)
                 total += got
                 if not got:
                     break

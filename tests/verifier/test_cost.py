@@ -4,6 +4,8 @@ below what the interpreter executes, and the default limit an engine's."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpfvm.asm.assembler import assemble
 from bpfvm.engine import INSN_BUDGET
@@ -77,3 +79,84 @@ def test_million_trip_loop_is_accepted_within_the_default_limit() -> None:
     verdict = verify(assemble(text, "m.s"), helpers=HELPERS)
     assert verdict.accepted and verdict.facts is not None
     assert verdict.facts.max_insns == 3_000_003
+
+
+# Loops ranked by a 32-bit view, a copy taken before the step, from an unknown start,
+# or by a stack slot: name -> (source, inputs (8-byte buffers); the largest run
+# executes exactly the bound claimed)
+WORST = {
+    "jmp32-test-on-64-bit-counter": (
+        "r0 = 0\nr1 = *(u64 *)(r1 + 0)\nr2 = 100\nloop:\nr1 += 1\nif w1 < w2 goto loop\nexit\n",
+        (0, 5, 99, 100, 0xFFFFFFFF, 0x1FFFFFFFF, 2**64 - 1)),
+    "copy-before-step": (
+        "r0 = 0\nr1 = *(u8 *)(r1 + 0)\nr2 = 100\nloop:\nr3 = r1\nr1 += 1\n"
+        "if r3 < r2 goto loop\nexit\n", (0, 1, 99, 100, 255)),
+    "count-up-from-unknown": (
+        "r0 = 0\nr1 = *(u32 *)(r1 + 0)\nloop:\nr1 += 1\nif r1 < 100 goto loop\nexit\n",
+        (0, 1, 99, 100, 0xFFFFFFFF)),
+    "counter-on-stack": (
+        "r0 = 0\nr6 = *(u64 *)(r1 + 0)\n*(u64 *)(r10 - 8) = r6\nloop:\n"
+        "r1 = *(u32 *)(r10 - 8)\nr1 += 1\n*(u64 *)(r10 - 8) = r1\nif w1 < 100 goto loop\nexit\n",
+        (0, 7, 100, 0xFFFFFFFF, 2**64 - 1)),
+}
+
+
+@pytest.mark.parametrize("name", WORST)
+def test_bound_covers_every_start(name: str) -> None:
+    text, starts = WORST[name]
+    program = assemble(text, f"{name}.s")
+    verdict = verify(program, ctx_size=8, helpers=HELPERS)
+    assert verdict.accepted, verdict.summary()
+    claimed = verdict.stats["max_insns"]
+    steps = []
+    for start in starts:
+        vm = Interpreter(program, HELPERS)
+        vm.run(bytearray(start.to_bytes(8, "little")))
+        steps.append(vm.steps)
+    assert max(steps) <= claimed
+    assert max(steps) == claimed, (steps, claimed)
+
+
+@st.composite
+def counted_loop(draw: st.DrawFn) -> str:
+    """A loop whose counter starts from the input or a constant, steps in a
+    register or a stack slot by 32 or 64 bits, and is tested by 32 or 64
+    bits, signed or not, directly or through a copy taken before the step."""
+    start = draw(st.sampled_from(["r6 = *(u64 *)(r1 + 0)", "r6 = *(u32 *)(r1 + 0)",
+                                  "r6 = *(u8 *)(r1 + 0)", "r6 = 0", "r6 = -3"]))
+    step = draw(st.sampled_from(["r6 += 1", "r6 += 3", "w6 += 1", "r6 -= 1", "w6 -= 2"]))
+    op = draw(st.sampled_from(["<", "<=", ">", "s<", "s>", "!="]))
+    wide = draw(st.sampled_from(["r", "w"]))
+    bound = draw(st.sampled_from([0, 5, 40, -7]))
+    copy = draw(st.booleans())
+    on_stack = draw(st.sampled_from(["", "64", "32"]))
+    lines = ["r0 = 0", start]
+    if on_stack:
+        size = "u64" if on_stack == "64" else "u32"
+        lines += [f"*({size} *)(r10 - 8) = r6", "loop:", f"r6 = *({size} *)(r10 - 8)"]
+    else:
+        lines += ["loop:"]
+    tested = "r7" if copy else "r6"
+    if copy:
+        lines.append("r7 = r6")
+    lines.append(step)
+    if on_stack:
+        size = "u64" if on_stack == "64" else "u32"
+        lines.append(f"*({size} *)(r10 - 8) = r6")
+    lines += [f"if {wide}{tested[1:]} {op} {bound} goto loop", "exit"]
+    return "\n".join(lines) + "\n"
+
+
+@given(counted_loop(), st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_loop_bound_covers_drawn_runs(text: str, starts: list[int]) -> None:
+    program = assemble(text, "drawn.s")
+    verdict = verify(program, ctx_size=8, helpers=HELPERS)
+    if not verdict.accepted:
+        return
+    claimed = verdict.stats["max_insns"]
+    edge = [0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1]
+    for start in starts + edge:
+        vm = Interpreter(program, HELPERS, budget=claimed + 1)
+        vm.run(bytearray(start.to_bytes(8, "little")))
+        assert vm.steps <= claimed, (text, start, claimed)

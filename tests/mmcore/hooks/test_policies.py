@@ -45,13 +45,17 @@ def run_with(engine: Any, hook: str, fields: dict[str, int]) -> tuple[int, dict[
 
 # (program, context fields, expected r0, expected fields after the run)
 CASES: list[tuple[str, dict[str, int], int, dict[str, int]]] = [
-    # contiguitas_resize: grow by blocks/8 in [1, 64] within max, shrink by free/4 blocks
+    # contiguitas_resize: grow by the pages scanned in pageblocks (rounded up, at
+    # most 64) within max, shrink by free/4 blocks
     ("contiguitas_resize", dict(scanned_unmovable=100, scanned_movable=10, unmovable_blocks=80,
-                                max_blocks=999, min_blocks=1), 10, {}),
+                                max_blocks=999, min_blocks=1), 1, {}),
+    ("contiguitas_resize", dict(scanned_unmovable=1025, unmovable_blocks=80, max_blocks=999),
+     3, {}),
     ("contiguitas_resize", dict(scanned_unmovable=100, unmovable_blocks=4, max_blocks=999), 1, {}),
-    ("contiguitas_resize", dict(scanned_unmovable=9, unmovable_blocks=1000, max_blocks=4000),
-     64, {}),
-    ("contiguitas_resize", dict(scanned_unmovable=9, unmovable_blocks=80, max_blocks=85), 5, {}),
+    ("contiguitas_resize", dict(scanned_unmovable=40000, unmovable_blocks=1000,
+                                max_blocks=4000), 64, {}),
+    ("contiguitas_resize", dict(scanned_unmovable=5000, unmovable_blocks=80, max_blocks=85),
+     5, {}),
     ("contiguitas_resize", dict(scanned_unmovable=9, unmovable_blocks=80, max_blocks=80), 0, {}),
     ("contiguitas_resize", dict(scanned_movable=100, unmovable_blocks=80, free_unmovable=30720,
                                 min_blocks=1), -15, {}),

@@ -133,3 +133,40 @@ def test_fallback_cuts_huge_blocks_to_linux_max_order():
     pa.rmqueue(z, 0, MT.UNMOVABLE)
     changed = sum(1 for pb in range(len(pa.pb_mt)) if pa.pb_mt[pb] == MT.UNMOVABLE)
     assert changed == 1 << (FALLBACK_MAX_ORDER - PAGEBLOCK_ORDER)
+
+
+def scattered_free(pa: PageAllocator):
+    """Free movable blocks: an order-12 block high up, one pageblock low down
+    and order-3 pieces in between (the largest block is the highest)."""
+    z = empty_zone(pa)
+    pa.free_one(z, 12288, 12, MT.MOVABLE)
+    pa.free_one(z, 2048, PAGEBLOCK_ORDER, MT.MOVABLE)
+    for pfn in (4096, 8192):
+        pa.free_one(z, pfn, 3, MT.MOVABLE)
+    return z
+
+
+def test_unconfined_fallback_takes_the_largest_block():
+    pa = allocator(1 << 14)
+    z = scattered_free(pa)
+    assert pa.rmqueue(z, 0, MT.UNMOVABLE) >= 12288 and pa.confined == 0
+
+
+def test_confined_fallback_takes_the_pageblock_farthest_from_the_boundary():
+    pa = allocator(1 << 14)
+    z = scattered_free(pa)
+    pa.confine = lambda zone: True
+    pfn = pa.rmqueue(z, 0, MT.UNMOVABLE)
+    assert 2048 <= pfn < 2048 + (1 << PAGEBLOCK_ORDER) and pa.confined == 1
+    assert pa.pb_mt[2048 >> PAGEBLOCK_ORDER] == MT.UNMOVABLE
+    assert pa.pb_mt[12288 >> PAGEBLOCK_ORDER] == MT.MOVABLE
+    assert pa.rmqueue(z, 0, MT.MOVABLE) >= 0 and pa.confined == 1  # movable: Linux's rule
+
+
+def test_confined_fallback_without_a_free_pageblock_takes_the_lowest_block():
+    pa = allocator(1 << 14)
+    z = empty_zone(pa)
+    pa.confine = lambda zone: True
+    for pfn, order in ((9000, 3), (5000, 2), (12000, 5)):
+        pa.free_one(z, pfn, order, MT.MOVABLE)
+    assert 5000 <= pa.rmqueue(z, 0, MT.RECLAIMABLE) < 5004

@@ -44,3 +44,32 @@ def test_allocator_splits_min_across_zones_by_size():
     assert pa.min_free_kbytes == min_free_kbytes(lowmem) == 5792
     assert normal0.wmark_min == (5792 // 4) * (1 << 18) // lowmem == normal1.wmark_min
     assert pa.zones[3].wmark_min == 128
+
+
+def test_lowmem_reserve_follows_setup_per_zone_lowmem_reserve():
+    from mmcore.phys.watermarks import lowmem_reserve
+
+    assert lowmem_reserve([1000, 64000]) == [[0, 2000], [0, 0]]
+    assert lowmem_reserve([0, 64000]) == [[0, 0], [0, 0]]  # empty zone: none
+    assert lowmem_reserve([1000, 0]) == [[0, 0], [0, 0]]
+
+
+def test_movable_allocations_leave_the_reserve_of_the_normal_zone():
+    from mmcore.constants import MT
+    from mmcore.mm import MM
+    from mmcore.phys.physmem import MachineSpec, NodeSpec
+    from mmcore.sources import KERNEL_OWNER, Source
+
+    mm = MM(MachineSpec((NodeSpec(8192, 6144),)))
+    normal, movable = mm.phys.nodes[0].zones
+    assert normal.lowmem_reserve == [0, 6144 // 32] and movable.lowmem_reserve == [0, 0]
+    f = mm.new_file(8192)
+    n = 0
+    while mm.pa.alloc(0, MT.MOVABLE, f.fid, n, 0, 0) >= 0:  # no reclaim
+        n += 1
+    mm.pa.drain_all()
+    # movable pages stopped at the normal zone's min watermark + reserve ...
+    assert normal.free_pages >= normal.wmark_min + normal.lowmem_reserve[1]
+    # ... which unmovable allocations may still use
+    slab = KERNEL_OWNER[Source.SLAB_UNMOVABLE]
+    assert mm.pa.alloc(0, MT.UNMOVABLE, slab, 0, 0, 0) >= 0

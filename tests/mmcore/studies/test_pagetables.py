@@ -22,7 +22,7 @@ TINY = DATA / "pt" / "tiny.toml"
 def test_default_config_parses():
     cfg = load_config(DEFAULT_CONFIG)
     assert [lay.name for lay in cfg.layouts] == ["dense", "sparse", "small_vmas", "mixed_huge"]
-    assert cfg.tables == ("radix", "hashed", "learned")
+    assert cfg.tables == ("radix", "hashed", "learned", "ecpt")
     assert cfg.layouts[2].vmas == (VmaSpec(32 << 10, "none", 1.0, 1024),)
 
 
@@ -106,3 +106,37 @@ def test_engines_give_the_same_figures():
 def test_unknown_layout_filter():
     with pytest.raises(ScenarioError, match="no such layout"):
         run_study(load_config(TINY), layouts=("nope",))
+
+
+def test_cache_stream_and_accesses_are_configured():
+    cfg = parse_config({**GOOD, "stream": "chase", "accesses": 50,
+                        "cache": {"l2_size": "1MiB", "dram_cycles": 300}})
+    assert (cfg.stream, cfg.accesses, cfg.cache.dram) == ("chase", 50, 300)
+    assert cfg.cache.levels[1].size == 1 << 20 and cfg.cache.levels[1].latency == 14
+    for bad, key in (({"stream": "zig"}, "stream"), ({"cache": {"l4_size": 1}}, "cache.l4_size"),
+                     ({"cache": {"l1_cycles": 0}}, "cache.l1_cycles")):
+        with pytest.raises(ScenarioError, match=f"s.toml: {key}: "):
+            parse_config({**GOOD, **bad}, "s.toml")
+
+
+@pytest.fixture(scope="module")
+def latency_rows():
+    lay = VmaLayout("d", "", (VmaSpec(8 << 20, "none", 1.0),))
+    cfg = StudyConfig((lay,), ("radix", "ecpt"), 1 << 30, 100, accesses=3000, stream="chase")
+    return {t: measure(lay, t, cfg) for t in cfg.tables}
+
+
+def test_cuckoo_probes_overlap_and_radix_levels_add_up(latency_rows):
+    radix, ecpt = latency_rows["radix"], latency_rows["ecpt"]
+    assert radix.walks > 1000 and ecpt.walks == radix.walks  # same stream, same TLB
+    assert ecpt.refs_walk == 3.0  # three ways, the table registers free
+    assert ecpt.cyc_p99 <= 250  # one step: never more than one DRAM latency
+    assert 1.0 < radix.refs_walk <= 4.0
+    assert 0 < ecpt.xlat_share < 1 and 0 < radix.xlat_share < 1
+
+
+def test_resizes_are_counted_as_moved_lines(latency_rows):
+    ecpt, radix = latency_rows["ecpt"], latency_rows["radix"]
+    assert ecpt.extra["resizes"] >= 3 and ecpt.rebuild_cyc_per_fault > 0
+    assert radix.rebuild_cyc_per_fault == 0
+    assert 0 < ecpt.extra["live_kib"] <= ecpt.region_kib  # live tables fit the region

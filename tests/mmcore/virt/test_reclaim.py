@@ -60,3 +60,83 @@ def test_kswapd_balances_node_to_high_watermark():
     assert z.free_pages >= z.wmark_high
     assert mm.reclaim.kswapd_runs >= 1
     mm.check()
+
+
+def spill_file(mm, pages: int):
+    """A file read until its pages fill the movable zone and spill into the
+    normal one (oldest pages in the movable zone)."""
+    f = mm.new_file(pages)
+    for i in range(pages):
+        assert f.read(i) >= 0
+    return f
+
+
+def zone_pages(mm, f, kind: int) -> int:
+    return sum(1 for p in f.pages if p >= 0 and mm.phys.zone_of(p).kind == kind)
+
+
+def test_unmovable_reclaim_takes_only_normal_zone_pages():
+    mm = small_mm(4096, movable=2048)
+    f = spill_file(mm, 3000)
+    normal, movable = zone_pages(mm, f, 0), zone_pages(mm, f, 1)
+    assert normal > 64 and movable > 1000
+    got = mm.reclaim.shrink_node(0, 32, MT.UNMOVABLE)
+    assert got == 32
+    assert zone_pages(mm, f, 0) == normal - 32 and zone_pages(mm, f, 1) == movable
+    # the oldest pages (movable zone) were passed over, not scanned
+    assert mm.reclaim.skipped > 0 and mm.reclaim.scanned[0] == 32
+    mm.check()
+    # the skipped pages went back to the head (as isolate_lru_folios splices
+    # them), so the next movable pass meets the normal zone's pages first
+    tail = mm.lru.tail[2]
+    assert mm.phys.zone_of(tail).kind == 0
+    got = mm.reclaim.shrink_node(0, 32, MT.MOVABLE)
+    assert got == 32 and f.cached == 3000 - 64
+    assert tail not in f.pages
+    mm.check()
+
+
+def test_no_eligible_page_means_no_scan_but_pressure_for_the_resize_hook():
+    mm = small_mm(4096, movable=2048)
+    f = spill_file(mm, 1500)
+    assert zone_pages(mm, f, 0) == 0
+    r = mm.reclaim
+    assert r.shrink_node(0, 32, MT.UNMOVABLE) == 0
+    assert f.cached == 1500 and r.skipped == 0
+    assert r.scanned[0] == 0 and r.window == [0, 0]  # a pass scans only what there is
+    seen = []
+    mm.after_reclaim = lambda nid: seen.append(list(r.window)) or r.window.__init__([0, 0])
+    mm.pa.stats.slow += 1  # an allocation enters its slow path
+    r.direct(0, 2, MT.UNMOVABLE)
+    r.direct(0, 2, MT.UNMOVABLE)  # its retry: the same shortfall, not counted again
+    assert seen == [[128, 0], [0, 0]] and r.unscannable == 128
+    mm.pa.stats.slow += 1  # the next allocation that finds nothing counts its own
+    r.direct(0, 0, MT.UNMOVABLE)
+    assert seen[-1] == [32, 0] and r.unscannable == 160
+    r.wake(0, 0, MT.UNMOVABLE)
+    r.run_kswapd()  # kswapd finds nothing either, and adds nothing
+    assert seen[-1] == [0, 0] and r.scanned[0] == 0
+
+
+def test_kswapd_balances_for_the_highest_zone_its_wakers_need():
+    mm = small_mm(4096, movable=2048)
+    r = mm.reclaim
+    r.wake(0, 0, MT.UNMOVABLE)
+    assert r.pending[0] == [0, 0, MT.UNMOVABLE]
+    r.wake(0, 2, MT.MOVABLE)
+    assert r.pending[0] == [2, 1, MT.UNMOVABLE]  # scans still count for the first waker
+    normal, movable = mm.phys.nodes[0].zones
+    # pgdat_balanced: any eligible zone above high + its reserve for the index
+    normal.free_pages, movable.free_pages = 0, movable.wmark_high + 1
+    assert r.pgdat_balanced(0, 1) and not r.pgdat_balanced(0, 0)
+    normal.free_pages = normal.wmark_high + normal.lowmem_reserve[1]
+    movable.free_pages = 0
+    assert r.pgdat_balanced(0, 0) and not r.pgdat_balanced(0, 1)
+
+
+def test_zone_resize_moves_per_zone_lru_counts():
+    mm = small_mm(4096, movable=2048)
+    spill_file(mm, 1500)
+    assert mm.resize_zone(0, 2) == 2  # the lowest movable pageblocks join normal
+    mm.check()  # per-zone LRU counts agree with the lists
+    assert mm.lru.eligible(0, 2, 0)[1] > 0

@@ -1,0 +1,312 @@
+"""The host side of the elastic cuckoo page table (``programs/cuckoo_pt.s``).
+
+The programs look keys up, insert into an empty slot of a key's three
+candidate buckets and remove; this module does what ECPT leaves to the OS:
+
+* **displacement**: when ``pt_map`` finds the three buckets full, a random
+  walk of cuckoo kicks (at most :data:`MAX_KICKS`) moves residents to their
+  other ways;
+* **elastic resizing**: when a size's table passes :data:`MAX_LOAD`, or
+  displacement fails, a new table with twice the buckets per way is made
+  and the old one is moved into it :data:`MIGRATE_PER_INSERT` bucket rows
+  (one bucket of every way) per insertion, behind the rehash pointer P
+  that the programs read: lookups probe the old table's bucket only while
+  it lies at or above P.  Only growth is modelled, not downsizing;
+* the **cuckoo walk tables** (:mod:`mmcore.pagetables.cwc`), kept exact on
+  every move, whose caches prune the ways a walk probes.
+
+One region holds everything (the hook gives a program one region): the
+table registers, then the tables, placed by a bump pointer.  When a new
+table does not fit, the region is replaced by one twice the live size and
+the live tables are copied into it, packed (ECPT gives every way its own
+allocation and needs no such copy; the copy is counted as moved lines).
+The header's page counts are the programs'; a key the host places by
+displacement for ``map_page`` is counted there by the host.
+The hash (``hv`` per way, bucket = ``hv * NB >> 32``) mirrors the program's
+exactly.  Every line moved by displacement, migration or a region copy is
+appended to ``moved_lines``.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from typing import TYPE_CHECKING, Any
+
+from mmcore.constants import PAGE_SHIFT, PAGE_SIZE, PAGE_SIZE_ORDERS
+from mmcore.errors import PageTableError
+from mmcore.pagetables.cwc import CuckooWalkCache, CwcConfig
+from mmcore.pagetables.loading import LINE, PtPrograms
+from mmcore.pagetables.progpt import ProgramPageTable, PtDesign
+from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
+
+if TYPE_CHECKING:
+    from mmcore.mm import MM
+
+WAYS = 3
+KEYS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
+SLOTS = 4
+META_END = 4 * LINE
+REGS = struct.Struct("<QQQQQ")  # NB, base, old NB, old base, P
+INITIAL_NB = (8, 1, 1)  # buckets per way, per size code, of a fresh table
+MAX_LOAD = 0.6  # grow a size's table beyond this share of its slots
+MAX_KICKS = 64
+MIGRATE_PER_INSERT = 2
+M64 = (1 << 64) - 1
+
+
+def tag_of(vpn: int, code: int) -> int:
+    return (vpn << 4) | (code << 2) | 2
+
+
+def hv(tag: int, way: int) -> int:
+    return ((tag * KEYS[way]) & M64) >> 32
+
+
+def bucket(tag: int, way: int, nb: int) -> int:
+    return (hv(tag, way) * nb) >> 32
+
+
+ECPT = PtDesign(
+    name="ecpt",
+    capacity=lambda nbytes: (nbytes - META_END) // LINE * SLOTS,
+    max_load=MAX_LOAD,
+    meta_end=lambda nbytes: META_END,
+    meta_in_registers=True,
+)
+
+
+class CuckooPageTable(ProgramPageTable):
+    """An elastic cuckoo page table: the programs plus the OS's side of ECPT."""
+
+    def __init__(self, mm: MM, programs: PtPrograms, *, cwc: CwcConfig | None = None,
+                 seed: int = 0, **kw: Any) -> None:
+        self.regs = [[nb, 0, 0, 0, 0] for nb in INITIAL_NB]  # per size code
+        self.cwc = CuckooWalkCache(cwc)
+        self.rng = random.Random(seed)
+        self.kicks = self.migrated = self.resizes = self.copies = 0
+        super().__init__(mm, ECPT, programs, **kw)
+
+    # -- layout ---------------------------------------------------------------------
+    def _need(self) -> int:
+        return META_END + sum(WAYS * (r[0] + r[2]) * LINE for r in self.regs)
+
+    def _format(self) -> None:
+        """A fresh region: header, then every live table, packed."""
+        buf = self.region.buf  # type: ignore[union-attr]
+        buf[:] = bytes(len(buf))
+        U64.pack_into(buf, 24, META_END)
+        top = META_END
+        for r in self.regs:
+            r[1], top = top, top + WAYS * r[0] * LINE
+            if r[2]:
+                r[3], top = top, top + WAYS * r[2] * LINE
+        self.top = top
+        self._write_regs()
+        self.walk_cache.clear()
+
+    def _write_regs(self) -> None:
+        buf = self.region.buf  # type: ignore[union-attr]
+        for code, r in enumerate(self.regs):
+            REGS.pack_into(buf, LINE * (1 + code), *r)
+
+    def table_pages(self) -> int:
+        return self.region.npages if self.region is not None else 0
+
+    def live_bytes(self) -> int:
+        """Bytes of the tables in use (header included), holes left out."""
+        return self._need()
+
+    def _areas(self, code: int) -> list[tuple[int, int, bool]]:
+        """(base, NB, old) of the size's tables."""
+        r = self.regs[code]
+        return [(r[1], r[0], False)] + ([(r[3], r[2], True)] if r[2] else [])
+
+    def _where(self, off: int) -> tuple[int, int, bool] | None:
+        """(size code, way, old) of the table line holding region offset ``off``."""
+        for code in range(3):
+            for base, nb, old in self._areas(code):
+                if base <= off < base + WAYS * nb * LINE:
+                    return code, (off - base) // (nb * LINE), old
+        return None
+
+    # -- the PageTable protocol ----------------------------------------------------
+    def map_page(self, va: int, size_order: int = 0) -> PteLoc:
+        self.stats.maps += 1
+        code = PAGE_SIZE_ORDERS.index(size_order)
+        self._migrate(code, MIGRATE_PER_INSERT)
+        known = self.mapped.get(va) == size_order
+        r0 = self._run("pt_map", va, PAGE_SHIFT + size_order)
+        hook = "pt_map"
+        if r0 == 0:  # three buckets full: the new key goes in by displacement
+            if not self._displace(tag_of(va >> PAGE_SHIFT, code), reserved_pte(size_order), code):
+                self._grow(code, force=True)
+            buf = self.region.buf  # type: ignore[union-attr]
+            U64.pack_into(buf, 8 * code, U64.unpack_from(buf, 8 * code)[0] + 1)
+            r0, hook = self._run("pt_lookup", va), "pt_lookup"
+            if r0 == 0:
+                raise PageTableError(f"{va:#x}: not in the cuckoo table after displacement")
+        elif not known:
+            self._note_at(va, code, r0 - self.addrs[hook], +1)
+        loc = self._loc(hook, r0, self.addrs[hook])
+        if loc is None:
+            raise PageTableError(f"{va:#x}: {hook} returned an invalid pointer")
+        if not known:
+            self.mapped[va] = size_order
+            self._changes += 1
+            if self._count(code) > MAX_LOAD * WAYS * self.regs[code][0] * SLOTS:
+                self._grow(code)
+                loc = self.get_pte(va)  # type: ignore[assignment]
+        return loc  # type: ignore[return-value]
+
+    def unmap_page(self, va: int) -> None:
+        r0 = self._run("pt_lookup", va)
+        if r0:
+            off = r0 - self.addrs["pt_lookup"]
+            tag = U64.unpack_from(self.region.buf, off - 8)[0]  # type: ignore[union-attr]
+            code = (tag >> 2) & 3
+            self._note_at((tag >> 4) << PAGE_SHIFT, code, off, -1)
+        super().unmap_page(va)
+
+    def walk_filter(self, va: int, refs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The probes a walker with cuckoo walk caches makes (see :mod:`cwc`)."""
+        if not self.walk_cache_on:
+            return refs
+        pairs, sizes = self.cwc.probes(va)
+        if pairs is None and sizes is None:
+            return refs
+        out = []
+        for line, step in refs:
+            where = self._where(line * LINE)
+            if where is None:
+                out.append((line, step))
+            elif pairs is not None and (where[0], where[1]) in pairs:
+                out.append((line, step))
+            elif pairs is None and sizes is not None and where[0] in sizes:
+                out.append((line, step))
+        return out
+
+    # -- the OS's side: walk tables, displacement, resizing -------------------------
+    def _count(self, code: int) -> int:
+        return U64.unpack_from(self.region.buf, 8 * code)[0]  # type: ignore[union-attr]
+
+    def _note_at(self, va: int, code: int, off: int, delta: int) -> None:
+        where = self._where(off & -LINE)
+        if where is not None:
+            self.cwc.note(va, code, where[1], delta)
+
+    def _slot(self, off: int) -> tuple[int, int]:
+        return struct.unpack_from("<QQ", self.region.buf, off)  # type: ignore[union-attr,return-value]
+
+    def _put(self, off: int, tag: int, pte: int) -> None:
+        struct.pack_into("<QQ", self.region.buf, off, tag, pte)  # type: ignore[union-attr]
+
+    def _line(self, code: int, way: int, tag: int) -> int:
+        """Offset of ``tag``'s bucket line in ``way`` of the size's new table."""
+        nb, base = self.regs[code][0], self.regs[code][1]
+        return base + (way * nb + bucket(tag, way, nb)) * LINE
+
+    def _moved(self, *offs: int) -> None:
+        first = self.region.start * (PAGE_SIZE // LINE)  # type: ignore[union-attr]
+        for off in offs:
+            self.moved_lines.append(range(first + off // LINE, first + off // LINE + 1))
+
+    def _displace(self, tag: int, pte: int, code: int) -> bool:
+        """Insert (tag, pte) into the size's new table by cuckoo kicks; True
+        when every key found a slot (the count is the caller's)."""
+        way = self.rng.randrange(WAYS)
+        for _ in range(MAX_KICKS):
+            off = self._line(code, way, tag)
+            self._moved(off)
+            for s in range(SLOTS):
+                if self._slot(off + 16 * s)[0] == 0:
+                    self._put(off + 16 * s, tag, pte)
+                    self.cwc.note((tag >> 4) << PAGE_SHIFT, code, way, +1)
+                    return True
+            s = self.rng.randrange(SLOTS)
+            vtag, vpte = self._slot(off + 16 * s)
+            self._put(off + 16 * s, tag, pte)
+            self.cwc.note((tag >> 4) << PAGE_SHIFT, code, way, +1)
+            self.cwc.note((vtag >> 4) << PAGE_SHIFT, code, way, -1)
+            self.kicks += 1
+            tag, pte = vtag, vpte
+            way = (way + 1 + self.rng.randrange(WAYS - 1)) % WAYS
+        self._pending = (tag, pte)
+        return False
+
+    def _grow(self, code: int, force: bool = False) -> None:
+        """Start a resize of the size's table (finishing any in progress)."""
+        pending = getattr(self, "_pending", None) if force else None
+        self._pending = None
+        r = self.regs[code]
+        if r[2]:
+            self._migrate(code, r[2])
+        new_nb = r[0] * 2
+        need = WAYS * new_nb * LINE
+        if self.top + need > self.region.size:  # type: ignore[union-attr]
+            self._copy_region(code, new_nb)
+        else:
+            r[2], r[3], r[4] = r[0], r[1], 0
+            r[0], r[1] = new_nb, self.top
+            self.top += need
+            self._write_regs()
+        self.resizes += 1
+        self.walk_cache.clear()
+        if pending is not None and not self._displace(pending[0], pending[1], code):
+            self._grow(code, force=True)
+
+    def _copy_region(self, code: int, new_nb: int) -> None:
+        """Move everything to a region with room for the new table."""
+        old_region, old_regs = self.region, [list(r) for r in self.regs]
+        r = self.regs[code]
+        r[2], r[0] = r[0], new_nb
+        want = -(-self._need() * 2 // PAGE_SIZE)
+        try:
+            previous = self._install(want)  # formats: new bases for every table
+        except Exception:
+            self.regs = old_regs
+            raise
+        assert previous is old_region and old_region is not None
+        buf, src = self.region.buf, old_region.buf  # type: ignore[union-attr]
+        buf[0:24] = src[0:24]
+        for c in range(3):
+            o, n = old_regs[c], self.regs[c]
+            size = WAYS * o[0] * LINE
+            dst = n[3] if c == code else n[1]
+            buf[dst:dst + size] = src[o[1]:o[1] + size]
+            if c != code and o[2]:
+                size2 = WAYS * o[2] * LINE
+                buf[n[3]:n[3] + size2] = src[o[3]:o[3] + size2]
+                n[4] = o[4]
+        self.regs[code][4] = 0
+        self._write_regs()
+        self._charge(old_region)
+        self._charge(self.region)
+        self.mm.regions.free(old_region)
+        self.copies += 1
+
+    def _migrate(self, code: int, rows: int) -> None:
+        """Move ``rows`` bucket rows of the size's old table into the new one."""
+        r = self.regs[code]
+        for _ in range(rows):
+            if not r[2]:
+                return
+            p, old_nb, old_base = r[4], r[2], r[3]
+            moving = []
+            for way in range(WAYS):
+                off = old_base + (way * old_nb + p) * LINE
+                self._moved(off)
+                for s in range(SLOTS):
+                    tag, pte = self._slot(off + 16 * s)
+                    if tag:
+                        moving.append((tag, pte, way))
+                        self._put(off + 16 * s, 0, 0)
+            r[4] = p + 1
+            if r[4] >= old_nb:
+                r[2] = r[3] = r[4] = 0
+            self._write_regs()
+            for tag, pte, way in moving:
+                self.cwc.note((tag >> 4) << PAGE_SHIFT, code, way, -1)
+                self.migrated += 1
+                if not self._displace(tag, pte, code):
+                    self._grow(code, force=True)

@@ -1,3 +1,0 @@
-mov %r10, 0
-exit
-# expect: 1:5: r10 is read-only (the frame pointer)
