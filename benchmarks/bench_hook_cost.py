@@ -10,8 +10,9 @@ program checks that), so the ratio is what the hook costs.  Targets
 Each measurement is a fresh process: N anonymous 4 KiB faults on one
 8 GiB node (default N = 200,000; the issue's figures used 800,000), timed
 around the fault loop only, in CPU time of the process (``time.process_time``:
-on a shared, loaded machine wall-clock time mostly measures the neighbours).  Configurations run interleaved, R rounds
-(default 5), and the medians are printed with their ratio to "no program".
+on a shared, loaded machine wall-clock time mostly measures the neighbours).
+Configurations run interleaved, R rounds (default 5), and the medians are
+printed with their ratio to "no program".
 ``--against TREE`` also measures another checkout (e.g. an unpacked
 ``git archive`` of the commit before a change) in the same rounds, so old
 and new code share the machine's load; its rows are labelled with the tree.
