@@ -22,6 +22,7 @@ from bpfvm.errors import BpfvmError
 MAX_PROGRAM_FILE = 64 << 20  # assembly, raw bytecode or object file
 MAX_INPUT_FILE = 64 << 20  # an input buffer (--mem-file)
 MAX_TEXT_FILE = 4 << 20  # scenarios, conformance vectors, other small text files
+MAX_OBJECT_SIZE = 1 << 30  # a context buffer or a hook object (.object, --object, --ctx-size)
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _SIZE = re.compile(r"^\s*(\d{1,20})\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)

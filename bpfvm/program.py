@@ -17,10 +17,11 @@ from pathlib import Path
 from bpfvm import isa
 from bpfvm.errors import BpfvmError
 from bpfvm.isa.insn import Insn, decode, encode, lddw, lddw_value
+from bpfvm.limits import MAX_OBJECT_SIZE
 
 MAP_KINDS = ("array", "hash")
 OBJECT_FORMAT = "bpfvm-object/1"
-OBJECT_KEYS = ("format", "name", "hook", "maps", "bytecode", "source")
+OBJECT_KEYS = ("format", "name", "hook", "maps", "bytecode", "source", "objects")
 LDDW_OPCODE = isa.BY_KEY["lddw"].opcode
 # Instructions that may not fall through, or write registers besides their destination.
 _NOT_STRAIGHT = frozenset({isa.Kind.JA, isa.Kind.JCOND, isa.Kind.CALL, isa.Kind.CALL_LOCAL,
@@ -92,6 +93,9 @@ class Program:
     hook: str | None = None
     source: list[SourceLoc | None] = field(default_factory=list)
     name: str = "prog"
+    # Sizes in bytes of the objects the hook's pointer fields point at, as
+    # declared by ``.object NAME SIZE`` (the default for standalone verification).
+    objects: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.source) < len(self.insns):
@@ -144,7 +148,8 @@ class Program:
             raise BpfvmError(f"{self.where(pc)}: not a 64-bit constant load")
         insns = list(self.insns)
         insns[pc:pc + 2] = lddw(found[0], value)
-        return Program(insns, list(self.maps), self.hook, list(self.source), self.name)
+        return Program(insns, list(self.maps), self.hook, list(self.source), self.name,
+                       dict(self.objects))
 
     def map_index(self, name: str) -> int:
         for i, m in enumerate(self.maps):
@@ -154,6 +159,7 @@ class Program:
 
     # -- files -----------------------------------------------------------
     def to_json(self) -> dict:
+        extra = {"objects": dict(self.objects)} if self.objects else {}
         return {
             "format": OBJECT_FORMAT,
             "name": self.name,
@@ -163,6 +169,7 @@ class Program:
                      for m in self.maps],
             "bytecode": self.bytecode().hex(),
             "source": [[s.file, s.line] if s else None for s in self.source],
+            **extra,
         }
 
     @classmethod
@@ -235,7 +242,18 @@ class _ObjectReader:
                 raise self.fail(f"maps[{i}]", f"duplicate map name '{m}'")
         insns = self.bytecode(data["bytecode"])
         source = self.source(data.get("source", []), len(insns))
-        return Program(insns, maps, hook, source, name)
+        objects = self.objects(data.get("objects", {}))
+        return Program(insns, maps, hook, source, name, objects)
+
+    def objects(self, value: object) -> dict[str, int]:
+        if not isinstance(value, dict):
+            raise self.fail("objects", f"expected an object of NAME: BYTES, got {_show(value)}")
+        out = {}
+        for name, size in value.items():
+            if not name:
+                raise self.fail("objects", "an object name must not be empty")
+            out[name] = self.int_(f"objects.{name[:40]}", size, 1, MAX_OBJECT_SIZE)
+        return out
 
     def map_(self, i: int, value: object) -> MapDef:
         key = f"maps[{i}]"

@@ -33,6 +33,11 @@
 # The first instruction of each section loads the region size in bytes; the
 # host sets it to the size of the region the program runs on.
 
+# The region size `bpfvm verify` assumes when run on this file alone; it
+# equals the r9 constant each section starts with (the host re-sizes both
+# per region).
+.object region 64KiB
+
 .hook pt_lookup
     r9 = 65536 ll               # region bytes
     r6 = *(u64 *)(r1 + 0)       # region

@@ -18,6 +18,9 @@ Directives (both syntaxes, one per line)::
     .hook NAME                     the hook the program attaches to
     .map NAME array|hash key=4 value=8 entries=16
     .raw 0x0000000100000018        one raw slot (64-bit little-endian word)
+    .object NAME SIZE              the size of an object the hook points at
+                                   (bytes or with a unit: 512KiB); what the
+                                   verifier assumes unless told otherwise
 
 Maps are numbered in declaration order; ``lddw %r1, map[NAME]`` /
 ``r1 = map[NAME] ll`` load a map handle, ``map_value[NAME]+OFF`` the
@@ -50,6 +53,7 @@ from bpfvm.asm.syntax import (
 from bpfvm.errors import BpfvmError
 from bpfvm.helpers import HelperTable
 from bpfvm.isa.insn import Insn, decode
+from bpfvm.limits import MAX_OBJECT_SIZE, format_size, parse_size
 from bpfvm.program import MAP_KINDS, MapDef, Program, SourceLoc
 from bpfvm.stdhelpers import standard_helpers
 
@@ -108,6 +112,8 @@ class _State:
     maps: list[MapDef] = field(default_factory=list)
     map_lines: dict[str, int] = field(default_factory=dict)
     hook: str | None = None
+    objects: dict[str, int] = field(default_factory=dict)
+    object_lines: dict[str, int] = field(default_factory=dict)
     stmts: list[tuple[int, int, Stmt | Insn]] = field(default_factory=list)  # (line, pc, item)
     pc: int = 0
     exit_pc: int | None = None
@@ -187,7 +193,7 @@ def assemble(text: str, filename: str = "<input>", syntax: str | None = None,
     if state.errors:
         raise AsmErrors(state.errors)
     name = Path(filename).stem if not filename.startswith("<") else "prog"
-    return Program(insns, state.maps, state.hook, source, name)
+    return Program(insns, state.maps, state.hook, source, name, state.objects)
 
 
 def assemble_file(path: str | Path, syntax: str | None = None,
@@ -334,5 +340,33 @@ def _raw_directive(state: _State, lineno: int, d: Directive) -> None:
     state.pc += 1
 
 
+_OBJECT_LINE = re.compile(r"^(\s*\.object)(\s+)(\S+)?(\s*)(.*?)\s*$")
+
+
+def _object_directive(state: _State, lineno: int, d: Directive) -> None:
+    usage = ".object NAME SIZE (bytes, or with a unit: .object region 512KiB)"
+    # The size is read from the text (512KiB is one word to the user, two tokens to the grammar).
+    m = _OBJECT_LINE.match(strip_comment(state.lines[lineno - 1]))
+    if not m or not m.group(3) or not m.group(5):
+        raise LineError(d.col, f"usage: {usage}")
+    name, text = m.group(3), m.group(5)
+    name_col = len(m.group(1)) + len(m.group(2)) + 1
+    size_col = name_col + len(name) + len(m.group(4))
+    if not re.fullmatch(r"[A-Za-z_][\w]*", name):
+        raise LineError(name_col, f"'{name[:40]}' is not an object name; usage: {usage}")
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise LineError(size_col, f".object {name}: {exc}") from None
+    if not 1 <= size <= MAX_OBJECT_SIZE:
+        raise LineError(size_col, f".object {name}: {size} bytes is outside 1 byte to "
+                        f"{format_size(MAX_OBJECT_SIZE)}")
+    if name in state.object_lines:
+        raise LineError(name_col, f"second .object {name} (first declared on line "
+                        f"{state.object_lines[name]})")
+    state.object_lines[name] = lineno
+    state.objects[name] = size
+
+
 _DIRECTIVES = {".syntax": _syntax_directive, ".hook": _hook_directive, ".map": _map_directive,
-               ".raw": _raw_directive}
+               ".raw": _raw_directive, ".object": _object_directive}

@@ -27,6 +27,7 @@ from bpfvm.helpers import HelperTable
 from bpfvm.isa import Kind, OpSpec
 from bpfvm.isa.bits import s64
 from bpfvm.isa.insn import Insn, lddw_value, map_value_offset
+from bpfvm.limits import format_size
 from bpfvm.program import MapDef, Program
 
 SYNTAXES = ("kernel", "conformance")
@@ -275,6 +276,8 @@ def _header(program: Program, syntax: str) -> list[str]:
     lines = [f".syntax {syntax}"]
     if program.hook:
         lines.append(f".hook {program.hook}")
+    for name, size in program.objects.items():
+        lines.append(f".object {name} {format_size(size)}")
     for m in program.maps:
         lines.append(f".map {m.name} {m.kind} key={m.key_size} value={m.value_size} "
                      f"entries={m.max_entries}")
@@ -317,3 +320,30 @@ def format_insn(insns: Sequence[Insn], pc: int, syntax: str = "kernel",
     ctx = _Ctx(syntax, helpers, list(maps), pc=pc)
     nxt = insns[pc + 1] if spec.slots == 2 else None
     return _PRINTERS[syntax](ctx, spec, insns[pc], nxt)
+
+
+def objdump(programs: Sequence[Program], filename: str) -> str:
+    """``programs`` (the sections of one file) in llvm-objdump's ``-d`` layout:
+    one ``Disassembly of section`` per program, each instruction as its slot
+    number, its raw bytes (both slots of a ``lddw`` on one line) and its text,
+    jumps as ``goto +N <symbol+0xOFFSET>``.  Helpers are called by number, as
+    llvm-objdump prints them; maps by name (llvm-objdump shows a relocation)."""
+    out = [f"\n{filename}:\tfile format elf64-bpf\n"]
+    for prog in programs:
+        section = prog.hook or ".text"
+        symbol = prog.name.split(":")[-1] if prog.name and prog.name != "prog" else section
+        out.append(f"Disassembly of section {section}:\n")
+        out.append(f"{0:016x} <{symbol}>:")
+        insns = prog.insns
+        for pc, spec in _statements(insns):
+            slots = spec.slots if spec is not None else 1
+            raw = b"".join(i.encode() for i in insns[pc:pc + slots])
+            text = format_insn(insns, pc, "kernel", None, prog.maps)
+            if spec is not None and spec.kind in (Kind.JCOND, Kind.JA, Kind.CALL_LOCAL):
+                insn = insns[pc]
+                rel = insn.imm if spec.kind is Kind.CALL_LOCAL or "off" not in spec.uses \
+                    else insn.off
+                text += f" <{symbol}+0x{(pc + 1 + rel) * 8:x}>"
+            out.append(f"{pc:8d}:\t{' '.join(f'{b:02x}' for b in raw)}\t{text}")
+        out.append("")
+    return "\n".join(out)

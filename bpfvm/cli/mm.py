@@ -8,6 +8,7 @@ programs and prints them side by side (``--plot`` draws the time series).
 Subcommands of other modules (``bpfvm.cli.mm_pagetables``,
 ``bpfvm.cli.sweep``, ``bpfvm.cli.snapshot``) register here when present.  This module only parses
 arguments and prints: the work is in :mod:`mmcore.scenario.runner`.
+``bpfvm mm schema`` prints the scenario format (docs/scenario-schema.md).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _engine_flag(c)
     c.set_defaults(func=compare)
 
+    s = mm_sub.add_parser("schema", help="the scenario file format: every key, its type, "
+                          "unit and default (Markdown; docs/scenario-schema.md)")
+    s.add_argument("--json", action="store_true", help="the keys as JSON")
+    s.set_defaults(func=schema)
+
     for name in EXTENSIONS:
         try:
             module = importlib.import_module(name)
@@ -65,6 +71,19 @@ def _engine_flag(p: argparse.ArgumentParser) -> None:
                    help="engine for every attached program (default: each entry's own, "
                         "else auto: the interpreter, then the JIT once a program has run "
                         "often)")
+
+
+def schema(args: argparse.Namespace) -> int:
+    """Print the scenario schema, generated from the parser's own keys."""
+    from mmcore.scenario.schema import schema_keys, schema_markdown
+
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(k) for k in schema_keys()], indent=1))
+    else:
+        print(schema_markdown(), end="")
+    return 0
 
 
 def _usage(p: argparse.ArgumentParser) -> int:
@@ -111,6 +130,7 @@ def _scenario(path: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from bpfvm.cli.tables import hook_problems, print_results
+    from mmcore.errors import InvariantError
     from mmcore.scenario.runner import Runner
 
     if args.no_attach and args.engine:
@@ -121,16 +141,26 @@ def run(args: argparse.Namespace) -> int:
     sc = _scenario(args.scenario)
     err = console(args, stderr=True)
     runner = Runner(sc, check=args.check, attach=not args.no_attach, engine=args.engine)
-    with progress_bar(err, sc.name) as update:
-        results = runner.run(lambda t, n: update("", t, n))
+    try:
+        with progress_bar(err, sc.name) as update:
+            results = runner.run(lambda t, n: update("", t, n))
+    except InvariantError as exc:  # a bug of the MM core, found by --check
+        failure = BpfvmError(f"{sc.file}: invariant violated at tick {runner.mm.tick}: {exc} "
+                             "(a bug in the MM core: please report it with this scenario)")
+        failure.exit_code = 1
+        raise failure from None
     if args.json:
         write_json(results, args.json, (args.scenario,))
-        if args.json == "-":
-            return 0
-    out = console(args)
-    print_results(results, out)
-    for line in hook_problems(results):
-        out.print(f"[yellow]note[/]: {line}")
+    if args.json != "-":
+        out = console(args)
+        print_results(results, out)
+        for line in hook_problems(results):
+            out.print(f"[yellow]note[/]: {line}")
+    if args.check:
+        # stderr when stdout carries the JSON
+        say = err if args.json == "-" else console(args)
+        say.print(f"invariants held: every MM invariant checked after each of "
+                  f"{sc.duration:,} ticks", markup=False, highlight=False)
     return 0
 
 

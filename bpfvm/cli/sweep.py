@@ -20,13 +20,13 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from bpfvm.cli.common import console
 from bpfvm.errors import BpfvmError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 CHECKPOINT_SECONDS = 10.0  # rewrite --out at most this often while runs finish
 # metrics of the table printed without --out (those that vary, at most TABLE_METRICS)
@@ -95,6 +95,14 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             sw.write_rows(sw.merge(old, rows, sweep), args.out)
 
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("runs"), TimeElapsedColumn(), console=err, transient=True,
                    disable=not err.is_terminal)
@@ -149,6 +157,8 @@ def _who(row: dict[str, Any], sweep: Any) -> str:
 
 
 def _table(df: Any, sweep: Any) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"sweep {Path(sweep.file).name}: {len(df)} runs "
               "(every metric: --out)")
     cols = [a.path for a in sweep.axes] + ["seed", "variant", "status"]

@@ -3,8 +3,9 @@
 Exit 0 when accepted, 1 when rejected, 2 for bad usage or unreadable input.
 The context is the hook named by ``--hook`` (or by the program's ``.hook``
 directive), else a buffer of ``--ctx-size`` bytes (the generic ``mem``
-type).  ``--object NAME=BYTES`` gives the size of a memory object a hook's
-pointer fields point at.  This module only parses arguments and prints.
+type).  A hook's pointer fields point at memory objects whose sizes the
+program declares with ``.object NAME SIZE``; ``--object NAME=SIZE``
+overrides a declaration.  This module only parses arguments and prints.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bpfvm.cli.common import (
 )
 from bpfvm.errors import BpfvmError
 from bpfvm.hookspec import HookSpec
+from bpfvm.limits import MAX_OBJECT_SIZE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,9 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "(units allowed: 64KiB)")
     p.add_argument("--object", metavar="NAME=SIZE", action="append", default=[],
                    help="size of a memory object the hook's pointer fields point at "
-                   "(bytes, or with a unit: region=512KiB)")
+                   "(bytes, or with a unit: region=512KiB); overrides the program's "
+                   ".object NAME SIZE")
     p.add_argument("--log-level", type=int, choices=(0, 1, 2), default=0,
-                   help="0: verdict only; 1: and every branch; 2: and every state")
+                   help="0: verdict only; 1: and every branch; 2: and the register state "
+                   "at each instruction; 1 and 2 end with a 'processed N insns' line")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -52,7 +56,7 @@ def _hooks() -> dict[str, HookSpec]:
     return dict(HOOKS)
 
 
-MAX_CTX_SIZE = 1 << 30  # the largest context or object the verifier is asked about
+MAX_CTX_SIZE = MAX_OBJECT_SIZE  # the largest context or object the verifier is asked about
 
 
 def _objects(items: list[str]) -> dict[str, int]:
@@ -104,6 +108,10 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
     hook = None
     if not hook_name and args.object:
         raise BpfvmError("--object: the program attaches to no hook (give --hook NAME)")
+    if not hook_name and program.objects and args.ctx_size is None:
+        name = next(iter(program.objects))
+        raise BpfvmError(f"{args.program}: .object {name}: the program attaches to no hook "
+                         "(add .hook NAME or give --hook NAME)")
     if hook_name:
         hooks = _hooks()
         if hook_name not in hooks:
@@ -111,9 +119,18 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
             where = "--hook" if args.hook else f"{args.program}: .hook"
             raise BpfvmError(f"{where}: unknown hook '{hook_name}' (known: {known})")
         hook = hooks[hook_name]
-    objects = _objects(args.object)
+    flags = _objects(args.object)
+    objects = dict(program.objects) if args.ctx_size is None else {}
     if hook is not None:
-        unknown = [name for name in objects if name not in hook.objects]
+        declared = [name for name in objects if name not in hook.objects]
+        if declared:
+            have = f"its objects: {', '.join(hook.objects)}" if hook.objects else \
+                "it points at no object"
+            raise BpfvmError(f"{args.program}: .object {declared[0]}: hook '{hook.name}' has "
+                             f"no object of that name ({have})")
+    objects.update(flags)
+    if hook is not None:
+        unknown = [name for name in flags if name not in hook.objects]
         if unknown:
             have = f"its objects: {', '.join(hook.objects)}" if hook.objects else \
                 "it points at no object"
@@ -121,8 +138,10 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
                              f"that name ({have})")
         missing = [name for name in hook.objects if name not in objects]
         if missing:
-            raise BpfvmError(f"hook '{hook.name}' points at object '{missing[0]}': give its "
-                             f"size with --object {missing[0]}=BYTES")
+            raise BpfvmError(f"{label}: hook '{hook.name}' points at object '{missing[0]}': "
+                             f"declare its size in the program (.object {missing[0]} SIZE) "
+                             f"or give --object {missing[0]}=SIZE")
+    note = _region_note(program, hook, objects)
     table = helpers()
     verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=table,
                      objects=objects, log_level=args.log_level,
@@ -134,6 +153,8 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
     out = TextConsole(args)
     for line in verdict.log:
         out.print(line, markup=False)
+    if args.log_level >= 1:
+        out.print(_processed(verdict.stats), markup=False, highlight=False)
     target = f"hook '{hook.name}'" if hook else f"a buffer of {args.ctx_size or 0} bytes"
     if verdict.accepted:
         st = verdict.stats
@@ -147,7 +168,39 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
                 out.print(f"    {_esc(extra)}", highlight=False)
     n = len(verdict.diagnostics)
     out.print(f"[red]{_esc(label)}: rejected[/] for {target} ({n} problem{'s' * (n != 1)})")
+    if note:
+        out.print(f"[yellow]note:[/] {_esc(note)}")
     return code, report
+
+
+def _processed(stats: dict) -> str:
+    """The kernel verifier log's last line, from this verifier's counters:
+    instructions visited against the visit budget, and abstract states kept."""
+    from verifier import VISIT_BUDGET
+
+    line = (f"processed {stats['visits']} insns (limit {VISIT_BUDGET}) "
+            f"total_states {stats['nodes']}")
+    if stats.get("max_insns") is not None:
+        line += f"; a run executes at most {stats['max_insns']} instructions"
+    return line
+
+
+def _region_note(program, hook: HookSpec | None, objects: dict[str, int]) -> str | None:
+    """For a page-table program whose region-size constant and region object
+    differ, what the MM core does instead (it sets both to the region's size)."""
+    if hook is None or "region" not in objects:
+        return None
+    try:
+        from mmcore.pagetables.loading import PT_HOOKS, size_slot
+    except ImportError:
+        return None
+    at = size_slot(program) if hook.name in PT_HOOKS else None
+    found = program.constant(at) if at is not None else None
+    if found is None or found[1] == objects["region"]:
+        return None
+    return (f"{program.where(at)}: the region-size constant is {found[1]} bytes but the region "
+            f"is {objects['region']} bytes; the MM core sets both to the size of the region "
+            "it runs the program on (bpfvm mm pagetables)")
 
 
 def _esc(text: str) -> str:

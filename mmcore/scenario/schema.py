@@ -128,6 +128,29 @@ class Scenario:
     attach: tuple[Attach, ...]
     baseline: Scenario | None = None  # the built-in side of a comparison, if it differs
 
+_RECORD: list[tuple[str, str, Any, Any, bool]] | None = None  # keys read (schema_keys)
+
+
+def _doc(conv: Callable[[Any], Any], what: str,
+         show: Callable[[Any], str] | None = None) -> Callable[[Any], Any]:
+    """``conv`` described for the schema documentation: ``what`` it accepts
+    and how to ``show`` a default value in TOML."""
+    conv.what = what  # type: ignore[attr-defined]
+    if show is not None:
+        conv.show = show  # type: ignore[attr-defined]
+    return conv
+
+
+def _described(what: str, show: Callable[[Any], str] | None = None) -> Callable:
+    return lambda conv: _doc(conv, what, show)
+
+
+def _range(lo: float, hi: float | None) -> str:
+    if hi is None:
+        return f">= {lo}"
+    return f"in [{lo}, {hi}]"
+
+
 
 class _Reader:
     """Typed access to one TOML table, reporting errors with their key path."""
@@ -149,6 +172,8 @@ class _Reader:
         self, k: str, conv: Callable[[Any], Any], default: Any = None, required: bool = False
     ) -> Any:
         self.used.add(k)
+        if _RECORD is not None:
+            _RECORD.append((self.path, k, conv, default, required))
         if k not in self.table:
             if required:
                 self.fail(k, "missing")
@@ -181,7 +206,7 @@ def _size(hi: int, what: str = "") -> Callable[[Any], int]:
             raise ValueError(f"{_shown(n)} is more than the limit of {format_size(hi)}{what}")
         return n
 
-    return conv
+    return _doc(conv, f"size, at most {format_size(hi)}", format_size)
 
 
 def _shown(n: int) -> str:
@@ -198,7 +223,7 @@ def _int(lo: int = 0, hi: int | None = None) -> Callable[[Any], int]:
                              f"got {shown}")
         return v
 
-    return conv
+    return _doc(conv, "integer " + _range(lo, hi))
 
 
 def _float(lo: float = 0.0, hi: float | None = None) -> Callable[[Any], float]:
@@ -211,7 +236,7 @@ def _float(lo: float = 0.0, hi: float | None = None) -> Callable[[Any], float]:
             raise ValueError(f"must be in [{lo}, {hi if hi is not None else 'inf'}], got {v}")
         return float(v)
 
-    return conv
+    return _doc(conv, "number " + _range(lo, hi))
 
 
 def _pair(conv: Callable[[Any], int]) -> Callable[[Any], tuple[int, int]]:
@@ -223,27 +248,44 @@ def _pair(conv: Callable[[Any], int]) -> Callable[[Any], tuple[int, int]]:
             raise ValueError(f"low {v[0]!r} exceeds high {v[1]!r}")
         return lo, hi
 
-    return pair
+    show = getattr(conv, "show", repr)
+    return _doc(pair, f"[low, high], each {conv.what}",  # type: ignore[attr-defined]
+                lambda v: f"[{show(v[0])}, {show(v[1])}]")
 
 
+@_described("string")
 def _str(v: Any) -> str:
     if not isinstance(v, str):
         raise TypeError(f"expected a string, got {v!r}")
     return v
 
 
+@_described("boolean", lambda v: "true" if v else "false")
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise TypeError(f"expected true or false, got {v!r}")
     return v
 
 
+@_described("string")
+def _any_str(v: Any) -> str:
+    return str(v)
+
+
+def _raw(what: str) -> Callable[[Any], Any]:
+    """The value as it is (checked by the caller), described as ``what``."""
+    return _doc(lambda v: v, what)
+
+
+@_described("array of node ids (integers from 0)", lambda v: repr(list(v)))
 def _nodes(v: Any) -> tuple[int, ...]:
     if not isinstance(v, list) or not v:
         raise TypeError(f"expected a non-empty array of node ids, got {v!r}")
     return tuple(_int(0, 63)(x) for x in v)
 
 
+@_described(f"table of weights by page-size mode ({', '.join(HUGE_MODES)}), numbers >= 0",
+            lambda v: "{ " + ", ".join(f"{k} = {w:g}" for k, w in v) + " }")
 def _mix(v: Any) -> tuple[tuple[str, float], ...]:
     if not isinstance(v, dict) or not v:
         raise TypeError(f"expected a table of {'/'.join(HUGE_MODES)} weights")
@@ -256,8 +298,15 @@ def _mix(v: Any) -> tuple[tuple[str, float], ...]:
     return tuple((k, float(w)) for k, w in v.items())
 
 
+@_described("square array of arrays of integers >= 1 (one row per node)")
+def _distance(v: Any) -> tuple[tuple[int, ...], ...]:
+    if not isinstance(v, list) or not all(isinstance(row, list) for row in v):
+        raise TypeError(f"expected an array of arrays of integers, got {v!r}")
+    return tuple(tuple(_int(1)(x) for x in row) for row in v)
+
+
 def _machine(r: _Reader) -> MachineSpec:
-    nodes_raw = r.get("nodes", lambda v: v, required=True)
+    nodes_raw = r.get("nodes", _raw("array of node tables"), required=True)
     if not isinstance(nodes_raw, list) or not nodes_raw:
         r.fail("nodes", "expected a non-empty array of node tables")
     if len(nodes_raw) > MAX_NODES:
@@ -273,14 +322,14 @@ def _machine(r: _Reader) -> MachineSpec:
             n.fail("memory", f"the machine's memory comes to {_shown(total)}, more than the "
                    f"simulator's limit of {format_size(MAX_MACHINE_MEMORY)} (all nodes)")
         mov = n.get("movable", _size(MAX_MACHINE_MEMORY), 0)
-        tier = n.get("tier", str, "dram")
+        tier = n.get("tier", _any_str, "dram")
         n.done()
         if mem % (2 << 20) or mov % (2 << 20) or mem == 0:
             n.fail("memory", "node memory and movable size must be positive multiples of 2MiB")
         if mov >= mem:
             n.fail("movable", "movable zone must be smaller than the node")
         nodes.append(NodeSpec(mem >> 12, mov >> 12, tier))
-    dist = r.get("distance", lambda v: tuple(tuple(_int(1)(x) for x in row) for row in v), ())
+    dist = r.get("distance", _distance, ())
     if dist and (len(dist) != len(nodes) or any(len(row) != len(nodes) for row in dist)):
         r.fail("distance", f"expected a {len(nodes)}x{len(nodes)} table")
     wsf = r.get("watermark_scale_factor", _int(1, 3000), 10)
@@ -290,7 +339,7 @@ def _machine(r: _Reader) -> MachineSpec:
 
 def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
     r = _Reader(file, f"phases[{i}]", raw)
-    name = r.get("name", str, f"phase{i}")
+    name = r.get("name", _any_str, f"phase{i}")
     start = r.get("start", _int(), 0)
     end = r.get("end", _int(), duration)
     if end < start:
@@ -336,7 +385,7 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
 
 def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = "") -> Scenario:
     r = _Reader(file, _root, data)
-    name = r.get("name", str, Path(file).stem)
+    name = r.get("name", _any_str, Path(file).stem)
     seed = r.get("seed", _int(), 1)
     duration = r.get("duration", _int(1), required=True)
     sample_every = r.get("sample_every", _int(1), max(1, duration // 20))
@@ -354,7 +403,7 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     swappiness = m.get("swappiness", _int(0, 200), 60)
     evacuate = m.get("evacuate_interval", _int(0), 0)
     m.done()
-    raw_phases = r.get("phases", lambda v: v, [])
+    raw_phases = r.get("phases", _raw("array of tables"), [])
     if not isinstance(raw_phases, list):
         r.fail("phases", "expected an array of tables ([[phases]])")
     phases = tuple(_phase(file, i, p, duration) for i, p in enumerate(raw_phases))
@@ -368,7 +417,7 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
         if any(n >= len(machine.nodes) for n in ph.processes.home_nodes):
             r.fail(f"phases[{i}].processes.home_nodes", f"the machine has "
                    f"{len(machine.nodes)} nodes")
-    raw_attach = r.get("attach", lambda v: v, [])
+    raw_attach = r.get("attach", _raw("array of tables"), [])
     if not isinstance(raw_attach, list):
         r.fail("attach", "expected an array of tables ([[attach]])")
     attach = []
@@ -390,7 +439,12 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
         a.done()
     baseline = None
     if "baseline" in data:
-        baseline = _baseline(r.sub("baseline"), data, file)
+        global _RECORD
+        recording, _RECORD = _RECORD, None  # the baseline side re-reads the same keys
+        try:
+            baseline = _baseline(r.sub("baseline"), data, file, recording)
+        finally:
+            _RECORD = recording
     r.done()
     return Scenario(
         name, file, seed, duration, sample_every, machine, tlb, proactiveness, kcompactd,
@@ -398,13 +452,17 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     )  # fmt: skip
 
 
-def _baseline(b: _Reader, data: dict[str, Any], file: str) -> Scenario:
+def _baseline(b: _Reader, data: dict[str, Any], file: str,
+              recording: list | None = None) -> Scenario:
     """The scenario with the ``[baseline]`` changes applied and nothing attached."""
     merged = {k: v for k, v in data.items() if k not in ("baseline", "attach")}
-    machine = b.get("machine", lambda v: v, None)
+    if recording is not None:
+        recording.append((b.path, "machine", _raw("table"), None, False))
+        recording.append((b.path, "mm", _raw("table"), None, False))
+    machine = b.get("machine", _raw("table"), None)
     if machine is not None:
         merged["machine"] = machine
-    mm = b.get("mm", lambda v: v, None)
+    mm = b.get("mm", _raw("table"), None)
     if mm is not None:
         if not isinstance(mm, dict):
             b.fail("mm", "must be a table")
@@ -433,3 +491,213 @@ def load_scenario(path: str | Path) -> Scenario:
     except ValueError:  # an integer past Python's digit limit
         raise ScenarioError(str(p), "(toml)", "a number has too many digits") from None
     return parse_scenario(data, str(p))
+
+
+# ---- documentation: generated from the keys the parser reads ---------------------------
+# What each key means and its unit; a default the parser computes is described
+# in words.  The keys, types, limits and defaults come from the parser itself
+# (schema_keys): a key the parser reads without an entry here fails the tests.
+KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
+    "name": ("-", "name shown in reports", "the file name without .toml"),
+    "seed": ("-", "seed of the one random generator: a scenario and seed give identical "
+             "results"),
+    "duration": ("ticks", "length of the run"),
+    "sample_every": ("ticks", "interval of the time series", "duration / 20, at least 1"),
+    "machine": ("-", "the simulated machine"),
+    "machine.nodes": ("-", "the NUMA nodes, in node-id order"),
+    "machine.nodes[].memory": ("bytes", "memory of the node, a positive multiple of 2MiB"),
+    "machine.nodes[].movable": ("bytes", "the top of the node given to its MOVABLE zone "
+                                "(multiple of 2MiB, less than memory)"),
+    "machine.nodes[].tier": ("-", "free-form label of the memory tier (dram, cxl, ...)"),
+    "machine.distance": ("-", "node distance table, as the SLIT (local 10)",
+                         "10 on the diagonal, 20 elsewhere"),
+    "machine.watermark_scale_factor": ("1/10000", "gap between the min, low and high "
+                                       "watermarks, as vm.watermark_scale_factor"),
+    "mm": ("-", "memory-manager settings"),
+    "mm.tlb": ("-", "the TLB and page-walk caches"),
+    "mm.tlb.entries_4k": ("entries", "TLB entries for 4 KiB pages"),
+    "mm.tlb.entries_2m": ("entries", "TLB entries for 2 MiB pages"),
+    "mm.tlb.entries_1g": ("entries", "TLB entries for 1 GiB pages"),
+    "mm.tlb.pwc_pml4": ("entries", "page-walk cache entries for PML4 entries"),
+    "mm.tlb.pwc_pdpt": ("entries", "page-walk cache entries for PDPT entries"),
+    "mm.tlb.pwc_pd": ("entries", "page-walk cache entries for page-directory entries"),
+    "mm.compaction_proactiveness": ("percent", "as vm.compaction_proactiveness"),
+    "mm.kcompactd_interval": ("ticks", "interval of proactive compaction"),
+    "mm.swappiness": ("-", "as vm.swappiness: the built-in reclaim split"),
+    "mm.evacuate_interval": ("ticks", "interval of a full evacuation of each node's normal "
+                             "zone (0: never)"),
+    "phases": ("-", "workload phases ([[phases]]), which may overlap"),
+    "phases[].name": ("-", "name of the phase", "phaseN (N its index)"),
+    "phases[].start": ("ticks", "first tick of the phase"),
+    "phases[].end": ("ticks", "tick the phase ends at (exclusive)", "duration"),
+    "phases[].processes": ("-", "user processes"),
+    "phases[].processes.arrival_rate": ("per tick", "new processes (fractions are a chance)"),
+    "phases[].processes.max_processes": ("processes", "at most this many alive at once"),
+    "phases[].processes.lifetime": ("ticks", "lifetime, drawn uniformly"),
+    "phases[].processes.size": ("bytes", "size of the one mapping, drawn uniformly"),
+    "phases[].processes.huge": ("weights", "page-size mode of the mapping: none (4 KiB), "
+                                "thp (2 MiB when possible), 1g"),
+    "phases[].processes.faults_per_tick": ("per tick", "pages each process touches for "
+                                           "the first time"),
+    "phases[].processes.accesses_per_tick": ("per tick", "random references each process "
+                                             "makes to its memory (TLB, walks, distance)"),
+    "phases[].processes.munmap_share": ("chance per tick", "a fully touched process unmaps "
+                                        "a quarter of its memory"),
+    "phases[].processes.hot_share": ("share", "processes whose memory is hot (placement "
+                                     "hint 1000); the rest are cold"),
+    "phases[].processes.cold_access_divisor": ("-", "cold processes make accesses_per_tick "
+                                               "/ this references"),
+    "phases[].processes.home_nodes": ("-", "nodes processes run on", "every node"),
+    "phases[].processes.touch_huge": ("-", "a fault touches the whole page it mapped "
+                                      "(else the next 4 KiB)"),
+    "phases[].kernel": ("-", "kernel allocations"),
+    "phases[].kernel.slab_rate": ("per tick", "slab allocations"),
+    "phases[].kernel.slab_reclaimable_share": ("share", "of slab allocations that are "
+                                               "reclaimable"),
+    "phases[].kernel.netbuf_rate": ("per tick", "network-buffer allocations"),
+    "phases[].kernel.pagetable_rate": ("per tick", "page-table-like unmovable allocations"),
+    "phases[].kernel.orders": ("order", "allocation order (0: 4 KiB, 9: 2 MiB), drawn "
+                               "uniformly"),
+    "phases[].kernel.lifetime": ("ticks", "lifetime of an allocation, drawn uniformly"),
+    "phases[].kernel.long_lived_share": ("share", "of allocations that are long-lived"),
+    "phases[].kernel.long_lifetime": ("ticks", "lifetime of a long-lived allocation"),
+    "phases[].file": ("-", "page-cache files"),
+    "phases[].file.files": ("files", "files created when the phase starts, deleted when it "
+                            "ends"),
+    "phases[].file.file_size": ("bytes", "size of each file"),
+    "phases[].file.reads_per_tick": ("per tick", "page reads, skewed towards low offsets"),
+    "attach": ("-", "policy programs to attach ([[attach]]), one per hook"),
+    "attach[].hook": ("-", "policy hook (" + ", ".join(HOOK_NAMES) + "; an mm_ prefix is "
+                      "accepted)"),
+    "attach[].program": ("-", "program file (.s, .bin, .json, .o, .c), relative to the "
+                         "scenario, or a built-in program's file name"),
+    "attach[].engine": ("-", "engine: " + " or ".join(ENGINES),
+                        "the command's --engine, else interp"),
+    "baseline": ("-", "what the built-in side of bpfvm mm compare changes"),
+    "baseline.machine": ("-", "a whole [machine] table for the built-in side",
+                         "the scenario's machine"),
+    "baseline.mm": ("-", "[mm] keys for the built-in side, over the scenario's",
+                    "the scenario's mm"),
+}
+
+_TABLES = {  # tables the parser opens with sub() or reads as arrays: key -> type
+    "machine": "table", "mm": "table", "mm.tlb": "table", "phases[].processes": "table",
+    "phases[].kernel": "table", "phases[].file": "table", "baseline": "table",
+}
+_REQUIRED_TABLES = ("machine",)
+_SAMPLE = {  # a document that reaches every key the parser reads
+    "duration": 1, "machine": {"nodes": [{"memory": 2 << 20}]}, "phases": [{}],
+    "attach": [{"hook": HOOK_NAMES[0], "program": "x.s"}], "baseline": {},
+}
+
+
+@dataclass(frozen=True)
+class KeyDoc:
+    key: str  # dotted, [] for an array's entries: phases[].processes.size
+    type: str
+    unit: str
+    default: str  # "required", or the default as TOML, or in words
+    meaning: str
+
+
+def _generic(path: str) -> str:
+    import re
+
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def schema_keys() -> list[KeyDoc]:
+    """Every key the parser reads, in the order it reads them, with its type
+    and default from the parser and its meaning and unit from KEY_DOCS."""
+    global _RECORD
+    _RECORD = recorded = []
+    try:
+        parse_scenario(_SAMPLE, "<schema>")
+    finally:
+        _RECORD = None
+    seen: dict[str, KeyDoc] = {}
+    for path, k, conv, default, required in recorded:
+        key = _generic(f"{path}.{k}" if path else k)
+        for parent in _parents(key):
+            if parent not in seen and parent in _TABLES:
+                seen[parent] = _keydoc(parent, _TABLES[parent], "",
+                                       parent in _REQUIRED_TABLES)
+        if key in seen:
+            continue
+        what = getattr(conv, "what", "string" if conv is str else "?")
+        shown = _show_default(conv, default) if default is not None else None
+        seen[key] = _keydoc(key, what, shown, required)
+    return list(seen.values())
+
+
+def _parents(key: str) -> list[str]:
+    parts = key.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _keydoc(key: str, what: str, default: str | None, required: bool) -> KeyDoc:
+    doc = KEY_DOCS.get(key)
+    if doc is None:
+        raise KeyError(f"scenario key {key!r} has no entry in KEY_DOCS")
+    unit, meaning = doc[0], doc[1]
+    if required:
+        shown = "required"
+    elif len(doc) > 2:
+        shown = doc[2]  # type: ignore[misc]
+    elif default is not None:
+        shown = default
+    else:
+        shown = "none"
+    return KeyDoc(key, what, unit, shown, meaning)
+
+
+def _show_default(conv: Any, value: Any) -> str:
+    show = getattr(conv, "show", None)
+    if value == 0 and not isinstance(value, bool):
+        return "0"
+    if show is not None:
+        return show(value)
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show_default(None, v) for v in value) + "]"
+    return repr(value)
+
+
+def schema_markdown() -> str:
+    """The scenario format as Markdown (docs/scenario-schema.md is this text)."""
+    lines = [
+        "# Scenario files",
+        "",
+        "<!-- generated by `bpfvm mm schema` from the parser "
+        "(mmcore/scenario/schema.py); do not edit -->",
+        "",
+        "A scenario is a TOML file: a machine, workload phases, the policy programs "
+        "attached to hooks, a duration and a seed.  `bpfvm mm run FILE` runs it, "
+        "`bpfvm mm compare FILE` runs it under the built-in policies too.",
+        "",
+        "- A key in the wrong place, a misspelt key, a value of the wrong type or out of "
+        "range is an error naming the file and the key (`file: phases[1].processes.size: "
+        "...`).",
+        "- A **size** is an integer (bytes) or a string with a binary unit: `\"64KiB\"`, "
+        "`\"2 GiB\"`, `\"512M\"` (K, M, G, T, P; `iB`/`B` optional).",
+        "- Rates (`per tick`) may be fractions: 0.25 means a 1-in-4 chance each tick.",
+        "- `[low, high]` pairs are drawn uniformly, both ends included.",
+        f"- Limits: {format_size(MAX_MACHINE_MEMORY)} of simulated memory (all nodes), "
+        f"{MAX_NODES} nodes, {MAX_PER_TICK:,} events per tick for any rate or count, "
+        f"{format_size(MAX_FILE_TOTAL)} of page-cache files (all phases), "
+        f"{format_size(MAX_TEXT_FILE)} of file, UTF-8 text, no NaN or infinity.",
+        "- Two `[[attach]]` entries for one hook are an error.",
+        "",
+        "| key | type | unit | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for k in schema_keys():
+        words = k.default in ("", "required") or (
+            " " in k.default and not k.default.startswith(("[", "{", '"')))
+        cells = (f"`{k.key}`", k.type, k.unit, k.default if words else f"`{k.default}`",
+                 k.meaning)
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "An example: `programs/tier_placement.toml`; every shipped scenario is in "
+              "`programs/`.", ""]
+    return "\n".join(lines)

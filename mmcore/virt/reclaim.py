@@ -147,8 +147,11 @@ class Reclaimer:
         target = 0
         if ctx is not None:
             target = int.from_bytes(ctx[TARGET_OFF : TARGET_OFF + 4], "little")
-            if target not in procs:
-                target = 0  # not a live process: reclaim from every one
+            if target and target not in procs:
+                # not a live process: the proposal fails validation, so the
+                # built-in policy decides and the hook counts a fallback
+                hooks.points["reclaim"].fallbacks += 1
+                return self.default_split(ia + aa, if_ + af), 0
         return pct, target
 
     def _skip(self, pfn: int, idx: int) -> bool:

@@ -192,3 +192,87 @@ def test_touch_huge_touches_whole_pages(tmp_path: Path) -> None:
     whole = run_scenario(data, attach=False)["metrics"]
     # two faults a tick: two 2 MiB pages instead of 8 KiB of the first one
     assert whole["huge_2m"]["successes"] > 2 * four_k["huge_2m"]["successes"]
+
+
+RECLAIM_NOBODY = """\
+.hook reclaim
+    r2 = 99999
+    *(u32 *)(r1 + 52) = r2      # target_pid: a process that does not exist
+    r0 = 50
+    exit
+"""
+
+PRESSURE = """\
+name = "pressure"
+seed = 5
+duration = 40
+[machine]
+nodes = [ { memory = "64MiB" } ]
+[[phases]]
+[phases.processes]
+arrival_rate = 0.5
+max_processes = 3
+lifetime = [20, 40]
+size = ["16MiB", "32MiB"]
+huge = { none = 1 }
+faults_per_tick = 256
+accesses_per_tick = 16
+[phases.file]
+files = 1
+file_size = "64MiB"
+reads_per_tick = 512
+[[attach]]
+hook = "reclaim"
+program = "nobody.s"
+"""
+
+
+def test_reclaim_target_of_no_process_is_counted_as_a_fallback(tmp_path: Path, capsys) -> None:
+    (tmp_path / "nobody.s").write_text(RECLAIM_NOBODY)
+    path = tmp_path / "pressure.toml"
+    path.write_text(PRESSURE)
+    assert main(["mm", "run", str(path), "--json", "-"]) == 0
+    hooks = json.loads(capsys.readouterr().out)["metrics"]["hooks"]["reclaim"]
+    assert hooks["calls"] > 0
+    assert hooks["fallbacks"] == hooks["calls"] and hooks["errors"] == 0
+
+
+PLACEMENT_PROGRAM = ".hook placement\n    r0 = 0\n    exit\n"  # always node 0
+
+
+def test_run_prints_what_the_scenario_shows(tmp_path: Path, capsys) -> None:
+    (tmp_path / "node0.s").write_text(PLACEMENT_PROGRAM)
+    path = scenario(tmp_path, ATTACH.format(hook="placement", program="node0.s"))
+    assert main(["mm", "run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "random memory references" in out and "local share" in out
+    assert "mean node distance" in out
+    line = next(x for x in out.splitlines() if x.startswith("placement: "))
+    assert "local accesses 100.0%" in line and "mean access distance 10" in line
+
+
+def test_check_says_invariants_held(tmp_path: Path, capsys) -> None:
+    assert main(["mm", "run", str(resize(tmp_path)), "--check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "invariants held: every MM invariant checked after each of 20 ticks"
+    assert main(["mm", "run", str(resize(tmp_path))]) == 0
+    assert "invariants held" not in capsys.readouterr().out
+    # with the JSON on stdout, the verdict goes to stderr
+    assert main(["mm", "run", str(resize(tmp_path)), "--check", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)
+    assert "invariants held" in captured.err
+
+
+def test_check_reports_a_broken_invariant(tmp_path: Path, capsys, monkeypatch) -> None:
+    from mmcore.errors import InvariantError
+    from mmcore.mm import MM
+
+    def broken(self) -> None:
+        raise InvariantError("free list of node0/normal order 3 holds a used page")
+
+    monkeypatch.setattr(MM, "check", broken)
+    assert main(["mm", "run", str(resize(tmp_path)), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "tiny.toml: invariant violated at tick 0: free list of node0/normal" in err
+    assert "Traceback" not in err

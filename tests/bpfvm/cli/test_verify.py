@@ -82,3 +82,70 @@ def test_hook_from_directive(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     prog = write(tmp_path, "hooked.s", f".hook {name}\nr0 = 0\nexit\n")
     assert main(["verify", prog]) == 0
     assert f"accepted for hook '{name}'" in capsys.readouterr().out
+
+
+# ---- .object: the sizes of the objects a hook points at --------------------------------
+PT_FILES = ("hashed_pt.s", "learned_pt.s", "cuckoo_pt.s")
+
+
+@pytest.mark.parametrize("name", PT_FILES)
+def test_page_table_programs_verify_as_written(name: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import PROGRAMS
+
+    assert main(["verify", str(PROGRAMS / name)]) == 0
+    out = capsys.readouterr().out
+    for hook in ("pt_lookup", "pt_map", "pt_unmap"):
+        assert f"[{hook}]: accepted for hook '{hook}'" in out
+
+
+@pytest.mark.parametrize("name", PT_FILES)
+def test_declared_region_is_the_size_constant(name: str) -> None:
+    """The .object region a shipped page-table program declares is the
+    region size its leading constant holds (the MM core re-sizes both)."""
+    from bpfvm.load import read_programs
+    from mmcore.hooks.helpers import policy_helpers
+    from mmcore.hooks.specs import HOOKS
+    from mmcore.pagetables.loading import region_size_of
+    from tests.conftest import PROGRAMS
+
+    programs = read_programs(PROGRAMS / name, policy_helpers(), hooks=HOOKS)
+    assert len(programs) == 3
+    for prog in programs:
+        assert prog.objects == {"region": region_size_of(prog)}
+
+
+def test_object_flag_overrides_the_directive(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # reads 8 bytes at region + 4088: in bounds for 4 KiB, not for 4 KiB - 8
+    text = (".hook pt_lookup\n.object region 4KiB\nr1 = *(u64 *)(r1 + 0)\n"
+            "r0 = *(u64 *)(r1 + 4088)\nr0 = 0\nexit\n")
+    prog = write(tmp_path, "p.s", text)
+    assert main(["verify", prog]) == 0
+    assert main(["verify", prog, "--object", "region=4088"]) == 1
+    assert "region is 4088 bytes" in capsys.readouterr().out
+
+
+def test_objects_survive_the_object_file(tmp_path: Path) -> None:
+    from bpfvm.load import read_program
+    from bpfvm.program import Program
+
+    prog = write(tmp_path, "p.s", ".hook pt_lookup\n.object region 2MiB\nr0 = 0\nexit\n")
+    out = tmp_path / "p.json"
+    assert main(["asm", prog, "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["objects"] == {"region": 2 << 20}
+    assert read_program(out, None).objects == {"region": 2 << 20}
+    # programs without objects write no key: older readers still read them
+    assert "objects" not in Program.load_bytes(bytes(8) + b"\x95" + bytes(7)).to_json()
+
+
+def test_log_ends_with_the_insn_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prog = write(tmp_path, "loop.s", LOOP)
+    assert main(["verify", prog, "--log-level", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    processed = [line for line in out if line.startswith("processed ")]
+    assert len(processed) == 1
+    assert processed[0].startswith("processed ") and " insns (limit " in processed[0]
+    assert "total_states" in processed[0] and "at most" in processed[0]
+    assert main(["verify", prog]) == 0
+    assert not any(line.startswith("processed ") for line in capsys.readouterr().out.splitlines())

@@ -143,11 +143,25 @@ def test_reclaim_hook_splits_and_targets_one_process() -> None:
     assert a.present[0] < before[0]
 
 
-def test_reclaim_target_that_is_no_process_means_everyone() -> None:
+def test_reclaim_target_that_is_no_process_is_a_fallback() -> None:
+    """Propose, validate, fall back: a target_pid naming no process fails
+    validation, so the built-in split decides (for every process) and the
+    hook counts a fallback."""
     mm = small_mm(4096)
     off = HOOKS["reclaim"].field_named("target_pid").offset
-    mm.hooks.attach("reclaim", Recorder(0, {off: 12345}))
-    assert mm.reclaim.split(0, 32, [0, 0, 10, 10], 1) == (0, 0)
+    mm.hooks.attach("reclaim", Recorder(100, {off: 99999}))
+    builtin = mm.reclaim.default_split(20, 20)
+    assert builtin != 100
+    assert mm.reclaim.split(0, 32, [10, 10, 10, 10], 1) == (builtin, 0)
+    stats = mm.hooks.stats()["reclaim"]
+    assert stats["calls"] == 1 and stats["fallbacks"] == 1 and stats["errors"] == 0
+
+
+def test_reclaim_without_target_is_no_fallback() -> None:
+    mm = small_mm(4096)
+    mm.hooks.attach("reclaim", Recorder(100))
+    assert mm.reclaim.split(0, 32, [10, 10, 10, 10], 1) == (100, 0)
+    assert mm.hooks.stats()["reclaim"]["fallbacks"] == 0
 
 
 def test_lifetime_context_and_default_without_program() -> None:
