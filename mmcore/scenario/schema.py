@@ -572,7 +572,7 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "attach[].program": ("-", "program file (.s, .bin, .json, .o, .c), relative to the "
                          "scenario, or a built-in program's file name"),
     "attach[].engine": ("-", "engine: " + " or ".join(ENGINES),
-                        "the command's --engine, else interp"),
+                        "the command's --engine, else auto (the interpreter, then the JIT)"),
     "baseline": ("-", "what the built-in side of bpfvm mm compare changes"),
     "baseline.machine": ("-", "a whole [machine] table for the built-in side",
                          "the scenario's machine"),
