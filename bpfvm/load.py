@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bpfvm.asm.disasm import format_insn
 from bpfvm.asm.sections import pick_section, split_sections
-from bpfvm.engine import Engine
+from bpfvm.engine import Engine, Tiered
 from bpfvm.errors import BpfvmError, BytecodeError
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
@@ -32,7 +32,7 @@ from bpfvm.vmenv import VmEnv
 from verifier import Verdict
 from verifier import verify as run_verifier
 
-ENGINES = ("interp", "jit")
+ENGINES = ("auto", "interp", "jit")  # auto: the interpreter, then the JIT (bpfvm.engine.Tiered)
 
 
 class Rejected(BpfvmError):
@@ -139,7 +139,14 @@ def make_engine(program: Program, engine: str, helpers: HelperTable, *,
     """Build an engine without verifying (the caller has, or chose not to).
     ``on_load(address, size)`` observes every load and ``on_step(pc, registers)``
     every instruction (the interpreter only); ``validated`` skips the bytecode
-    check the caller has already made."""
+    check the caller has already made.  ``auto`` is a
+    :class:`~bpfvm.engine.Tiered` engine: the interpreter, moving to the JIT
+    (sharing maps and environment) after :data:`~bpfvm.engine.TIER_UP_CALLS` runs."""
+    if engine == "auto" and on_load is None and on_step is None:
+        interp = make_engine(program, "interp", helpers, maps=maps, env=env,
+                             validated=validated)
+        return Tiered(interp, lambda: make_engine(program, "jit", helpers, maps=interp.maps,
+                                                  env=interp.env, checked=checked))
     if engine == "interp":
         from bpfvm.interp.interpreter import Interpreter  # each engine only when asked for
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
 from mmcore.errors import OutOfMemoryError, PageTableError
-from mmcore.hooks.dispatch import HookTable
+from mmcore.hooks.dispatch import HookTable, slot
 from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
 from mmcore.invariants import check_all
 from mmcore.metrics import collect
@@ -85,6 +85,21 @@ class MMStats:
 
 PageTableFactory = Callable[["MM"], PageTable]
 
+# where the hook-backed decisions write their context fields (index into the
+# context view of the field's width, see mmcore.hooks.dispatch.HookPoint.views)
+_PL = {f.name: slot(PLACEMENT, f.name) for f in PLACEMENT.fields}
+_PL_ORDER, _PL_SOURCE, _PL_PID, _PL_HOME, _PL_NODES, _PL_HINT, _PL_FREE = (
+    _PL["order"], _PL["source"], _PL["pid"], _PL["home_node"], _PL["nr_nodes"], _PL["hint"],
+    _PL["free_node0"])
+_HP = {f.name: slot(HUGEPAGE, f.name) for f in HUGEPAGE.fields}
+_HP_PID, _HP_ALLOWED, _HP_VA, _HP_START, _HP_END, _HP_2M, _HP_1G, _HP_RSS, _HP_FREE2M, \
+    _HP_FREE1G = (_HP[n] for n in ("pid", "allowed", "va", "vma_start", "vma_end", "huge_2m",
+                                   "huge_1g", "rss", "free_2m", "free_1g"))
+_HP_MAX = HUGEPAGE.ret_max
+assert PLACEMENT.ret_min == HUGEPAGE.ret_min == 0 and PLACEMENT.ret_max == MAX_CTX_NODES - 1
+_ANON = int(Source.ANON)
+_U32 = (1 << 32) - 1
+
 
 class MM:
     def __init__(self, spec: MachineSpec, config: MMConfig | None = None) -> None:
@@ -115,6 +130,11 @@ class MM:
                 (LIFETIME, lambda *a: 0),
             )
         )
+        self._placement = self.hooks.points["placement"]
+        _, _, self._pl32, self._pl64 = self._placement.views()
+        self._hugepage = self.hooks.points["hugepage"]
+        _, _, self._hp32, self._hp64 = self._hugepage.views()
+        self._node_zones = [tuple(node.zones) for node in self.phys.nodes]
         self.pa.reclaim_cb = self.reclaim.direct
         self.pa.compact_cb = self.compaction.direct
         self.pa.kswapd_cb = self.reclaim.wake
@@ -198,19 +218,46 @@ class MM:
         del self.owners[f.fid]
 
     # --- hook-backed decisions -------------------------------------------------
-    # Each builds the context of its hook record (mmcore.hooks.specs) field by field,
-    # in layout order, and only when a program is attached.
+    # Each writes the context of its hook record (mmcore.hooks.specs) field by
+    # field into the hook's buffer, and only when a program is attached.
     def _default_placement(self, order: int, source: int, pid: int, home: int, *rest: int) -> int:
         return home
 
     def hook_placement(self, proc: Process, vma: Vma, order: int) -> int:
-        hooks = self.hooks
-        if not hooks.attached("placement"):
+        hp = self._placement
+        if hp.engine is None:
             return proc.home_node
-        n = len(self.phys.nodes)
-        free = [self.pa.free_pages_node(i) if i < n else 0 for i in range(MAX_CTX_NODES)]
-        values = (order, Source.ANON, proc.pid, proc.home_node, n, vma.hint, *free)
-        return hooks.call("placement", values, valid=lambda r: r < n)
+        hp.calls += 1
+        w32, w64 = self._pl32, self._pl64
+        node_zones = self._node_zones
+        n = len(node_zones)
+        if hp.stale:  # the fields that never change, and absent nodes' free pages
+            w32[_PL_SOURCE] = _ANON
+            w32[_PL_NODES] = n
+            for i in range(_PL_FREE + n, _PL_FREE + MAX_CTX_NODES):
+                w64[i] = 0
+            hp.stale = False
+        w32[_PL_ORDER] = order
+        w32[_PL_PID] = proc.pid
+        w32[_PL_HOME] = home = proc.home_node
+        w32[_PL_HINT] = vma.hint & _U32
+        i = _PL_FREE
+        for normal, movable in node_zones:
+            w64[i] = normal.free_pages + movable.free_pages
+            i += 1
+        try:
+            r0 = hp.fast()  # type: ignore[misc]
+        except Exception as exc:  # an engine fault must never reach MM state
+            hp.failed(exc)
+            return home
+        if r0 < n:  # n <= the hook's ret_max + 1: the one check r0 needs
+            return r0
+        r = hp.settle(r0)  # a fault, or out of range (counted)
+        if r is not None:
+            if r < n:
+                return r
+            hp.refuse()
+        return home
 
     @staticmethod
     def _default_hugepage(allowed: int) -> int:
@@ -219,22 +266,40 @@ class MM:
     def hook_hugepage(self, proc: Process, vma: Vma, va: int, allowed: int) -> int:
         if allowed == 1:
             return 0
-        hooks = self.hooks
-        if not hooks.attached("hugepage"):
-            hooks.points["hugepage"].calls += 1
+        hp = self._hugepage
+        hp.calls += 1
+        if hp.engine is None:
             return allowed.bit_length() - 1
-        zones = self.phys.nodes[proc.home_node].zones
+        zones = self._node_zones[proc.home_node]
         free_2m = sum(
             z.nr_free[o] << (o - ORDER_2M) for z in zones for o in range(ORDER_2M, NR_ORDERS)
         )
         free_1g = sum(z.nr_free[ORDER_1G] for z in zones)
-        values = (
-            proc.pid, allowed, va, vma.start, vma.end, proc.present[1], proc.present[2],
-            proc.rss_pages, free_2m, free_1g,
-        )  # fmt: skip
-        return hooks.call(
-            "hugepage", values, valid=lambda r: bool(allowed >> r & 1), default_args=(allowed,)
-        )
+        w32, w64 = self._hp32, self._hp64
+        present = proc.present
+        w32[_HP_PID] = proc.pid
+        w32[_HP_ALLOWED] = allowed
+        w64[_HP_VA] = va
+        w64[_HP_START] = vma.start
+        w64[_HP_END] = vma.end
+        w64[_HP_2M] = present[1]
+        w64[_HP_1G] = present[2]
+        w64[_HP_RSS] = proc.rss_pages
+        w64[_HP_FREE2M] = free_2m
+        w64[_HP_FREE1G] = free_1g
+        try:
+            r0 = hp.fast()  # type: ignore[misc]
+        except Exception as exc:  # an engine fault must never reach MM state
+            hp.failed(exc)
+            return hp.default(allowed)
+        if r0 <= _HP_MAX and allowed >> r0 & 1:  # the hook's range, then the VMA's sizes
+            return r0
+        r = hp.settle(r0)  # a fault, or out of range (counted)
+        if r is not None:
+            if allowed >> r & 1:
+                return r
+            hp.refuse()
+        return hp.default(allowed)
 
     def after_reclaim(self, nid: int) -> int:
         """The zone-resize decision taken after each reclaim pass."""

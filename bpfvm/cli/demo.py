@@ -36,7 +36,7 @@ INTRO = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the built-in scenario: Linux-like vs policy programs")
-    p.add_argument("--engine", choices=("interp", "jit"),
+    p.add_argument("--engine", choices=("auto", "interp", "jit"),
                    help="engine for the programs (default: the scenario's choice)")
     p.add_argument("--json", metavar="OUT", help="also write both results as JSON to OUT")
     p.set_defaults(func=run)

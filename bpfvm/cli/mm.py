@@ -67,9 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _engine_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=("interp", "jit"),
+    p.add_argument("--engine", choices=("auto", "interp", "jit"),
                    help="engine for every attached program (default: each entry's own, "
-                        "else interp)")
+                        "else auto: the interpreter, then the JIT once a program has run "
+                        "often)")
 
 
 def schema(args: argparse.Namespace) -> int:

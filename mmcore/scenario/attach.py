@@ -33,7 +33,7 @@ from mmcore.scenario.schema import Attach, Scenario
 if TYPE_CHECKING:
     from mmcore.mm import MM
 
-DEFAULT_ENGINE = "interp"
+DEFAULT_ENGINE = "auto"  # the interpreter, then the JIT once a program has run often
 
 
 class AttachError(ScenarioError):

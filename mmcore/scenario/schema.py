@@ -19,7 +19,8 @@ the first).
 ``[[attach]]`` entries name a policy hook (``zone_resize``; ``mm_zone_resize``
 is accepted too), a program (a path relative to the scenario file, or the
 name of a built-in program in ``programs/``) and optionally an engine
-(``interp`` or ``jit``).  An optional ``[baseline]`` table holds what the
+(``auto``, the default: the interpreter, then the JIT once the program has
+run often; ``interp`` or ``jit`` force one).  An optional ``[baseline]`` table holds what the
 built-in-policy side of a comparison changes: a whole ``machine`` table
 and/or ``mm`` keys (e.g. a Linux-like machine without a movable zone).
 Loading the programs is the runner's business (:mod:`mmcore.scenario.attach`).
@@ -44,7 +45,7 @@ from mmcore.phys.physmem import MachineSpec, NodeSpec
 from mmcore.virt.process import HUGE_MODES
 
 HOOK_NAMES = POLICY_HOOKS
-ENGINES = ("interp", "jit")
+ENGINES = ("auto", "interp", "jit")
 MAX_MACHINE_MEMORY = 128 << 30  # simulated memory, all nodes together
 MAX_NODES = 64
 MAX_PER_TICK = 100_000  # any rate or count of events per tick
@@ -571,7 +572,7 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "attach[].program": ("-", "program file (.s, .bin, .json, .o, .c), relative to the "
                          "scenario, or a built-in program's file name"),
     "attach[].engine": ("-", "engine: " + " or ".join(ENGINES),
-                        "the command's --engine, else interp"),
+                        "the command's --engine, else auto (the interpreter, then the JIT)"),
     "baseline": ("-", "what the built-in side of bpfvm mm compare changes"),
     "baseline.machine": ("-", "a whole [machine] table for the built-in side",
                          "the scenario's machine"),

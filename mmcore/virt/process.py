@@ -23,6 +23,7 @@ from mmcore.pagetables.pte import (
     PTE_PRESENT,
     PTE_SWAP,
     PageTable,
+    PteLoc,
     make_pte,
     make_swap_pte,
     pte_order,
@@ -112,29 +113,38 @@ class Process:
 
         The process is ``MM.current`` meanwhile; if the OOM killer chose it
         during the fault, it exits when the fault returns (-1)."""
+        vma = self.find_vma(va)
+        loc = self.pt.get_pte(va) if vma is not None else None
+        return self._fault(va, vma, loc, self.mm.mem.read(loc) if loc is not None else 0)[0]
+
+    def _fault(self, va: int, vma: Vma | None, loc: PteLoc | None,
+               e: int) -> tuple[int, PteLoc | None, int]:
+        """:meth:`fault` given the VMA and what the page table holds for ``va``
+        (``loc``, None when nothing, and the entry ``e`` there), so a caller
+        that has just walked the table does not walk it again; returns the
+        pfn mapped at ``va`` or -1, and the PTE's place and value afterwards
+        (the place is None when the fault failed)."""
         mm = self.mm
         prev, mm.current = mm.current, self
-        pfn = self._fault(va)
+        out = self._handle(va, vma, loc, e)
         mm.current = prev
         if self.oom_victim:
             mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
             mm.exit(self)
-            return -1
-        return pfn
+            return -1, None, 0
+        return out
 
-    def _fault(self, va: int) -> int:
+    def _handle(self, va: int, vma: Vma | None, loc: PteLoc | None,
+                e: int) -> tuple[int, PteLoc | None, int]:
         mm = self.mm
         st = mm.stats
-        vma = self.find_vma(va)
         if vma is None:
             st.segv += 1
-            return -1
-        loc = self.pt.get_pte(va)
+            return -1, None, 0
         if loc is not None:
-            e = mm.mem.read(loc)
             order = pte_order(e)
             if e & PTE_PRESENT:
-                return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1))
+                return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), loc, e
             if e & PTE_SWAP:
                 st.swapins += 1 << order
                 st.major_faults += 1
@@ -159,19 +169,20 @@ class Process:
                 break
         else:
             st.oom += 1
-            return -1
+            return -1, None, 0
         try:
             loc = self.pt.map_page(base, order)
         except PageTableError:
             mm.free(pfn)
             st.pt_failures += 1
-            return -1
-        mm.mem.write(loc, make_pte(pfn, order) | PTE_ACCESSED)
+            return -1, None, 0
+        e = make_pte(pfn, order) | PTE_ACCESSED
+        mm.mem.write(loc, e)
         self._account(base, order, +1)
         self.present[size] += 1
         if order < ORDER_1G:
             mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_ANON))
-        return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1))
+        return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), loc, e
 
     def _account(self, base: int, order: int, delta: int) -> None:
         if order == ORDER_4K:
@@ -244,13 +255,10 @@ class Process:
         mm.stats.walks += 1
         mm.stats.walk_refs += self.pt.walk_refs - before
         e = mm.mem.read(loc) if loc is not None else 0
-        if not e & PTE_PRESENT:
-            if self.fault(va) < 0:
+        if not e & PTE_PRESENT:  # the fault takes the walk's result and gives the new PTE
+            pfn, loc, e = self._fault(va, self.find_vma(va), loc, e)
+            if pfn < 0 or loc is None:
                 return -1
-            loc = self.pt.get_pte(va)
-            if loc is None:
-                return -1
-            e = mm.mem.read(loc)
         if not e & PTE_ACCESSED:
             mm.mem.write(loc, e | PTE_ACCESSED)
         order = pte_order(e)

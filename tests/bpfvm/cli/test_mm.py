@@ -57,7 +57,7 @@ def test_run_prints_tables_and_writes_json(tmp_path: Path, capsys) -> None:
     text = capsys.readouterr().out
     assert "tiny (seed 3, 20 ticks" in text and "zone_resize" in text
     results = json.loads(out.read_text())
-    assert results["engines"] == {"zone_resize": "interp"}
+    assert results["engines"] == {"zone_resize": "auto"}  # the default engine
     assert results["metrics"]["hooks"]["zone_resize"]["attached"]
     assert len(results["series"]) == 5
 
