@@ -23,6 +23,22 @@ if TYPE_CHECKING:  # rich, the loader (and so the verifier) load when a command 
     from bpfvm.program import Program
 
 
+def progress(out: Console, unit: str) -> Any:
+    """A rich progress bar counting ``unit`` (description, bar, N/M, time),
+    drawn on ``out`` and silent when it is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn(unit), TimeElapsedColumn(), console=out, transient=True,
+                    disable=not out.is_terminal)
+
+
 def console(args: argparse.Namespace | None = None, stderr: bool = False) -> Console:
     """A rich console: colours on a terminal, plain text when piped."""
     from rich.console import Console

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from bpfvm.cli.common import check_output, console, write_output
+from bpfvm.cli.common import check_output, console, progress, write_output
 from bpfvm.errors import BpfvmError
 
 if TYPE_CHECKING:
@@ -94,17 +94,7 @@ def _usage(p: argparse.ArgumentParser) -> int:
 @contextmanager
 def progress_bar(out: Console, label: str) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar fed with (side, tick, ticks); silent when not a terminal."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("ticks"), TimeElapsedColumn(), console=out, transient=True,
-                   disable=not out.is_terminal)
+    bar = progress(out, "ticks")
     tasks: dict[str, Any] = {}
 
     def update(side: str, t: int, n: int) -> None:

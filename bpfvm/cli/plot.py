@@ -33,8 +33,9 @@ class PlotUnavailable(BpfvmError):
     exit_code = 2
 
 
-def plot_compare(cmp: dict[str, Any], out: str | Path) -> Path:
-    """Write the comparison's panels to ``out`` (PNG, SVG or PDF by suffix)."""
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or :class:`PlotUnavailable`
+    naming the extra to install."""
     try:
         import matplotlib
 
@@ -44,6 +45,12 @@ def plot_compare(cmp: dict[str, Any], out: str | Path) -> Path:
         raise PlotUnavailable(
             "--plot needs matplotlib: pip install 'bpfvm[plot]' (or pip install matplotlib)"
         ) from None
+    return plt
+
+
+def plot_compare(cmp: dict[str, Any], out: str | Path) -> Path:
+    """Write the comparison's panels to ``out`` (PNG, SVG or PDF by suffix)."""
+    plt = pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     for ax, (title, get) in zip(axes.flat, PANELS, strict=True):
         for side, style in (("baseline", "--"), ("programs", "-")):

@@ -119,20 +119,13 @@ def plot_map(kinds: Any, pfn0: int, dest: str, title: str) -> None:
     """The pageblock map: a cell per 2 MiB block, a row per 1 GiB."""
     import numpy as np
 
-    from bpfvm.cli.plot import PlotUnavailable, plot_format
+    from bpfvm.cli.plot import plot_format, pyplot
     from mmcore.studies.analyze import BlockKind
 
-    try:
-        import matplotlib
+    plt = pyplot()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.colors import ListedColormap
-        from matplotlib.patches import Patch
-    except ImportError:
-        raise PlotUnavailable(
-            "--plot needs matplotlib: pip install 'bpfvm[plot]' (or pip install matplotlib)"
-        ) from None
     colors = ("#000000", "#d62728", "#ff7f0e", "#9467bd", "#ffffff", "#2ca02c", "#1f77b4",
               "#aec7e8", "#98df8a")
     front = (pfn0 // 512) % 512

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bpfvm.cli.common import console
+from bpfvm.cli.common import console, progress
 from bpfvm.errors import BpfvmError
 
 if TYPE_CHECKING:
@@ -95,29 +95,19 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             sw.write_rows(sw.merge(old, rows, sweep), args.out)
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("runs"), TimeElapsedColumn(), console=err, transient=True,
-                   disable=not err.is_terminal)
+    bar = progress(err, "runs")
     where = args.cluster or ("in-process" if jobs == 1 else f"{jobs} local workers")
     t0 = time.monotonic()
     with bar:
-        progress = bar.add_task(f"sweep ({where})", total=len(tasks))
+        bar_task = bar.add_task(f"sweep ({where})", total=len(tasks))
 
         def on_row(task: Any, row: dict[str, Any]) -> None:
             nonlocal failed, last_write
             rows.append(row)
             if row["status"] != "ok":
                 failed += 1
-                bar.update(progress, description=f"sweep ({where}), {failed} failed")
-            bar.advance(progress)
+                bar.update(bar_task, description=f"sweep ({where}), {failed} failed")
+            bar.advance(bar_task)
             if args.out and time.monotonic() - last_write >= CHECKPOINT_SECONDS:
                 checkpoint()
                 last_write = time.monotonic()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bpfvm.cli.plot import PlotUnavailable
+from bpfvm.cli.plot import pyplot
 from bpfvm.errors import BpfvmError
 
 if TYPE_CHECKING:
@@ -33,18 +33,6 @@ T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.
        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise PlotUnavailable(
-            "--plot needs matplotlib: pip install 'bpfvm[plot]' (or pip install matplotlib)"
-        ) from None
-    return plt
-
 
 def check_plot(sweep: Sweep, axis: str | None, out: str | Path) -> None:
     """Fail before any run if the plot cannot be drawn as asked."""
@@ -53,7 +41,7 @@ def check_plot(sweep: Sweep, axis: str | None, out: str | Path) -> None:
     if axis is not None and axis not in [a.path for a in sweep.axes]:
         names = ", ".join(a.path for a in sweep.axes) or "none"
         raise BpfvmError(f"--axis {axis}: not a grid axis of the sweep (axes: {names})")
-    _pyplot()
+    pyplot()
 
 
 def x_axis(sweep: Sweep, axis: str | None) -> str | None:
@@ -96,7 +84,7 @@ def pick_metrics(df: pd.DataFrame, asked: Sequence[str]) -> list[str]:
 def plot_sweep(df: pd.DataFrame, sweep: Sweep, out: str | Path, axis: str | None = None,
                metrics: Sequence[str] = ()) -> list[str]:
     """Draw the sweep's results to ``out``; returns the metrics drawn."""
-    plt = _pyplot()
+    plt = pyplot()
     ok = df[df["status"] == "ok"]
     if ok.empty:
         raise BpfvmError(f"--plot {out}: no run succeeded; nothing to draw")
