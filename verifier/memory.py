@@ -178,6 +178,14 @@ def _stack_atomic(env: Env, state: State, depth: int, lo: int, hi: int, size: in
     return after, scalar(loaded(size, False))
 
 
+def _aligned(p: Val, off: int, size: int) -> bool:
+    """Whether every address ``p + off`` is a multiple of ``size`` (objects
+    start 8-byte aligned): an atomic needs its natural alignment."""
+    assert p.num is not None
+    low = size - 1
+    return not (p.num.t.m & low) and not ((p.num.t.v + off) & low)
+
+
 def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool = False,
            val: Val | None = None, src: int | None = None, signed: bool = False,
            atomic: bool = False) -> tuple[State, Val]:
@@ -195,6 +203,10 @@ def access(env: Env, state: State, reg: int, off: int, size: int, *, write: bool
                            f"{OBJ_WORD[kind]}", state, (reg, src) if src is not None else (reg,))
     if kind == "ctx":
         return state, _ctx(env, state, p, reg, off, size, write, signed, atomic)
+    if atomic and not _aligned(p, off, size):
+        env.checker.reject(f"misaligned atomic access: r{reg}{off:+d} is not a multiple of "
+                           f"{size} bytes", state, (reg,))
+        return state, UNKNOWN
     if write and kind == "map_value" and env.maps[int(p.obj.ref)].readonly:
         env.checker.reject(f"write into read-only map '{p.obj.name}'", state, (reg,))
     rng = _bounds(env, state, p, reg, off, size)
