@@ -62,7 +62,11 @@ def _mov(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> list[
                               "pointer")
             v = state.reg(insn.src)
             assert v.num is not None
-            v = scalar(arith.zext32(v.num))
+            if v.num.umax <= 0xFFFFFFFF and insn.src != insn.dst:
+                # the upper half is zero: the copy equals the source (linked)
+                state, v = _link(state, insn.src, v, SCALAR_IDS + pc)
+            else:
+                v = scalar(arith.zext32(v.num))
     else:
         v = env.const(insn.imm if spec.width == 64 else insn.imm & 0xFFFFFFFF)
     return [("next", pc + 1, state.set_reg(insn.dst, v))]

@@ -288,6 +288,13 @@ def sext(a: Scalar, bits: int, w: int) -> Scalar:
         return Scalar.const(v & _MASK[w])
     if a.umax < half:
         return a if w == 64 else zext32(a)
+    if half <= a.umin and a.umax <= mask:  # every value has the sign bit set
+        lo, hi = a.umin - (1 << bits), a.umax - (1 << bits)
+        if w == 64:
+            return Scalar.srange(lo, hi)
+        r = make(Tnum.unknown(32), 0, M32, 0, M32, lo & M32, hi & M32, lo, hi)
+        if r is not None:
+            return r
     if w == 64:
         return Scalar.srange(-half, half - 1)
     r = make(Tnum.unknown(32), 0, M32, 0, M32, 0, M32, -half, half - 1)

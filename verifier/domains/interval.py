@@ -292,6 +292,18 @@ def sync(r: Scalar) -> Scalar | None:
                     u32min = a
                 if b < u32max:
                     u32max = b
+            elif u32max < a:  # s32 crosses 0, u32 misses its negative part
+                x = u32min - _2_32 if u32min & _BIT31 else u32min
+                if x > s32min:
+                    s32min = x
+                if b < u32max:
+                    u32max = b
+            elif b < u32min:  # ... or its non-negative part
+                x = u32max - _2_32 if u32max & _BIT31 else u32max
+                if x < s32max:
+                    s32max = x
+                if a > u32min:
+                    u32min = a
             if not final:
                 # 64-bit bounds from the 32-bit ones
                 x = (umin & _HIGH32) | u32min
@@ -332,6 +344,18 @@ def sync(r: Scalar) -> Scalar | None:
                     umin = a
                 if b < umax:
                     umax = b
+            elif umax < a:  # s64 crosses 0, u64 misses its negative part
+                x = umin - _2_64 if umin & _BIT63 else umin
+                if x > smin:
+                    smin = x
+                if b < umax:
+                    umax = b
+            elif b < umin:  # ... or its non-negative part
+                x = umax - _2_64 if umax & _BIT63 else umax
+                if x < smax:
+                    smax = x
+                if a > umin:
+                    umin = a
             if final:
                 break
             if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
