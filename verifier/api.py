@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from bpfvm import isa
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
-from bpfvm.isa.insn import Insn, check
+from bpfvm.isa.insn import Insn, check, frame_writes
 from bpfvm.program import Program
 from verifier.analysis import Analyzer, Fixpoint
 from verifier.cfg import Code, build
@@ -68,7 +68,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
         text = formatter(insns, pc) if 0 <= pc < len(insns) else ""
         return Diagnostic(pc, loc, message, state, text)
 
-    errors, frame_writes = _check(insns, helpers)
+    errors, writes = _check(insns, helpers)
     if errors:
         return Verdict(False, [diag(e.pc, e.message) for e in errors], None,
                        {"stage": "bytecode"})
@@ -94,9 +94,9 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     env.loop_th = _loop_thresholds(code, ctx.size)
     res = Analyzer(env, initial(regs), budget).run()
     for node in res.states:  # a write to r10 is rejected where it may run
-        if node[1] in frame_writes and not res.exhausted:
+        if node[1] in writes and not res.exhausted:
             res.problems.setdefault(node, []).append(
-                Problem(node[1], "r10 is read-only", (isa.FRAME_REG,), ""))
+                Problem(node[1], writes[node[1]], (isa.FRAME_REG,), ""))
     problems = _problems(res)
     loops = [] if res.exhausted else check_loops(code, res)
     diags = [diag(p.pc, p.message, p.state) for p in problems]
@@ -122,20 +122,10 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     return Verdict(not diags, diags, facts, stats, log)
 
 
-def _check(insns: list[Insn], helpers: HelperTable) -> tuple[list, set[int]]:
-    """The bytecode's problems but writes to r10 (valid instructions, which
-    the analysis rejects where they may run), and the pcs of those writes."""
-    errors = check(insns, helpers)
-    writes = {e.pc for e in errors if e.message.startswith("r10 is read-only")}
-    if not writes:
-        return errors, writes
-    fixed = list(insns)
-    for pc in writes:  # the same instruction writing r0: its other problems, if any
-        i = insns[pc]
-        reg_src = i.spec is not None and i.spec.src_reg
-        fixed[pc] = Insn(i.opcode, 0 if i.dst == isa.FRAME_REG else i.dst,
-                         0 if reg_src and i.src == isa.FRAME_REG else i.src, i.off, i.imm)
-    return check(fixed, helpers), writes
+def _check(insns: list[Insn], helpers: HelperTable) -> tuple[list, dict[int, str]]:
+    """The bytecode's problems, and the writes to r10 (valid instructions,
+    which the analysis rejects where they may run) with their messages."""
+    return check(insns, helpers), frame_writes(insns)
 
 
 def _loop_thresholds(code: Code, ctx_size: int) -> dict[int, Thresholds]:

@@ -84,7 +84,7 @@ _FIELDS = ("dst", "src", "off", "imm")
 def _rules(spec: isa.OpSpec) -> tuple[bool, bool, bool, bool, bool, bool, bool, int | None]:
     """Per operation: whether dst, src, off and imm must be 0; whether src
     is a register; whether the register in src (fetching atomics) or dst is
-    written, r10 being forbidden there; and the index into an :class:`Insn`
+    written (see :func:`frame_writes`); and the index into an :class:`Insn`
     of the field holding a jump or call distance (None: not a jump)."""
     matched = spec.match[0] if spec.match else None
     zero = [f not in spec.uses and f != matched for f in _FIELDS]
@@ -101,11 +101,6 @@ def _field_problem(insn: Insn, spec: isa.OpSpec) -> str | None:
         return f"bad register r{insn.dst} in dst"
     if spec.src_reg and insn.src > isa.FRAME_REG:
         return f"bad register r{insn.src} in src"
-    if spec.writes_dst and insn.dst == isa.FRAME_REG:
-        return "r10 is read-only"
-    if (spec.kind is isa.Kind.ATOMIC and insn.src == isa.FRAME_REG
-            and (spec.op.startswith("fetch_") or spec.op == "xchg")):
-        return f"r10 is read-only ({spec.op} writes the old value to src)"
     matched = spec.match[0] if spec.match else None
     for field in ("dst", "src", "off", "imm"):
         if field in spec.uses or field == matched:
@@ -170,9 +165,8 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
             errors.append(BytecodeError(pc, _unknown(insn)))
             pc += 1
             continue
-        zdst, zsrc, zoff, zimm, src_reg, atomic_ro, writes_dst, jump = rules[spec.key]
-        if dst >= frame and (dst > frame or writes_dst) \
-                or src >= frame and ((src_reg and src > frame) or atomic_ro) \
+        zdst, zsrc, zoff, zimm, src_reg, _atomic_ro, _writes_dst, jump = rules[spec.key]
+        if dst > frame or src > frame and src_reg \
                 or (zdst and dst) or (zsrc and src) or (zoff and off) or (zimm and imm):
             problem = _field_problem(insn, spec)
             if problem:
@@ -207,6 +201,26 @@ def check(insns: Sequence[Insn], helpers: Container[int] | None = None,
 
 
 _RULES = {spec.key: _rules(spec) for spec in isa.TABLE}
+
+
+def frame_writes(insns: Sequence[Insn]) -> dict[int, str]:
+    """The slots whose instruction writes r10, each with the message a
+    verifier gives where it may run.  Valid bytecode (the kernel's own
+    selftests mark code they prove dead with one): the engines run r10 as
+    an ordinary register, and only a verifier rejects the reachable ones."""
+    out: dict[int, str] = {}
+    pc, n = 0, len(insns)
+    while pc < n:
+        insn = insns[pc]
+        spec = isa.lookup(insn.opcode, insn.src, insn.off, insn.imm)
+        if spec is not None:
+            _, _, _, _, _, atomic_ro, writes_dst, _ = _RULES[spec.key]
+            if writes_dst and insn.dst == isa.FRAME_REG:
+                out[pc] = "r10 is read-only"
+            elif atomic_ro and insn.src == isa.FRAME_REG:
+                out[pc] = f"r10 is read-only ({spec.op} writes the old value to src)"
+        pc += 2 if spec is not None and spec.kind is isa.Kind.LDDW else 1
+    return out
 
 
 def validate(insns: Sequence[Insn], helpers: Container[int] | None = None,

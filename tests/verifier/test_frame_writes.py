@@ -1,13 +1,13 @@
 """A write to r10 is a valid instruction the verifier rejects only where it
-may run (the kernel's selftests use one to mark code they prove dead).  The
-engines' load-time check still refuses the instruction anywhere, so these
-programs are verified here rather than run from the corpus."""
+may run (the kernel's selftests use one to mark code they prove dead); the
+engines load such a program and run it."""
 
 from __future__ import annotations
 
 import pytest
 
 from bpfvm.asm.assembler import assemble
+from bpfvm.load import load
 from bpfvm.stdhelpers import standard_helpers
 from verifier import verify
 
@@ -55,3 +55,13 @@ def test_other_problems_of_a_write_to_r10_are_still_found() -> None:
     verdict = verify(program, helpers=HELPERS)
     assert not verdict.accepted
     assert "src field must be 0" in verdict.diagnostics[0].message
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+@pytest.mark.parametrize("name", DEAD)
+def test_dead_write_to_r10_loads_and_runs(name: str, engine: str) -> None:
+    program = assemble(DEAD[name])
+    loaded = load(program, helpers=HELPERS, engine=engine, ctx_size=8)
+    assert loaded.verdict is not None and loaded.verdict.accepted
+    results = {loaded.engine.run(bytearray(8)) for _ in range(3)}
+    assert results == {0}  # every program here returns r0 = 0 on its live path

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bpfvm import isa
-from bpfvm.isa.insn import Insn, check, decode, encode, lddw, lddw_value, s32
+from bpfvm.isa.insn import Insn, check, decode, encode, frame_writes, lddw, lddw_value, s32
 
 EXIT = Insn(0x95)
 
@@ -47,9 +47,6 @@ def _msgs(insns: list[Insn], helpers: set[int] | None = None) -> list[str]:
     ([Insn(0xFF), EXIT], "pc 0: unknown opcode 0xff"),
     ([Insn(0xB7, 11, 0, 0, 1), EXIT], "pc 0: bad register r11 in dst"),
     ([Insn(0xBF, 0, 12), EXIT], "pc 0: bad register r12 in src"),
-    ([Insn(0xB7, 10, 0, 0, 1), EXIT], "pc 0: r10 is read-only"),
-    ([Insn(0xDB, 1, 10, 0, 0xE1), EXIT], "pc 0: r10 is read-only (xchg writes"),
-    ([Insn(0xC3, 1, 10, 0, 0x01), EXIT], "pc 0: r10 is read-only (fetch_add writes"),
     ([Insn(0x18, 1, 0, 0, 1)], "pc 0: truncated lddw: missing second slot"),
     ([Insn(0x18, 1, 0, 0, 1), Insn(0xB7), EXIT], "pc 1: malformed lddw"),
     ([Insn(0x05, 0, 0, 5), EXIT], "pc 0: jump out of range: pc 6"),
@@ -71,7 +68,7 @@ def test_malformed_bytecode(insns: list[Insn], message: str) -> None:
 
 
 def test_every_problem_is_reported_in_pc_order() -> None:
-    msgs = _msgs([Insn(0xFF), Insn(0xB7, 10), Insn(0x05, 0, 0, 9), EXIT])
+    msgs = _msgs([Insn(0xFF), Insn(0xB7, 11), Insn(0x05, 0, 0, 9), EXIT])
     assert [m.split(":")[0] for m in msgs] == ["pc 0", "pc 1", "pc 2"]
 
 
@@ -97,3 +94,15 @@ def test_every_opcode_has_a_valid_form(spec: isa.OpSpec) -> None:
     insns = _valid_insn(spec) + [EXIT]
     assert insns[0].spec is spec
     assert _msgs(insns, {1}) == []
+
+
+def test_writes_to_r10_are_valid_bytecode_and_listed() -> None:
+    insns = [Insn(0xB7, 10, 0, 0, 1), *lddw(10, 7), Insn(0xDB, 1, 10, 0, 0xE1),
+             Insn(0xC3, 1, 10, 0, 0x01), Insn(0xC3, 1, 10, 0, 0x00), Insn(0xBF, 1, 10), EXIT]
+    assert check(insns) == []
+    got = frame_writes(insns)
+    assert got[0] == "r10 is read-only"
+    assert got[1] == "r10 is read-only"
+    assert got[3].startswith("r10 is read-only (xchg writes")
+    assert got[4].startswith("r10 is read-only (fetch_add writes")
+    assert sorted(got) == [0, 1, 3, 4]  # a plain add and a read of r10 write nothing
