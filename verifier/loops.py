@@ -366,25 +366,35 @@ def _later(at_back: dict[int, Recs], edges: dict[int, State], depth: int,
     the same head value: ``v == x + (d_v - d_x)`` modulo the view's width,
     exactly when that sum cannot leave the view's range."""
     out: Ranges = {}
+    full = tuple(zip(VIEW_LO, VIEW_HI, strict=True))
     for b, recs in at_back.items():
         st = edges[b]
-        for var in ident:
+        ranges = {}  # variable -> its range in each view at the back edge
+        for var in ident.keys() | recs.keys():
             n = _value(st, depth, var)
+            ranges[var] = full if n is None else (
+                (n.umin, n.umax), (n.smin, n.smax), (n.u32min, n.u32max), (n.s32min, n.s32max))
+        related: dict[Var, list[tuple[Var, Rec]]] = {}  # head value -> finite relations
+        for x, rec in recs.items():
+            if rec[1] != -INF and rec[2] != INF:
+                related.setdefault(rec[0], []).append((x, rec))
+        for var in ident:
             mine = recs.get(var)
+            group = related.get(mine[0], ()) if mine is not None else ()
             for view in range(4):
-                lo, hi = _view(n, view) if n is not None else (VIEW_LO[view], VIEW_HI[view])
-                if mine is not None and mine[MOD[view]] and mine[1] != -INF and mine[2] != INF:
-                    for x, rec in recs.items():
-                        if x == var or rec[0] != mine[0] or not rec[MOD[view]] \
-                                or rec[1] == -INF or rec[2] == INF:
+                lo, hi = ranges[var][view]
+                if len(group) > 1 and mine[MOD[view]] and mine[1] != -INF and mine[2] != INF:
+                    vlo, vhi = VIEW_LO[view], VIEW_HI[view]
+                    for x, rec in group:
+                        if x == var or not rec[MOD[view]] or ranges[x] is full:
                             continue
-                        xn = _value(st, depth, x)
-                        if xn is None:
-                            continue
-                        xlo, xhi = _view(xn, view)
+                        xlo, xhi = ranges[x][view]
                         elo, ehi = xlo + int(mine[1] - rec[2]), xhi + int(mine[2] - rec[1])
-                        if elo >= VIEW_LO[view] and ehi <= VIEW_HI[view]:
-                            lo, hi = max(lo, elo), min(hi, ehi)
+                        if elo >= vlo and ehi <= vhi:
+                            if elo > lo:
+                                lo = elo
+                            if ehi < hi:
+                                hi = ehi
                 key = (var, view)
                 if lo > hi:
                     out.setdefault(key, None)

@@ -209,17 +209,20 @@ def frame_writes(insns: Sequence[Insn]) -> dict[int, str]:
     selftests mark code they prove dead with one): the engines run r10 as
     an ordinary register, and only a verifier rejects the reachable ones."""
     out: dict[int, str] = {}
-    pc, n = 0, len(insns)
-    while pc < n:
-        insn = insns[pc]
-        spec = isa.lookup(insn.opcode, insn.src, insn.off, insn.imm)
-        if spec is not None:
+    frame, lookup = isa.FRAME_REG, isa.lookup
+    for pc, insn in enumerate(insns):
+        opcode, dst, src, off, imm = insn
+        # only ALU, load and atomic classes write a register: look those up
+        if (dst == frame and opcode & 0x07 in (0, 1, 4, 7)) or (
+                src == frame and opcode & 0xE7 == 0xC3):
+            spec = lookup(opcode, src, off, imm)
+            if spec is None or (pc and insns[pc - 1][0] == 0x18):
+                continue  # invalid, or possibly the second slot of a lddw: check() says
             _, _, _, _, _, atomic_ro, writes_dst, _ = _RULES[spec.key]
-            if writes_dst and insn.dst == isa.FRAME_REG:
+            if writes_dst and dst == frame:
                 out[pc] = "r10 is read-only"
-            elif atomic_ro and insn.src == isa.FRAME_REG:
+            elif atomic_ro and src == frame:
                 out[pc] = f"r10 is read-only ({spec.op} writes the old value to src)"
-        pc += 2 if spec is not None and spec.kind is isa.Kind.LDDW else 1
     return out
 
 
