@@ -22,10 +22,10 @@ from bpfvm.program import MapDef
 CTX, LONG, SCRATCH = 6, (7, 8, 9), (0, 1, 2, 3, 4, 5)
 MAX_DEPTH = 2
 # defects drawn more or less often than the base rate (the others: 1.0)
-DEFECT_WEIGHT = {"ctx-oob": 0.3, "ctx-field": 0.3, "no-null-check": 2.0, "null-path-deref": 1.5,
-                 "loop-no-progress": 2.0, "loop-unbounded": 2.0, "store-pointer": 2.0,
-                 "callee-reads-r6": 2.0, "read-clobbered": 1.5, "uninit-stack": 2.0,
-                 "ctx-write-ro": 2.0, "ptr-alu": 0.6, "key-uninit": 0.6, "ret-range": 0.6,
+DEFECT_WEIGHT = {"ctx-oob": 0.3, "ctx-field": 0.2, "no-null-check": 1.5, "null-path-deref": 1.5,
+                 "loop-no-progress": 2.0, "loop-unbounded": 1.5, "store-pointer": 1.5,
+                 "callee-reads-r6": 2.0, "read-clobbered": 1.5, "uninit-stack": 1.5,
+                 "ctx-write-ro": 2.0, "ptr-alu": 0.4, "key-uninit": 0.6, "ret-range": 0.6,
                  "return-pointer": 0.6, "join-null-link": 1.5,
                  "atomic-spilled-pointer": 4.0, "ptr-diff-unbounded": 1.5,
                  "direct-value-offset": 1.5}
