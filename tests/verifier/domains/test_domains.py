@@ -16,7 +16,7 @@ from bpfvm.isa import bits as width
 from bpfvm.isa import semantics
 from verifier.domains.arith import alu, bswap, loaded, sext, truncate, zext32
 from verifier.domains.compare import decided, refine
-from verifier.domains.interval import Scalar, Thresholds
+from verifier.domains.interval import Scalar, Thresholds, make
 from verifier.domains.tnum import M64, Tnum
 
 INTERESTING = [0, 1, 2, 7, 63, 64, 255, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 32,
@@ -117,3 +117,67 @@ def test_sext_sound(bits: int) -> None:
         a = Scalar.urange(0, x)
         want = width.sx(x & ((1 << bits) - 1), bits) & M64
         assert sext(a, bits, 64).contains(want)
+
+
+S64 = st.integers(-(1 << 63), (1 << 63) - 1)
+S32 = st.integers(-(1 << 31), (1 << 31) - 1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(S64, min_size=2, max_size=2), st.lists(st.integers(0, M64), min_size=2,
+                                                       max_size=2), values)
+def test_bounds_meet_sound_64(s: list[int], u: list[int], x: int) -> None:
+    """Signed and unsigned bounds given together keep every value in both."""
+    smin, smax, umin, umax = min(s), max(s), min(u), max(u)
+    got = make(Tnum.unknown(), umin, umax, smin, smax)
+    sx = x - (1 << 64) if x >> 63 else x
+    if umin <= x <= umax and smin <= sx <= smax:
+        assert got is not None and got.contains(x), (s, u, hex(x), got)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(S32, min_size=2, max_size=2), st.lists(st.integers(0, 0xFFFFFFFF), min_size=2,
+                                                       max_size=2), st.integers(0, 0xFFFFFFFF))
+def test_bounds_meet_sound_32(s: list[int], u: list[int], x: int) -> None:
+    s32min, s32max, u32min, u32max = min(s), max(s), min(u), max(u)
+    got = make(Tnum.unknown(32), 0, 0xFFFFFFFF, 0, 0xFFFFFFFF, u32min, u32max, s32min, s32max)
+    sx = x - (1 << 32) if x >> 31 else x
+    if u32min <= x <= u32max and s32min <= sx <= s32max:
+        assert got is not None and got.contains(x), (s, u, hex(x), got)
+
+
+def test_bounds_deduced_across_the_sign_boundary() -> None:
+    # s64 [-128, 127] and u64 <= 2**64 - 256: the negative part is excluded
+    got = make(Tnum.unknown(), 0, M64 - 255, -128, 127)
+    assert got is not None and (got.smin, got.smax, got.umin, got.umax) == (0, 127, 0, 127)
+    # u64 >= 2**63: only the negative part is left
+    got = make(Tnum.unknown(), 1 << 63, M64, -128, 127)
+    assert got is not None and (got.smin, got.smax) == (-128, -1)
+    # u32 <= 0x80000003 and s32 >= -3: [0, S32_MAX]
+    got = make(Tnum.unknown(32), 0, 0xFFFFFFFF, 0, 0xFFFFFFFF, 0, 0x80000003, -3,
+               (1 << 31) - 1)
+    assert got is not None and (got.s32min, got.u32max) == (0, (1 << 31) - 1)
+    # both parts overlap: nothing new
+    got = make(Tnum.unknown(), 0, M64 - 127, -128, 127)
+    assert got is not None and (got.smin, got.smax) == (-128, 127)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([8, 16, 32]), st.sampled_from([32, 64]), st.integers(0, M64),
+       st.integers(0, 1 << 17), st.data())
+def test_sext_of_a_range_sound(bits: int, w: int, lo: int, span: int,
+                               data: st.DataObject) -> None:
+    hi = min(lo + span, M64)
+    a = Scalar.urange(lo, hi)
+    x = data.draw(st.integers(lo, hi))
+    v = width.sx(x & ((1 << bits) - 1), bits) & M64
+    want = v if w == 64 else v & 0xFFFFFFFF
+    assert sext(a, bits, w).contains(want), (bits, w, hex(lo), hex(hi), hex(x))
+
+
+def test_sext_of_a_negative_range_is_exact() -> None:
+    got = sext(Scalar.urange(0x80, 0x8F), 8, 32)
+    assert (got.s32min, got.s32max, got.umin, got.umax) == (-128, -113, 0xFFFFFF80,
+                                                            0xFFFFFF8F)
+    got = sext(Scalar.urange(0x80, 0x8F), 8, 64)
+    assert (got.smin, got.smax) == (-128, -113)
