@@ -168,14 +168,14 @@ def helper_call(env: Env, state: State, pc: int, helper_id: int) -> State:
         new_id = pc + 1  # the result's id (null-check links) and map value (entry)
 
         def scrub(v: Val) -> Val:  # results of this lookup's earlier runs
-            if v.id == new_id:
+            if v.id == new_id or v.id == -new_id:  # and one-way links to them
                 v = Val(v.kind, v.num, v.obj, v.null, 0)
             if v.obj is not None and v.obj.entry == new_id:
                 v = Val(v.kind, v.num, v.obj.any_entry(), v.null, v.id)
             return v
 
-        if state.has_id(new_id) or _has_entry(state, new_id):  # else map_vals would give
-            state = state.map_vals(scrub)  # an equal state back
+        if state.has_id(new_id) or state.has_id(-new_id) or _has_entry(state, new_id):
+            state = state.map_vals(scrub)  # (else map_vals would give an equal state back)
         return _clobber(state, pointer(env.map_obj(int(m.obj.ref), new_id), 0, True, new_id))
     return _clobber(state, UNINIT if spec.ret is Ret.VOID else UNKNOWN)
 

@@ -329,6 +329,17 @@ def _null_check(env: Env, state: State, reg: int, to_null: bool, ptr: Val) -> St
     new = const(0) if to_null else Val(K_PTR, ptr.num, ptr.obj, False, 0)
     if ptr.id == 0:
         return state.set_reg(reg, new)
+    if ptr.id < 0:  # one-way: only when not null, the values of lookup X are not null
+        state = state.set_reg(reg, new)
+        if to_null or not state.has_id(-ptr.id):
+            return state
+        linked = -ptr.id
+
+        def not_null(v: Val) -> Val:
+            if v.id == linked and v.kind is K_PTR:
+                return Val(K_PTR, v.num, v.obj, False, 0)
+            return v
+        return state.map_vals(not_null)
     return state.replace(K_PTR, ptr.id, new)
 
 

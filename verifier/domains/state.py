@@ -253,17 +253,18 @@ class State:
 
 
 def _unlinked(v: Val) -> bool:
-    """A maybe-null pointer without an id: perhaps a pointer joined with 0."""
-    return v.kind is K_PTR and v.null and not v.id
+    """A maybe-null pointer without an id or with a one-way one: perhaps a
+    pointer joined with 0."""
+    return v.kind is K_PTR and v.null and v.id <= 0
 
 
 def _claim(x: Val, y: Val) -> tuple[int, int] | None:
     """``(side, id)`` when one of ``x`` (side 0), ``y`` (side 1) is a
     maybe-null pointer with ``id`` and the other the constant 0."""
-    if x.kind is K_PTR and x.id and y.kind is K_SCALAR and y.num.is_const() \
+    if x.kind is K_PTR and x.id > 0 and y.kind is K_SCALAR and y.num.is_const() \
             and y.num.value == 0:
         return 0, x.id
-    if y.kind is K_PTR and y.id and x.kind is K_SCALAR and x.num.is_const() \
+    if y.kind is K_PTR and y.id > 0 and x.kind is K_SCALAR and x.num.is_const() \
             and x.num.value == 0:
         return 1, y.id
     return None
@@ -280,7 +281,10 @@ def _relink(a: State, b: State, joined: State) -> State:
     its null check must not null the lookup result too).  Values that all
     carry id X on one path and all hold 0 on the other are equal on both
     paths, so they may share X in the join -- provided nothing else in the
-    joined state carries X (the links of one id form one class)."""
+    joined state carries X (the links of one id form one class).  A one-way
+    link ``-X`` (:func:`~verifier.domains.values._one_way`) refers to the
+    values that carried X on its own path, not to this new class: it is
+    dropped."""
     groups: dict[tuple[int, int], list[tuple[int, int | None, int]]] = {}
     for d, (fa, fb, fj) in enumerate(zip(a.frames, b.frames, joined.frames, strict=True)):
         for r, v in enumerate(fj.regs):
@@ -296,6 +300,9 @@ def _relink(a: State, b: State, joined: State) -> State:
     for (_side, id), where in sorted(groups.items()):
         if joined.has_id(id):  # taken by values linked on both paths, or another group
             continue
+        if joined.has_id(-id):
+            joined = joined.map_vals(lambda v, gone=-id: Val(v.kind, v.num, v.obj, v.null, 0)
+                                     if v.id == gone else v)
         frames = list(joined.frames)
         for d, off, r in where:
             f = frames[d]

@@ -152,17 +152,18 @@ class Val:
         if self.kind is K_PTR and o.kind is K_PTR and self.obj == o.obj:
             assert self.num is not None and o.num is not None
             return Val(K_PTR, self.num.join(o.num), self.obj, self.null or o.null,
-                       self.id if self.id == o.id else 0)
+                       _join_ids(self, o))
         if self.kind is K_PTR and o.kind is K_PTR and self.obj.same_storage(o.obj):
             assert self.num is not None and o.num is not None  # values of one map: which
             return Val(K_PTR, self.num.join(o.num), self.obj.any_entry(),  # is not known
-                       self.null or o.null, self.id if self.id == o.id else 0)
+                       self.null or o.null, _join_ids(self, o))
         # a pointer joined with 0 is not a copy of the lookup result on every path:
-        # it loses the id (State.join gives it back where that is consistent)
+        # it keeps only the one-way link (State.join gives the id back where that
+        # is consistent)
         if self.kind is K_PTR and _is_zero(o):
-            return Val(K_PTR, self.num, self.obj, True, 0)
+            return Val(K_PTR, self.num, self.obj, True, _one_way(self))
         if o.kind is K_PTR and _is_zero(self):
-            return Val(K_PTR, o.num, o.obj, True, 0)
+            return Val(K_PTR, o.num, o.obj, True, _one_way(o))
         return TOP
 
     def widen(self, o: Val, th: Thresholds) -> Val:
@@ -176,6 +177,26 @@ class Val:
 
     def leq(self, o: Val) -> bool:
         return self.join(o) == o
+
+
+def _one_way(v: Val) -> int:
+    """The id of a maybe-null pointer joined with 0: ``-X`` when ``v`` is
+    linked to lookup result X (or already one-way linked to it).  A value
+    with ``-X`` is not equal to X's values, but when it is not null it came
+    from the path where it was: X's values are not null either."""
+    if not v.null or not v.id:
+        return 0
+    return v.id if v.id < 0 else -v.id
+
+
+def _join_ids(a: Val, b: Val) -> int:
+    """The id of two joined pointers of one object: shared when both carry
+    it; one-way (``-X``) when one is linked to X and the other one-way."""
+    if a.id == b.id:
+        return a.id
+    if a.null and b.null and a.id and abs(a.id) == abs(b.id):
+        return -abs(a.id)
+    return 0
 
 
 def _is_zero(v: Val) -> bool:
