@@ -26,7 +26,8 @@ from bpfvm.errors import BpfvmError
 if TYPE_CHECKING:
     from rich.console import Console
 
-EXTENSIONS = ("bpfvm.cli.mm_pagetables", "bpfvm.cli.sweep", "bpfvm.cli.snapshot")
+EXTENSIONS = ("bpfvm.cli.mm_pagetables", "bpfvm.cli.sweep", "bpfvm.cli.snapshot",
+              "bpfvm.cli.study")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
