@@ -244,9 +244,9 @@ def join_with_zero_keeps_id(mp: pytest.MonkeyPatch) -> None:
     def make(orig: Callable) -> Callable:
         def join(self, o):
             out = orig(self, o)
-            if out.kind is K.PTR and not out.id:
+            if out.kind is K.PTR and out.id <= 0:  # none, or only the one-way link
                 for p, z in ((self, o), (o, self)):
-                    if p.kind is K.PTR and p.id and z.kind is K.SCALAR and z.num is not None \
+                    if p.kind is K.PTR and p.id > 0 and z.kind is K.SCALAR and z.num is not None \
                             and z.num.is_const() and z.num.value == 0:
                         return Val(K.PTR, out.num, out.obj, True, p.id)
             return out
