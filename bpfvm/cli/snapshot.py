@@ -1,7 +1,7 @@
 """``bpfvm mm snapshot`` and ``bpfvm mm analyze``: real machines as input.
 
 ``bpfvm mm snapshot [-o FILE]`` records this Linux machine's page flags and
-memory files (:mod:`mmcore.studies.snapshot`; needs root) into a compressed
+memory files (:mod:`mmcore.phys.snapshot`; needs root) into a compressed
 ``.npz`` (default ``snapshot.npz``).  ``bpfvm mm analyze FILE [--json OUT]
 [--plot MAP.png]`` prints what the snapshot says about huge pages
 (:mod:`mmcore.studies.analyze`) and can draw its pageblock map: one pixel
@@ -34,7 +34,7 @@ def register(mm_subparsers: argparse._SubParsersAction) -> None:
 
 
 def snapshot(args: argparse.Namespace) -> int:
-    from mmcore.studies.snapshot import record, to_bytes
+    from mmcore.phys.snapshot import record, to_bytes
 
     check_output(args.output, "-o")
     snap = record()
@@ -48,9 +48,9 @@ def snapshot(args: argparse.Namespace) -> int:
 
 
 def analyze(args: argparse.Namespace) -> int:
+    from mmcore.phys.snapshot import load
     from mmcore.studies.analyze import analyze as analyze_snapshot
     from mmcore.studies.analyze import analyze_classes
-    from mmcore.studies.snapshot import load
 
     inputs = [args.snapshot]
     if args.json:
