@@ -1,6 +1,7 @@
 """Parse one line of assembly into its shape: labels, a statement, operands.
 
-The grammar (``grammar.lark``, loaded as package data) has one entry point per
+The grammar (``grammar.lark``, compiled once and cached by
+:mod:`bpfvm.asm.grammar_cache`) has one entry point per
 syntax plus one for directives.  This module turns a parse into plain
 records: registers, numbers, memory operands, map references, names and
 jump targets, each with its column.  It checks nothing about opcodes or
@@ -13,10 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from bpfvm.asm.grammar_cache import load_parser
 
 SYNTAXES = ("conformance", "kernel")
 _START = {"conformance": "conf_line", "kernel": "kern_line", "directive": "dir_line"}
@@ -286,9 +288,7 @@ class _ToRecords(Transformer):
 
 @cache
 def _parser() -> Lark:
-    grammar = resources.files("bpfvm.asm").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", start=list(_START.values()), cache=True,
-                maybe_placeholders=True, transformer=_ToRecords())
+    return load_parser(_ToRecords(), start=list(_START.values()), maybe_placeholders=True)
 
 
 def strip_comment(text: str) -> str:
