@@ -1,9 +1,9 @@
 """The assembler's compiled grammar, kept between runs in the user's cache.
 
 Building the LALR tables from ``grammar.lark`` takes longer than a short
-command's whole run, so :func:`load_parser` keeps lark's serialised parser in
-``$XDG_CACHE_HOME/bpfvm`` (lark's own format, ``Lark.save``; default ``~/.cache/bpfvm``) under a name made of
-the hash of the grammar text, the lark version and the Python version: a
+command's whole run, so :func:`load_parser` keeps lark's serialised parser
+(``Lark.save``) in ``$XDG_CACHE_HOME/bpfvm`` (default ``~/.cache/bpfvm``)
+under a name made of the hash of the grammar text, the lark version and the Python version: a
 changed grammar or an upgraded lark gets a new file, never a stale one.  The
 file is written atomically (a temporary file renamed into place), so two
 processes starting at once never read half a file; a cache that cannot be

@@ -42,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(bytes, or with a unit: region=512KiB); overrides the program's "
                    ".object NAME SIZE")
     p.add_argument("--log-level", type=int, choices=(0, 1, 2), default=0,
-                   help="0: verdict only; 1: and every branch; 2: and the register state "
-                   "at each instruction; 1 and 2 end with a 'processed N insns' line")
+                   help="0: verdict only; 1: and every branch; 2: and the register and stack state "
+                   "after each instruction; 1 and 2 end with a 'processed N insns' line")
     add_json_flag(p)
     p.set_defaults(func=run)
 
