@@ -54,13 +54,16 @@ def _describe(state: State | None, regs: tuple[int, ...]) -> str:
 def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | None = None,
            helpers: HelperTable, objects: dict[str, int] | None = None,
            budget: int = VISIT_BUDGET, insn_limit: int = INSN_LIMIT,
-           log_level: int = 0, formatter: Formatter = raw_format) -> Verdict:
+           log_level: int = 0, formatter: Formatter = raw_format,
+           progress: Callable[[int, int], None] | None = None) -> Verdict:
     """Accept or reject ``program`` for ``hook`` (None: the generic ``mem``
     type with an r1 buffer of ``ctx_size`` bytes and r2 = its length).
     ``budget`` bounds the analysis's work (instruction visits);
     ``insn_limit`` the instructions one run of an accepted program may
     execute (by default an engine's default instruction budget);
-    ``formatter`` shows an instruction in diagnostics and the log."""
+    ``formatter`` shows an instruction in diagnostics and the log;
+    ``progress(visits, bound)`` follows a long analysis (``bound``: the
+    instruction count of a program without loops or calls, else ``budget``)."""
     t0 = time.perf_counter()
     insns = program.insns
 
@@ -93,7 +96,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     checker = Checker(_describe)
     env = Env(program, code, hook, ctx, helpers, program.maps, dict(objects or {}), th, checker)
     env.loop_th = _loop_thresholds(code, ctx.size)
-    res = Analyzer(env, initial(regs), budget).run()
+    res = Analyzer(env, initial(regs), budget, progress).run()
     for node in res.states:  # a write to r10 is rejected where it may run
         if node[1] in frame_writes and not res.exhausted:
             res.problems.setdefault(node, []).append(

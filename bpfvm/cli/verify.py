@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from bpfvm.cli.busy import busy
 from bpfvm.cli.common import (
     TextConsole,
     add_json_flag,
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if args.object:
             raise BpfvmError("--object applies to a hook's objects, not to --ctx-size")
     _objects(args.object)  # checked before the (slow) assembly
-    programs = load_programs(args.program)
+    with busy(f"assembling {args.program}", "lines", quiet=args.json) as step:
+        programs = load_programs(args.program, progress=step)
     if len(programs) > 1 and args.hook:
         programs = [pick_section(programs, args.hook, args.program)]
     codes, reports = [], []
@@ -143,9 +145,10 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
                              f"or give --object {missing[0]}=SIZE")
     note = _region_note(program, hook, objects)
     table = helpers()
-    verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=table,
-                     objects=objects, log_level=args.log_level,
-                     formatter=formatter(program, table))
+    with busy(f"verifying {label}", "instruction visits", quiet=args.json) as step:
+        verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=table,
+                         objects=objects, log_level=args.log_level,
+                         formatter=formatter(program, table), progress=step)
     code = 0 if verdict.accepted else 1
     report = {"program": label, "hook": hook.name if hook else None, **verdict.to_json()}
     if args.json:
