@@ -155,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
     hooks = list(HOOKS.values())
     if args.name:
         if args.name not in HOOKS:
-            raise BpfvmError(f"unknown hook '{args.name}' (known: {', '.join(HOOKS)})")
+            raise BpfvmError(f"unknown hook '{args.name[:40]}' (known: {', '.join(HOOKS)})")
         hooks = [HOOKS[args.name]]
+    if args.json and args.markdown:
+        raise BpfvmError("--json and --markdown: choose one output format")
     if args.json:
         print_json([_as_json(h, table) for h in hooks])
         return 0

@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = mm_sub.add_parser("compare", help="built-in policies vs the scenario's programs")
     c.add_argument("scenario", nargs="?", help="scenario file (.toml; default: the demo)")
-    c.add_argument("--plot", metavar="OUT.png", help="draw key metrics over time (matplotlib)")
+    c.add_argument("--plot", metavar="OUT.png", help="draw, over time, the metrics that "
+                   "differ between the sides (matplotlib)")
     c.add_argument("--json", metavar="OUT", help="write both results as JSON to OUT ('-': stdout)")
     _engine_flag(c)
     c.set_defaults(func=compare)
