@@ -12,7 +12,7 @@ callback is then None and the work is not slowed.
 
 from __future__ import annotations
 
-import threading
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,8 +22,14 @@ SHOW_AFTER = 1.0  # seconds of work before a bar appears
 
 
 def _terminal(quiet: bool) -> Any:
-    """The stderr console, when a bar may be drawn on it."""
+    """The stderr console, when a bar may be drawn on it (rich is imported
+    only then)."""
     if quiet:
+        return None
+    try:
+        if not sys.stderr.isatty():
+            return None
+    except (AttributeError, ValueError):
         return None
     from bpfvm.cli.common import console
 
@@ -69,6 +75,8 @@ def busy_while(label: str, *, quiet: bool = False, after: float = SHOW_AFTER) ->
     if err is None:
         yield
         return
+    import threading
+
     from bpfvm.cli.common import progress
 
     bar = progress(err, "")
