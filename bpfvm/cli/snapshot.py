@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 from bpfvm.cli.common import check_output, console, write_output
+from bpfvm.errors import BpfvmError
 
 
 def register(mm_subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +62,7 @@ def analyze(args: argparse.Namespace) -> int:
 
         check_output(args.plot, "--plot", inputs)
         plot_format(args.plot)
+    _regular_file(args.snapshot)
     snap = load(args.snapshot)
     result = analyze_snapshot(snap)
     if args.plot:
@@ -71,6 +74,15 @@ def analyze(args: argparse.Namespace) -> int:
             return 0
     print_analysis(result, console(args))
     return 0
+
+
+def _regular_file(path: str) -> None:
+    """A snapshot is a file: a device or a pipe (/dev/zero) is refused before
+    the archive reader seeks in it forever."""
+    p = Path(path)
+    if p.exists() and not p.is_dir() and not p.is_file():
+        raise BpfvmError(f"{path}: not a snapshot (not a regular file; a snapshot is a "
+                         ".npz file from bpfvm mm snapshot)")
 
 
 def print_analysis(r: dict[str, Any], out: Any) -> None:
