@@ -246,6 +246,13 @@ def check_output(dest: str, flag: str = "-o", inputs: Iterable[str | Path] = ())
             same = False
         if same:
             raise BpfvmError(f"{flag} {dest}: is the input file; refusing to overwrite it")
+    try:  # the directory must take the temporary file the write goes through
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise BpfvmError(f"{flag} {dest}: {parent}: cannot write there "
+                         f"({exc.strerror or type(exc).__name__})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_output(dest: str, data: bytes | str, flag: str = "-o",
