@@ -50,6 +50,7 @@ class Seeded:
     pages: dict[str, int]
     file_pages: int
     unmovable_pageblocks: int
+    file_id: int = -1  # owner id of the recorded page cache (-1: none)
 
 
 def seed(mm: MM, classes: np.ndarray) -> Seeded:
@@ -83,8 +84,10 @@ def seed(mm: MM, classes: np.ndarray) -> Seeded:
     mm.kernel.pages[Source.SLAB_UNMOVABLE] += int(unmov.sum())
     # the recorded page cache (and anonymous memory): one clean file
     pfns = np.nonzero(movable)[0]
+    fid = -1
     if len(pfns):
         f = mm.new_file(len(pfns), 0)
+        fid = f.fid
         fr.view("owner")[pfns] = f.fid
         fr.view("index")[pfns] = np.arange(len(pfns))
         f.pages = type(f.pages)("i", pfns.astype(np.int32).tobytes())
@@ -99,7 +102,7 @@ def seed(mm: MM, classes: np.ndarray) -> Seeded:
                       strict=True):
         pa.free_range(lo, hi)
     counts = {cls.name.lower(): int((c == cls).sum()) for cls in PageClass}
-    return Seeded(counts, len(pfns), int(pb_unmov.sum()))
+    return Seeded(counts, len(pfns), int(pb_unmov.sum()), fid)
 
 
 
@@ -109,3 +112,39 @@ def seed_snapshot(mm: MM, path: str) -> Seeded:
 
     snap = load(path)
     return seed(mm, snap.classes()[: mm.frames.n])
+
+
+def classes_of(mm: MM, recorded: np.ndarray | None = None, recorded_file: int = -1
+               ) -> np.ndarray:
+    """The :class:`~mmcore.phys.snapshot.PageClass` of every frame of a
+    simulated machine, as a snapshot of it would record them: free (buddy
+    or per-cpu), anon (process pages), file (page cache), slab (slab and
+    network buffers), pgtable (page tables and page-table regions) -- so
+    ``analyze`` reads a simulated machine as it reads a real one.  With
+    ``recorded`` (the classes a machine was seeded with), pages still held
+    from the seeding keep their recorded class."""
+    fr = mm.frames
+    state = fr.view("state")
+    order = fr.view("order").astype(np.int64)
+    owner = fr.view("owner")
+    heads = np.nonzero(state != FrameState.TAIL)[0]
+    head_class = np.full(len(heads), PageClass.KERNEL_OTHER, dtype=np.uint8)
+    o = owner[heads]
+    head_class[state[heads] != FrameState.ALLOC] = PageClass.FREE
+    alloc = state[heads] == FrameState.ALLOC
+    for source, cls in ((Source.SLAB_RECLAIMABLE, PageClass.SLAB),
+                        (Source.SLAB_UNMOVABLE, PageClass.SLAB),
+                        (Source.NETBUF, PageClass.KERNEL_OTHER),
+                        (Source.PAGETABLE, PageClass.PGTABLE),
+                        (Source.REGION, PageClass.PGTABLE)):
+        head_class[alloc & (o == KERNEL_OWNER[source])] = cls
+    files = np.array(sorted(mm.files), dtype=np.int64)
+    procs = np.array(sorted(mm.procs), dtype=np.int64)
+    head_class[alloc & np.isin(o, files)] = PageClass.FILE
+    head_class[alloc & np.isin(o, procs)] = PageClass.ANON
+    if recorded is not None:  # seeded kernel pages (index 0) keep their recorded class
+        keep = alloc & (o == KERNEL) & (fr.view("index")[heads] == 0)
+        keep |= alloc & (o == recorded_file)
+        head_class[keep] = np.asarray(recorded, dtype=np.uint8)[heads[keep]]
+    sizes = np.left_shift(1, order[heads])
+    return np.repeat(head_class, sizes)[: fr.n]

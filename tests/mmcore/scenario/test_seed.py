@@ -97,3 +97,35 @@ def test_snapshot_paths_are_relative_to_the_scenario_and_errors_name_the_key(tmp
         parse_scenario(scenario({"snapshot": "junk.npz"}), str(tmp_path / "s.toml"))
     with pytest.raises(ScenarioError, match=r"machine\.nodes: give nodes or snapshot"):
         parse_scenario(scenario({"snapshot": str(SNAP), "nodes": [{"memory": "64MiB"}]}))
+
+
+def test_classes_of_a_seeded_machine_give_back_the_recorded_classes(seeded, classes):
+    from mmcore.scenario.seed import classes_of
+
+    got = classes_of(seeded.mm, classes, seeded.seeded.file_id)
+    assert (got == classes).all()
+    # without the recording, the recorded anonymous pages read as page cache
+    plain = classes_of(seeded.mm)
+    assert (plain[classes == PageClass.ANON] == PageClass.FILE).all()
+
+
+def test_classes_of_a_live_machine_name_each_owner():
+    from mmcore.scenario.seed import classes_of
+    from mmcore.sources import Source
+    from tests.mmcore.machines import small_mm
+
+    mm = small_mm(pages=2048)
+    slab = mm.kernel.alloc(Source.SLAB_UNMOVABLE, 1, 100)
+    net = mm.kernel.alloc(Source.NETBUF, 0, 100)
+    proc = mm.spawn()
+    start = proc.mmap(2 << 20, "none")
+    anon = proc.access(start)
+    f = mm.new_file(4)
+    page = f.read(2)
+    got = classes_of(mm)
+    assert got[slab] == got[slab + 1] == PageClass.SLAB
+    assert got[net] == PageClass.KERNEL_OTHER
+    assert got[anon] == PageClass.ANON and got[page] == PageClass.FILE
+    assert (got == PageClass.PGTABLE).sum() == mm.page_table_pages()
+    pcp = sum(len(lst) for z in mm.phys.zones for lst in z.pcp)
+    assert (got == PageClass.FREE).sum() == sum(z.free_pages for z in mm.phys.zones) + pcp
