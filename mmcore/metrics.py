@@ -85,7 +85,13 @@ def collect(mm: MM) -> dict[str, Any]:
             "successes": mm.compaction.successes,
             "pages_migrated": mm.compaction.migrated,
             "proactive_runs": mm.compaction.proactive_runs,
+            "deferred": mm.compaction.deferred,
+            "not_suitable": mm.compaction.not_suitable,
+            "isolate_failed": mm.compaction.isolate_failed,
+            "skip_resets": mm.compaction.skip_resets,
+            "pinned_pages": len(mm.pinned),
         },
+        "kcompactd": mm.compaction.kcompactd.metrics(),
         "reclaim": {
             "scanned": s.pgscan,
             "reclaimed": s.pgsteal,

@@ -11,6 +11,7 @@ This is the API the scenario runner, the CLI and the program layer use:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from mmcore.pagetables.pte import PageTable, TableMemory
 from mmcore.pagetables.radix import RadixPageTable
 from mmcore.pagetables.tlb import PageWalkCache, Tlb, TlbConfig
 from mmcore.phys.compaction import Compactor
+from mmcore.phys.compaction.control import EXTFRAG_THRESHOLD, Result
 from mmcore.phys.kernel import KernelAllocs
 from mmcore.phys.page_alloc import PageAllocator
 from mmcore.phys.physmem import MachineSpec, PhysMem, Zone
@@ -54,6 +56,10 @@ class MMConfig:
     compaction_proactiveness: int = 20
     swappiness: int = 60
     pwc: bool = True
+    extfrag_threshold: int = EXTFRAG_THRESHOLD  # vm.extfrag_threshold
+    kcompactd_interval: int = 50  # ticks between kcompactd's proactive checks
+    pin_rate: float = 0.0  # share of anonymous pages long-term pinned at fault
+    pin_seed: int = 1  # seed of the pin draws (their own generator)
 
 
 @dataclass
@@ -117,7 +123,11 @@ class MM:
         self._next_owner = FIRST_DYNAMIC_OWNER
         self.kernel = KernelAllocs(self)
         self.reclaim = Reclaimer(self, self.config.swappiness)
-        self.compaction = Compactor(self, self.config.compaction_proactiveness)
+        self.pinned: set[int] = set()  # pfns of long-term pinned pages (not migratable)
+        self._pin_rng = random.Random(self.config.pin_seed)
+        cfg = self.config
+        self.compaction = Compactor(self, cfg.compaction_proactiveness, cfg.extfrag_threshold,
+                                    cfg.kcompactd_interval)
         self.regions = RegionAllocator(self)
         self.oom = OomKiller(self)
         self.current: Process | None = None  # the process whose fault is running
@@ -164,7 +174,16 @@ class MM:
     def free(self, pfn: int) -> None:
         if self.frames.lru[pfn]:
             self.lru.remove(pfn)
+        if self.pinned:
+            self.pinned.discard(pfn)
         self.pa.free(pfn)
+
+    def maybe_pin(self, pfn: int) -> None:
+        """Pin a freshly faulted anonymous page with chance ``pin_rate`` (a
+        long-term GUP pin, as RDMA or VFIO take): it stays movable but
+        migration refuses it until it is freed."""
+        if self.config.pin_rate and self._pin_rng.random() < self.config.pin_rate:
+            self.pinned.add(pfn)
 
     # --- owners ----------------------------------------------------------------
     def _new_owner(self) -> int:
@@ -326,14 +345,24 @@ class MM:
         """Compact a node's zones; with ``evacuate_normal``, move the movable
         pages of its normal zone into its movable zone (Contiguitas)."""
         node = self.phys.nodes[nid]
+        c = self.compaction
         if evacuate_normal:
-            return self.compaction.compact_zone(node.normal, order, target=node.movable)
-        return any([self.compaction.compact_zone(z, order) for z in node.zones if z.managed])
+            return c.compact_zone(node.normal, order, target=node.movable) == Result.SUCCESS
+        return any([c.compact_zone(z, order) == Result.SUCCESS for z in node.zones if z.managed])
 
     def background(self) -> None:
-        """What runs between events: kswapd, expiry of kernel allocations."""
+        """What runs between events: expiry of kernel allocations, kswapd,
+        kcompactd."""
         self.kernel.expire(self.tick)
         self.reclaim.run_kswapd()
+        self.compaction.kcompactd.run(self.tick)
+
+    def kswapd_sleep(self, nid: int, order: int, classzone: int) -> None:
+        """kswapd of ``nid`` balanced its node and goes to sleep
+        (``kswapd_try_to_sleep``): reset skip bits that direct compaction
+        asked to flush, and wake kcompactd for the order it was woken for."""
+        self.compaction.kswapd_sleep(nid)
+        self.compaction.kcompactd.wake(nid, order, classzone)
 
     # --- checks and metrics ---------------------------------------------------------
     def check(self) -> None:

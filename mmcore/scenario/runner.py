@@ -80,7 +80,8 @@ class Runner:
     ) -> None:
         self.sc, self.check = sc, check
         self.rng = random.Random(sc.seed)
-        cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness)
+        cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness,
+                       kcompactd_interval=sc.kcompactd_interval, **dict(sc.mm_options))
         self.mm = MM(sc.machine, cfg)
         self.attached = attach_all(sc, self.mm, engine, programs) if attach else []
         for hook, eng in (engines or {}).items():
@@ -219,8 +220,6 @@ class Runner:
                     mm.delete_file(f)
         self._exits(t)
         mm.background()
-        if t and t % sc.kcompactd_interval == 0:
-            mm.compaction.proactive()
         if sc.evacuate_interval and t and t % sc.evacuate_interval == 0:
             for node in mm.phys.nodes:
                 mm.compact(node.nid, evacuate_normal=True)

@@ -127,6 +127,7 @@ class Scenario:
     phases: tuple[Phase, ...]
     attach: tuple[Attach, ...]
     baseline: Scenario | None = None  # the built-in side of a comparison, if it differs
+    mm_options: tuple[tuple[str, Any], ...] = ()  # further MMConfig fields, by name
 
 _RECORD: list[tuple[str, str, Any, Any, bool]] | None = None  # keys read (schema_keys)
 
@@ -402,6 +403,11 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     kcompactd = m.get("kcompactd_interval", _int(1), 50)
     swappiness = m.get("swappiness", _int(0, 200), 60)
     evacuate = m.get("evacuate_interval", _int(0), 0)
+    mm_options = (
+        ("extfrag_threshold", m.get("extfrag_threshold", _int(0, 1000), 500)),
+        ("pin_rate", m.get("pin_rate", _float(0.0, 1.0), 0.0)),
+        ("pin_seed", seed),
+    )
     m.done()
     raw_phases = r.get("phases", _raw("array of tables"), [])
     if not isinstance(raw_phases, list):
@@ -448,7 +454,7 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     r.done()
     return Scenario(
         name, file, seed, duration, sample_every, machine, tlb, proactiveness, kcompactd,
-        swappiness, evacuate, phases, tuple(attach), baseline,
+        swappiness, evacuate, phases, tuple(attach), baseline, mm_options,
     )  # fmt: skip
 
 
@@ -522,7 +528,14 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "mm.tlb.pwc_pdpt": ("entries", "page-walk cache entries for PDPT entries"),
     "mm.tlb.pwc_pd": ("entries", "page-walk cache entries for page-directory entries"),
     "mm.compaction_proactiveness": ("percent", "as vm.compaction_proactiveness"),
-    "mm.kcompactd_interval": ("ticks", "interval of proactive compaction"),
+    "mm.kcompactd_interval": ("ticks", "kcompactd's timeout: how often it checks the "
+                              "fragmentation score for proactive compaction when not woken "
+                              "(Linux: 500 ms)"),
+    "mm.extfrag_threshold": ("1/1000", "as vm.extfrag_threshold: compaction_suitable refuses "
+                             "a costly order whose fragmentation index is at most this "
+                             "(the failure is lack of memory, not fragmentation)"),
+    "mm.pin_rate": ("share", "anonymous pages long-term pinned at fault (as RDMA/VFIO "
+                    "pins): movable but not migratable while pinned"),
     "mm.swappiness": ("-", "as vm.swappiness: the built-in reclaim split"),
     "mm.evacuate_interval": ("ticks", "interval of a full evacuation of each node's normal "
                              "zone (0: never)"),

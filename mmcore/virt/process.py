@@ -182,6 +182,7 @@ class Process:
         self.present[size] += 1
         if order < ORDER_1G:
             mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_ANON))
+            mm.maybe_pin(pfn)
         return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), loc, e
 
     def _account(self, base: int, order: int, delta: int) -> None:
