@@ -92,6 +92,7 @@ def collect(mm: MM) -> dict[str, Any]:
             "pinned_pages": len(mm.pinned),
         },
         "kcompactd": mm.compaction.kcompactd.metrics(),
+        "hugetlb": mm.hugetlb.metrics(),
         "reclaim": {
             "scanned": s.pgscan,
             "reclaimed": s.pgsteal,

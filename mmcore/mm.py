@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
+from mmcore.constants import NR_ORDERS, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
 from mmcore.errors import OutOfMemoryError, PageTableError
 from mmcore.hooks.dispatch import HookTable, slot
 from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
@@ -27,6 +27,7 @@ from mmcore.pagetables.radix import RadixPageTable
 from mmcore.pagetables.tlb import PageWalkCache, Tlb, TlbConfig
 from mmcore.phys.compaction import Compactor
 from mmcore.phys.compaction.control import EXTFRAG_THRESHOLD, Result
+from mmcore.phys.hugetlb import HugetlbPool
 from mmcore.phys.kernel import KernelAllocs
 from mmcore.phys.page_alloc import PageAllocator
 from mmcore.phys.physmem import MachineSpec, PhysMem, Zone
@@ -60,6 +61,11 @@ class MMConfig:
     kcompactd_interval: int = 50  # ticks between kcompactd's proactive checks
     pin_rate: float = 0.0  # share of anonymous pages long-term pinned at fault
     pin_seed: int = 1  # seed of the pin draws (their own generator)
+    hugetlb_boot: int = 0  # 1 GiB pages reserved at boot (hugepagesz=1G hugepages=N)
+    hugetlb_overcommit: int = 0  # nr_overcommit_hugepages (surplus pages on demand)
+    hugetlb_movable: bool = False  # pool pages may come from ZONE_MOVABLE (not Linux)
+    thp_enabled: str = "always"  # transparent_hugepage/enabled
+    thp_defrag: str = "madvise"  # transparent_hugepage/defrag
 
 
 @dataclass
@@ -129,6 +135,8 @@ class MM:
         self.compaction = Compactor(self, cfg.compaction_proactiveness, cfg.extfrag_threshold,
                                     cfg.kcompactd_interval)
         self.regions = RegionAllocator(self)
+        self.hugetlb = HugetlbPool(self, cfg.hugetlb_boot, cfg.hugetlb_overcommit,
+                                   cfg.hugetlb_movable)
         self.oom = OomKiller(self)
         self.current: Process | None = None  # the process whose fault is running
         self.hooks = HookTable(
@@ -176,7 +184,15 @@ class MM:
             self.lru.remove(pfn)
         if self.pinned:
             self.pinned.discard(pfn)
+        if self.hugetlb.pages and pfn in self.hugetlb.pages:
+            self.hugetlb.free_page(pfn)
+            return
         self.pa.free(pfn)
+
+    def thp_allowed(self, vma: Vma) -> bool:
+        """``transparent_hugepage/enabled`` for a VMA."""
+        enabled = self.config.thp_enabled
+        return enabled == "always" or (enabled == "madvise" and vma.madvised)
 
     def maybe_pin(self, pfn: int) -> None:
         """Pin a freshly faulted anonymous page with chance ``pin_rate`` (a
@@ -293,7 +309,7 @@ class MM:
         free_2m = sum(
             z.nr_free[o] << (o - ORDER_2M) for z in zones for o in range(ORDER_2M, NR_ORDERS)
         )
-        free_1g = sum(z.nr_free[ORDER_1G] for z in zones)
+        free_1g = self.hugetlb.free_count(proc.home_node)
         w32, w64 = self._hp32, self._hp64
         present = proc.present
         w32[_HP_PID] = proc.pid
@@ -367,6 +383,8 @@ class MM:
     # --- checks and metrics ---------------------------------------------------------
     def check(self) -> None:
         check_all(self)
+        self.compaction.check()
+        self.hugetlb.check()
 
     def metrics(self) -> dict[str, Any]:
         return collect(self)

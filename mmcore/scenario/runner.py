@@ -117,7 +117,8 @@ class Runner:
             cold = False
             if mix.hot_share:
                 cold = rng.random() >= mix.hot_share
-            start = proc.mmap(size, huge, 0 if cold or not mix.hot_share else 1000)
+            start = proc.mmap(size, huge, 0 if cold or not mix.hot_share else 1000,
+                              mix.madvise)
             self.live.append(_Live(proc, start, size, t + rng.randint(*mix.lifetime), cold))
 
     def _activity(self, ph: Phase) -> None:
@@ -219,6 +220,9 @@ class Runner:
                 for f in self.files.pop(i):
                     mm.delete_file(f)
         self._exits(t)
+        for tick, pages in sc.hugetlb_resize:
+            if tick == t:
+                mm.hugetlb.set_nr_hugepages(pages)
         mm.background()
         if sc.evacuate_interval and t and t % sc.evacuate_interval == 0:
             for node in mm.phys.nodes:

@@ -38,7 +38,24 @@ if TYPE_CHECKING:
 
 HUGE_MODES = ("none", "thp", "1g")
 SIZE_ORDERS = (ORDER_4K, ORDER_2M, ORDER_1G)  # hook return value -> order
-FAULT_FLAGS = {ORDER_4K: ALLOC_DEFAULT, ORDER_2M: AllocFlag.KSWAPD, ORDER_1G: ALLOC_DEFAULT}
+THP_ENABLED = ("always", "madvise", "never")  # /sys/kernel/mm/transparent_hugepage/enabled
+THP_DEFRAG = ("always", "defer", "defer+madvise", "madvise", "never")  # .../defrag
+_DIRECT = AllocFlag.RECLAIM | AllocFlag.COMPACT
+
+
+def thp_fault_flags(defrag: str, madvised: bool) -> int:
+    """``vma_thp_gfp_mask``: what a THP fault may do to get its page —
+    direct reclaim and compaction (GFP_TRANSHUGE), only wake kswapd and
+    kcompactd (GFP_TRANSHUGE_LIGHT | __GFP_KSWAPD_RECLAIM), or neither."""
+    if defrag == "always":
+        return _DIRECT
+    if defrag == "defer":
+        return AllocFlag.KSWAPD
+    if defrag == "defer+madvise":
+        return _DIRECT if madvised else AllocFlag.KSWAPD
+    if defrag == "madvise":
+        return _DIRECT if madvised else 0
+    return 0
 VA_BASE = 1 << 32
 
 
@@ -48,6 +65,7 @@ class Vma:
     end: int
     huge: str = "thp"  # one of HUGE_MODES
     hint: int = 0  # free-form placement hint passed to the placement hook
+    madvised: bool = False  # madvise(MADV_HUGEPAGE)
 
 
 class Process:
@@ -70,13 +88,14 @@ class Process:
     def rss_pages(self) -> int:
         return self.present[0] + (self.present[1] << 9) + (self.present[2] << 18)
 
-    def mmap(self, length: int, huge: str = "thp", hint: int = 0) -> int:
+    def mmap(self, length: int, huge: str = "thp", hint: int = 0,
+             madvised: bool = False) -> int:
         if huge not in HUGE_MODES:
             raise ValueError(f"huge must be one of {HUGE_MODES}")
         align = 1 << (30 if huge == "1g" else 21)
         start = (self.next_va + align - 1) & -align
         end = start + ((length + 4095) & -4096)
-        self.vmas.append(Vma(start, end, huge, hint))
+        self.vmas.append(Vma(start, end, huge, hint, madvised))
         self.next_va = end + align  # leave a guard gap
         return start
 
@@ -88,13 +107,15 @@ class Process:
 
     # --- faults ----------------------------------------------------------
     def _allowed(self, vma: Vma, va: int) -> int:
-        """Bit mask of page sizes a fault at ``va`` may use (bit i: SIZE_ORDERS[i])."""
+        """Bit mask of page sizes a fault at ``va`` may use (bit i: SIZE_ORDERS[i]):
+        2 MiB when THP is enabled for the VMA, 1 GiB in a ``1g`` VMA."""
         mask = 1
         if vma.huge == "none":
             return mask
         b2 = va & -(1 << 21)
         if vma.start <= b2 and b2 + (1 << 21) <= vma.end and not self.pmd_count.get(va >> 21):
-            mask |= 2
+            if self.mm.thp_allowed(vma):
+                mask |= 2
             b1 = va & -(1 << 30)
             if (
                 vma.huge == "1g"
@@ -159,10 +180,14 @@ class Process:
             base = va & -(1 << (PAGE_SHIFT + order))
             if order:
                 st.huge_attempts[size] += 1
+            flags = ALLOC_DEFAULT if not order else thp_fault_flags(
+                mm.config.thp_defrag, vma.madvised)
             nid = mm.hook_placement(self, vma, order)
-            pfn = mm.alloc(
-                order, Source.ANON, self.owner_id, base >> PAGE_SHIFT, nid, FAULT_FLAGS[order]
-            )
+            if order == ORDER_1G:  # hugetlbfs: from the pool, never the buddy at fault
+                pfn = mm.hugetlb.alloc_page(nid, self.owner_id, base >> PAGE_SHIFT)
+            else:
+                pfn = mm.alloc(
+                    order, Source.ANON, self.owner_id, base >> PAGE_SHIFT, nid, flags)
             if pfn >= 0:
                 if order:
                     st.huge_success[size] += 1
@@ -233,9 +258,9 @@ class Process:
                 kept.append(v)
                 continue
             if v.start < start:
-                kept.append(Vma(v.start, start, v.huge, v.hint))
+                kept.append(Vma(v.start, start, v.huge, v.hint, v.madvised))
             if v.end > end:
-                kept.append(Vma(end, v.end, v.huge, v.hint))
+                kept.append(Vma(end, v.end, v.huge, v.hint, v.madvised))
         self.vmas = sorted(kept, key=lambda v: v.start)
 
     def exit(self) -> None:

@@ -31,8 +31,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mmcore.constants import MT, NR_ORDERS, PAGEBLOCK_ORDER, PAGEBLOCK_PAGES, ZoneKind
+from mmcore.errors import InvariantError
 from mmcore.phys.buddy import ALLOC, BUDDY, TAIL
 from mmcore.phys.compaction.control import (
+    COMPACT_MAX_DEFER_SHIFT,
     EXTFRAG_THRESHOLD,
     DeferState,
     Mode,
@@ -230,6 +232,21 @@ class Compactor:
             else:
                 self.reset_skip(z)
         return Result.COMPLETE
+
+    def check(self) -> None:
+        """Skip bits are 0/1, deferral state is in range, pinned pages are
+        allocated movable pages."""
+        if any(b > 1 for b in self.skip):
+            raise InvariantError("compaction: a pageblock skip bit is neither 0 nor 1")
+        for z, d in zip(self.mm.phys.zones, self.defer, strict=True):
+            if not (0 <= d.shift <= COMPACT_MAX_DEFER_SHIFT and 0 <= d.considered <= 1 << d.shift
+                    and 0 <= d.order_failed <= NR_ORDERS):
+                raise InvariantError(f"compaction: {z.name}: deferral state {d} out of range")
+        fr = self.mm.frames
+        for p in self.mm.pinned:
+            if fr.state[p] != ALLOC or fr.mt[p] != MT.MOVABLE:
+                raise InvariantError(f"compaction: pinned pfn {p:#x} is not an allocated "
+                                     "movable page")
 
     def _migrate(self, z: Zone, src: int, dst: int) -> None:
         migrate(self.mm, src, dst)
