@@ -80,6 +80,7 @@ def collect(mm: MM) -> dict[str, Any]:
         "spawn_failures": s.spawn_failures,
         "huge_2m": {"attempts": s.huge_attempts[1], "successes": s.huge_success[1]},
         "huge_1g": {"attempts": s.huge_attempts[2], "successes": s.huge_success[2]},
+        "thp_splits": s.thp_splits,
         "compaction": {
             "runs": mm.compaction.runs,
             "successes": mm.compaction.successes,

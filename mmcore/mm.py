@@ -93,6 +93,8 @@ class MMStats:
     zone_resizes: int = 0
     pageblocks_moved: int = 0
     spawn_failures: int = 0  # no memory for a new process's page table
+    thp_splits: int = 0  # THPs split by a partial munmap
+    thp_split_failures: int = 0  # ... unmapped whole for want of a page-table page
 
 
 PageTableFactory = Callable[["MM"], PageTable]

@@ -3,11 +3,18 @@ the translation path (TLB, walk, accessed bits) and the rmap callbacks that
 migration and reclaim use.  Every PTE access goes through the page table's
 ``map_page`` / ``unmap_page`` / ``get_pte``.
 
-Differences from Linux: a huge page partly covered by munmap is unmapped
-whole (Linux splits it); THPs are allocated at fault time only (no
-khugepaged collapse); a swapped-out page is faulted back as a fresh page of
-the size the policy picks then; 1 GiB pages are ordinary buddy blocks
-(hugetlbfs uses a reserved pool) and are never reclaimed.
+A THP partly covered by munmap is split (``split_huge_pmd`` and
+``split_huge_page`` at once: Linux may defer the folio split to the
+deferred-split shrinker); the pages left stay mapped as 4 KiB pages.
+A 2 MiB fault's allocation flags follow ``transparent_hugepage/defrag``
+and the VMA's madvise flag (``vma_thp_gfp_mask``); a 1 GiB fault takes a
+page of the hugetlb pool (:mod:`mmcore.phys.hugetlb`), never a buddy block.
+
+Differences from Linux: a 1 GiB page partly covered by munmap is unmapped
+whole (hugetlbfs refuses such an munmap); a 1 GiB fault the pool cannot
+serve falls back to a smaller page (hugetlbfs would SIGBUS); a swapped-out
+page is faulted back as a fresh page of the size the policy picks then;
+1 GiB pages are never reclaimed.
 """
 
 from __future__ import annotations
@@ -16,7 +23,15 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mmcore.constants import ALLOC_DEFAULT, ORDER_1G, ORDER_2M, ORDER_4K, PAGE_SHIFT, AllocFlag
+from mmcore.constants import (
+    ALLOC_DEFAULT,
+    MT,
+    ORDER_1G,
+    ORDER_2M,
+    ORDER_4K,
+    PAGE_SHIFT,
+    AllocFlag,
+)
 from mmcore.errors import PageTableError
 from mmcore.pagetables.pte import (
     PTE_ACCESSED,
@@ -242,11 +257,24 @@ class Process:
 
     # --- unmap and exit --------------------------------------------------
     def munmap(self, start: int, length: int) -> None:
+        """Unmap [start, start + length); a THP partly inside is split.  If
+        the OOM killer chose this process meanwhile (a page-table page for
+        a split), it exits now."""
+        self._unmap_range(start, length)
+        mm = self.mm
+        if self.oom_victim and self.alive and mm.current is not self:
+            mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
+            mm.exit(self)
+
+    def _unmap_range(self, start: int, length: int) -> None:
         end = start + length
         for g in sorted(i for i in self.huge1g if start < (i + 1) << 30 and i << 30 < end):
             self._drop(g << 30, ORDER_1G)
         for h in sorted(i for i in self.huge2m if start < (i + 1) << 21 and i << 21 < end):
-            self._drop(h << 21, ORDER_2M)
+            if start <= h << 21 and (h + 1) << 21 <= end:
+                self._drop(h << 21, ORDER_2M)
+            elif not self._split_huge_pmd(h << 21):
+                self._drop(h << 21, ORDER_2M)
         for k in sorted(i for i in self.pmd_count if start < (i + 1) << 21 and i << 21 < end):
             lo, hi = max(start, k << 21), min(end, (k + 1) << 21)
             for va in range(lo & -4096, hi, 4096):
@@ -263,9 +291,52 @@ class Process:
                 kept.append(Vma(end, v.end, v.huge, v.hint, v.madvised))
         self.vmas = sorted(kept, key=lambda v: v.start)
 
+    def _split_huge_pmd(self, base: int) -> bool:
+        """``split_huge_pmd`` + ``split_huge_page`` for a partial munmap:
+        the THP at ``base`` becomes 512 mapped 4 KiB pages (the caller then
+        unmaps some).  False (nothing changed) when it is swapped out; when
+        no page table page can be had, the whole THP is unmapped."""
+        mm = self.mm
+        loc = self.pt.get_pte(base)
+        e = mm.mem.read(loc) if loc is not None else 0
+        if not e & PTE_PRESENT:
+            return False
+        pfn, young = pte_pfn(e), e & PTE_ACCESSED
+        fr = mm.frames
+        if fr.lru[pfn]:
+            mm.lru.remove(pfn)
+        self.pt.unmap_page(base)
+        self.tlb.invalidate(base, ORDER_2M)
+        vpn = base >> PAGE_SHIFT
+        prev, mm.current = mm.current, self  # an OOM kill now waits for the split
+        try:
+            for i in range(1 << ORDER_2M):
+                loc = self.pt.map_page(base + (i << PAGE_SHIFT), ORDER_4K)
+                mm.mem.write(loc, make_pte(pfn + i, ORDER_4K) | young)
+        except PageTableError:  # no page for the table: the whole THP goes, as before
+            for j in range(i):
+                self.pt.unmap_page(base + (j << PAGE_SHIFT))
+            mm.free(pfn)
+            self.present[1] -= 1
+            self.huge2m.discard(base >> 21)
+            mm.stats.thp_split_failures += 1
+            return True
+        finally:
+            mm.current = prev
+        lid = lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_ANON)
+        for i in range(1 << ORDER_2M):
+            mm.pa.prep(pfn + i, ORDER_4K, MT.MOVABLE, self.owner_id, vpn + i)
+            mm.lru.add(pfn + i, lid)
+        self.huge2m.discard(base >> 21)
+        self.pmd_count[base >> 21] = 1 << ORDER_2M
+        self.present[1] -= 1
+        self.present[0] += 1 << ORDER_2M
+        mm.stats.thp_splits += 1
+        return True
+
     def exit(self) -> None:
         for v in list(self.vmas):
-            self.munmap(v.start, v.end - v.start)
+            self._unmap_range(v.start, v.end - v.start)
         self.tlb.flush()
         self.alive = False
 
