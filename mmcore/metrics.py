@@ -94,6 +94,7 @@ def collect(mm: MM) -> dict[str, Any]:
         },
         "kcompactd": mm.compaction.kcompactd.metrics(),
         "hugetlb": mm.hugetlb.metrics(),
+        "khugepaged": mm.khugepaged.metrics(),
         "reclaim": {
             "scanned": s.pgscan,
             "reclaimed": s.pgsteal,

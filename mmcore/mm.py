@@ -34,6 +34,7 @@ from mmcore.phys.physmem import MachineSpec, PhysMem, Zone
 from mmcore.phys.region import RegionAllocator
 from mmcore.phys.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
 from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
+from mmcore.virt.khugepaged import Khugepaged
 from mmcore.virt.lru import LruLists
 from mmcore.virt.oom_kill import OomKiller
 from mmcore.virt.pagecache import File
@@ -66,6 +67,10 @@ class MMConfig:
     hugetlb_movable: bool = False  # pool pages may come from ZONE_MOVABLE (not Linux)
     thp_enabled: str = "always"  # transparent_hugepage/enabled
     thp_defrag: str = "madvise"  # transparent_hugepage/defrag
+    tick_millisecs: int = 10  # simulated time per tick (khugepaged's scan sleep)
+    khugepaged_pages_to_scan: int = 4096
+    khugepaged_scan_sleep_millisecs: int = 10_000
+    khugepaged_max_ptes_none: int = 511
 
 
 @dataclass
@@ -137,6 +142,9 @@ class MM:
         self.compaction = Compactor(self, cfg.compaction_proactiveness, cfg.extfrag_threshold,
                                     cfg.kcompactd_interval)
         self.regions = RegionAllocator(self)
+        self.khugepaged = Khugepaged(self, cfg.khugepaged_pages_to_scan,
+                                     cfg.khugepaged_scan_sleep_millisecs,
+                                     cfg.khugepaged_max_ptes_none, cfg.tick_millisecs)
         self.hugetlb = HugetlbPool(self, cfg.hugetlb_boot, cfg.hugetlb_overcommit,
                                    cfg.hugetlb_movable)
         self.oom = OomKiller(self)
@@ -370,10 +378,11 @@ class MM:
 
     def background(self) -> None:
         """What runs between events: expiry of kernel allocations, kswapd,
-        kcompactd."""
+        kcompactd, khugepaged."""
         self.kernel.expire(self.tick)
         self.reclaim.run_kswapd()
         self.compaction.kcompactd.run(self.tick)
+        self.khugepaged.run(self.tick)
 
     def kswapd_sleep(self, nid: int, order: int, classzone: int) -> None:
         """kswapd of ``nid`` balanced its node and goes to sleep
@@ -387,6 +396,7 @@ class MM:
         check_all(self)
         self.compaction.check()
         self.hugetlb.check()
+        self.khugepaged.check()
 
     def metrics(self) -> dict[str, Any]:
         return collect(self)

@@ -440,11 +440,19 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
         h.fail("pages", f"{hugetlb[0][1]} pages of 1 GiB, the machine has {gib} GiB")
     resize = h.get("resize", _schedule, ())
     h.done()
+    kh = m.sub("khugepaged")
+    khugepaged = (
+        ("khugepaged_pages_to_scan", kh.get("pages_to_scan", _int(1, 1 << 30), 4096)),
+        ("khugepaged_scan_sleep_millisecs", kh.get("scan_sleep_millisecs", _int(1), 10_000)),
+        ("khugepaged_max_ptes_none", kh.get("max_ptes_none", _int(0, 511), 511)),
+    )
+    kh.done()
     mm_options = (
+        ("tick_millisecs", m.get("tick_millisecs", _int(1, 1_000_000), 10)),
         ("extfrag_threshold", m.get("extfrag_threshold", _int(0, 1000), 500)),
         ("pin_rate", m.get("pin_rate", _float(0.0, 1.0), 0.0)),
         ("pin_seed", seed),
-    ) + thp + hugetlb
+    ) + thp + hugetlb + khugepaged
     m.done()
     raw_phases = r.get("phases", _raw("array of tables"), [])
     if not isinstance(raw_phases, list):
@@ -589,6 +597,15 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
                            "keeps gigantic pages out of it; the Contiguitas design needs it)"),
     "mm.hugetlb.resize": ("-", "writes of nr_hugepages at run time, [tick, pages] each: "
                           "growth migrates movable pages out of 1 GiB ranges"),
+    "mm.khugepaged": ("-", "khugepaged (/sys/kernel/mm/transparent_hugepage/khugepaged)"),
+    "mm.khugepaged.pages_to_scan": ("pages", "PTEs scanned per pass (each 2 MiB range "
+                                    "counts 512)"),
+    "mm.khugepaged.scan_sleep_millisecs": ("ms", "simulated time between passes (see "
+                                           "mm.tick_millisecs)"),
+    "mm.khugepaged.max_ptes_none": ("PTEs", "a 2 MiB range is collapsed into a THP when at "
+                                    "most this many of its 512 PTEs are empty"),
+    "mm.tick_millisecs": ("ms", "simulated time of one tick (khugepaged's scan sleep; the "
+                          "kcompactd_interval default 50 is Linux's 500 ms)"),
     "mm.swappiness": ("-", "as vm.swappiness: the built-in reclaim split"),
     "mm.evacuate_interval": ("ticks", "interval of a full evacuation of each node's normal "
                              "zone (0: never)"),
@@ -650,7 +667,7 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
 
 _TABLES = {  # tables the parser opens with sub() or reads as arrays: key -> type
     "machine": "table", "mm": "table", "mm.tlb": "table", "mm.thp": "table",
-    "mm.hugetlb": "table", "phases[].processes": "table",
+    "mm.hugetlb": "table", "mm.khugepaged": "table", "phases[].processes": "table",
     "phases[].kernel": "table", "phases[].file": "table", "baseline": "table",
 }
 _REQUIRED_TABLES = ("machine",)
