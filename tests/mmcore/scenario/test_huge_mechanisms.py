@@ -23,7 +23,7 @@ BASE = {
                 "size": ["16MiB", "48MiB"], "huge": {"thp": 1}, "touch_huge": True,
                 "faults_per_tick": 16, "accesses_per_tick": 16, "munmap_share": 0.3,
             },
-            "kernel": {"slab_rate": 20, "netbuf_rate": 5, "orders": [0, 1], "lifetime": [2, 40],
+            "kernel": {"slab_rate": 20, "netbuf_rate": 5, "orders": [0, 0], "lifetime": [2, 40],
                        "long_lived_share": 0.1, "long_lifetime": [50, 200]},
             "file": {"files": 1, "file_size": "256MiB", "reads_per_tick": 2048},
         },
