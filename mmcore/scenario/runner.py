@@ -47,6 +47,7 @@ from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.pte import pte_order
 from mmcore.scenario.attach import attach_all
 from mmcore.scenario.schema import Phase, Scenario, load_scenario, parse_scenario
+from mmcore.scenario.seed import seed_snapshot
 from mmcore.scenario.workload import HUGE_UNIT, Job, Ledger, mismatches, stream
 from mmcore.sources import Source
 from mmcore.virt.pagecache import File
@@ -78,6 +79,8 @@ class Runner:
         cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness,
                        kcompactd_interval=sc.kcompactd_interval, **dict(sc.mm_options))
         self.mm = MM(sc.machine, cfg)
+        self.seeded = seed_snapshot(self.mm, sc.machine.snapshot) if sc.machine.snapshot \
+            else None
         self.attached = attach_all(sc, self.mm, engine, programs) if attach else []
         for hook, eng in (engines or {}).items():
             self.mm.hooks.attach(hook, eng)
@@ -326,6 +329,7 @@ class Runner:
             "duration": sc.duration,
             "wall_seconds": round(wall, 3),
             "machine": asdict(sc.machine),
+            **({"seeded": asdict(self.seeded)} if self.seeded is not None else {}),
             "attach": [a.as_dict() for a in sc.attach] if self.attached else [],
             "engines": {a.hook: a.engine_name for a in self.attached},
             "metrics": metrics,
@@ -387,7 +391,8 @@ def compare_scenario(
     built-in policies and under the scenario's programs; return every side.
 
     ``split`` gives each ``[[attach]]`` entry a side of its own (one program
-    per column), plus all of them together when ``combined``.  ``sides`` maps
+    per column, named by its file), plus all of them together when
+    ``combined``.  ``sides`` maps
     each side's name to its results (``built-in`` first); ``baseline`` and
     ``programs`` (all programs together, or the only program) stay for
     two-sided use; ``workload_mismatches`` lists any kind of request whose
@@ -396,8 +401,9 @@ def compare_scenario(
     sc = as_scenario(scenario)
     runs: list[tuple[str, Scenario, bool]] = [("built-in", baseline_of(sc), False)]
     if split and len(sc.attach) > 1:
-        runs += [(f"{a.hook} <- {Path(a.program).name}", replace(sc, attach=(a,)), True)
-                 for a in sc.attach]
+        names = [Path(a.program).name for a in sc.attach]
+        runs += [(n if names.count(n) == 1 else f"{a.hook}: {n}", replace(sc, attach=(a,)), True)
+                 for n, a in zip(names, sc.attach, strict=True)]
         if combined:
             runs.append(("programs", sc, True))
     else:
