@@ -11,11 +11,12 @@ This is the API the scenario runner, the CLI and the program layer use:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mmcore.constants import NR_ORDERS, ORDER_1G, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
+from mmcore.constants import NR_ORDERS, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
 from mmcore.errors import OutOfMemoryError, PageTableError
 from mmcore.hooks.dispatch import HookTable, slot
 from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
@@ -25,12 +26,15 @@ from mmcore.pagetables.pte import PageTable, TableMemory
 from mmcore.pagetables.radix import RadixPageTable
 from mmcore.pagetables.tlb import PageWalkCache, Tlb, TlbConfig
 from mmcore.phys.compaction import Compactor
+from mmcore.phys.compaction.control import EXTFRAG_THRESHOLD, Result
+from mmcore.phys.hugetlb import HugetlbPool
 from mmcore.phys.kernel import KernelAllocs
 from mmcore.phys.page_alloc import PageAllocator
 from mmcore.phys.physmem import MachineSpec, PhysMem, Zone
 from mmcore.phys.region import RegionAllocator
 from mmcore.phys.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
 from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
+from mmcore.virt.khugepaged import Khugepaged
 from mmcore.virt.lru import LruLists
 from mmcore.virt.oom_kill import OomKiller
 from mmcore.virt.pagecache import File
@@ -54,6 +58,19 @@ class MMConfig:
     compaction_proactiveness: int = 20
     swappiness: int = 60
     pwc: bool = True
+    extfrag_threshold: int = EXTFRAG_THRESHOLD  # vm.extfrag_threshold
+    kcompactd_interval: int = 50  # ticks between kcompactd's proactive checks
+    pin_rate: float = 0.0  # share of anonymous pages long-term pinned at fault
+    pin_seed: int = 1  # seed of the pin draws (their own generator)
+    hugetlb_boot: int = 0  # 1 GiB pages reserved at boot (hugepagesz=1G hugepages=N)
+    hugetlb_overcommit: int = 0  # nr_overcommit_hugepages (surplus pages on demand)
+    hugetlb_movable: bool = False  # pool pages may come from ZONE_MOVABLE (not Linux)
+    thp_enabled: str = "always"  # transparent_hugepage/enabled
+    thp_defrag: str = "madvise"  # transparent_hugepage/defrag
+    tick_millisecs: int = 10  # simulated time per tick (khugepaged's scan sleep)
+    khugepaged_pages_to_scan: int = 4096
+    khugepaged_scan_sleep_millisecs: int = 10_000
+    khugepaged_max_ptes_none: int = 511
 
 
 @dataclass
@@ -81,6 +98,8 @@ class MMStats:
     zone_resizes: int = 0
     pageblocks_moved: int = 0
     spawn_failures: int = 0  # no memory for a new process's page table
+    thp_splits: int = 0  # THPs split by a partial munmap
+    thp_split_failures: int = 0  # ... unmapped whole for want of a page-table page
 
 
 PageTableFactory = Callable[["MM"], PageTable]
@@ -117,8 +136,17 @@ class MM:
         self._next_owner = FIRST_DYNAMIC_OWNER
         self.kernel = KernelAllocs(self)
         self.reclaim = Reclaimer(self, self.config.swappiness)
-        self.compaction = Compactor(self, self.config.compaction_proactiveness)
+        self.pinned: set[int] = set()  # pfns of long-term pinned pages (not migratable)
+        self._pin_rng = random.Random(self.config.pin_seed)
+        cfg = self.config
+        self.compaction = Compactor(self, cfg.compaction_proactiveness, cfg.extfrag_threshold,
+                                    cfg.kcompactd_interval)
         self.regions = RegionAllocator(self)
+        self.khugepaged = Khugepaged(self, cfg.khugepaged_pages_to_scan,
+                                     cfg.khugepaged_scan_sleep_millisecs,
+                                     cfg.khugepaged_max_ptes_none, cfg.tick_millisecs)
+        self.hugetlb = HugetlbPool(self, cfg.hugetlb_boot, cfg.hugetlb_overcommit,
+                                   cfg.hugetlb_movable)
         self.oom = OomKiller(self)
         self.current: Process | None = None  # the process whose fault is running
         self.hooks = HookTable(
@@ -164,7 +192,24 @@ class MM:
     def free(self, pfn: int) -> None:
         if self.frames.lru[pfn]:
             self.lru.remove(pfn)
+        if self.pinned:
+            self.pinned.discard(pfn)
+        if self.hugetlb.pages and pfn in self.hugetlb.pages:
+            self.hugetlb.free_page(pfn)
+            return
         self.pa.free(pfn)
+
+    def thp_allowed(self, vma: Vma) -> bool:
+        """``transparent_hugepage/enabled`` for a VMA."""
+        enabled = self.config.thp_enabled
+        return enabled == "always" or (enabled == "madvise" and vma.madvised)
+
+    def maybe_pin(self, pfn: int) -> None:
+        """Pin a freshly faulted anonymous page with chance ``pin_rate`` (a
+        long-term GUP pin, as RDMA or VFIO take): it stays movable but
+        migration refuses it until it is freed."""
+        if self.config.pin_rate and self._pin_rng.random() < self.config.pin_rate:
+            self.pinned.add(pfn)
 
     # --- owners ----------------------------------------------------------------
     def _new_owner(self) -> int:
@@ -274,7 +319,7 @@ class MM:
         free_2m = sum(
             z.nr_free[o] << (o - ORDER_2M) for z in zones for o in range(ORDER_2M, NR_ORDERS)
         )
-        free_1g = sum(z.nr_free[ORDER_1G] for z in zones)
+        free_1g = self.hugetlb.free_count(proc.home_node)
         w32, w64 = self._hp32, self._hp64
         present = proc.present
         w32[_HP_PID] = proc.pid
@@ -326,18 +371,32 @@ class MM:
         """Compact a node's zones; with ``evacuate_normal``, move the movable
         pages of its normal zone into its movable zone (Contiguitas)."""
         node = self.phys.nodes[nid]
+        c = self.compaction
         if evacuate_normal:
-            return self.compaction.compact_zone(node.normal, order, target=node.movable)
-        return any([self.compaction.compact_zone(z, order) for z in node.zones if z.managed])
+            return c.compact_zone(node.normal, order, target=node.movable) == Result.SUCCESS
+        return any([c.compact_zone(z, order) == Result.SUCCESS for z in node.zones if z.managed])
 
     def background(self) -> None:
-        """What runs between events: kswapd, expiry of kernel allocations."""
+        """What runs between events: expiry of kernel allocations, kswapd,
+        kcompactd, khugepaged."""
         self.kernel.expire(self.tick)
         self.reclaim.run_kswapd()
+        self.compaction.kcompactd.run(self.tick)
+        self.khugepaged.run(self.tick)
+
+    def kswapd_sleep(self, nid: int, order: int, classzone: int) -> None:
+        """kswapd of ``nid`` balanced its node and goes to sleep
+        (``kswapd_try_to_sleep``): reset skip bits that direct compaction
+        asked to flush, and wake kcompactd for the order it was woken for."""
+        self.compaction.kswapd_sleep(nid)
+        self.compaction.kcompactd.wake(nid, order, classzone)
 
     # --- checks and metrics ---------------------------------------------------------
     def check(self) -> None:
         check_all(self)
+        self.compaction.check()
+        self.hugetlb.check()
+        self.khugepaged.check()
 
     def metrics(self) -> dict[str, Any]:
         return collect(self)

@@ -1,7 +1,7 @@
 /* Huge pages: a per-process budget and a size choice that avoids stalls.
  *
  * The C version of thp_policy.s, same algorithm.  A 1 GiB page is taken
- * only when a free 1 GiB block already exists; a 2 MiB page while the
+ * only when the hugetlb pool has a free page; a 2 MiB page while the
  * process holds fewer than BUDGET huge pages and the home node has at least
  * RESERVE free 2 MiB blocks; otherwise the fault gets a 4 KiB page.  A
  * per-process count of refused huge pages is kept in a hash map
@@ -27,7 +27,7 @@ int thp_policy(struct hugepage_ctx *ctx)
     __u32 allowed = ctx->allowed;
 
     if ((allowed & 4) && ctx->free_1g != 0)
-        return 2;  /* a free 1 GiB block: take it */
+        return 2;  /* a free pool page: take it */
     if (allowed & 2) {
         if (ctx->huge_2m < BUDGET && ctx->free_2m >= RESERVE)
             return 1;

@@ -1,8 +1,8 @@
 # Huge pages: a per-process budget and a size choice that avoids stalls.
 #
-# A 1 GiB page is taken only when a free 1 GiB block already exists (the
+# A 1 GiB page is taken only when the hugetlb pool has a free page (the
 # built-in policy asks for one on every fault that fits one, and pays with
-# direct reclaim and compaction when none is free).  A 2 MiB page is taken
+# migrating a 1 GiB range for a surplus page when the pool has none).  A 2 MiB page is taken
 # while the process holds fewer than BUDGET (256 = 512 MiB) huge pages and
 # the home node has at least RESERVE (32) free 2 MiB blocks; otherwise the
 # fault gets a 4 KiB page.  A per-process count of refused huge pages is
@@ -19,7 +19,7 @@
     r3 &= 4
     if r3 == 0 goto try_2m
     r4 = *(u64 *)(r6 + 64)      # free_1g
-    if r4 != 0 goto out         # a free 1 GiB block: take it
+    if r4 != 0 goto out         # a free pool page: take it
 try_2m:
     r3 = r2
     r3 &= 2

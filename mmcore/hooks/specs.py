@@ -66,7 +66,7 @@ HUGEPAGE = HookSpec(
         ("rss", 8, False, None, "process resident pages (4 KiB units)"),
         ("free_2m", 8, False, None,
          "free memory in blocks of 2 MiB or more on the home node, in 2 MiB units"),
-        ("free_1g", 8, False, None, "free 1 GiB blocks on the home node"),
+        ("free_1g", 8, False, None, "free 1 GiB pages of the hugetlb pool on the home node"),
     ),
     ret_min=0, ret_max=2,
     ret_doc="0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB (must be allowed; a failed huge "

@@ -9,9 +9,11 @@ from and drained to the buddy lists ``batch`` pages at a time, as Linux's
 pcp batch/high.  Every watermark check adds the zone's ``lowmem_reserve``
 for the allocation's highest usable zone (``gfp_zone``), as
 ``__zone_watermark_ok`` does.  The slow path wakes kswapd for that zone
-index, compacts, reclaims directly for it (``reclaim_idx``), and for an
-allocation that must succeed (direct reclaim allowed, order at most
-``PAGE_ALLOC_COSTLY_ORDER``) calls the OOM killer before giving up.
+index, compacts (async on the first try, sync-light on later ones, as
+``__alloc_pages_slowpath`` raises the compaction priority), reclaims
+directly for it (``reclaim_idx``), and for an allocation that must succeed
+(direct reclaim allowed, order at most ``PAGE_ALLOC_COSTLY_ORDER``) calls
+the OOM killer before giving up.
 
 Differences from Linux: one CPU; pcp lists hold order 0 only (Linux 5.14+
 also caches orders 1-3 and THP); ``high`` is per list, not per CPU; the slow
@@ -37,6 +39,7 @@ from mmcore.constants import (
     ZoneKind,
 )
 from mmcore.phys.buddy import ALLOC, PCP, TAIL, Buddy
+from mmcore.phys.compaction.control import Mode
 from mmcore.phys.physmem import PhysMem, Zone
 from mmcore.phys.watermarks import (
     lowmem_reserve,
@@ -67,7 +70,7 @@ class PageAllocator(Buddy):
     """Zones' buddy lists plus pcp lists, zonelists and the slow path.
 
     ``reclaim_cb(nid, order, mt) -> pages reclaimed``,
-    ``compact_cb(zone, order) -> bool`` and ``oom_cb(nid, order, mt) -> bool``
+    ``compact_cb(zone, order, mode, mt) -> bool`` and ``oom_cb(nid, order, mt) -> bool``
     (a victim's memory was freed) are set by the MM core;
     ``kswapd_cb(nid, order, mt)`` records a wakeup.
     """
@@ -80,7 +83,7 @@ class PageAllocator(Buddy):
         self.zones = phys.zones
         self.stats = AllocStats()
         self.reclaim_cb: Callable[[int, int, int], int] | None = None
-        self.compact_cb: Callable[[Zone, int], bool] | None = None
+        self.compact_cb: Callable[[Zone, int, Mode, int], bool] | None = None
         self.kswapd_cb: Callable[[int, int, int], None] | None = None
         self.oom_cb: Callable[[int, int, int], bool] | None = None
         self.min_free_kbytes = 0
@@ -212,8 +215,9 @@ class PageAllocator(Buddy):
                 break
             if order and flags & AllocFlag.COMPACT and self.compact_cb is not None:
                 stats.direct_compactions += 1
+                mode = Mode.ASYNC if attempt == 0 else Mode.SYNC_LIGHT
                 for z in zl:
-                    if z.managed >= 1 << order and self.compact_cb(z, order):
+                    if z.managed >= 1 << order and self.compact_cb(z, order, mode, mt):
                         break
                 pfn = self._get_page(order, mt, nid, "wmark_min")
                 if pfn >= 0:

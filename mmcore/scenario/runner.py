@@ -76,7 +76,8 @@ class Runner:
         self.arrivals, self.kernel_rng, self.file_rng = (
             stream(sc.seed, name) for name in ("arrivals", "kernel", "files"))
         self.ledger = Ledger()
-        cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness)
+        cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness,
+                       kcompactd_interval=sc.kcompactd_interval, **dict(sc.mm_options))
         self.mm = MM(sc.machine, cfg)
         self.seeded = seed_snapshot(self.mm, sc.machine.snapshot) if sc.machine.snapshot \
             else None
@@ -119,7 +120,8 @@ class Runner:
             self.ledger.count("processes", 1, proc is not None)
             start = 0
             if proc is not None:
-                start = proc.mmap(size, huge, 0 if cold or not mix.hot_share else 1000)
+                start = proc.mmap(size, huge, 0 if cold or not mix.hot_share else 1000,
+                                  mix.madvise)
             self.live.append(Job(proc, start, size, exit_tick, cold, unit, own))
 
     def _activity(self, ph: Phase) -> None:
@@ -249,9 +251,10 @@ class Runner:
                 for f in self.files.pop(i):
                     mm.delete_file(f)
         self._exits(t)
+        for tick, pages in sc.hugetlb_resize:
+            if tick == t:
+                mm.hugetlb.set_nr_hugepages(pages)
         mm.background()
-        if t and t % sc.kcompactd_interval == 0:
-            mm.compaction.proactive()
         if sc.evacuate_interval and t and t % sc.evacuate_interval == 0:
             for node in mm.phys.nodes:
                 mm.compact(node.nid, evacuate_normal=True)

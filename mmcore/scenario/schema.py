@@ -42,7 +42,7 @@ from mmcore.errors import ScenarioError
 from mmcore.hooks.specs import POLICY_HOOKS, canonical
 from mmcore.pagetables.tlb import TlbConfig
 from mmcore.phys.physmem import MachineSpec, NodeSpec
-from mmcore.virt.process import HUGE_MODES
+from mmcore.virt.process import HUGE_MODES, THP_DEFRAG, THP_ENABLED
 
 HOOK_NAMES = POLICY_HOOKS
 ENGINES = ("auto", "interp", "jit")
@@ -67,6 +67,7 @@ class ProcessMix:
     cold_access_divisor: int = 8  # cold processes make accesses_per_tick / this references
     home_nodes: tuple[int, ...] = ()  # nodes processes run on (empty: every node)
     touch_huge: bool = False  # a fault touches its whole page (else the next 4 KiB is touched)
+    madvise: bool = False  # the mapping is madvise(MADV_HUGEPAGE)d
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ class Scenario:
     phases: tuple[Phase, ...]
     attach: tuple[Attach, ...]
     baseline: Scenario | None = None  # the built-in side of a comparison, if it differs
+    mm_options: tuple[tuple[str, Any], ...] = ()  # further MMConfig fields, by name
+    hugetlb_resize: tuple[tuple[int, int], ...] = ()  # (tick, nr_hugepages) writes
 
 _RECORD: list[tuple[str, str, Any, Any, bool]] | None = None  # keys read (schema_keys)
 
@@ -267,6 +270,27 @@ def _bool(v: Any) -> bool:
     return v
 
 
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def conv(v: Any) -> str:
+        if v not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {v!r}")
+        return str(v)
+
+    return _doc(conv, "one of " + ", ".join(options))
+
+
+@_described("array of [tick, pages] pairs (integers >= 0)", lambda v: repr([list(x) for x in v]))
+def _schedule(v: Any) -> tuple[tuple[int, int], ...]:
+    if not isinstance(v, list):
+        raise TypeError(f"expected an array of [tick, pages] pairs, got {v!r}")
+    out = []
+    for x in v:
+        if not isinstance(x, list) or len(x) != 2:
+            raise TypeError(f"expected [tick, pages], got {x!r}")
+        out.append((_int(0)(x[0]), _int(0, 1 << 20)(x[1])))
+    return tuple(out)
+
+
 @_described("string")
 def _any_str(v: Any) -> str:
     return str(v)
@@ -392,6 +416,7 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
         p.get("cold_access_divisor", _int(1), 8),
         p.get("home_nodes", _nodes, ()),
         p.get("touch_huge", _bool, False),
+        p.get("madvise", _bool, False),
     )
     p.done()
     k = r.sub("kernel")
@@ -436,6 +461,32 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     kcompactd = m.get("kcompactd_interval", _int(1), 50)
     swappiness = m.get("swappiness", _int(0, 200), 60)
     evacuate = m.get("evacuate_interval", _int(0), 0)
+    th = m.sub("thp")
+    thp = (("thp_enabled", th.get("enabled", _choice(THP_ENABLED), "always")),
+           ("thp_defrag", th.get("defrag", _choice(THP_DEFRAG), "madvise")))
+    th.done()
+    h = m.sub("hugetlb")
+    gib = sum(n.pages for n in machine.nodes) >> 18
+    hugetlb = (("hugetlb_boot", h.get("pages", _int(0, 1 << 20), 0)),
+               ("hugetlb_overcommit", h.get("overcommit", _int(0, 1 << 20), 0)),
+               ("hugetlb_movable", h.get("movable", _bool, False)))
+    if hugetlb[0][1] > gib:
+        h.fail("pages", f"{hugetlb[0][1]} pages of 1 GiB, the machine has {gib} GiB")
+    resize = h.get("resize", _schedule, ())
+    h.done()
+    kh = m.sub("khugepaged")
+    khugepaged = (
+        ("khugepaged_pages_to_scan", kh.get("pages_to_scan", _int(1, 1 << 30), 4096)),
+        ("khugepaged_scan_sleep_millisecs", kh.get("scan_sleep_millisecs", _int(1), 10_000)),
+        ("khugepaged_max_ptes_none", kh.get("max_ptes_none", _int(0, 511), 511)),
+    )
+    kh.done()
+    mm_options = (
+        ("tick_millisecs", m.get("tick_millisecs", _int(1, 1_000_000), 10)),
+        ("extfrag_threshold", m.get("extfrag_threshold", _int(0, 1000), 500)),
+        ("pin_rate", m.get("pin_rate", _float(0.0, 1.0), 0.0)),
+        ("pin_seed", seed),
+    ) + thp + hugetlb + khugepaged
     m.done()
     raw_phases = r.get("phases", _raw("array of tables"), [])
     if not isinstance(raw_phases, list):
@@ -482,7 +533,7 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     r.done()
     return Scenario(
         name, file, seed, duration, sample_every, machine, tlb, proactiveness, kcompactd,
-        swappiness, evacuate, phases, tuple(attach), baseline,
+        swappiness, evacuate, phases, tuple(attach), baseline, mm_options, resize,
     )  # fmt: skip
 
 
@@ -559,7 +610,39 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "mm.tlb.pwc_pdpt": ("entries", "page-walk cache entries for PDPT entries"),
     "mm.tlb.pwc_pd": ("entries", "page-walk cache entries for page-directory entries"),
     "mm.compaction_proactiveness": ("percent", "as vm.compaction_proactiveness"),
-    "mm.kcompactd_interval": ("ticks", "interval of proactive compaction"),
+    "mm.kcompactd_interval": ("ticks", "kcompactd's timeout: how often it checks the "
+                              "fragmentation score for proactive compaction when not woken "
+                              "(Linux: 500 ms)"),
+    "mm.extfrag_threshold": ("1/1000", "as vm.extfrag_threshold: compaction_suitable refuses "
+                             "a costly order whose fragmentation index is at most this "
+                             "(the failure is lack of memory, not fragmentation)"),
+    "mm.pin_rate": ("share", "anonymous pages long-term pinned at fault (as RDMA/VFIO "
+                    "pins): movable but not migratable while pinned"),
+    "mm.thp": ("-", "transparent huge pages (/sys/kernel/mm/transparent_hugepage)"),
+    "mm.thp.enabled": ("-", "where THP faults may happen: always (every thp VMA), madvise "
+                       "(madvised VMAs only), never"),
+    "mm.thp.defrag": ("-", "what a THP fault does when no 2 MiB block is free: always "
+                      "(direct reclaim and compaction), defer (wake kswapd/kcompactd, fall "
+                      "back to 4 KiB), defer+madvise, madvise (direct for madvised VMAs, "
+                      "else nothing), never"),
+    "mm.hugetlb": ("-", "the hugetlb pool of 1 GiB pages that 1g mappings fault from"),
+    "mm.hugetlb.pages": ("pages", "1 GiB pages reserved at boot, before the workload "
+                         "(hugepagesz=1G hugepages=N), spread over the nodes"),
+    "mm.hugetlb.overcommit": ("pages", "as nr_overcommit_hugepages: surplus pages a fault "
+                              "may allocate (alloc_contig_range) when the pool is empty"),
+    "mm.hugetlb.movable": ("-", "pool pages may come from ZONE_MOVABLE (not Linux, which "
+                           "keeps gigantic pages out of it; the Contiguitas design needs it)"),
+    "mm.hugetlb.resize": ("-", "writes of nr_hugepages at run time, [tick, pages] each: "
+                          "growth migrates movable pages out of 1 GiB ranges"),
+    "mm.khugepaged": ("-", "khugepaged (/sys/kernel/mm/transparent_hugepage/khugepaged)"),
+    "mm.khugepaged.pages_to_scan": ("pages", "PTEs scanned per pass (each 2 MiB range "
+                                    "counts 512)"),
+    "mm.khugepaged.scan_sleep_millisecs": ("ms", "simulated time between passes (see "
+                                           "mm.tick_millisecs)"),
+    "mm.khugepaged.max_ptes_none": ("PTEs", "a 2 MiB range is collapsed into a THP when at "
+                                    "most this many of its 512 PTEs are empty"),
+    "mm.tick_millisecs": ("ms", "simulated time of one tick (khugepaged's scan sleep; the "
+                          "kcompactd_interval default 50 is Linux's 500 ms)"),
     "mm.swappiness": ("-", "as vm.swappiness: the built-in reclaim split"),
     "mm.evacuate_interval": ("ticks", "interval of a full evacuation of each node's normal "
                              "zone (0: never)"),
@@ -587,6 +670,8 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "phases[].processes.home_nodes": ("-", "nodes processes run on", "every node"),
     "phases[].processes.touch_huge": ("-", "a fault touches the whole page it mapped "
                                       "(else the next 4 KiB)"),
+    "phases[].processes.madvise": ("-", "the mapping is madvise(MADV_HUGEPAGE)d (see "
+                                   "mm.thp)"),
     "phases[].kernel": ("-", "kernel allocations"),
     "phases[].kernel.slab_rate": ("per tick", "slab allocations"),
     "phases[].kernel.slab_reclaimable_share": ("share", "of slab allocations that are "
@@ -618,7 +703,8 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
 }
 
 _TABLES = {  # tables the parser opens with sub() or reads as arrays: key -> type
-    "machine": "table", "mm": "table", "mm.tlb": "table", "phases[].processes": "table",
+    "machine": "table", "mm": "table", "mm.tlb": "table", "mm.thp": "table",
+    "mm.hugetlb": "table", "mm.khugepaged": "table", "phases[].processes": "table",
     "phases[].kernel": "table", "phases[].file": "table", "baseline": "table",
 }
 _REQUIRED_TABLES = ("machine",)

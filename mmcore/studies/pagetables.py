@@ -308,7 +308,9 @@ def _walk_cost(pt: Any, touched: list, n: int, rng: random.Random, pwc: bool) ->
 def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "interp",
             programs: dict[str, PtPrograms] | None = None) -> Row:
     """Build ``layout`` under ``table`` on a fresh machine and measure it."""
-    mm = MM(MachineSpec((NodeSpec(cfg.machine // PAGE_SIZE),)), MMConfig(pwc=True))
+    # 1g mappings fault from the hugetlb pool: surplus pages on demand
+    mm = MM(MachineSpec((NodeSpec(cfg.machine // PAGE_SIZE),)),
+            MMConfig(pwc=True, hugetlb_overcommit=cfg.machine >> 30))
     rng = random.Random(f"{cfg.seed}:{layout.name}")
     entry = TABLES[table]
     if entry is None:

@@ -3,11 +3,18 @@ the translation path (TLB, walk, accessed bits) and the rmap callbacks that
 migration and reclaim use.  Every PTE access goes through the page table's
 ``map_page`` / ``unmap_page`` / ``get_pte``.
 
-Differences from Linux: a huge page partly covered by munmap is unmapped
-whole (Linux splits it); THPs are allocated at fault time only (no
-khugepaged collapse); a swapped-out page is faulted back as a fresh page of
-the size the policy picks then; 1 GiB pages are ordinary buddy blocks
-(hugetlbfs uses a reserved pool) and are never reclaimed.
+A THP partly covered by munmap is split (``split_huge_pmd`` and
+``split_huge_page`` at once: Linux may defer the folio split to the
+deferred-split shrinker); the pages left stay mapped as 4 KiB pages.
+A 2 MiB fault's allocation flags follow ``transparent_hugepage/defrag``
+and the VMA's madvise flag (``vma_thp_gfp_mask``); a 1 GiB fault takes a
+page of the hugetlb pool (:mod:`mmcore.phys.hugetlb`), never a buddy block.
+
+Differences from Linux: a 1 GiB page partly covered by munmap is unmapped
+whole (hugetlbfs refuses such an munmap); a 1 GiB fault the pool cannot
+serve falls back to a smaller page (hugetlbfs would SIGBUS); a swapped-out
+page is faulted back as a fresh page of the size the policy picks then;
+1 GiB pages are never reclaimed.
 """
 
 from __future__ import annotations
@@ -16,7 +23,15 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mmcore.constants import ALLOC_DEFAULT, ORDER_1G, ORDER_2M, ORDER_4K, PAGE_SHIFT, AllocFlag
+from mmcore.constants import (
+    ALLOC_DEFAULT,
+    MT,
+    ORDER_1G,
+    ORDER_2M,
+    ORDER_4K,
+    PAGE_SHIFT,
+    AllocFlag,
+)
 from mmcore.errors import PageTableError
 from mmcore.pagetables.pte import (
     PTE_ACCESSED,
@@ -38,7 +53,24 @@ if TYPE_CHECKING:
 
 HUGE_MODES = ("none", "thp", "1g")
 SIZE_ORDERS = (ORDER_4K, ORDER_2M, ORDER_1G)  # hook return value -> order
-FAULT_FLAGS = {ORDER_4K: ALLOC_DEFAULT, ORDER_2M: AllocFlag.KSWAPD, ORDER_1G: ALLOC_DEFAULT}
+THP_ENABLED = ("always", "madvise", "never")  # /sys/kernel/mm/transparent_hugepage/enabled
+THP_DEFRAG = ("always", "defer", "defer+madvise", "madvise", "never")  # .../defrag
+_DIRECT = AllocFlag.RECLAIM | AllocFlag.COMPACT
+
+
+def thp_fault_flags(defrag: str, madvised: bool) -> int:
+    """``vma_thp_gfp_mask``: what a THP fault may do to get its page —
+    direct reclaim and compaction (GFP_TRANSHUGE), only wake kswapd and
+    kcompactd (GFP_TRANSHUGE_LIGHT | __GFP_KSWAPD_RECLAIM), or neither."""
+    if defrag == "always":
+        return _DIRECT
+    if defrag == "defer":
+        return AllocFlag.KSWAPD
+    if defrag == "defer+madvise":
+        return _DIRECT if madvised else AllocFlag.KSWAPD
+    if defrag == "madvise":
+        return _DIRECT if madvised else 0
+    return 0
 VA_BASE = 1 << 32
 
 
@@ -48,6 +80,7 @@ class Vma:
     end: int
     huge: str = "thp"  # one of HUGE_MODES
     hint: int = 0  # free-form placement hint passed to the placement hook
+    madvised: bool = False  # madvise(MADV_HUGEPAGE)
 
 
 class Process:
@@ -70,13 +103,14 @@ class Process:
     def rss_pages(self) -> int:
         return self.present[0] + (self.present[1] << 9) + (self.present[2] << 18)
 
-    def mmap(self, length: int, huge: str = "thp", hint: int = 0) -> int:
+    def mmap(self, length: int, huge: str = "thp", hint: int = 0,
+             madvised: bool = False) -> int:
         if huge not in HUGE_MODES:
             raise ValueError(f"huge must be one of {HUGE_MODES}")
         align = 1 << (30 if huge == "1g" else 21)
         start = (self.next_va + align - 1) & -align
         end = start + ((length + 4095) & -4096)
-        self.vmas.append(Vma(start, end, huge, hint))
+        self.vmas.append(Vma(start, end, huge, hint, madvised))
         self.next_va = end + align  # leave a guard gap
         return start
 
@@ -88,13 +122,15 @@ class Process:
 
     # --- faults ----------------------------------------------------------
     def _allowed(self, vma: Vma, va: int) -> int:
-        """Bit mask of page sizes a fault at ``va`` may use (bit i: SIZE_ORDERS[i])."""
+        """Bit mask of page sizes a fault at ``va`` may use (bit i: SIZE_ORDERS[i]):
+        2 MiB when THP is enabled for the VMA, 1 GiB in a ``1g`` VMA."""
         mask = 1
         if vma.huge == "none":
             return mask
         b2 = va & -(1 << 21)
         if vma.start <= b2 and b2 + (1 << 21) <= vma.end and not self.pmd_count.get(va >> 21):
-            mask |= 2
+            if self.mm.thp_allowed(vma):
+                mask |= 2
             b1 = va & -(1 << 30)
             if (
                 vma.huge == "1g"
@@ -159,10 +195,14 @@ class Process:
             base = va & -(1 << (PAGE_SHIFT + order))
             if order:
                 st.huge_attempts[size] += 1
+            flags = ALLOC_DEFAULT if not order else thp_fault_flags(
+                mm.config.thp_defrag, vma.madvised)
             nid = mm.hook_placement(self, vma, order)
-            pfn = mm.alloc(
-                order, Source.ANON, self.owner_id, base >> PAGE_SHIFT, nid, FAULT_FLAGS[order]
-            )
+            if order == ORDER_1G:  # hugetlbfs: from the pool, never the buddy at fault
+                pfn = mm.hugetlb.alloc_page(nid, self.owner_id, base >> PAGE_SHIFT)
+            else:
+                pfn = mm.alloc(
+                    order, Source.ANON, self.owner_id, base >> PAGE_SHIFT, nid, flags)
             if pfn >= 0:
                 if order:
                     st.huge_success[size] += 1
@@ -182,6 +222,7 @@ class Process:
         self.present[size] += 1
         if order < ORDER_1G:
             mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_ANON))
+            mm.maybe_pin(pfn)
         return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), loc, e
 
     def _account(self, base: int, order: int, delta: int) -> None:
@@ -216,11 +257,24 @@ class Process:
 
     # --- unmap and exit --------------------------------------------------
     def munmap(self, start: int, length: int) -> None:
+        """Unmap [start, start + length); a THP partly inside is split.  If
+        the OOM killer chose this process meanwhile (a page-table page for
+        a split), it exits now."""
+        self._unmap_range(start, length)
+        mm = self.mm
+        if self.oom_victim and self.alive and mm.current is not self:
+            mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
+            mm.exit(self)
+
+    def _unmap_range(self, start: int, length: int) -> None:
         end = start + length
         for g in sorted(i for i in self.huge1g if start < (i + 1) << 30 and i << 30 < end):
             self._drop(g << 30, ORDER_1G)
         for h in sorted(i for i in self.huge2m if start < (i + 1) << 21 and i << 21 < end):
-            self._drop(h << 21, ORDER_2M)
+            if start <= h << 21 and (h + 1) << 21 <= end:
+                self._drop(h << 21, ORDER_2M)
+            elif not self._split_huge_pmd(h << 21):
+                self._drop(h << 21, ORDER_2M)
         for k in sorted(i for i in self.pmd_count if start < (i + 1) << 21 and i << 21 < end):
             lo, hi = max(start, k << 21), min(end, (k + 1) << 21)
             for va in range(lo & -4096, hi, 4096):
@@ -232,14 +286,57 @@ class Process:
                 kept.append(v)
                 continue
             if v.start < start:
-                kept.append(Vma(v.start, start, v.huge, v.hint))
+                kept.append(Vma(v.start, start, v.huge, v.hint, v.madvised))
             if v.end > end:
-                kept.append(Vma(end, v.end, v.huge, v.hint))
+                kept.append(Vma(end, v.end, v.huge, v.hint, v.madvised))
         self.vmas = sorted(kept, key=lambda v: v.start)
+
+    def _split_huge_pmd(self, base: int) -> bool:
+        """``split_huge_pmd`` + ``split_huge_page`` for a partial munmap:
+        the THP at ``base`` becomes 512 mapped 4 KiB pages (the caller then
+        unmaps some).  False (nothing changed) when it is swapped out; when
+        no page table page can be had, the whole THP is unmapped."""
+        mm = self.mm
+        loc = self.pt.get_pte(base)
+        e = mm.mem.read(loc) if loc is not None else 0
+        if not e & PTE_PRESENT:
+            return False
+        pfn, young = pte_pfn(e), e & PTE_ACCESSED
+        fr = mm.frames
+        if fr.lru[pfn]:
+            mm.lru.remove(pfn)
+        self.pt.unmap_page(base)
+        self.tlb.invalidate(base, ORDER_2M)
+        vpn = base >> PAGE_SHIFT
+        prev, mm.current = mm.current, self  # an OOM kill now waits for the split
+        try:
+            for i in range(1 << ORDER_2M):
+                loc = self.pt.map_page(base + (i << PAGE_SHIFT), ORDER_4K)
+                mm.mem.write(loc, make_pte(pfn + i, ORDER_4K) | young)
+        except PageTableError:  # no page for the table: the whole THP goes, as before
+            for j in range(i):
+                self.pt.unmap_page(base + (j << PAGE_SHIFT))
+            mm.free(pfn)
+            self.present[1] -= 1
+            self.huge2m.discard(base >> 21)
+            mm.stats.thp_split_failures += 1
+            return True
+        finally:
+            mm.current = prev
+        lid = lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_ANON)
+        for i in range(1 << ORDER_2M):
+            mm.pa.prep(pfn + i, ORDER_4K, MT.MOVABLE, self.owner_id, vpn + i)
+            mm.lru.add(pfn + i, lid)
+        self.huge2m.discard(base >> 21)
+        self.pmd_count[base >> 21] = 1 << ORDER_2M
+        self.present[1] -= 1
+        self.present[0] += 1 << ORDER_2M
+        mm.stats.thp_splits += 1
+        return True
 
     def exit(self) -> None:
         for v in list(self.vmas):
-            self.munmap(v.start, v.end - v.start)
+            self._unmap_range(v.start, v.end - v.start)
         self.tlb.flush()
         self.alive = False
 
@@ -278,6 +375,7 @@ class Process:
         self.tlb.invalidate(index << PAGE_SHIFT, order)
 
     def evict(self, pfn: int, index: int, order: int) -> None:
+        self.mm.pinned.discard(pfn)  # reclaim ignores pins (Linux would keep the page)
         loc, _ = self._loc(pfn, index)
         self.mm.mem.write(loc, make_swap_pte(order))
         self.tlb.invalidate(index << PAGE_SHIFT, order)

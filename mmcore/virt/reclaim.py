@@ -31,8 +31,9 @@ for that index.
 
 Differences from Linux: no priorities/scan_control cost model, no refault
 (workingset) detection, no per-memcg reclaim, kswapd runs synchronously at
-tick end rather than as a thread and balances for order 0 only (no
-kcompactd wakeup); skipped pages are not counted as scanned.
+tick end rather than as a thread and balances for order 0 only (going to
+sleep it wakes kcompactd for the order, :meth:`MM.kswapd_sleep`); skipped
+pages are not counted as scanned.
 """
 
 from __future__ import annotations
@@ -266,7 +267,7 @@ class Reclaimer:
         until the node is balanced (or reclaim makes no progress)."""
         total = 0
         while self.pending:
-            nid, (_order, classzone, mt) = self.pending.popitem()
+            nid, (order, classzone, mt) = self.pending.popitem()
             self.kswapd_runs += 1
             self.mm.pa.drain_all(self.mm.phys.nodes[nid].zones)
             for _ in range(KSWAPD_MAX_PASSES):
@@ -277,4 +278,6 @@ class Reclaimer:
                 if not got:
                     break
             self.mm.after_reclaim(nid)
+            if self.pgdat_balanced(nid, classzone):
+                self.mm.kswapd_sleep(nid, order, classzone)
         return total

@@ -5,7 +5,9 @@ invariant checked after every tick, on both engines.
 die with an uncaught PageTableError (a new process's first page-table page
 could not be allocated once the small normal zone filled up);
 ``unmovable_churn`` drives unmovable allocations into zone-aware reclaim and
-the OOM killer.
+the OOM killer; ``hugetlb_growth`` grows the 1 GiB hugetlb pool at run time
+under fragmentation (alloc_contig_range migrating page cache and anonymous
+memory out of 1 GiB ranges, failing on pinned and unmovable pages).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ SCENARIOS = sorted(p.stem for p in STRESS.glob("*.toml"))
 
 
 def test_the_stress_corpus_is_there():
-    assert {"pagecache_resize", "pagecache_fixed", "unmovable_churn"} <= set(SCENARIOS)
+    assert {"pagecache_resize", "pagecache_fixed", "unmovable_churn",
+            "hugetlb_growth"} <= set(SCENARIOS)
 
 
 @pytest.mark.parametrize("engine", ["interp", "jit"])
@@ -38,6 +41,11 @@ def test_runs_to_completion_with_check(name: str, engine: str) -> None:
         assert m["reclaim"]["scanned_for_unmovable"] > 0
         assert m["reclaim"]["skipped_ineligible_zone"] > 0
         assert m["oom_kills"] > 0 and m["oom_killed_pages"] > 0
+    if name == "hugetlb_growth":
+        h = m["hugetlb"]
+        assert h["grown"] > 0 and h["pages_migrated"] > 0  # growth had to migrate
+        assert h["ranges_failed"] > 0 and h["grow_failed"] > 0  # and was refused too
+        assert h["faults"] > 0 and m["compaction"]["deferred"] > 0
 
 
 def test_cli_check_run_exits_zero(capsys) -> None:

@@ -80,8 +80,10 @@ def test_offered_work_does_not_depend_on_the_programs_under_pressure():
     assert work[0]["offered"] == work[1]["offered"]
     assert all(m["oom_kills"] > 0 for m in runs)
     for w in work:
-        assert w["completed"]["processes"] < w["offered"]["processes"]
+        assert w["completed"]["processes"] <= w["offered"]["processes"]
         assert w["completed"]["touched_bytes"] < w["offered"]["touched_bytes"]
+    # the built-in side cannot create every process (no room for page tables)
+    assert work[0]["completed"]["processes"] < work[0]["offered"]["processes"]
     assert work[0]["completed"] != work[1]["completed"]
 
 

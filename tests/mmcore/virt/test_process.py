@@ -1,7 +1,9 @@
 """Faults of every page size, fallback, munmap, exit and translation."""
 
 from mmcore.constants import ORDER_2M
+from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.pte import PTE_PRESENT, pte_order
+from mmcore.phys.physmem import MachineSpec, NodeSpec
 from tests.mmcore.machines import fragment, small_mm
 
 
@@ -41,7 +43,8 @@ def test_thp_falls_back_to_4k_without_a_free_2m_block():
 
 
 def test_1g_fault_needs_an_aligned_gigabyte():
-    mm = small_mm(1 << 19)  # 2 GiB node
+    mm = MM(MachineSpec((NodeSpec(1 << 19),)), MMConfig(hugetlb_boot=1))  # 2 GiB node
+    assert mm.hugetlb.free_count() == 1
     p = mm.spawn()
     va = p.mmap(1 << 30, "1g")
     p.fault(va + 12345)
@@ -52,7 +55,9 @@ def test_1g_fault_needs_an_aligned_gigabyte():
     assert p.present == [0, 1, 1]
     mm.exit(p)
     mm.check()
-    assert mm.pa.free_pages_node(0) + sum(z.pcp_pages() for z in mm.phys.zones) == 1 << 19
+    assert mm.hugetlb.free_count() == 1  # back in the pool, not the buddy
+    free = mm.pa.free_pages_node(0) + sum(z.pcp_pages() for z in mm.phys.zones)
+    assert free == (1 << 19) - (1 << 18)
 
 
 def test_munmap_frees_frames_and_splits_vmas():
@@ -91,3 +96,37 @@ def test_exit_returns_every_frame_including_page_tables():
     mm.pa.drain_all()
     assert mm.pa.free_pages_node(0) == before
     mm.check()
+
+
+def test_partial_munmap_splits_a_thp_and_keeps_the_rest_mapped():
+    mm = MM(MachineSpec((NodeSpec(4096),)), MMConfig(thp_defrag="always"))
+    p = mm.spawn()
+    va = p.mmap(2 << 20, "thp")
+    head = p.access(va)
+    assert p.present == [0, 1, 0]
+    p.munmap(va, 64 << 10)  # the first 16 pages
+    assert p.present == [512 - 16, 0, 0] and mm.stats.thp_splits == 1
+    assert p.access(va + (100 << 12)) == head + 100  # still the same frame
+    assert p.pt.get_pte(va) is None or not mm.mem.read(p.pt.get_pte(va)) & PTE_PRESENT
+    assert mm.frames.order[head + 100] == 0
+    mm.check()
+    mm.exit(p)
+    mm.check()
+
+
+def test_thp_enabled_and_defrag_decide_the_fault_flags():
+    from mmcore.constants import AllocFlag
+    from mmcore.virt.process import thp_fault_flags
+
+    direct = AllocFlag.RECLAIM | AllocFlag.COMPACT
+    assert thp_fault_flags("always", False) == direct
+    assert thp_fault_flags("defer", True) == AllocFlag.KSWAPD
+    assert thp_fault_flags("madvise", False) == 0 and thp_fault_flags("madvise", True) == direct
+    assert thp_fault_flags("defer+madvise", False) == AllocFlag.KSWAPD
+    assert thp_fault_flags("never", True) == 0
+    mm = MM(MachineSpec((NodeSpec(4096),)), MMConfig(thp_enabled="madvise"))
+    p = mm.spawn()
+    plain, advised = p.mmap(2 << 20, "thp"), p.mmap(2 << 20, "thp", madvised=True)
+    p.access(plain)
+    p.access(advised)
+    assert p.present == [1, 1, 0]
