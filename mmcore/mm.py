@@ -29,6 +29,7 @@ from mmcore.phys.kernel import KernelAllocs
 from mmcore.phys.page_alloc import PageAllocator
 from mmcore.phys.physmem import MachineSpec, PhysMem, Zone
 from mmcore.phys.region import RegionAllocator
+from mmcore.phys.slab import SlabAllocator
 from mmcore.phys.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
 from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
 from mmcore.virt.lru import LruLists
@@ -36,6 +37,7 @@ from mmcore.virt.oom_kill import OomKiller
 from mmcore.virt.pagecache import File
 from mmcore.virt.process import Process, Vma
 from mmcore.virt.reclaim import Reclaimer
+from mmcore.virt.workingset import Workingset
 
 
 class RmapOwner(Protocol):
@@ -54,6 +56,7 @@ class MMConfig:
     compaction_proactiveness: int = 20
     swappiness: int = 60
     pwc: bool = True
+    scan_balance: str = "fixed"  # the built-in anon/file split: "fixed" or "cost"
 
 
 @dataclass
@@ -116,7 +119,10 @@ class MM:
         self.files: dict[int, File] = {}
         self._next_owner = FIRST_DYNAMIC_OWNER
         self.kernel = KernelAllocs(self)
-        self.reclaim = Reclaimer(self, self.config.swappiness)
+        self.slab = SlabAllocator(self)
+        self.workingset = Workingset(
+            self.lru, len(self.phys.nodes), self.config.scan_balance == "cost")
+        self.reclaim = Reclaimer(self, self.config.swappiness, self.config.scan_balance)
         self.compaction = Compactor(self, self.config.compaction_proactiveness)
         self.regions = RegionAllocator(self)
         self.oom = OomKiller(self)
@@ -333,6 +339,7 @@ class MM:
     def background(self) -> None:
         """What runs between events: kswapd, expiry of kernel allocations."""
         self.kernel.expire(self.tick)
+        self.slab.expire(self.tick)
         self.reclaim.run_kswapd()
 
     # --- checks and metrics ---------------------------------------------------------

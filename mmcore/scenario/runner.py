@@ -43,7 +43,7 @@ from mmcore.metrics import unmovable_pageblocks
 from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.pte import pte_order
 from mmcore.scenario.attach import attach_all
-from mmcore.scenario.schema import Phase, Scenario, load_scenario, parse_scenario
+from mmcore.scenario.schema import KernelMix, Phase, Scenario, load_scenario, parse_scenario
 from mmcore.sources import Source
 from mmcore.virt.pagecache import File
 from mmcore.virt.process import Process
@@ -80,7 +80,8 @@ class Runner:
     ) -> None:
         self.sc, self.check = sc, check
         self.rng = random.Random(sc.seed)
-        cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness)
+        cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness,
+                       scan_balance=sc.scan_balance)
         self.mm = MM(sc.machine, cfg)
         self.attached = attach_all(sc, self.mm, engine, programs) if attach else []
         for hook, eng in (engines or {}).items():
@@ -181,6 +182,18 @@ class Runner:
             long = rng.random() < k.long_lived_share
             life = rng.randint(*(k.long_lifetime if long else k.lifetime))
             kern.alloc(src, rng.randint(*k.orders), life, site=int(long), nid=rng.randrange(nodes))
+        if k.object_rate:
+            self._objects(k, nodes)
+
+    def _objects(self, k: KernelMix, nodes: int) -> None:
+        """Slab objects through the caches, with Pareto (long-tailed) lifetimes."""
+        rng, slab = self.rng, self.mm.slab
+        names, weights = zip(*k.caches, strict=True)
+        caches = [slab.by_name[n] for n in names]
+        scale, cap = k.object_lifetime
+        for cache in rng.choices(caches, weights, k=self._count(k.object_rate)):
+            life = min(cap, int(scale * rng.paretovariate(k.object_lifetime_alpha)))
+            slab.alloc(cache, life, rng.randrange(nodes))
 
     def _file_io(self, i: int, ph: Phase) -> None:
         fm, rng = ph.file, self.rng
