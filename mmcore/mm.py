@@ -344,6 +344,7 @@ class MM:
 
     # --- checks and metrics ---------------------------------------------------------
     def check(self) -> None:
+        """Every invariant (:func:`mmcore.invariants.check_all`)."""
         check_all(self)
 
     def metrics(self) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from bpfvm.program import Program
 from mmcore.constants import ORDER_1G, PAGEBLOCK_ORDER
 from mmcore.errors import OutOfMemoryError
 from mmcore.hooks.dispatch import Engine
+from mmcore.invariants import Checker
 from mmcore.metrics import unmovable_pageblocks
 from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.pte import pte_order
@@ -87,6 +88,7 @@ class Runner:
         for hook, eng in (engines or {}).items():
             self.mm.hooks.attach(hook, eng)
         self.node_starts = [n.start for n in self.mm.phys.nodes]
+        self.checker = Checker(self.mm, sc.check_interval) if check else None
         self.access = [0, 0, 0]  # references, local ones, sum of node distances
         self._huge_prev = [0, 0, 0, 0]  # 2M attempts/successes, 1G attempts/successes
         self.live: list[_Live] = []
@@ -237,8 +239,8 @@ class Runner:
         if sc.evacuate_interval and t and t % sc.evacuate_interval == 0:
             for node in mm.phys.nodes:
                 mm.compact(node.nid, evacuate_normal=True)
-        if self.check:
-            mm.check()
+        if self.checker is not None:
+            self.checker.after(t, t == sc.duration - 1)
 
     def access_metrics(self) -> dict[str, Any]:
         n, local, dist = self.access
