@@ -212,9 +212,9 @@ def check_accounting(mm: MM, v: FrameView) -> None:
 def check_frames(mm: MM) -> FrameView:
     v = FrameView(mm)
     check_tiling(mm, v)
+    check_pageblocks(mm, v)  # first: the checks after it read zones from pageblocks
     check_free_counters(mm, v)
     check_buddies_merged(mm, v)
-    check_pageblocks(mm, v)
     check_lru_membership(mm, v)
     check_accounting(mm, v)
     return v
