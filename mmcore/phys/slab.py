@@ -224,8 +224,8 @@ class SlabAllocator:
         total = min(nr + delta, 2 * freeable)
         done = freed = 0
         while total >= SHRINK_BATCH or total >= freeable:
-            batch = min(SHRINK_BATCH, total)
-            if not batch or not cache.lru:
+            batch = min(SHRINK_BATCH, total)  # counted as scanned even if the list ran dry
+            if not batch:
                 break
             freed += self._scan_objects(cache, batch)
             total -= batch
