@@ -5,7 +5,8 @@ invariant checked after every tick, on both engines.
 die with an uncaught PageTableError (a new process's first page-table page
 could not be allocated once the small normal zone filled up);
 ``unmovable_churn`` drives unmovable allocations into zone-aware reclaim and
-the OOM killer.
+the OOM killer; ``slab_churn`` does it with slab objects of long-tailed
+lifetimes, shrinkers and the cost scan balance.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ SCENARIOS = sorted(p.stem for p in STRESS.glob("*.toml"))
 
 
 def test_the_stress_corpus_is_there():
-    assert {"pagecache_resize", "pagecache_fixed", "unmovable_churn"} <= set(SCENARIOS)
+    assert {"pagecache_resize", "pagecache_fixed", "unmovable_churn", "slab_churn"} <= set(
+        SCENARIOS)
 
 
 @pytest.mark.parametrize("engine", ["interp", "jit"])
@@ -38,6 +40,14 @@ def test_runs_to_completion_with_check(name: str, engine: str) -> None:
         assert m["reclaim"]["scanned_for_unmovable"] > 0
         assert m["reclaim"]["skipped_ineligible_zone"] > 0
         assert m["oom_kills"] > 0 and m["oom_killed_pages"] > 0
+    if name == "slab_churn":
+        slab = m["slab"]
+        # shrinkers freed objects, and slab pages came back only as slabs emptied:
+        # far fewer pages than the objects freed would fill
+        assert slab["objects_shrunk"] > 0 and 0 < slab["pages_freed"]
+        assert slab["pages_freed"] * 4096 < slab["objects_shrunk"] * 192
+        assert 0 < slab["utilization"] < 1
+        assert m["workingset"]["refaults"] > 0 and m["workingset"]["cache_trim_passes"] > 0
 
 
 def test_cli_check_run_exits_zero(capsys) -> None:
