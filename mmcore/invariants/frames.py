@@ -41,7 +41,7 @@ class FrameView:
         fr = mm.frames
         self.n = fr.n
         self.st, self.owner, self.lru = fr.view("state"), fr.view("owner"), fr.view("lru")
-        self.order = fr.view("order").astype(np.int64)
+        self.order = fr.view("order")
         self.mt, self.index = fr.view("mt"), fr.view("index")
         self.heads = np.nonzero(self.st != FrameState.TAIL)[0]
         self.pb_zone = np.frombuffer(fr.pb_zone, dtype=np.uint8)
@@ -51,13 +51,17 @@ class FrameView:
         self.buddy = self.heads[hst == FrameState.BUDDY]
         self.pcp = self.heads[hst == FrameState.PCP]
 
+    def size(self, pfns: np.ndarray) -> np.ndarray:
+        """Pages in the blocks at ``pfns``."""
+        return np.int64(1) << self.order[pfns].astype(np.int64)
+
     def zone_ids(self, pfns: np.ndarray) -> np.ndarray:
         return self.pb_zone[pfns >> PAGEBLOCK_ORDER].astype(np.int64)
 
 
 def check_tiling(mm: MM, v: FrameView) -> None:
     heads, n = v.heads, v.n
-    ends = heads + (np.int64(1) << v.order[heads])
+    ends = heads + v.size(heads)
     if not heads.size or heads[0] != 0:
         _fail("frame 0x0 is covered by 0 blocks")
     if ends[-1] > n:
@@ -100,7 +104,7 @@ def check_free_counters(mm: MM, v: FrameView) -> None:
 
 def check_buddies_merged(mm: MM, v: FrameView) -> None:
     b = v.buddy
-    order = v.order[b]
+    order = v.order[b].astype(np.int64)
     low = order < ORDER_1G
     b, order = b[low], order[low]
     buddy = b ^ (np.int64(1) << order)
@@ -165,7 +169,7 @@ def check_lru_membership(mm: MM, v: FrameView) -> None:
     on = a[listed]
     lids = lid[listed]
     entries = np.bincount(lids, minlength=len(lru.count))
-    pages = np.bincount(lids, weights=np.int64(1) << v.order[on], minlength=len(lru.count))
+    pages = np.bincount(lids, weights=v.size(on), minlength=len(lru.count))
     for i in range(len(lru.count)):
         if entries[i] != lru.entries[i] or pages[i] != lru.count[i]:
             _fail(f"lru {i}: counts ({lru.entries[i]} entries, {lru.count[i]} pages) "
@@ -173,7 +177,7 @@ def check_lru_membership(mm: MM, v: FrameView) -> None:
     slot = v.zone_ids(on) * NR_LRU + lids % NR_LRU
     n = len(lru.zone_entries)
     entries = np.bincount(slot, minlength=n)
-    pages = np.bincount(slot, weights=np.int64(1) << v.order[on], minlength=n)
+    pages = np.bincount(slot, weights=v.size(on), minlength=n)
     for i in range(n):
         if entries[i] != lru.zone_entries[i] or pages[i] != lru.zone_count[i]:
             _fail(f"zone {i // NR_LRU} lru kind {i % NR_LRU}: per-zone counts "
@@ -183,7 +187,7 @@ def check_lru_membership(mm: MM, v: FrameView) -> None:
 
 def check_accounting(mm: MM, v: FrameView) -> None:
     a = v.alloc
-    owned = np.bincount(v.owner[a], weights=np.int64(1) << v.order[a],
+    owned = np.bincount(v.owner[a], weights=v.size(a),
                         minlength=FIRST_DYNAMIC_OWNER).astype(np.int64)
     kern = mm.kernel
     for src in (Source.SLAB_RECLAIMABLE, Source.SLAB_UNMOVABLE, Source.NETBUF):
