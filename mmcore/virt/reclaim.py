@@ -43,9 +43,10 @@ objects are shrunk by ``shrink_slab`` in proportion to the LRU pages the
 pass scanned (:mod:`mmcore.phys.slab`).
 
 Differences from Linux: no priorities (``DEF_PRIORITY`` is used where the
-split needs one, SCAN_EQUAL never happens), no per-memcg reclaim, kswapd runs synchronously at
-tick end rather than as a thread and balances for order 0 only (no
-kcompactd wakeup); skipped pages are not counted as scanned.
+split needs one, SCAN_EQUAL never happens), no per-memcg reclaim, kswapd
+runs synchronously at tick end rather than as a thread and balances for
+order 0 only (no kcompactd wakeup); skipped pages are not counted as
+scanned.
 """
 
 from __future__ import annotations
@@ -193,8 +194,9 @@ class Reclaimer:
             if cost:
                 return self.scan_count(nid, ia + aa, if_ + af), 0
             return self.default_split(ia + aa, if_ + af), 0
-        if cost:  # what a program's fallback decides
-            self.cost_pct = self.scan_count(nid, ia + aa, if_ + af)
+        # what a program's fallback decides
+        builtin = self.scan_count(nid, ia + aa, if_ + af) if cost else -1
+        self.cost_pct = builtin
         procs = mm.procs
         largest = max(procs.values(), key=lambda p: p.rss_pages).pid if procs else 0
         values = (
@@ -213,7 +215,7 @@ class Reclaimer:
                 # built-in policy decides and the hook counts a fallback
                 hooks.points["reclaim"].fallbacks += 1
                 if cost:
-                    return self.scan_count(nid, ia + aa, if_ + af), 0
+                    return builtin, 0
                 return self.default_split(ia + aa, if_ + af), 0
         return pct, target
 

@@ -267,12 +267,12 @@ def test_check_says_invariants_held(tmp_path: Path, capsys) -> None:
 
 def test_check_reports_a_broken_invariant(tmp_path: Path, capsys, monkeypatch) -> None:
     from mmcore.errors import InvariantError
-    from mmcore.mm import MM
+    from mmcore.invariants import Checker
 
-    def broken(self) -> None:
+    def broken(self, t: int, last: bool) -> None:
         raise InvariantError("free list of node0/normal order 3 holds a used page")
 
-    monkeypatch.setattr(MM, "check", broken)
+    monkeypatch.setattr(Checker, "after", broken)
     assert main(["mm", "run", str(resize(tmp_path)), "--check"]) == 1
     err = capsys.readouterr().err
     assert "tiny.toml: invariant violated at tick 0: free list of node0/normal" in err
