@@ -277,3 +277,13 @@ def test_check_reports_a_broken_invariant(tmp_path: Path, capsys, monkeypatch) -
     err = capsys.readouterr().err
     assert "tiny.toml: invariant violated at tick 0: free list of node0/normal" in err
     assert "Traceback" not in err
+
+
+def test_check_interval(tmp_path: Path, capsys) -> None:
+    assert main(["mm", "run", str(resize(tmp_path)), "--check", "--check-interval", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "invariants held: checked after each of 20 ticks, in full every 5 and after the last")
+    assert main(["mm", "run", str(resize(tmp_path)), "--check-interval", "5"]) == 2
+    assert "add --check" in capsys.readouterr().err
+    assert main(["mm", "run", str(resize(tmp_path)), "--check", "--check-interval", "0"]) == 2
+    assert "--check-interval must be at least 1, got 0" in capsys.readouterr().err
