@@ -396,7 +396,7 @@ def _message(exc: BaseException) -> str:
     return text if isinstance(exc, BpfvmError) else f"{type(exc).__name__}: {text}"
 
 
-def failed_row(task: Task, message: str) -> Row:
+def failed_row(task: Any, message: str) -> Row:
     """The row of a task that never returned (its worker died, it could not be sent)."""
     row: Row = dict(task.labels)
     row.update(seed=task.seed, variant=task.variant, status="failed", message=message,
@@ -452,23 +452,25 @@ def _client(how: Execution, tasks: int) -> Iterator[Any]:
         cluster.close()
 
 
-def execute(tasks: Sequence[Task], how: Execution,
-            on_row: Callable[[Task, Row], None]) -> None:
+def execute(tasks: Sequence[Any], how: Execution,
+            on_row: Callable[[Any, Row], None], run: Callable[[Any], Row] = run_task) -> None:
     """Run ``tasks``; ``on_row(task, row)`` is called in this process for each
-    as it finishes (in completion order)."""
+    as it finishes (in completion order).  ``run`` (a module-level function,
+    so workers can unpickle it) turns a task into its row; a task has
+    ``labels``, ``seed`` and ``variant`` (for the row of a lost task)."""
     if not tasks:
         return
     if how.cluster is None and how.jobs <= 1 and not how.local_cluster:
         how.workers = [f"local pid {os.getpid()}"]
         for t in tasks:
-            on_row(t, run_task(t))
+            on_row(t, run(t))
         return
     distributed = need("distributed")
     with _client(how, len(tasks)) as client:
         how.workers = sorted(client.scheduler_info().get("workers", {}))
         if not how.workers and how.cluster:
             raise BpfvmError(f"--cluster {how.cluster}: the scheduler has no workers")
-        futures = client.map(run_task, list(tasks), pure=False)
+        futures = client.map(run, list(tasks), pure=False)
         by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
         try:
             for fut in distributed.as_completed(futures, loop=client.loop):
