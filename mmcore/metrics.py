@@ -132,4 +132,34 @@ def collect(mm: MM) -> dict[str, Any]:
         "zone_resizes": s.zone_resizes,
         "pageblocks_moved": s.pageblocks_moved,
         "hooks": mm.hooks.stats(),
+        **_optional(mm),
     }
+
+
+def _optional(mm: MM) -> dict[str, Any]:
+    """Metrics of mechanisms a scenario opts into: slab objects (when any
+    were allocated) and workingset refaults (the "cost" scan balance)."""
+    out: dict[str, Any] = {}
+    slab = mm.slab
+    if slab.seq:
+        caches = slab.stats()
+        cap = sum(c["capacity"] for c in caches.values())
+        out["slab"] = {
+            "objects": len(slab.objects),
+            "pages": sum(c["pages"] for c in caches.values()),
+            "utilization": round(len(slab.objects) / cap, 4) if cap else None,
+            "objects_shrunk": slab.shrunk,
+            "pages_freed": slab.pages_freed,
+            "failures": slab.failures,
+            "caches": caches,
+        }
+    ws = mm.workingset
+    if ws.enabled:
+        out["workingset"] = {
+            "refaults": ws.refaults,
+            "activations": ws.activations,
+            "cache_trim_passes": mm.reclaim.trim_passes,
+            "anon_cost": sum(ws.anon_cost),
+            "file_cost": sum(ws.file_cost),
+        }
+    return out

@@ -32,6 +32,7 @@ from mmcore.phys.kernel import KernelAllocs
 from mmcore.phys.page_alloc import PageAllocator
 from mmcore.phys.physmem import MachineSpec, PhysMem, Zone
 from mmcore.phys.region import RegionAllocator
+from mmcore.phys.slab import SlabAllocator
 from mmcore.phys.zone_resize import MIN_NORMAL_PAGEBLOCKS, resize_normal_zone
 from mmcore.sources import FIRST_DYNAMIC_OWNER, KERNEL_OWNER, SOURCES, Source
 from mmcore.virt.khugepaged import Khugepaged
@@ -40,6 +41,7 @@ from mmcore.virt.oom_kill import OomKiller
 from mmcore.virt.pagecache import File
 from mmcore.virt.process import Process, Vma
 from mmcore.virt.reclaim import Reclaimer
+from mmcore.virt.workingset import Workingset
 
 
 class RmapOwner(Protocol):
@@ -71,6 +73,7 @@ class MMConfig:
     khugepaged_pages_to_scan: int = 4096
     khugepaged_scan_sleep_millisecs: int = 10_000
     khugepaged_max_ptes_none: int = 511
+    scan_balance: str = "fixed"  # the built-in anon/file split: "fixed" or "cost"
 
 
 @dataclass
@@ -135,10 +138,12 @@ class MM:
         self.files: dict[int, File] = {}
         self._next_owner = FIRST_DYNAMIC_OWNER
         self.kernel = KernelAllocs(self)
-        self.reclaim = Reclaimer(self, self.config.swappiness)
         self.pinned: set[int] = set()  # pfns of long-term pinned pages (not migratable)
         self._pin_rng = random.Random(self.config.pin_seed)
         cfg = self.config
+        self.slab = SlabAllocator(self)
+        self.workingset = Workingset(self.lru, len(self.phys.nodes), cfg.scan_balance == "cost")
+        self.reclaim = Reclaimer(self, cfg.swappiness, cfg.scan_balance)
         self.compaction = Compactor(self, cfg.compaction_proactiveness, cfg.extfrag_threshold,
                                     cfg.kcompactd_interval)
         self.regions = RegionAllocator(self)
@@ -380,6 +385,7 @@ class MM:
         """What runs between events: expiry of kernel allocations, kswapd,
         kcompactd, khugepaged."""
         self.kernel.expire(self.tick)
+        self.slab.expire(self.tick)
         self.reclaim.run_kswapd()
         self.compaction.kcompactd.run(self.tick)
         self.khugepaged.run(self.tick)
@@ -393,6 +399,7 @@ class MM:
 
     # --- checks and metrics ---------------------------------------------------------
     def check(self) -> None:
+        """Every invariant (:func:`mmcore.invariants.check_all`)."""
         check_all(self)
         self.compaction.check()
         self.hugetlb.check()

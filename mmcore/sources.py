@@ -4,8 +4,9 @@ list its pages join and which allocation flags it uses.
 Kernel sources own their pages under fixed owner ids (``KERNEL_OWNER``);
 processes and files get their own owner ids from the MM core.  Differences
 from Linux: page-cache pages are always MOVABLE (Linux uses the mapping's
-gfp mask, movable for nearly every file system); slab pages are modelled as
-whole-page allocations without objects.
+gfp mask, movable for nearly every file system); slab pages are either
+whole-page allocations without objects or the slabs of the object caches
+(:mod:`mmcore.phys.slab`).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def layer_of(mod: str) -> str:
         return "verifier.domains" if mod.startswith("verifier.domains") else "verifier"
     if mod in MM_BASE:
         return "mm.base"
-    if mod in MM_MACHINE:
+    if mod in MM_MACHINE or mod.startswith("mmcore.invariants."):
         return "mm.machine"
     return "mm." + parts[1]
 

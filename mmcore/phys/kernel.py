@@ -6,8 +6,9 @@ Each allocation is a block owned by its source's kernel owner id, its frame
 tick.  The lifetime hook may steer a slab/netbuf allocation to reclaimable
 (short-lived) or unmovable (long-lived) pageblocks.  Reclaim shrinks
 reclaimable slab oldest first, as a shrinker would.  Page-table pages are
-allocated by the page tables themselves.  Differences from Linux: no slab
-objects or partial slabs: a slab page lives as long as the allocation.
+allocated by the page tables themselves.  Differences from Linux: these
+slab allocations are whole pages without objects (a slab page lives as long
+as the allocation); :mod:`mmcore.phys.slab` models slab objects.
 """
 
 from __future__ import annotations

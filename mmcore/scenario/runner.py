@@ -42,11 +42,12 @@ from bpfvm.program import Program
 from mmcore.constants import ORDER_1G, PAGEBLOCK_ORDER
 from mmcore.errors import OutOfMemoryError
 from mmcore.hooks.dispatch import Engine
+from mmcore.invariants import Checker
 from mmcore.metrics import unmovable_pageblocks
 from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.pte import pte_order
 from mmcore.scenario.attach import attach_all
-from mmcore.scenario.schema import Phase, Scenario, load_scenario, parse_scenario
+from mmcore.scenario.schema import KernelMix, Phase, Scenario, load_scenario, parse_scenario
 from mmcore.scenario.seed import seed_snapshot
 from mmcore.scenario.workload import HUGE_UNIT, Job, Ledger, mismatches, stream
 from mmcore.sources import Source
@@ -73,11 +74,12 @@ class Runner:
         programs: Sequence[Program] | None = None,
     ) -> None:
         self.sc, self.check = sc, check
-        self.arrivals, self.kernel_rng, self.file_rng = (
-            stream(sc.seed, name) for name in ("arrivals", "kernel", "files"))
+        self.arrivals, self.kernel_rng, self.file_rng, self.slab_rng = (
+            stream(sc.seed, name) for name in ("arrivals", "kernel", "files", "slab"))
         self.ledger = Ledger()
         cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness,
-                       kcompactd_interval=sc.kcompactd_interval, **dict(sc.mm_options))
+                       kcompactd_interval=sc.kcompactd_interval, scan_balance=sc.scan_balance,
+                       **dict(sc.mm_options))
         self.mm = MM(sc.machine, cfg)
         self.seeded = seed_snapshot(self.mm, sc.machine.snapshot) if sc.machine.snapshot \
             else None
@@ -85,6 +87,7 @@ class Runner:
         for hook, eng in (engines or {}).items():
             self.mm.hooks.attach(hook, eng)
         self.node_starts = [n.start for n in self.mm.phys.nodes]
+        self.checker = Checker(self.mm, sc.check_interval) if check else None
         self.access = [0, 0, 0]  # references, local ones, sum of node distances
         self._huge_prev = [0, 0, 0, 0]  # 2M attempts/successes, 1G attempts/successes
         self.live: list[Job] = []
@@ -213,6 +216,19 @@ class Runner:
                              nid=rng.randrange(nodes))
             done += pfn >= 0
         self.ledger.count("kernel_allocs", len(draws), done)
+        if k.object_rate:
+            self._objects(k, nodes)
+
+    def _objects(self, k: KernelMix, nodes: int) -> None:
+        """Slab objects through the caches, with Pareto (long-tailed)
+        lifetimes, from their own stream."""
+        rng, slab = self.slab_rng, self.mm.slab
+        names, weights = zip(*k.caches, strict=True)
+        caches = [slab.by_name[n] for n in names]
+        scale, cap = k.object_lifetime
+        for cache in rng.choices(caches, weights, k=self._count(rng, k.object_rate)):
+            life = min(cap, int(scale * rng.paretovariate(k.object_lifetime_alpha)))
+            slab.alloc(cache, life, rng.randrange(nodes))
 
     def _file_io(self, i: int, ph: Phase) -> None:
         fm, rng = ph.file, self.file_rng
@@ -258,8 +274,8 @@ class Runner:
         if sc.evacuate_interval and t and t % sc.evacuate_interval == 0:
             for node in mm.phys.nodes:
                 mm.compact(node.nid, evacuate_normal=True)
-        if self.check:
-            mm.check()
+        if self.checker is not None:
+            self.checker.after(t, t == sc.duration - 1)
 
     def access_metrics(self) -> dict[str, Any]:
         n, local, dist = self.access

@@ -43,6 +43,15 @@ from mmcore.hooks.specs import POLICY_HOOKS, canonical
 from mmcore.pagetables.tlb import TlbConfig
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 from mmcore.virt.process import HUGE_MODES, THP_DEFRAG, THP_ENABLED
+from mmcore.phys.slab import CACHE_NAMES
+from mmcore.virt.reclaim import SCAN_BALANCES
+
+# the slab caches of kernel objects when a phase names none
+DEFAULT_CACHE_MIX: tuple[tuple[str, float], ...] = (
+    ("dentry", 4.0), ("inode_cache", 1.0), ("radix_tree_node", 1.0), ("kmalloc-64", 2.0),
+    ("kmalloc-128", 1.0), ("kmalloc-256", 1.0), ("kmalloc-512", 1.0), ("kmalloc-1k", 0.5),
+    ("kmalloc-4k", 0.5),
+)
 
 HOOK_NAMES = POLICY_HOOKS
 ENGINES = ("auto", "interp", "jit")
@@ -80,6 +89,10 @@ class KernelMix:
     lifetime: tuple[int, int] = (10, 100)
     long_lived_share: float = 0.0
     long_lifetime: tuple[int, int] = (1000, 10000)
+    object_rate: float = 0.0  # slab objects per tick, through the slab caches
+    caches: tuple[tuple[str, float], ...] = DEFAULT_CACHE_MIX
+    object_lifetime: tuple[int, int] = (5, 5000)  # Pareto scale, cap
+    object_lifetime_alpha: float = 1.2
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,8 @@ class Scenario:
     baseline: Scenario | None = None  # the built-in side of a comparison, if it differs
     mm_options: tuple[tuple[str, Any], ...] = ()  # further MMConfig fields, by name
     hugetlb_resize: tuple[tuple[int, int], ...] = ()  # (tick, nr_hugepages) writes
+    scan_balance: str = "fixed"  # anon/file split: "fixed" or "cost" (get_scan_count)
+    check_interval: int = 64  # ticks between full invariant checks under --check
 
 _RECORD: list[tuple[str, str, Any, Any, bool]] | None = None  # keys read (schema_keys)
 
@@ -322,6 +337,28 @@ def _mix(v: Any) -> tuple[tuple[str, float], ...]:
     return tuple((k, float(w)) for k, w in v.items())
 
 
+@_described("table of slab cache name -> weight (" + ", ".join(CACHE_NAMES) + ")",
+           lambda v: "{ " + ", ".join(f'"{k}" = {w:g}' for k, w in v) + " }")
+def _cache_mix(v: Any) -> tuple[tuple[str, float], ...]:
+    if not isinstance(v, dict) or not v:
+        raise TypeError("expected a table of slab cache weights")
+    for k, w in v.items():
+        if k not in CACHE_NAMES:
+            raise ValueError(f"unknown slab cache {k!r} (one of {', '.join(CACHE_NAMES)})")
+        _float()(w)
+    if sum(v.values()) <= 0:
+        raise ValueError("weights must not all be zero")
+    return tuple((k, float(w)) for k, w in v.items())
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def conv(v: Any) -> str:
+        if v not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {v!r}")
+        return str(v)
+    return _doc(conv, "one of " + ", ".join(f'"{o}"' for o in options), lambda v: f'"{v}"')
+
+
 @_described("square array of arrays of integers >= 1 (one row per node)")
 def _distance(v: Any) -> tuple[tuple[int, ...], ...]:
     if not isinstance(v, list) or not all(isinstance(row, list) for row in v):
@@ -429,6 +466,10 @@ def _phase(file: str, i: int, raw: Any, duration: int) -> Phase:
         k.get("lifetime", _pair(_int(1)), (10, 100)),
         k.get("long_lived_share", _float(0.0, 1.0), 0.0),
         k.get("long_lifetime", _pair(_int(1)), (1000, 10000)),
+        k.get("object_rate", _float(0.0, MAX_PER_TICK), 0.0),
+        k.get("caches", _cache_mix, DEFAULT_CACHE_MIX),
+        k.get("object_lifetime", _pair(_int(1)), (5, 5000)),
+        k.get("object_lifetime_alpha", _float(0.1, 10.0), 1.2),
     )
     k.done()
     f = r.sub("file")
@@ -487,6 +528,8 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
         ("pin_rate", m.get("pin_rate", _float(0.0, 1.0), 0.0)),
         ("pin_seed", seed),
     ) + thp + hugetlb + khugepaged
+    balance = m.get("scan_balance", _choice(SCAN_BALANCES), "fixed")
+    check_interval = m.get("check_interval", _int(1), 64)
     m.done()
     raw_phases = r.get("phases", _raw("array of tables"), [])
     if not isinstance(raw_phases, list):
@@ -533,7 +576,8 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
     r.done()
     return Scenario(
         name, file, seed, duration, sample_every, machine, tlb, proactiveness, kcompactd,
-        swappiness, evacuate, phases, tuple(attach), baseline, mm_options, resize,
+        swappiness, evacuate, phases, tuple(attach), baseline, mm_options, resize, balance,
+        check_interval,
     )  # fmt: skip
 
 
@@ -644,6 +688,12 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "mm.tick_millisecs": ("ms", "simulated time of one tick (khugepaged's scan sleep; the "
                           "kcompactd_interval default 50 is Linux's 500 ms)"),
     "mm.swappiness": ("-", "as vm.swappiness: the built-in reclaim split"),
+    "mm.scan_balance": ("-", "the built-in anon/file split: fixed (swappiness / 200 of a "
+                        "pass from anon) or cost (get_scan_count: cache_trim_mode, then "
+                        "cost-proportional with swappiness; workingset refaults)"),
+    "mm.check_interval": ("ticks", "with --check, a full invariant check every this many "
+                          "ticks (and after the last); the ticks between check what they "
+                          "touched"),
     "mm.evacuate_interval": ("ticks", "interval of a full evacuation of each node's normal "
                              "zone (0: never)"),
     "phases": ("-", "workload phases ([[phases]]), which may overlap"),
@@ -683,6 +733,13 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "phases[].kernel.lifetime": ("ticks", "lifetime of an allocation, drawn uniformly"),
     "phases[].kernel.long_lived_share": ("share", "of allocations that are long-lived"),
     "phases[].kernel.long_lifetime": ("ticks", "lifetime of a long-lived allocation"),
+    "phases[].kernel.object_rate": ("per tick", "slab objects allocated through the slab "
+                                    "caches (kmem_cache_alloc)"),
+    "phases[].kernel.caches": ("weights", "slab cache of each object"),
+    "phases[].kernel.object_lifetime": ("ticks", "an object's lifetime: Pareto with this "
+                                        "scale (minimum), capped at the second value"),
+    "phases[].kernel.object_lifetime_alpha": ("-", "Pareto shape of object lifetimes "
+                                              "(smaller: a longer tail)"),
     "phases[].file": ("-", "page-cache files"),
     "phases[].file.files": ("files", "files created when the phase starts, deleted when it "
                             "ends"),

@@ -3,8 +3,11 @@
 Each file keeps a compact ``array`` of pfns indexed by page (-1: not cached);
 pages join the inactive file LRU and are promoted by ``mark_page_accessed``'s
 two-touch rule (PG_referenced, then active).  Pages are clean: eviction drops
-them.  Differences from Linux: files are read and written through syscalls
-only (no mmap of files), there is no readahead and no dirty writeback.
+them, leaving a shadow entry when workingset detection is on (the "cost"
+scan balance): a read that refaults within the workingset size goes
+straight to the active list (:mod:`mmcore.virt.workingset`).
+Differences from Linux: files are read and written through syscalls only
+(no mmap of files), there is no readahead and no dirty writeback.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class File:
         self.npages = npages
         self.pages = array("i", [-1]) * npages
         self.cached = 0
+        self.shadows: dict[int, int] = {}  # index -> nonresident age at eviction
 
     def read(self, index: int) -> int:
         """Read page ``index`` through the cache; return its pfn or -1."""
@@ -40,7 +44,12 @@ class File:
             return -1
         self.pages[index] = pfn
         self.cached += 1
-        mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_FILE))
+        nid = mm.phys.zone_of(pfn).nid
+        shadow = self.shadows.pop(index, None) if self.shadows else None
+        if shadow is not None and mm.workingset.refault(nid, shadow):
+            mm.lru.add(pfn, lid_of(nid, LruList.ACTIVE_FILE))
+        else:
+            mm.lru.add(pfn, lid_of(nid, LruList.INACTIVE_FILE))
         self.mark_accessed(pfn)  # filemap_read marks every page it copies
         return pfn
 
@@ -50,6 +59,9 @@ class File:
         if fr.ref[pfn] and lid % 4 == LruList.INACTIVE_FILE:
             lru.move(pfn, lid + 1)
             fr.ref[pfn] = 0
+            ws = self.mm.workingset
+            if ws.enabled:
+                ws.activation(lid // 4)
         else:
             fr.ref[pfn] = 1
 
@@ -60,6 +72,7 @@ class File:
                 self.pages[i] = -1
                 self.mm.free(pfn)
         self.cached = 0
+        self.shadows.clear()
 
     # --- rmap callbacks ---------------------------------------------------
     def remap(self, old: int, new: int, index: int, order: int) -> None:
@@ -71,6 +84,9 @@ class File:
         self.pages[index] = -1
         self.cached -= 1
         self.mm.frames.ref[pfn] = 0
+        ws = self.mm.workingset
+        if ws.enabled:
+            self.shadows[index] = ws.eviction(self.mm.phys.zone_of(pfn).nid)
         self.mm.stats.file_evictions += 1
 
     def referenced(self, pfn: int, index: int) -> bool:

@@ -29,11 +29,25 @@ its wakers; it runs at the end of the tick until ``pgdat_balanced``: some
 zone up to that index is above its high watermark plus its lowmem reserve
 for that index.
 
-Differences from Linux: no priorities/scan_control cost model, no refault
-(workingset) detection, no per-memcg reclaim, kswapd runs synchronously at
-tick end rather than as a thread and balances for order 0 only (going to
-sleep it wakes kcompactd for the order, :meth:`MM.kswapd_sleep`); skipped
-pages are not counted as scanned.
+The built-in split (``scan_balance``) is either fixed (swappiness / 200 of
+the pass from anon, as ``get_scan_count`` gives for equal costs) or
+``get_scan_count`` itself ("cost"): SCAN_FILE in ``cache_trim_mode`` (the
+node's inactive file pages reach ``1 << DEF_PRIORITY`` and neither are they
+low nor did file refaults activate since the last pass), SCAN_ANON when
+file pages are tiny (file + free at most the zones' high watermarks), else
+fractions ``swappiness * (total + 1) / (anon_cost + 1)`` against
+``(200 - swappiness) * (total + 1) / (file_cost + 1)`` from the node's
+recent costs (:mod:`mmcore.virt.workingset`); so clean page cache goes
+before swap while it is plentiful and not thrashing.  Reclaimable slab
+objects are shrunk by ``shrink_slab`` in proportion to the LRU pages the
+pass scanned (:mod:`mmcore.phys.slab`).
+
+Differences from Linux: no priorities (``DEF_PRIORITY`` is used where the
+split needs one, SCAN_EQUAL never happens), no per-memcg reclaim, kswapd
+runs synchronously at tick end rather than as a thread and balances for
+order 0 only (going to sleep it wakes kcompactd for the order,
+:meth:`MM.kswapd_sleep`); skipped pages are not counted as
+scanned.
 """
 
 from __future__ import annotations
@@ -51,13 +65,19 @@ SCAN_FACTOR = 4  # pages scanned per page to reclaim, at most
 KSWAPD_MAX_PASSES = 64
 SWAP_CLUSTER_MAX_SKIPPED = SWAP_CLUSTER_MAX << 10
 TOP_ZONE = NR_ZONE_KINDS - 1
+DEF_PRIORITY = 12
+MAX_SWAPPINESS = 200
+SCAN_BALANCES = ("fixed", "cost")
 TARGET_OFF = RECLAIM.field_named("target_pid").offset
 
 
 class Reclaimer:
-    def __init__(self, mm: MM, swappiness: int = 60) -> None:
+    def __init__(self, mm: MM, swappiness: int = 60, balance: str = "fixed") -> None:
         self.mm = mm
         self.swappiness = swappiness
+        self.balance = balance
+        self.cost_pct = -1  # the cost model's split of the current pass (hook fallback)
+        self.trim_passes = 0  # passes in cache_trim_mode
         self.scanned = [0, 0]  # [on behalf of unmovable, of movable] allocations
         self.window = [0, 0]  # since the last zone-resize decision
         self.reclaimed = 0
@@ -79,7 +99,38 @@ class Reclaimer:
             return 100
         if not anon:
             return 0
+        if self.cost_pct >= 0:
+            return self.cost_pct
         return 100 * self.swappiness // 200
+
+    def scan_count(self, nid: int, anon: int, file: int) -> int:
+        """``get_scan_count`` with ``prepare_scan_control``'s modes: percent
+        of the pass taken from anon pages."""
+        if not file:
+            return 100
+        if not anon:
+            return 0
+        mm = self.mm
+        ws, lru = mm.workingset, mm.lru
+        inactive_file = lru.count[lid_of(nid, LruList.INACTIVE_FILE)]
+        deactivate_file = ws.thrashing(nid) or lru.inactive_is_low(nid, LruList.INACTIVE_FILE)
+        if inactive_file >> DEF_PRIORITY and not deactivate_file:
+            self.trim_passes += 1
+            return 0  # cache_trim_mode: SCAN_FILE
+        zones = mm.phys.nodes[nid].zones
+        node_file = inactive_file + lru.count[lid_of(nid, LruList.ACTIVE_FILE)]
+        inactive_anon = lru.count[lid_of(nid, LruList.INACTIVE_ANON)]
+        if (node_file + sum(z.free_pages for z in zones) <= sum(z.wmark_high for z in zones)
+                and not lru.inactive_is_low(nid, LruList.INACTIVE_ANON)
+                and inactive_anon >> DEF_PRIORITY):
+            return 100  # file_is_tiny: SCAN_ANON
+        swappiness = self.swappiness
+        total = ws.anon_cost[nid] + ws.file_cost[nid]
+        anon_cost, file_cost = total + ws.anon_cost[nid], total + ws.file_cost[nid]
+        total = anon_cost + file_cost
+        ap = swappiness * (total + 1) // (anon_cost + 1)
+        fp = (MAX_SWAPPINESS - swappiness) * (total + 1) // (file_cost + 1)
+        return 100 * ap // (ap + fp) if ap + fp else 0
 
     # --- core --------------------------------------------------------------
     def shrink_node(
@@ -120,7 +171,10 @@ class Reclaimer:
         slab = mm.kernel.shrink(
             nr_slab * scanned // (lru_pages + 1) if lru_pages else nr_to_reclaim - reclaimed
         )
+        if mm.slab.objects:
+            slab += mm.slab.shrink(scanned, lru_pages)
         reclaimed += slab
+        mm.workingset.take_snapshot(nid)
         behalf = 1 if mt == MT.MOVABLE else 0
         self.scanned[behalf] += scanned
         self.window[behalf] += scanned
@@ -135,16 +189,25 @@ class Reclaimer:
         mm = self.mm
         ia, aa, if_, af = counts
         hooks = mm.hooks
+        cost = self.balance == "cost"
         if not hooks.attached("reclaim"):
             hooks.points["reclaim"].calls += 1
+            if cost:
+                return self.scan_count(nid, ia + aa, if_ + af), 0
             return self.default_split(ia + aa, if_ + af), 0
+        # what a program's fallback decides
+        builtin = self.scan_count(nid, ia + aa, if_ + af) if cost else -1
+        self.cost_pct = builtin
         procs = mm.procs
         largest = max(procs.values(), key=lambda p: p.rss_pages).pid if procs else 0
         values = (
             nr, aa, ia, af, if_, self.swappiness, len(procs), largest, 0, nid,
             int(mt == MT.MOVABLE), mm.pa.free_pages_node(nid),
         )  # fmt: skip
-        pct, ctx = hooks.decide("reclaim", values, default_args=(ia + aa, if_ + af))
+        try:
+            pct, ctx = hooks.decide("reclaim", values, default_args=(ia + aa, if_ + af))
+        finally:
+            self.cost_pct = -1
         target = 0
         if ctx is not None:
             target = int.from_bytes(ctx[TARGET_OFF : TARGET_OFF + 4], "little")
@@ -152,6 +215,8 @@ class Reclaimer:
                 # not a live process: the proposal fails validation, so the
                 # built-in policy decides and the hook counts a fallback
                 hooks.points["reclaim"].fallbacks += 1
+                if cost:
+                    return builtin, 0
                 return self.default_split(ia + aa, if_ + af), 0
         return pct, target
 
@@ -221,6 +286,9 @@ class Reclaimer:
             reclaimed += 1 << order
             pfn = prev
         self.skipped += skipped
+        if self.balance == "cost":  # lru_note_cost: anon written out, pages kept
+            anon = inactive == LruList.INACTIVE_ANON
+            mm.workingset.note_cost(nid, not anon, reclaimed if anon else 0, scanned - reclaimed)
         return reclaimed, scanned
 
     # --- drivers -------------------------------------------------------------

@@ -21,6 +21,7 @@ def fragment(mm: MM, zone_index: int = 0) -> None:
     for pfn in range(z.start, z.end):
         if pfn & 1:
             mm.pa.prep(pfn, 0, MT.UNMOVABLE, SLAB, 0)
+            mm.kernel.pages[Source.SLAB_UNMOVABLE] += 1  # the kernel's count of its pages
         else:
             mm.pa.free_one(z, pfn, 0, MT.MOVABLE)
 

@@ -285,7 +285,8 @@ def test_run_prints_what_the_scenario_shows(tmp_path: Path, capsys) -> None:
 def test_check_says_invariants_held(tmp_path: Path, capsys) -> None:
     assert main(["mm", "run", str(resize(tmp_path)), "--check"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == "invariants held: every MM invariant checked after each of 20 ticks"
+    assert out[-1] == ("invariants held: checked after each of 20 ticks, in full every 64 "
+                       "and after the last")
     assert main(["mm", "run", str(resize(tmp_path))]) == 0
     assert "invariants held" not in capsys.readouterr().out
     # with the JSON on stdout, the verdict goes to stderr
@@ -297,13 +298,23 @@ def test_check_says_invariants_held(tmp_path: Path, capsys) -> None:
 
 def test_check_reports_a_broken_invariant(tmp_path: Path, capsys, monkeypatch) -> None:
     from mmcore.errors import InvariantError
-    from mmcore.mm import MM
+    from mmcore.invariants import Checker
 
-    def broken(self) -> None:
+    def broken(self, t: int, last: bool) -> None:
         raise InvariantError("free list of node0/normal order 3 holds a used page")
 
-    monkeypatch.setattr(MM, "check", broken)
+    monkeypatch.setattr(Checker, "after", broken)
     assert main(["mm", "run", str(resize(tmp_path)), "--check"]) == 1
     err = capsys.readouterr().err
     assert "tiny.toml: invariant violated at tick 0: free list of node0/normal" in err
     assert "Traceback" not in err
+
+
+def test_check_interval(tmp_path: Path, capsys) -> None:
+    assert main(["mm", "run", str(resize(tmp_path)), "--check", "--check-interval", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "invariants held: checked after each of 20 ticks, in full every 5 and after the last")
+    assert main(["mm", "run", str(resize(tmp_path)), "--check-interval", "5"]) == 2
+    assert "add --check" in capsys.readouterr().err
+    assert main(["mm", "run", str(resize(tmp_path)), "--check", "--check-interval", "0"]) == 2
+    assert "--check-interval must be at least 1, got 0" in capsys.readouterr().err

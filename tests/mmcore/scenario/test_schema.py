@@ -29,6 +29,19 @@ def test_minimal_scenario_and_defaults():
     assert sc.seed == 1 and sc.phases == () and sc.attach == ()
 
 
+def test_slab_and_balance_keys():
+    sc = parse_scenario(with_(mm={"scan_balance": "cost", "check_interval": 8}, phases=[
+        {"kernel": {"object_rate": 100, "caches": {"dentry": 3, "kmalloc-1k": 1},
+                    "object_lifetime": [2, 90], "object_lifetime_alpha": 1.5}}]), "s.toml")
+    k = sc.phases[0].kernel
+    assert (sc.scan_balance, sc.check_interval) == ("cost", 8)
+    assert k.object_rate == 100 and k.caches == (("dentry", 3.0), ("kmalloc-1k", 1.0))
+    assert k.object_lifetime == (2, 90) and k.object_lifetime_alpha == 1.5
+    plain = parse_scenario(with_(), "s.toml")
+    assert (plain.scan_balance, plain.check_interval) == ("fixed", 64)
+    assert plain.phases == ()
+
+
 def test_default_scenario_file_parses():
     sc = load_scenario(default_scenario_path())
     assert sc.name == "default" and len(sc.machine.nodes) == 2
@@ -47,6 +60,14 @@ def test_default_scenario_file_parses():
          "unknown page-size"),
         (with_(attach=[{"hook": "nope", "program": "x.s"}]), "attach[0].hook", "unknown hook"),
         (with_(mm={"swappiness": 500}), "mm.swappiness", "must be in"),
+        (with_(mm={"scan_balance": "lru"}), "mm.scan_balance", "one of fixed, cost"),
+        (with_(mm={"check_interval": 0}), "mm.check_interval", "must be in [1, inf], got 0"),
+        (with_(phases=[{"kernel": {"caches": {"kmalloc-7": 1}}}]), "phases[0].kernel.caches",
+         "unknown slab cache 'kmalloc-7'"),
+        (with_(phases=[{"kernel": {"caches": {"dentry": 0}}}]), "phases[0].kernel.caches",
+         "not all be zero"),
+        (with_(phases=[{"kernel": {"object_lifetime_alpha": 0}}]),
+         "phases[0].kernel.object_lifetime_alpha", "in [0.1, 10.0]"),
     ],
 )  # fmt: skip
 def test_errors_name_file_key_and_problem(data, key, words):

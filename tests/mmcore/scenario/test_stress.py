@@ -7,7 +7,9 @@ could not be allocated once the small normal zone filled up);
 ``unmovable_churn`` drives unmovable allocations into zone-aware reclaim and
 the OOM killer; ``hugetlb_growth`` grows the 1 GiB hugetlb pool at run time
 under fragmentation (alloc_contig_range migrating page cache and anonymous
-memory out of 1 GiB ranges, failing on pinned and unmovable pages).
+memory out of 1 GiB ranges, failing on pinned and unmovable pages);
+``slab_churn`` does it with slab objects of long-tailed lifetimes, shrinkers
+and the cost scan balance.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ SCENARIOS = sorted(p.stem for p in STRESS.glob("*.toml"))
 
 
 def test_the_stress_corpus_is_there():
-    assert {"pagecache_resize", "pagecache_fixed", "unmovable_churn",
-            "hugetlb_growth"} <= set(SCENARIOS)
+    assert {"pagecache_resize", "pagecache_fixed", "unmovable_churn", "hugetlb_growth",
+            "slab_churn"} <= set(SCENARIOS)
 
 
 @pytest.mark.parametrize("engine", ["interp", "jit"])
@@ -46,6 +48,14 @@ def test_runs_to_completion_with_check(name: str, engine: str) -> None:
         assert h["grown"] > 0 and h["pages_migrated"] > 0  # growth had to migrate
         assert h["ranges_failed"] > 0 and h["grow_failed"] > 0  # and was refused too
         assert h["faults"] > 0 and m["compaction"]["deferred"] > 0
+    if name == "slab_churn":
+        slab = m["slab"]
+        # shrinkers freed objects, and slab pages came back only as slabs emptied:
+        # far fewer pages than the objects freed would fill
+        assert slab["objects_shrunk"] > 0 and 0 < slab["pages_freed"]
+        assert slab["pages_freed"] * 4096 < slab["objects_shrunk"] * 192
+        assert 0 < slab["utilization"] < 1
+        assert m["workingset"]["refaults"] > 0 and m["workingset"]["cache_trim_passes"] > 0
 
 
 def test_cli_check_run_exits_zero(capsys) -> None:

@@ -19,6 +19,7 @@ def fill_normal(mm) -> int:
     n = 0
     while mm.pa.alloc(0, MT.UNMOVABLE, SLAB, n, 0, 0) >= 0:
         n += 1
+    mm.kernel.pages[Source.SLAB_UNMOVABLE] += n  # the kernel's own count of its pages
     return n
 
 
