@@ -60,7 +60,7 @@ class Checker:
         self._copy = {name: fr.view(name).copy() for name in _TRACKED}
 
     def full(self) -> None:
-        check_all(self.mm)
+        self.mm.check()  # check_all and the mechanisms' own checks (pool, skip bits, ...)
         self._snapshot()
         self.full_checks += 1
 
@@ -82,6 +82,7 @@ class Checker:
         check_files(mm, v)
         check_tlbs(mm, v)
         check_slab(mm, v)
+        mm.hugetlb.check()
         self.tick_checks += 1
 
     def after(self, t: int, last: bool) -> None:

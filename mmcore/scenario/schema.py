@@ -42,8 +42,8 @@ from mmcore.errors import ScenarioError
 from mmcore.hooks.specs import POLICY_HOOKS, canonical
 from mmcore.pagetables.tlb import TlbConfig
 from mmcore.phys.physmem import MachineSpec, NodeSpec
-from mmcore.virt.process import HUGE_MODES, THP_DEFRAG, THP_ENABLED
 from mmcore.phys.slab import CACHE_NAMES
+from mmcore.virt.process import HUGE_MODES, THP_DEFRAG, THP_ENABLED
 from mmcore.virt.reclaim import SCAN_BALANCES
 
 # the slab caches of kernel objects when a phase names none

@@ -11,6 +11,7 @@ from mmcore.phys.compaction.migrate import migrate
 from mmcore.phys.hugetlb import HUGETLB_OWNER
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 from mmcore.sources import KERNEL_OWNER, Source
+from mmcore.virt.lru import LruList, lid_of
 
 GIB = 1 << 18  # pages
 SLAB = KERNEL_OWNER[Source.SLAB_UNMOVABLE]
@@ -31,6 +32,7 @@ def fill_first_gib_with_page_cache(mm: MM, pages: int):
         mm.pa.prep(pfn, 0, MT.MOVABLE, f.fid, i)
         f.pages[i] = pfn
         f.cached += 1
+        mm.lru.add(pfn, lid_of(0, LruList.INACTIVE_FILE))  # page cache is on the LRU
     for lo, hi in taken:
         for pfn in range(lo, hi):
             if pfn not in used:
@@ -58,6 +60,7 @@ def test_growth_migrates_movable_pages_out_of_an_aligned_range():
     mm.pa.drain_all()
     mm.pa._del(z, GIB)
     mm.pa.prep(GIB + (1 << 17), 0, MT.UNMOVABLE, SLAB, 0)
+    mm.kernel.pages[Source.SLAB_UNMOVABLE] += 1  # the kernel counts its pages
     mm.pa.free_range(GIB, GIB + (1 << 17))
     mm.pa.free_range(GIB + (1 << 17) + 1, 2 * GIB)
     mm.check()
