@@ -11,7 +11,7 @@
 # the root region, ctx->region1 .. ctx->region7 the others (a leaf names
 # its region by index 0..7).  Root region layout (bytes):
 #   0      +0/+8/+16 pages mapped per size code, +24 leaves L (1..1024),
-#          +32 root lo (vpn), +40 root slope (16.16 leaves per unit),
+#          +32 root lo (vpn), +40 root slope (8.24 leaves per unit),
 #          +48 root shift (a unit is 2^shift pages), +56 root error bound
 #   64     bounds: L u64, the first vpn of each leaf, ascending, bounds[0] = 0
 #   8256   leaf records, 32 bytes each: +0 lo (vpn), +8 slope (16.16 slots
@@ -22,7 +22,7 @@
 # A slot is 16 bytes: tag (8) then PTE (8); tag = vpn << 4 | size << 2 | 2,
 # vpn = the page's first 4 KiB page number (0 = empty slot).
 #
-# Walk: the root predicts leaf p = ((k - lo) >> shift) * slope >> 16; the
+# Walk: the root predicts leaf p = ((k - lo) >> shift) * slope >> 24; the
 # leaf is the last with bounds[i] <= k among p - err - 1 .. p + err + 1
 # (binary search).  The leaf predicts slot s = (k - lo) * slope >> 16
 # (clamped to its slots); the key is in s, s + 1, s - 1, s + 2, s - 2, ..
@@ -76,14 +76,15 @@ l_rd:
     r2 = *(u64 *)(r6 + 48)      # root shift
     r2 &= 63
     r4 >>= r2
-    r2 = 0xffffffff ll
+    r2 = 0xfffffff ll
     if r4 <= r2 goto l_rc
     r4 = r2
 l_rc:
     r2 = *(u64 *)(r6 + 40)      # root slope
-    r2 &= 0x3ffffff
+    r5 = 0x3ffffffff ll
+    r2 &= r5
     r4 *= r2
-    r4 >>= 16                   # predicted leaf
+    r4 >>= 24                   # predicted leaf
     r5 = *(u64 *)(r6 + 56)      # root error bound
     r5 &= 1023
     r5 += 1
@@ -267,14 +268,15 @@ m_rd:
     r2 = *(u64 *)(r6 + 48)      # root shift
     r2 &= 63
     r4 >>= r2
-    r2 = 0xffffffff ll
+    r2 = 0xfffffff ll
     if r4 <= r2 goto m_rc
     r4 = r2
 m_rc:
     r2 = *(u64 *)(r6 + 40)      # root slope
-    r2 &= 0x3ffffff
+    r5 = 0x3ffffffff ll
+    r2 &= r5
     r4 *= r2
-    r4 >>= 16                   # predicted leaf
+    r4 >>= 24                   # predicted leaf
     r5 = *(u64 *)(r6 + 56)      # root error bound
     r5 &= 1023
     r5 += 1
@@ -486,14 +488,15 @@ u_rd:
     r2 = *(u64 *)(r6 + 48)      # root shift
     r2 &= 63
     r4 >>= r2
-    r2 = 0xffffffff ll
+    r2 = 0xfffffff ll
     if r4 <= r2 goto u_rc
     r4 = r2
 u_rc:
     r2 = *(u64 *)(r6 + 40)      # root slope
-    r2 &= 0x3ffffff
+    r5 = 0x3ffffffff ll
+    r2 &= r5
     r4 *= r2
-    r4 >>= 16                   # predicted leaf
+    r4 >>= 24                   # predicted leaf
     r5 = *(u64 *)(r6 + 56)      # root error bound
     r5 &= 1023
     r5 += 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 LINE = 64
 HDR_LEAVES = 24
-ROOT = struct.Struct("<QQQQ")  # at 32: lo, slope (16.16), shift, err
+ROOT = struct.Struct("<QQQQ")  # at 32: lo, slope (8.24), shift, err
 ROOT_OFF = 32
 BOUNDS_OFF = 64
 LMAX = 1024  # leaves
@@ -27,7 +27,8 @@ SLOT = struct.Struct("<QQ")  # tag, PTE
 ERR_MAX = 4  # a leaf's error bound: the programs probe at most 2 * ERR_MAX + 1 slots
 U32 = (1 << 32) - 1
 LEAF_SLOPE_MASK = 0xFFFFF
-ROOT_SLOPE_MASK = 0x3FFFFFF
+ROOT_SLOPE_MASK = (1 << 34) - 1
+ROOT_UNITS = (1 << 28) - 1  # the root's input, (k - lo) >> shift, is clamped to this
 
 
 def tag_of(vpn: int, code: int) -> int:
@@ -49,15 +50,15 @@ class RootModel:
             return cls()
         lo = bounds[1] if n > 2 else bounds[-1]
         rng = bounds[-1] - lo
-        shift = max(0, rng.bit_length() - 32)
-        slope = min(((n - 1) << 16) // max(rng >> shift, 1), ROOT_SLOPE_MASK)
+        shift = max(0, rng.bit_length() - 28)
+        slope = min(((n - 1) << 24) // max(rng >> shift, 1), ROOT_SLOPE_MASK)
         model = cls(lo, slope, shift, 0)
         err = max(abs(model.predict(b) - i) for i, b in enumerate(bounds))
         return cls(lo, slope, shift, min(err, 1023))
 
     def predict(self, k: int) -> int:
-        d = min((k - self.lo if k >= self.lo else 0) >> (self.shift & 63), U32)
-        return (d * (self.slope & ROOT_SLOPE_MASK)) >> 16
+        d = min((k - self.lo if k >= self.lo else 0) >> (self.shift & 63), ROOT_UNITS)
+        return (d * (self.slope & ROOT_SLOPE_MASK)) >> 24
 
 
 def find_leaf(root: RootModel, bounds: list[int], k: int) -> int:

@@ -56,7 +56,7 @@ from mmcore.pagetables.lvm.index import (
 )
 from mmcore.pagetables.lvm.recorder import RegionsRecorder
 from mmcore.pagetables.lvm.space import Extents
-from mmcore.pagetables.progpt import PtStats
+from mmcore.pagetables.progpt import PtDesign, PtStats
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
 from mmcore.phys.region import Region
 
@@ -369,3 +369,12 @@ class LvmPageTable:
                 "region_kib": self.size >> 10, "leaf_retrains": self.stats.leaf_retrains,
                 "root_retrains": self.stats.root_retrains, "builds": self.stats.builds,
                 "grows": self.stats.grows}
+
+
+LVM = PtDesign(
+    name="lvm",
+    capacity=lambda nbytes: max(nbytes - META_END, 0) // SLOT.size,  # of the first region
+    max_load=1 / FitConfig().gap,
+    meta_end=lambda nbytes: META_END,
+)
+"""What the study lists about the design (the table is :class:`LvmPageTable`)."""
