@@ -11,7 +11,10 @@ candidate buckets and remove; this module does what ECPT leaves to the OS:
   and the old one is moved into it :data:`MIGRATE_PER_INSERT` bucket rows
   (one bucket of every way) per insertion, behind the rehash pointer P
   that the programs read: lookups probe the old table's bucket only while
-  it lies at or above P.  Only growth is modelled, not downsizing;
+  it lies at or above P.  Downsizing is the same move into a table of half
+  the buckets, started when an unmap leaves a size's table below
+  :data:`MIN_LOAD` (never below its initial size), and carried on
+  :data:`MIGRATE_PER_INSERT` rows per map or unmap;
 * the **cuckoo walk tables** (:mod:`mmcore.pagetables.cwc`), kept exact on
   every move, whose caches prune the ways a walk probes.
 
@@ -50,6 +53,7 @@ META_END = 4 * LINE
 REGS = struct.Struct("<QQQQQ")  # NB, base, old NB, old base, P
 INITIAL_NB = (8, 1, 1)  # buckets per way, per size code, of a fresh table
 MAX_LOAD = 0.6  # grow a size's table beyond this share of its slots
+MIN_LOAD = 0.15  # shrink it (to half the buckets) below this share
 MAX_KICKS = 64
 MIGRATE_PER_INSERT = 2
 M64 = (1 << 64) - 1
@@ -84,7 +88,7 @@ class CuckooPageTable(ProgramPageTable):
         self.regs = [[nb, 0, 0, 0, 0] for nb in INITIAL_NB]  # per size code
         self.cwc = CuckooWalkCache(cwc)
         self.rng = random.Random(seed)
-        self.kicks = self.migrated = self.resizes = self.copies = 0
+        self.kicks = self.migrated = self.resizes = self.copies = self.shrinks = 0
         super().__init__(mm, ECPT, programs, **kw)
 
     # -- layout ---------------------------------------------------------------------
@@ -167,6 +171,19 @@ class CuckooPageTable(ProgramPageTable):
             code = (tag >> 2) & 3
             self._note_at((tag >> 4) << PAGE_SHIFT, code, off, -1)
         super().unmap_page(va)
+        if r0:
+            self._migrate(code, MIGRATE_PER_INSERT)
+            self._shrink(code)
+
+    def _shrink(self, code: int) -> None:
+        """Start moving the size's table into one of half the buckets when
+        it is below :data:`MIN_LOAD` and no resize is in progress."""
+        r = self.regs[code]
+        if r[2] or r[0] <= INITIAL_NB[code]:
+            return
+        if self._count(code) < MIN_LOAD * WAYS * r[0] * SLOTS:
+            self._grow(code, factor=0.5)
+            self.shrinks += 1
 
     def walk_filter(self, va: int, refs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The probes a walker with cuckoo walk caches makes (see :mod:`cwc`)."""
@@ -234,14 +251,15 @@ class CuckooPageTable(ProgramPageTable):
         self._pending = (tag, pte)
         return False
 
-    def _grow(self, code: int, force: bool = False) -> None:
-        """Start a resize of the size's table (finishing any in progress)."""
+    def _grow(self, code: int, force: bool = False, factor: float = 2) -> None:
+        """Start a resize of the size's table to ``factor`` times its buckets
+        (finishing any in progress)."""
         pending = getattr(self, "_pending", None) if force else None
         self._pending = None
         r = self.regs[code]
         if r[2]:
             self._migrate(code, r[2])
-        new_nb = r[0] * 2
+        new_nb = max(1, int(r[0] * factor))
         need = WAYS * new_nb * LINE
         if self.top + need > self.region.size:  # type: ignore[union-attr]
             self._copy_region(code, new_nb)

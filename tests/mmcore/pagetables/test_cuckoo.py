@@ -134,3 +134,28 @@ def test_unmapping_everything_empties_the_table():
     assert all(pt._count(c) == 0 for c in range(3))
     assert not pt.cwc.pmd_cwt and not pt.cwc.pud_cwt
     assert all(pt.get_pte(va) is None for va in vas)
+
+
+def test_tables_shrink_when_pages_go_and_stay_exact():
+    pt, model = new_table(), {}
+    rng = random.Random(8)
+    vas = [BASE + i * PAGE_SIZE for i in rng.sample(range(1 << 14), 1500)]
+    for i, va in enumerate(vas):
+        model[va] = make_pte(50 + i, ORDER_4K)
+        pt.mm.mem.write(pt.map_page(va), model[va])
+    grown = pt.regs[0][0]
+    for step, va in enumerate(vas[:1450]):
+        pt.unmap_page(va)
+        del model[va]
+        if step % 100 == 0:
+            for v, pte in model.items():
+                assert pt.mm.mem.read(pt.get_pte(v + 16)) == pte
+    for va, pte in model.items():  # maps finish any downsizing in progress
+        pt.mm.mem.write(pt.map_page(va), pte)
+    assert pt.shrinks >= 2 and pt.regs[0][0] <= grown // 4
+    assert pt._count(0) == len(model)
+    assert sum(sum(c.values()) for c in pt.cwc.pud_cwt.values()) == len(model)
+    for va, pte in model.items():
+        assert pt.mm.mem.read(pt.get_pte(va, walk=True)) == pte
+    for va in vas[:1450]:
+        assert pt.get_pte(va) is None
