@@ -22,9 +22,9 @@
 # A slot is 16 bytes: tag (8) then PTE (8); tag = vpn << 4 | size << 2 | 2,
 # vpn = the page's first 4 KiB page number (0 = empty slot).
 #
-# Walk: the root predicts leaf p = ((k - lo) >> shift) * slope >> 24; the
-# leaf is the last with bounds[i] <= k among p - err - 1 .. p + err + 1
-# (binary search).  The leaf predicts slot s = (k - lo) * slope >> 16
+# Walk: the root predicts leaf p = ((k - lo) >> shift) * slope >> 24 (at
+# most L - 1); the leaf is the last with bounds[i] <= k among p - err - 1
+# .. p + err + 1 (binary search).  The leaf predicts slot s = (k - lo) * slope >> 16
 # (clamped to its slots); the key is in s, s + 1, s - 1, s + 2, s - 2, ..
 # up to the leaf's error bound (the order pt_map fills empty slots in).
 # No slot load depends on another, and the model loads depend on no
@@ -85,6 +85,15 @@ l_rc:
     r2 &= r5
     r4 *= r2
     r4 >>= 24                   # predicted leaf
+    r2 = *(u64 *)(r6 + 24)      # leaves
+    if r2 == 0 goto l_next
+    if r2 <= 1024 goto l_rn
+    r2 = 1024
+l_rn:
+    r2 -= 1                     # the last leaf
+    if r4 <= r2 goto l_rp
+    r4 = r2
+l_rp:
     r5 = *(u64 *)(r6 + 56)      # root error bound
     r5 &= 1023
     r5 += 1
@@ -95,12 +104,6 @@ l_rc:
 l_rl:
     r8 = r4
     r8 += r5                    # last candidate leaf
-    r2 = *(u64 *)(r6 + 24)      # leaves
-    if r2 == 0 goto l_next
-    if r2 <= 1024 goto l_rn
-    r2 = 1024
-l_rn:
-    r2 -= 1
     if r8 <= r2 goto l_rh
     r8 = r2
 l_rh:
@@ -277,6 +280,15 @@ m_rc:
     r2 &= r5
     r4 *= r2
     r4 >>= 24                   # predicted leaf
+    r2 = *(u64 *)(r6 + 24)      # leaves
+    if r2 == 0 goto m_out
+    if r2 <= 1024 goto m_rn
+    r2 = 1024
+m_rn:
+    r2 -= 1                     # the last leaf
+    if r4 <= r2 goto m_rp
+    r4 = r2
+m_rp:
     r5 = *(u64 *)(r6 + 56)      # root error bound
     r5 &= 1023
     r5 += 1
@@ -287,12 +299,6 @@ m_rc:
 m_rl:
     r8 = r4
     r8 += r5                    # last candidate leaf
-    r2 = *(u64 *)(r6 + 24)      # leaves
-    if r2 == 0 goto m_out
-    if r2 <= 1024 goto m_rn
-    r2 = 1024
-m_rn:
-    r2 -= 1
     if r8 <= r2 goto m_rh
     r8 = r2
 m_rh:
@@ -497,6 +503,15 @@ u_rc:
     r2 &= r5
     r4 *= r2
     r4 >>= 24                   # predicted leaf
+    r2 = *(u64 *)(r6 + 24)      # leaves
+    if r2 == 0 goto u_next
+    if r2 <= 1024 goto u_rn
+    r2 = 1024
+u_rn:
+    r2 -= 1                     # the last leaf
+    if r4 <= r2 goto u_rp
+    r4 = r2
+u_rp:
     r5 = *(u64 *)(r6 + 56)      # root error bound
     r5 &= 1023
     r5 += 1
@@ -507,12 +522,6 @@ u_rc:
 u_rl:
     r8 = r4
     r8 += r5                    # last candidate leaf
-    r2 = *(u64 *)(r6 + 24)      # leaves
-    if r2 == 0 goto u_next
-    if r2 <= 1024 goto u_rn
-    r2 = 1024
-u_rn:
-    r2 -= 1
     if r8 <= r2 goto u_rh
     r8 = r2
 u_rh:

@@ -28,6 +28,7 @@ ERR_MAX = 4  # a leaf's error bound: the programs probe at most 2 * ERR_MAX + 1 
 U32 = (1 << 32) - 1
 LEAF_SLOPE_MASK = 0xFFFFF
 ROOT_SLOPE_MASK = (1 << 34) - 1
+TRIM = 2  # bounds a root fit may leave out at each end
 ROOT_UNITS = (1 << 28) - 1  # the root's input, (k - lo) >> shift, is clamped to this
 
 
@@ -44,17 +45,46 @@ class RootModel:
 
     @classmethod
     def fit(cls, bounds: list[int]) -> RootModel:
-        """The linear model of leaf index over ``bounds`` (ascending, bounds[0] = 0)."""
+        """The linear model of leaf index over ``bounds`` (ascending, bounds[0] = 0)
+        with the smallest error bound among lines through two bounds near the
+        ends (up to :data:`TRIM` left out at each end: far outliers, such as
+        a stack above the heap, would otherwise flatten the line)."""
         n = len(bounds)
-        if n <= 1:
-            return cls()
-        lo = bounds[1] if n > 2 else bounds[-1]
-        rng = bounds[-1] - lo
-        shift = max(0, rng.bit_length() - 28)
-        slope = min(((n - 1) << 24) // max(rng >> shift, 1), ROOT_SLOPE_MASK)
-        model = cls(lo, slope, shift, 0)
-        err = max(abs(model.predict(b) - i) for i, b in enumerate(bounds))
-        return cls(lo, slope, shift, min(err, 1023))
+        if n <= 2:
+            return cls(0, 0, 0, n - 1 if n else 0)
+        best = None
+        for tl in range(min(TRIM, n - 2) + 1):
+            for tr in range(min(TRIM, n - 2 - tl) + 1):
+                ia, ib = 1 + tl, n - 1 - tr
+                if ib <= ia:
+                    continue
+                model = cls._through(bounds, ia, ib)
+                err = model.error(bounds, best[0] if best else 1 << 20)
+                if best is None or err < best[0]:
+                    best = (err, model)
+                if best[0] <= 1:
+                    return cls(best[1].lo, best[1].slope, best[1].shift, best[0])
+        assert best is not None
+        err, model = best
+        return cls(model.lo, model.slope, model.shift, min(err, 1023))
+
+    @classmethod
+    def _through(cls, bounds: list[int], ia: int, ib: int) -> RootModel:
+        a, b = bounds[ia], bounds[ib]
+        shift = max(0, (b - a).bit_length() - 28)
+        slope = min(((ib - ia) << 24) // max((b - a) >> shift, 1), ROOT_SLOPE_MASK)
+        lo = a - ((((ia << 24) // slope) << shift) if slope else 0)
+        return cls(max(lo, 0), slope, shift, 0)
+
+    def error(self, bounds: list[int], cap: int) -> int:
+        """The largest distance between a bound's leaf and its clamped
+        prediction (or a value above ``cap`` once it is exceeded)."""
+        last, worst = len(bounds) - 1, 0
+        for i, b in enumerate(bounds):
+            worst = max(worst, abs(min(self.predict(b), last) - i))
+            if worst > cap:
+                break
+        return worst
 
     def predict(self, k: int) -> int:
         d = min((k - self.lo if k >= self.lo else 0) >> (self.shift & 63), ROOT_UNITS)
@@ -64,7 +94,7 @@ class RootModel:
 def find_leaf(root: RootModel, bounds: list[int], k: int) -> int:
     """The leaf the programs choose for key ``k`` (their bounded binary search)."""
     n = min(len(bounds), LMAX)
-    p, e = root.predict(k), (root.err & 1023) + 1
+    p, e = min(root.predict(k), n - 1), (root.err & 1023) + 1
     lo = p - e if p > e else 0
     hi = min(p + e, n - 1)
     lo = min(lo, hi)
