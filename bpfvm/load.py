@@ -24,6 +24,7 @@ from bpfvm.engine import Engine, Tiered
 from bpfvm.errors import BpfvmError, BytecodeError
 from bpfvm.helpers import HelperTable
 from bpfvm.hookspec import HookSpec
+from bpfvm.interp.depend import LoadDepths
 from bpfvm.isa.insn import Insn, validate
 from bpfvm.limits import MAX_PROGRAM_FILE, read_bounded
 from bpfvm.maps import Map
@@ -135,13 +136,20 @@ def make_engine(program: Program, engine: str, helpers: HelperTable, *,
                 checked: bool = False,
                 on_load: Callable[[int, int], None] | None = None,
                 on_step: Callable[[int, list[int]], None] | None = None,
+                depths: LoadDepths | None = None,
                 validated: bool = False) -> Engine:
     """Build an engine without verifying (the caller has, or chose not to).
-    ``on_load(address, size)`` observes every load and ``on_step(pc, registers)``
-    every instruction (the interpreter only); ``validated`` skips the bytecode
+    ``on_load(address, size)`` observes every load, ``on_step(pc, registers)``
+    every instruction and ``depths`` (a :class:`LoadDepths` of this program)
+    the dependency depth of every load from its watched buffer (the
+    interpreter only; ``depths`` replaces ``on_step``); ``validated`` skips the bytecode
     check the caller has already made.  ``auto`` is a
     :class:`~bpfvm.engine.Tiered` engine: the interpreter, moving to the JIT
     (sharing maps and environment) after :data:`~bpfvm.engine.TIER_UP_CALLS` runs."""
+    if depths is not None:
+        if on_step is not None:
+            raise BpfvmError("give on_step or depths, not both")
+        on_step = depths.step
     if engine == "auto" and on_load is None and on_step is None:
         interp = make_engine(program, "interp", helpers, maps=maps, env=env,
                              validated=validated)

@@ -8,8 +8,11 @@ and walks), optional partial munmaps, kernel churn (slab, network buffers,
 page-table-like unmovable pages, drawn interleaved) with lifetimes, file reads
 through the page cache, exits of processes whose lifetime ended, then the
 background work (kernel expiry, kswapd), periodic kcompactd and, if set, an
-evacuation of each node's normal zone.  All randomness comes from one
-``random.Random(seed)``: a scenario and seed give identical results.
+evacuation of each node's normal zone.  The workload comes from seeded
+streams that the policies cannot perturb (:mod:`mmcore.scenario.workload`):
+a scenario and seed offer identical work on every side of a comparison and
+give identical results; ``metrics["workload"]`` counts the work offered and
+completed.
 
 The scenario's ``[[attach]]`` programs are loaded (verified) and attached
 before the first tick (:mod:`mmcore.scenario.attach`); ``attach=False`` runs the
@@ -30,7 +33,7 @@ import random
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,7 @@ from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.pte import pte_order
 from mmcore.scenario.attach import attach_all
 from mmcore.scenario.schema import Phase, Scenario, load_scenario, parse_scenario
+from mmcore.scenario.workload import HUGE_UNIT, Job, Ledger, mismatches, stream
 from mmcore.sources import Source
 from mmcore.virt.pagecache import File
 from mmcore.virt.process import Process
@@ -57,17 +61,6 @@ def default_scenario_path() -> Path:
     return Path(str(resources.files("programs").joinpath(DEFAULT_SCENARIO)))
 
 
-class _Live:
-    """A process the runner drives: its mapping, touch cursor and exit tick."""
-
-    def __init__(
-        self, proc: Process, start: int, size: int, exit_tick: int, cold: bool = False
-    ) -> None:
-        self.proc, self.start, self.size, self.exit_tick = proc, start, size, exit_tick
-        self.touched = 0
-        self.cold = cold
-
-
 class Runner:
     def __init__(
         self,
@@ -79,7 +72,9 @@ class Runner:
         programs: Sequence[Program] | None = None,
     ) -> None:
         self.sc, self.check = sc, check
-        self.rng = random.Random(sc.seed)
+        self.arrivals, self.kernel_rng, self.file_rng = (
+            stream(sc.seed, name) for name in ("arrivals", "kernel", "files"))
+        self.ledger = Ledger()
         cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness)
         self.mm = MM(sc.machine, cfg)
         self.attached = attach_all(sc, self.mm, engine, programs) if attach else []
@@ -88,19 +83,20 @@ class Runner:
         self.node_starts = [n.start for n in self.mm.phys.nodes]
         self.access = [0, 0, 0]  # references, local ones, sum of node distances
         self._huge_prev = [0, 0, 0, 0]  # 2M attempts/successes, 1G attempts/successes
-        self.live: list[_Live] = []
+        self.live: list[Job] = []
         self.files: dict[int, list[File]] = {}  # phase index -> files
         self.series: list[dict[str, Any]] = []
 
     # --- workload pieces ------------------------------------------------------
-    def _count(self, rate: float) -> int:
+    @staticmethod
+    def _count(rng: random.Random, rate: float) -> int:
         n = int(rate)
-        return n + (self.rng.random() < rate - n)
+        return n + (rng.random() < rate - n)
 
     def _arrivals(self, ph: Phase, t: int) -> None:
-        mix, rng, mm = ph.processes, self.rng, self.mm
-        for _ in range(self._count(mix.arrival_rate)):
-            if sum(1 for x in self.live if x.proc.alive) >= mix.max_processes:
+        mix, rng, mm = ph.processes, self.arrivals, self.mm
+        for _ in range(self._count(rng, mix.arrival_rate)):
+            if len(self.live) >= mix.max_processes:  # the trace's jobs, started or not
                 return
             modes, weights = zip(*mix.huge, strict=True)
             huge = rng.choices(modes, weights)[0]
@@ -109,53 +105,80 @@ class Runner:
                 home = mix.home_nodes[rng.randrange(len(mix.home_nodes))]
             else:
                 home = rng.randrange(len(mm.phys.nodes))
+            cold = bool(mix.hot_share) and rng.random() >= mix.hot_share
+            exit_tick = t + rng.randint(*mix.lifetime)
+            own = random.Random(rng.getrandbits(64))
+            unit = HUGE_UNIT[huge] if mix.touch_huge else 4096
             try:
-                proc = mm.spawn(home_node=home)
+                proc: Process | None = mm.spawn(home_node=home)
             except OutOfMemoryError:
-                continue  # counted in the MM's spawn_failures
-            cold = False
-            if mix.hot_share:
-                cold = rng.random() >= mix.hot_share
-            start = proc.mmap(size, huge, 0 if cold or not mix.hot_share else 1000)
-            self.live.append(_Live(proc, start, size, t + rng.randint(*mix.lifetime), cold))
+                proc = None  # counted in the MM's spawn_failures
+            self.ledger.count("processes", 1, proc is not None)
+            start = 0
+            if proc is not None:
+                start = proc.mmap(size, huge, 0 if cold or not mix.hot_share else 1000)
+            self.live.append(Job(proc, start, size, exit_tick, cold, unit, own))
 
     def _activity(self, ph: Phase) -> None:
-        mix, rng = ph.processes, self.rng
+        mix, ledger = ph.processes, self.ledger
         for x in self.live:
-            p = x.proc
-            for _ in range(mix.faults_per_tick):
-                if x.touched >= x.size or not p.alive:
-                    break
-                va = x.start + x.touched
-                p.access(va)
-                if not p.alive:
-                    break  # OOM-killed in its fault
-                x.touched += self._page_left(p, va) if mix.touch_huge else 4096
-            if not p.alive:
-                continue  # OOM-killed
+            if x.touched < x.size:
+                end = min(x.size, x.touched + mix.faults_per_tick * x.unit)
+                done = self._touch(x, end) if x.alive else 0
+                ledger.count("touched_bytes", end - x.touched, done)
+                x.touched = end
             if x.touched:
                 n = mix.accesses_per_tick // mix.cold_access_divisor if x.cold else \
                     mix.accesses_per_tick
-                dist = self.mm.phys.distance[p.home_node]
-                starts, acc = self.node_starts, self.access
-                for _ in range(n):
-                    pfn = p.access(x.start + (rng.randrange(x.touched) & -4096))
-                    if not p.alive:
-                        break
-                    if pfn >= 0:
-                        node = bisect_right(starts, pfn) - 1
-                        acc[0] += 1
-                        acc[1] += node == p.home_node
-                        acc[2] += dist[node]
-            if not p.alive:
-                continue
-            if mix.munmap_share and x.touched >= x.size and rng.random() < mix.munmap_share:
+                vas = [x.start + (x.rng.randrange(x.touched) & -4096) for _ in range(n)]
+                ledger.count("references", n, self._reference(x, vas) if x.alive else 0)
+            if mix.munmap_share and x.touched >= x.size and x.rng.random() < mix.munmap_share:
                 quarter = (x.size // 4) & -(2 << 20)
                 if quarter:
-                    off = rng.randrange(0, x.size - quarter + 1, 2 << 20)
-                    p.munmap(x.start + off, quarter)
-                    p.mmap(0)  # keep the address-space cursor moving
-                    self.mm.stats.munmaps += 1
+                    off = x.rng.randrange(0, x.size - quarter + 1, 2 << 20)
+                    ledger.count("munmaps", 1, x.alive)
+                    if x.alive:
+                        x.proc.munmap(x.start + off, quarter)  # type: ignore[union-attr]
+                        x.proc.mmap(0)  # type: ignore[union-attr]  # keep the cursor moving
+                        self.mm.stats.munmaps += 1
+
+    def _touch(self, x: Job, end: int) -> int:
+        """Populate ``[x.touched, end)`` of ``x``'s mapping, one fault per page
+        the faults map; a failed fault abandons the rest of its touch unit.
+        Returns the bytes populated."""
+        p = x.proc
+        assert p is not None
+        va, stop, unit, done = x.start + x.touched, x.start + end, x.unit, 0
+        while va < stop:
+            pfn = p.access(va)
+            if not p.alive:
+                break  # OOM-killed in its fault
+            if pfn < 0:
+                va = min(stop, (va & -unit) + unit) if unit > 4096 else va + 4096
+                continue
+            step = self._page_left(p, va) if unit > 4096 else 4096
+            done += min(step, stop - va)
+            va += step
+        return done
+
+    def _reference(self, x: Job, vas: list[int]) -> int:
+        """Random references of ``x`` (TLB and walks); returns those completed."""
+        p = x.proc
+        assert p is not None
+        dist = self.mm.phys.distance[p.home_node]
+        starts, acc = self.node_starts, self.access
+        done = 0
+        for va in vas:
+            pfn = p.access(va)
+            if not p.alive:
+                break
+            if pfn >= 0:
+                done += 1
+                node = bisect_right(starts, pfn) - 1
+                acc[0] += 1
+                acc[1] += node == p.home_node
+                acc[2] += dist[node]
+        return done
 
     def _page_left(self, p: Process, va: int) -> int:
         """Bytes from ``va`` to the end of the page mapped there (4 KiB if none)."""
@@ -164,14 +187,15 @@ class Runner:
         return size - (va & (size - 1))
 
     def _kernel(self, ph: Phase) -> None:
-        k, rng, kern = ph.kernel, self.rng, self.mm.kernel
+        k, rng, kern = ph.kernel, self.kernel_rng, self.mm.kernel
         nodes = len(self.mm.phys.nodes)
         # the tick's allocations of all sources, interleaved as they would arrive
-        draws: list[Source | None] = [None] * self._count(k.slab_rate)
-        draws += [Source.NETBUF] * self._count(k.netbuf_rate)
-        draws += [Source.SLAB_UNMOVABLE] * self._count(k.pagetable_rate)
+        draws: list[Source | None] = [None] * self._count(rng, k.slab_rate)
+        draws += [Source.NETBUF] * self._count(rng, k.netbuf_rate)
+        draws += [Source.SLAB_UNMOVABLE] * self._count(rng, k.pagetable_rate)
         if len(draws) > len(set(draws)) > 1:
             rng.shuffle(draws)
+        done = 0
         for source in draws:
             if source is None:
                 recl = rng.random() < k.slab_reclaimable_share
@@ -180,26 +204,30 @@ class Runner:
                 src = source
             long = rng.random() < k.long_lived_share
             life = rng.randint(*(k.long_lifetime if long else k.lifetime))
-            kern.alloc(src, rng.randint(*k.orders), life, site=int(long), nid=rng.randrange(nodes))
+            pfn = kern.alloc(src, rng.randint(*k.orders), life, site=int(long),
+                             nid=rng.randrange(nodes))
+            done += pfn >= 0
+        self.ledger.count("kernel_allocs", len(draws), done)
 
     def _file_io(self, i: int, ph: Phase) -> None:
-        fm, rng = ph.file, self.rng
+        fm, rng = ph.file, self.file_rng
         if fm.files and i not in self.files:
             nodes = len(self.mm.phys.nodes)
             self.files[i] = [
                 self.mm.new_file(fm.file_size >> 12, j % nodes) for j in range(fm.files)
             ]
+        done = 0
         for _ in range(fm.reads_per_tick):
             f = rng.choice(self.files[i])
-            f.read(int(f.npages * rng.random() ** 2))  # skewed: low pages are hot
+            done += f.read(int(f.npages * rng.random() ** 2)) >= 0  # skewed: low pages hot
+        self.ledger.count("file_reads", fm.reads_per_tick, done)
 
     def _exits(self, t: int) -> None:
         keep = []
         for x in self.live:
-            if not x.proc.alive:
-                continue  # OOM-killed: already gone
             if x.exit_tick <= t:
-                self.mm.exit(x.proc)
+                if x.alive:  # else never started or OOM-killed: already gone
+                    self.mm.exit(x.proc)  # type: ignore[arg-type]
             else:
                 keep.append(x)
         self.live = keep
@@ -286,6 +314,7 @@ class Runner:
         wall = time.perf_counter() - t0
         metrics = self.mm.metrics()
         metrics["access"] = self.access_metrics()
+        metrics["workload"] = self.ledger.as_dict()
         metrics["gib_ranges_clean"] = clean_gib_ranges(self.mm)
         return {
             "scenario": sc.name,
@@ -348,15 +377,34 @@ def compare_scenario(
     scenario: str | Path | dict[str, Any] | Scenario | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     engine: str | None = None,
+    split: bool = False,
+    combined: bool = True,
 ) -> dict[str, Any]:
-    """Run the same workload (same seed) under the built-in policies and
-    under the scenario's programs; return both results."""
+    """Run the same workload (same seed, so the same offered work) under the
+    built-in policies and under the scenario's programs; return every side.
+
+    ``split`` gives each ``[[attach]]`` entry a side of its own (one program
+    per column), plus all of them together when ``combined``.  ``sides`` maps
+    each side's name to its results (``built-in`` first); ``baseline`` and
+    ``programs`` (all programs together, or the only program) stay for
+    two-sided use; ``workload_mismatches`` lists any kind of request whose
+    offered count differs between sides (empty unless the workload is not
+    policy-independent)."""
     sc = as_scenario(scenario)
-
-    def prog(side: str) -> Progress | None:
-        return None if progress is None else lambda t, n: progress(side, t, n)
-
-    base = Runner(baseline_of(sc), attach=False).run(prog("built-in"))
-    pol = Runner(sc, engine=engine).run(prog("programs"))
-    return {"scenario": sc.name, "file": sc.file, "seed": sc.seed, "baseline": base,
-            "programs": pol}
+    runs: list[tuple[str, Scenario, bool]] = [("built-in", baseline_of(sc), False)]
+    if split and len(sc.attach) > 1:
+        runs += [(f"{a.hook} <- {Path(a.program).name}", replace(sc, attach=(a,)), True)
+                 for a in sc.attach]
+        if combined:
+            runs.append(("programs", sc, True))
+    else:
+        runs.append(("programs", sc, True))
+    sides: dict[str, dict[str, Any]] = {}
+    for name, side_sc, attach in runs:
+        prog = None if progress is None else (lambda t, n, name=name: progress(name, t, n))
+        sides[name] = Runner(side_sc, attach=attach, engine=engine if attach else None).run(prog)
+    last = sides.get("programs") or sides[runs[-1][0]]
+    return {"scenario": sc.name, "file": sc.file, "seed": sc.seed,
+            "baseline": sides["built-in"], "programs": last, "sides": sides,
+            "workload_mismatches": mismatches(
+                {n: r["metrics"]["workload"] for n, r in sides.items()})}
