@@ -361,8 +361,9 @@ def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "inte
         extra = {**pt.info, "rebuilds": pt.stats.builds, "model_hits": pt.stats.model_hits,
                  "faults": pt.stats.faults, "bad_pointers": pt.stats.bad_pointers}
     elif isinstance(pt, ProgramPageTable):
-        region_kib, order = pages * PAGE_SIZE >> 10, (pages - 1).bit_length()
-        regions = f"1x{region_kib}"
+        block = pt.ways[0].npages if isinstance(pt, CuckooPageTable) else pages
+        region_kib, order = block * PAGE_SIZE >> 10, (block - 1).bit_length()
+        regions = f"{pages // block}x{region_kib}"
         extra = {k: v for k, v in asdict(pt.stats).items() if k in
                  ("rebuilds", "grows", "refits", "bad_pointers", "faults")}
         if isinstance(pt, CuckooPageTable):

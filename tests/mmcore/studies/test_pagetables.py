@@ -140,7 +140,8 @@ def test_resizes_are_counted_as_moved_lines(latency_rows):
     ecpt, radix = latency_rows["ecpt"], latency_rows["radix"]
     assert ecpt.extra["resizes"] >= 3 and ecpt.rebuild_cyc_per_fault > 0
     assert radix.rebuild_cyc_per_fault == 0
-    assert 0 < ecpt.extra["live_kib"] <= ecpt.region_kib  # live tables fit the region
+    assert 0 < ecpt.extra["live_kib"] <= ecpt.pt_pages * 4  # live tables fit the regions
+    assert ecpt.regions == f"3x{ecpt.region_kib}"  # one region per way
 
 
 def test_lvm_walks_one_line_with_its_models_cached(latency_rows):
