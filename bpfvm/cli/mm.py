@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = mm_sub.add_parser("compare", help="built-in policies vs the scenario's programs")
     c.add_argument("scenario", nargs="?", help="scenario file (.toml; default: the demo)")
     c.add_argument("--plot", metavar="OUT.png", help="draw key metrics over time (matplotlib)")
-    c.add_argument("--json", metavar="OUT", help="write both results as JSON to OUT ('-': stdout)")
+    c.add_argument("--json", metavar="OUT", help="write every side's results as JSON to OUT "
+                   "('-': stdout)")
+    c.add_argument("--combined", action="store_true",
+                   help="besides one column per program, a column with all of them together")
     _engine_flag(c)
     c.set_defaults(func=compare)
 
@@ -155,7 +158,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from bpfvm.cli.tables import compare_header, compare_rows, compare_table, hook_problems
+    from bpfvm.cli.tables import (
+        compare_header,
+        compare_rows,
+        compare_table,
+        hook_problems,
+        side_label,
+        workload_lines,
+    )
     from mmcore.scenario.runner import compare_scenario
 
     inputs = [args.scenario] if args.scenario else []
@@ -170,13 +180,16 @@ def compare(args: argparse.Namespace) -> int:
     if not sc.attach:
         raise BpfvmError(f"{sc.file}: attach: the scenario attaches no program; "
                          "nothing to compare")
+    if args.combined and len(sc.attach) < 2:
+        raise BpfvmError(f"{sc.file}: attach: --combined needs two or more programs, "
+                         f"the scenario attaches {len(sc.attach)}")
     err = console(args, stderr=True)
     with progress_bar(err, sc.name) as update:
-        cmp = compare_scenario(sc, update, engine=args.engine)
-    base, pol = cmp["baseline"], cmp["programs"]
+        cmp = compare_scenario(sc, update, engine=args.engine, split=True,
+                               combined=args.combined)
+    sides = cmp["sides"]
     if args.json:
-        write_json({**cmp, "rows": compare_rows(base["metrics"], pol["metrics"])}, args.json,
-                   (args.scenario,))
+        write_json({**cmp, "rows": compare_rows(sides)}, args.json, (args.scenario,))
     if args.plot:
         from bpfvm.cli.plot import plot_compare
 
@@ -184,12 +197,15 @@ def compare(args: argparse.Namespace) -> int:
     if args.json == "-":
         return 0
     out = console(args)
-    title = f"{sc.name} (seed {sc.seed}, {sc.duration} ticks): built-in vs programs"
-    out.print(compare_table(base, pol, title))
-    for line in compare_header(base, pol):
+    names = " vs ".join(side_label(n) for n in sides)
+    out.print(compare_table(sides, f"{sc.name} (seed {sc.seed}, {sc.duration} ticks): {names}"))
+    for line in compare_header(sides):
+        out.print(line, markup=False, highlight=False)
+    for line in workload_lines(cmp):
         out.print(line)
-    for line in hook_problems(pol):
-        out.print(f"[yellow]note[/]: {line}")
+    for name, r in sides.items():
+        for line in hook_problems(r):
+            out.print(f"[yellow]note[/] ({side_label(name)}): {line}")
     if args.plot:
         out.print(f"plot: {args.plot}")
     return 0

@@ -4,8 +4,10 @@
 global counters, a per-zone table (free pages, free blocks per order,
 pageblocks by migratetype, unmovable-tainted pageblocks, fragmentation
 score and the extfrag/unusable indices at 2 MiB), and the hook counters.
-``compare_table(baseline, programs)`` puts two runs of one workload side
-by side with deltas, coloured by whether the change is an improvement.
+``compare_table(sides)`` puts runs of one workload side by side with
+deltas from the built-in side, coloured by whether the change is an
+improvement; ``workload_lines`` says what work every side was offered and
+completed.
 """
 
 from __future__ import annotations
@@ -195,38 +197,85 @@ def _delta(a: Any, b: Any, pct: bool, better: int) -> str:
     return text
 
 
-def compare_rows(base: dict[str, Any], pol: dict[str, Any]) -> list[dict[str, Any]]:
-    """The compared metrics as plain data (for ``--json``)."""
+def side_label(name: str) -> str:
+    """A comparison side's column heading."""
+    return "all programs" if name == "programs" else name
+
+
+def compare_rows(sides: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The compared metrics of every side (``built-in`` first) as plain data
+    (for ``--json``)."""
     out = []
+    names = list(sides)
     for label, get, better, _pct in COMPARE_ROWS:
-        a, b = get(base), get(pol)
-        out.append({"metric": label.strip(), "built_in": a, "programs": b,
+        values = {n: get(sides[n]["metrics"]) for n in names}
+        out.append({"metric": label.strip(), "built_in": values[names[0]],
+                    "programs": values[names[-1]], "sides": values,
                     "higher_is_better": better > 0 if better else None})
     return out
 
 
-def compare_table(base: dict[str, Any], pol: dict[str, Any], title: str = "") -> Table:
-    """Two runs' metrics side by side: built-in policies vs programs."""
-    bm, pm = base["metrics"], pol["metrics"]
+def compare_table(sides: dict[str, dict[str, Any]], title: str = "") -> Table:
+    """Runs of one workload side by side (``built-in`` first), each other
+    side with its change from the first, coloured by whether the change is
+    an improvement."""
+    names = list(sides)
+    metrics = [sides[n]["metrics"] for n in names]
     t = Table(title=title or None)
     t.add_column("metric")
-    t.add_column("built-in", justify="right")
-    t.add_column("programs", justify="right")
-    t.add_column("change", justify="right")
+    t.add_column(side_label(names[0]), justify="right")
+    for n in names[1:]:
+        t.add_column(side_label(n), justify="right")
+        t.add_column("change" if len(names) == 2 else "vs built-in", justify="right")
     for label, get, better, pct in COMPARE_ROWS:
-        a, b = get(bm), get(pm)
-        if a is None and b is None:
+        values = [get(m) for m in metrics]
+        if all(v is None for v in values):
             continue
-        t.add_row(label, _fmt(a, pct), _fmt(b, pct), _delta(a, b, pct, better))
+        cells = [_fmt(values[0], pct)]
+        for v in values[1:]:
+            cells += [_fmt(v, pct), _delta(values[0], v, pct, better)]
+        t.add_row(label, *cells)
     return t
 
 
-def compare_header(base: dict[str, Any], pol: dict[str, Any]) -> list[str]:
+def compare_header(sides: dict[str, dict[str, Any]]) -> list[str]:
     """Lines saying what each side ran."""
-    lines = [f"built-in: {_machine_line(base)}  ({base['wall_seconds']} s)"]
-    progs = ", ".join(f"{a['hook']} <- {a['program']} ({pol['engines'].get(_hook(a), '?')})"
-                      for a in pol["attach"]) or "(none)"
-    lines.append(f"programs: {_machine_line(pol)}; {progs}  ({pol['wall_seconds']} s)")
+    lines = []
+    for name, r in sides.items():
+        progs = ", ".join(f"{a['hook']} <- {a['program']} ({r['engines'].get(_hook(a), '?')})"
+                          for a in r["attach"])
+        what = _machine_line(r) + (f"; {progs}" if progs else "")
+        lines.append(f"{side_label(name)}: {what}  ({r['wall_seconds']} s)")
+    return lines
+
+
+_WORK = (("processes", "processes started", None), ("touched_bytes", "memory touched", "MiB"),
+         ("references", "references", None), ("kernel_allocs", "kernel allocations", None),
+         ("file_reads", "file reads", None), ("munmaps", "munmaps", None))
+
+
+def workload_lines(cmp: dict[str, Any]) -> list[str]:
+    """The work offered to every side, what each side completed where it fell
+    short, and a warning for any offered count that differs between sides."""
+    sides = cmp["sides"]
+    first = next(iter(sides.values()))["metrics"]["workload"]["offered"]
+
+    def show(v: int, unit: str | None) -> str:
+        return f"{v / (1 << 20):,.0f} MiB" if unit else f"{v:,}"
+
+    offered = ", ".join(f"{label} {show(first[k], unit)}" for k, label, unit in _WORK
+                        if first.get(k))
+    lines = []
+    if cmp["workload_mismatches"]:
+        lines += [f"[red]warning[/]: {m}" for m in cmp["workload_mismatches"]]
+    else:
+        lines.append(f"offered work, identical on every side: {offered}")
+    for name, r in sides.items():
+        w = r["metrics"]["workload"]
+        short = [f"{label} {show(w['completed'][k], unit)} of {show(w['offered'][k], unit)}"
+                 for k, label, unit in _WORK if w["completed"][k] < w["offered"][k]]
+        if short:
+            lines.append(f"{side_label(name)} completed: " + ", ".join(short))
     return lines
 
 

@@ -384,7 +384,8 @@ def compare_scenario(
     built-in policies and under the scenario's programs; return every side.
 
     ``split`` gives each ``[[attach]]`` entry a side of its own (one program
-    per column), plus all of them together when ``combined``.  ``sides`` maps
+    per column, named by its file), plus all of them together when
+    ``combined``.  ``sides`` maps
     each side's name to its results (``built-in`` first); ``baseline`` and
     ``programs`` (all programs together, or the only program) stay for
     two-sided use; ``workload_mismatches`` lists any kind of request whose
@@ -393,8 +394,9 @@ def compare_scenario(
     sc = as_scenario(scenario)
     runs: list[tuple[str, Scenario, bool]] = [("built-in", baseline_of(sc), False)]
     if split and len(sc.attach) > 1:
-        runs += [(f"{a.hook} <- {Path(a.program).name}", replace(sc, attach=(a,)), True)
-                 for a in sc.attach]
+        names = [Path(a.program).name for a in sc.attach]
+        runs += [(n if names.count(n) == 1 else f"{a.hook}: {n}", replace(sc, attach=(a,)), True)
+                 for n, a in zip(names, sc.attach, strict=True)]
         if combined:
             runs.append(("programs", sc, True))
     else:

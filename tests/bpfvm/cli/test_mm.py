@@ -133,6 +133,36 @@ def test_compare_prints_both_sides_and_json(tmp_path: Path, capsys) -> None:
     assert rows["faults"]["built_in"] == cmp["baseline"]["metrics"]["faults"]
 
 
+def two_programs(tmp_path: Path) -> Path:
+    attach = (ATTACH.format(hook="zone_resize", program="contiguitas_resize.s")
+              + ATTACH.format(hook="lifetime", program="lifetime_placement.s"))
+    return scenario(tmp_path, attach, "two.toml")
+
+
+def test_compare_gives_each_program_its_column_and_the_combination_when_asked(
+        tmp_path: Path, capsys) -> None:
+    path = two_programs(tmp_path)
+    assert main(["mm", "compare", str(path), "--json", "-"]) == 0
+    cmp = json.loads(capsys.readouterr().out)
+    assert list(cmp["sides"]) == ["built-in", "contiguitas_resize.s", "lifetime_placement.s"]
+    hooks = [[a["hook"] for a in r["attach"]] for r in cmp["sides"].values()]
+    assert hooks == [[], ["zone_resize"], ["lifetime"]]
+    offered = {json.dumps(r["metrics"]["workload"]["offered"]) for r in cmp["sides"].values()}
+    assert len(offered) == 1 and cmp["workload_mismatches"] == []
+    rows = {r["metric"]: r for r in cmp["rows"]}
+    assert set(rows["faults"]["sides"]) == set(cmp["sides"])
+
+    assert main(["mm", "compare", str(path), "--combined"]) == 0
+    text = capsys.readouterr().out
+    assert "all programs" in text and "lifetime_placement.s" in text
+    assert "offered work, identical on every side: processes started" in text
+
+
+def test_combined_needs_two_programs(tmp_path: Path, capsys) -> None:
+    assert main(["mm", "compare", str(resize(tmp_path)), "--combined"]) == 2
+    assert "--combined needs two or more programs" in capsys.readouterr().err
+
+
 def test_compare_needs_programs(tmp_path: Path, capsys) -> None:
     assert main(["mm", "compare", str(scenario(tmp_path))]) == 2
     assert "attaches no program; nothing to compare" in capsys.readouterr().err
@@ -160,6 +190,7 @@ def test_demo_runs_the_default_scenario(tmp_path: Path, capsys, monkeypatch) -> 
     assert main(["demo"]) == 0
     text = capsys.readouterr().out
     assert "contiguitas_resize.s on zone_resize" in text and "change" in text
+    assert "offered work, identical on every side" in text
     assert "Local accesses differ" in text and "region MiB" in text and "resizes" in text
 
 
