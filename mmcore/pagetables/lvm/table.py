@@ -28,7 +28,7 @@ flushes it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bpfvm.errors import VmFault
@@ -77,7 +77,6 @@ class LvmStats(PtStats):
     builds: int = 0
     regions_added: int = 0
     model_hits: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class LvmPageTable:
