@@ -11,7 +11,7 @@ What it does, in order:
    ``bpfvm mm analyze S.npz --json A.json``;
 3. reads /proc/kpageflags again (the *after* reading);
 4. classifies pages with its own pure-Python implementation of the rules of
-   ``mmcore/studies/snapshot.py`` (written separately: a per-word function
+   ``mmcore/phys/snapshot.py`` (written separately: a per-word function
    over the flag bits, iomem parsed here) and counts pageblocks with plain
    loops, on three inputs: the raw words stored in S.npz (read with
    ``numpy.load``, not the project's loader), the before and the after

@@ -69,13 +69,15 @@ def read_text(path: str | Path, limit: int = MAX_PROGRAM_FILE) -> str:
 
 
 def read_programs(path: str | Path, helpers: HelperTable, syntax: str | None = None,
-                  hooks: Mapping[str, HookSpec] | None = None) -> list[Program]:
+                  hooks: Mapping[str, HookSpec] | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> list[Program]:
     """Every program of a file: assembly (``.s``, one per ``.hook`` section),
     raw bytecode (``.bin``: plain instruction words), a JSON object file
     (``.json``), a BPF ELF object (``.o``, one per program section) or C
     (``.c``, compiled into a cached object first).  ``helpers`` resolves
     ``call NAME`` in assembly; C is compiled against the ``bpfvm.h`` made
-    from ``hooks`` and ``helpers`` (so reading C needs ``hooks``)."""
+    from ``hooks`` and ``helpers`` (so reading C needs ``hooks``).
+    ``progress(lines done, lines)`` follows the assembly of a large file."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".o":
@@ -101,7 +103,8 @@ def read_programs(path: str | Path, helpers: HelperTable, syntax: str | None = N
             raise BpfvmError(f"{path}: invalid object file: a number has too many digits") \
                 from None
         return [Program.from_json(data, str(path))]
-    programs = split_sections(read_text(path), str(path), syntax=syntax, helpers=helpers)
+    programs = split_sections(read_text(path), str(path), syntax=syntax, helpers=helpers,
+                              progress=progress)
     if len(programs) == 1:
         programs[0].name = path.stem
     return programs

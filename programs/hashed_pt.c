@@ -21,6 +21,10 @@
  */
 #include "bpfvm.h"
 
+/* The region the programs are verified against (`bpfvm verify hashed_pt.c`);
+ * the MM core verifies them against the size of the region they run on. */
+BPFVM_OBJECT(region, 64 * 1024);
+
 #define LINE 64
 #define SLOTS 4
 #define PROBES 8

@@ -16,6 +16,7 @@ visits: past it the analysis stops with a "too complex" problem.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from verifier.checks import Problem
@@ -25,6 +26,7 @@ from verifier.transfer import TRANSFER
 
 WIDEN_DELAY = 2  # joins at a loop head before widening starts
 NARROW_PASSES = 2  # descending updates allowed per loop head
+PROGRESS_VISITS = 8192  # instruction visits between two calls of a progress callback
 
 Node = tuple[tuple[int, ...], int]  # (call sites, pc)
 ENTRY: Node = ((), -1)  # the pseudo-predecessor of pc 0
@@ -40,9 +42,11 @@ class Fixpoint:
 
 
 class Analyzer:
-    def __init__(self, env: Env, entry: State, budget: int) -> None:
+    def __init__(self, env: Env, entry: State, budget: int,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.env = env
         self.budget = budget
+        self.progress = progress  # (visits, of at most), every PROGRESS_VISITS visits
         self.res = Fixpoint()
         self.heads = set(env.code.loops)
         self.joins: dict[Node, int] = {}
@@ -85,7 +89,7 @@ class Analyzer:
         queue, queued, states, problems = self.queue, self.queued, res.states, res.problems
         contrib_of, sent_by, rank = res.contrib, self.sent, code.rank
         pop, push, send, recompute = heapq.heappop, heapq.heappush, self._send, self._recompute
-        transfer, budget = TRANSFER, self.budget
+        transfer, budget, progress = TRANSFER, self.budget, self.progress
         visits = res.visits
         while queue:
             node = pop(queue)[1]
@@ -107,6 +111,8 @@ class Analyzer:
                 queue.clear()
                 return
             visits += 1
+            if progress is not None and not visits % PROGRESS_VISITS:
+                progress(visits, budget)
             chain, pc = node
             spec = specs[pc]
             assert spec is not None
@@ -168,7 +174,7 @@ class Analyzer:
         states, problems, contrib_of = res.states, res.problems, res.contrib
         self.queue.clear()
         self.queued.clear()
-        transfer, budget = TRANSFER, self.budget
+        transfer, budget, progress = TRANSFER, self.budget, self.progress
         env.chain = ()
         visits = res.visits
         for pc in code.order:  # every instruction (a program with an unreachable one is
@@ -186,6 +192,8 @@ class Analyzer:
                 res.exhausted = checker.problems[0]
                 return
             visits += 1
+            if progress is not None and not visits % PROGRESS_VISITS:
+                progress(visits, len(code.order))  # one visit per instruction
             spec = specs[pc]
             assert spec is not None
             checker.pc = pc

@@ -28,8 +28,9 @@ from verifier.domains.interval import Thresholds
 from verifier.domains.state import State, initial
 from verifier.domains.values import Obj, Val, const, pointer
 from verifier.env import Env
+from verifier.log import render_log
 from verifier.loops import LoopVerdict, check_loops
-from verifier.report import Diagnostic, Facts, Verdict, render_regs, render_state
+from verifier.report import Diagnostic, Facts, Verdict, render_regs
 
 VISIT_BUDGET = 400_000  # instruction visits the analysis may make before it gives up
 
@@ -53,13 +54,16 @@ def _describe(state: State | None, regs: tuple[int, ...]) -> str:
 def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | None = None,
            helpers: HelperTable, objects: dict[str, int] | None = None,
            budget: int = VISIT_BUDGET, insn_limit: int = INSN_LIMIT,
-           log_level: int = 0, formatter: Formatter = raw_format) -> Verdict:
+           log_level: int = 0, formatter: Formatter = raw_format,
+           progress: Callable[[int, int], None] | None = None) -> Verdict:
     """Accept or reject ``program`` for ``hook`` (None: the generic ``mem``
     type with an r1 buffer of ``ctx_size`` bytes and r2 = its length).
     ``budget`` bounds the analysis's work (instruction visits);
     ``insn_limit`` the instructions one run of an accepted program may
     execute (by default an engine's default instruction budget);
-    ``formatter`` shows an instruction in diagnostics and the log."""
+    ``formatter`` shows an instruction in diagnostics and the log;
+    ``progress(visits, bound)`` follows a long analysis (``bound``: the
+    instruction count of a program without loops or calls, else ``budget``)."""
     t0 = time.perf_counter()
     insns = program.insns
 
@@ -92,7 +96,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     checker = Checker(_describe)
     env = Env(program, code, hook, ctx, helpers, program.maps, dict(objects or {}), th, checker)
     env.loop_th = _loop_thresholds(code, ctx.size)
-    res = Analyzer(env, initial(regs), budget).run()
+    res = Analyzer(env, initial(regs), budget, progress).run()
     for node in res.states:  # a write to r10 is rejected where it may run
         if node[1] in frame_writes and not res.exhausted:
             res.problems.setdefault(node, []).append(
@@ -118,7 +122,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
              "loops": {lv.head: lv.reason for lv in loops},
              "max_insns": bound.total if bound is not None else None,
              "seconds": round(time.perf_counter() - t0, 6)}
-    log = _log(program, res, env, formatter, log_level)
+    log = render_log(program, res, env, formatter, log_level)
     return Verdict(not diags, diags, facts, stats, log)
 
 
@@ -231,31 +235,4 @@ _MEMORY = frozenset({isa.Kind.LDX, isa.Kind.ST, isa.Kind.STX, isa.Kind.ATOMIC})
 _LDX = isa.Kind.LDX  # read once: a member lookup on an Enum class is slow
 _FRAME = pointer(Obj("stack", 0, 512))  # r10 on entry (values are never changed)
 _NO_WIDENING = Thresholds()  # never changed: only loop heads widen, with their own points
-
-
-def _log(program: Program, res: Fixpoint, env: Env, formatter: Formatter,
-         level: int) -> list[str]:
-    if level <= 0:
-        return []
-    lines: list[str] = []
-    insns = program.insns
-    states: dict[int, list[State]] = {}
-    for (_chain, pc), st in sorted(res.states.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        states.setdefault(pc, []).append(st)
-    for pc in sorted(states):
-        text = formatter(insns, pc)
-        where = program.where(pc)
-        if level >= 2:
-            for st in states[pc]:
-                lines.append(f"{where}: pc {pc}: {text}    ; {render_state(st)}")
-        spec = env.code.specs[pc]
-        if spec is not None and spec.kind is isa.Kind.JCOND:
-            fall = taken = False
-            for (chain, bpc), (f, t) in env.branches.items():
-                if bpc == pc and (chain, pc) in res.states:
-                    fall, taken = fall or f, taken or t
-            what = ("both ways" if fall and taken else "always taken" if taken
-                    else "never taken" if fall else "never reached")
-            lines.append(f"{where}: pc {pc}: {text}: {what}")
-    return lines
 

@@ -33,6 +33,7 @@ check whole-program validity (jump ranges, reachability): that is
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,9 @@ from bpfvm.isa.insn import Insn, decode
 from bpfvm.limits import MAX_OBJECT_SIZE, format_size, parse_size
 from bpfvm.program import MAP_KINDS, MapDef, Program, SourceLoc
 from bpfvm.stdhelpers import standard_helpers
+
+Progress = Callable[[int, int], None]  # (done, total)
+PROGRESS_LINES = 4096  # lines read between two progress calls
 
 _CONF_HINT = re.compile(r"%[A-Za-z]|^\s*call\s+local\b")
 _KERNEL_HINT = re.compile(r"=|\bgotol?\b|^\s*if\b|\bcallx\b|\*\s*\(")
@@ -162,19 +166,27 @@ def _declared_syntax(state: _State, requested: str | None) -> str | None:
 
 
 def assemble(text: str, filename: str = "<input>", syntax: str | None = None,
-             helpers: HelperTable | None = None) -> Program:
+             helpers: HelperTable | None = None,
+             progress: Progress | None = None) -> Program:
     """Assemble ``text``; raise :class:`AsmErrors` listing every error.
 
     ``helpers`` resolves ``call NAME`` (default: the standard helpers; a
     host with helpers of its own, as the MM core, passes its table).
+    ``progress(lines done, lines)`` is called every :data:`PROGRESS_LINES`
+    lines read and once at the end of the reading.
     """
     if syntax is not None and syntax not in SYNTAXES:
         raise BpfvmError(f"unknown syntax '{syntax}' (expected {' or '.join(SYNTAXES)})")
     state = _State(filename, text.splitlines(), "kernel")
     declared = _declared_syntax(state, syntax)
     state.syntax = syntax or declared or detect_syntax(text) or "kernel"
+    total = len(state.lines)
     for lineno, raw in enumerate(state.lines, 1):
         _first_pass(state, lineno, strip_comment(raw))
+        if progress is not None and lineno % PROGRESS_LINES == 0:
+            progress(lineno, total)
+    if progress is not None:
+        progress(total, total)
     if "exit" not in state.labels and state.exit_pc is not None:
         state.labels["exit"] = state.exit_pc
     env = Scope(labels=state.labels, maps={m.name: i for i, m in enumerate(state.maps)},

@@ -17,6 +17,10 @@ The conventions are libbpf's:
 * ``R_BPF_64_64`` relocations on ``lddw`` become map handles
   (``map[NAME]``) or addresses inside a data section's map
   (``map_value[NAME]+OFF``);
+* ``BPFVM_OBJECT(name, bytes)`` of ``bpfvm.h`` (a ``__u64`` named
+  ``__bpfvm_object_<name>`` in section ``.bpfvm.objects``) declares the
+  size of an object the hook points at, for every program of the file, as
+  ``.object NAME SIZE`` does in assembly;
 * the source map comes from ``.BTF.ext`` line info: every instruction
   names its C file and line, with the line's text.
 
@@ -39,6 +43,7 @@ from pathlib import Path
 from bpfvm import isa
 from bpfvm.errors import BpfvmError
 from bpfvm.isa.insn import Insn, decode
+from bpfvm.limits import MAX_OBJECT_SIZE, format_size
 from bpfvm.program import MapDef, Program, SourceLoc
 
 EM_BPF = 247
@@ -51,6 +56,8 @@ SHT_NULL, SHT_SYMTAB, SHT_RELA, SHT_NOBITS, SHT_REL = 0, 2, 4, 8, 9
 SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
 MAP_TYPES = {1: "hash", 2: "array"}  # kernel enum bpf_map_type -> bpfvm kind
 DATA_PREFIXES = (".rodata", ".data", ".bss")
+OBJECTS_SECTION = ".bpfvm.objects"  # BPFVM_OBJECT(name, bytes) declarations
+OBJECT_PREFIX = "__bpfvm_object_"
 _EHDR = struct.Struct("<HHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
 _MACHINES = {3: "x86", 40: "ARM", 62: "x86-64", 183: "AArch64", 243: "RISC-V"}
@@ -183,6 +190,7 @@ class _Object:
         self._btf_maps()
         self._legacy_maps()
         self._data_maps()
+        self.objects = self._declared_objects()
         self.lines = self._lines()
         self._line_offs: dict[int, list[int]] = {}
         self._locs: dict[tuple[int, int], SourceLoc] = {}
@@ -338,6 +346,31 @@ class _Object:
             self._add_map(index, -1, MapDef(name, "array", 4, size, 1, init,
                                             name.startswith(".rodata")))
 
+    # -- object sizes ----------------------------------------------------
+    def _declared_objects(self) -> dict[str, int]:
+        """``BPFVM_OBJECT(name, bytes)``: the sizes of ``.bpfvm.objects``."""
+        sec = self.section(OBJECTS_SECTION)
+        if sec is None:
+            return {}
+        index = self.names.index(OBJECTS_SECTION)
+        data = b"" if sec["sh_type"] == "SHT_NOBITS" else sec.data()
+        out: dict[str, int] = {}
+        for sym in self._objects_in(index):
+            where = f"{OBJECTS_SECTION}: '{sym.name}'"
+            if not sym.name.startswith(OBJECT_PREFIX) or sym.name == OBJECT_PREFIX:
+                raise ObjectError(f"{where}: not a declaration (use BPFVM_OBJECT(name, bytes) "
+                                  "of bpfvm.h)")
+            name = sym.name[len(OBJECT_PREFIX):]
+            if sym.size != 8 or sym.value + 8 > len(data):
+                raise ObjectError(f"{where}: expected an 8-byte size inside the section "
+                                  f"({sym.size} bytes at offset {sym.value})")
+            size = int.from_bytes(data[sym.value:sym.value + 8], "little")
+            if not 1 <= size <= MAX_OBJECT_SIZE:
+                raise ObjectError(f"BPFVM_OBJECT({name}, ...): {size} bytes is outside 1 byte "
+                                  f"to {format_size(MAX_OBJECT_SIZE)}")
+            out[name] = size
+        return out
+
     # -- programs --------------------------------------------------------
     def programs(self, stem: str) -> list[Program]:
         progs = [i for i in range(len(self.sections))
@@ -358,7 +391,7 @@ class _Object:
             source = [self._loc(sec, off) for sec, off in origin]
             label = name if len(progs) == 1 else f"{stem}:{name}"
             out.append(Program(insns, list(self.maps), name, source,
-                               stem if len(progs) == 1 else label))
+                               stem if len(progs) == 1 else label, dict(self.objects)))
         return out
 
     def _loc(self, section: int, offset: int) -> SourceLoc | None:

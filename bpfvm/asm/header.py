@@ -7,8 +7,9 @@ for ``bpfvm header``, ``bpfvm cc`` and every C program the loader compiles:
 this layer does not know the MM core).  It holds the fixed-width
 types (``__u8`` .. ``__u64``, ``__s8`` .. ``__s64``), ``SEC()``, libbpf's
 map-definition macros (``__uint``, ``__type``, ``BPF_MAP_TYPE_ARRAY``,
-``BPF_MAP_TYPE_HASH``), one ``struct <hook>_ctx`` per hook with the record's
-field names, sizes and offsets (each offset checked by a
+``BPF_MAP_TYPE_HASH``), ``BPFVM_OBJECT(name, bytes)`` (the size of an
+object the hook points at, read by :mod:`bpfvm.asm.elf`), one ``struct
+<hook>_ctx`` per hook with the record's field names, sizes and offsets (each offset checked by a
 ``_Static_assert``), and every helper under its bpfvm name and under the
 ``bpf_``-prefixed libbpf name.
 """
@@ -77,6 +78,14 @@ struct bpf_map_def {
  * the program (r9 = BYTES ll); the host sets it to the size of the region the
  * program runs on before verifying it.  Call it first, once:
  *     __u64 bytes = bpfvm_region_bytes();  */
+/* The size in bytes of a memory object the hook's pointer fields point at,
+ * for every program of the file (the C form of the assembler's
+ * `.object NAME SIZE`); at file scope:
+ *     BPFVM_OBJECT(region, 64 * 1024);
+ * The loader reads it from the .bpfvm.objects section. */
+#define BPFVM_OBJECT(name, bytes) \\
+    const volatile __u64 __bpfvm_object_##name SEC(".bpfvm.objects") = (bytes)
+
 #define BPFVM_REGION_BYTES 65536
 #define bpfvm_region_bytes() ({ \\
     register __u64 __bpfvm_rb asm("r9"); \\

@@ -12,6 +12,7 @@ locations keep the file's line numbers.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from bpfvm.errors import BpfvmError
@@ -27,22 +28,25 @@ def section_starts(text: str) -> list[int]:
 
 
 def split_sections(text: str, filename: str = "<input>", syntax: str | None = None,
-                   helpers: HelperTable | None = None) -> list[Program]:
+                   helpers: HelperTable | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[Program]:
     """Assemble every ``.hook`` section of ``text`` (a file without ``.hook``
-    lines is one section).  Programs are named ``stem:hook``."""
+    lines is one section).  Programs are named ``stem:hook``.  ``progress``
+    is the assembler's, counting the lines of every section's pass."""
     from bpfvm.asm.assembler import assemble
 
     lines = text.splitlines()
     heads = section_starts(text)
     if len(heads) <= 1:
-        return [assemble(text, filename, syntax=syntax, helpers=helpers)]
+        return [assemble(text, filename, syntax=syntax, helpers=helpers, progress=progress)]
     out: list[Program] = []
     seen: dict[str, int] = {}
     for k, head in enumerate(heads):
         end = heads[k + 1] if k + 1 < len(heads) else len(lines)
         body = "\n".join(line if i < heads[0] or head <= i < end else ""
                          for i, line in enumerate(lines))
-        program = assemble(body, filename, syntax=syntax, helpers=helpers)
+        program = assemble(body, filename, syntax=syntax, helpers=helpers,
+                           progress=_shifted(progress, k, len(heads), len(lines)))
         hook = str(program.hook)
         if hook in seen:
             raise BpfvmError(f"{filename}:{head + 1}: a second section for hook {hook} "
@@ -51,6 +55,16 @@ def split_sections(text: str, filename: str = "<input>", syntax: str | None = No
         program.name = f"{Path(filename).stem}:{hook}"
         out.append(program)
     return out
+
+
+def _shifted(progress: Callable[[int, int], None] | None, k: int, sections: int,
+             lines: int) -> Callable[[int, int], None] | None:
+    """Section ``k``'s pass over the file's ``lines`` as a share of all
+    ``sections`` passes."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(k * lines + done * lines // max(total, 1),
+                                        sections * lines)
 
 
 def pick_section(programs: list[Program], hook: str | None, filename: str) -> Program:

@@ -1,6 +1,7 @@
 """Parse one line of assembly into its shape: labels, a statement, operands.
 
-The grammar (``grammar.lark``, loaded as package data) has one entry point per
+The grammar (``grammar.lark``, compiled once and cached by
+:mod:`bpfvm.asm.grammar_cache`) has one entry point per
 syntax plus one for directives.  This module turns a parse into plain
 records: registers, numbers, memory operands, map references, names and
 jump targets, each with its column.  It checks nothing about opcodes or
@@ -13,10 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from bpfvm.asm.grammar_cache import load_parser
 
 SYNTAXES = ("conformance", "kernel")
 _START = {"conformance": "conf_line", "kernel": "kern_line", "directive": "dir_line"}
@@ -116,11 +116,11 @@ class Line:
 
 
 # ---- parse tree -> records -------------------------------------------------
-def _col(tok: Token) -> int:
+def _col(tok: Any) -> int:
     return int(tok.column or 1)
 
 
-def _reg(tok: Token) -> Reg:
+def _reg(tok: Any) -> Reg:
     m = re.fullmatch(r"(%?[rw])(\d+)", str(tok))
     if m is None:
         return Reg(-1, str(tok), _col(tok))
@@ -145,20 +145,22 @@ def parse_int(text: str, col: int = 1) -> int:
     return int(digits, base)
 
 
-def _number(sign: Token | None, tok: Token) -> Imm:
+def _number(sign: Any, tok: Any) -> Imm:
     value = parse_int(str(tok), _col(tok))
     col = _col(sign) if sign is not None else _col(tok)
     return Imm(-value if sign == "-" else value, col, sign is not None)
 
 
-def _offset(reg: Token, sign: Token | None, num: Token | None) -> Imm:
+def _offset(reg: Any, sign: Any, num: Any) -> Imm:
     if num is None:
         return Imm(0, _col(reg))
     return _number(sign, num)
 
 
-class _ToRecords(Transformer):
-    """Builds :class:`Line` records; one method per rule or alias."""
+class _ToRecords:
+    """Builds :class:`Line` records; one method per rule or alias (an inline
+    transformer: lark calls them as it reduces; a rule without a method
+    keeps lark's tree)."""
 
     # shared
     def num(self, c: list) -> Imm:
@@ -252,7 +254,7 @@ class _ToRecords(Transformer):
                 if i == op_index:
                     op, op_col = str(x), _col(x)
                     continue
-                if isinstance(x, Token):
+                if isinstance(x, str):  # a token (records are not strings)
                     x = _reg(x) if x.type == "REG" else Name(str(x), _col(x))
                 if x is not None:
                     ops.append(x)
@@ -285,10 +287,13 @@ class _ToRecords(Transformer):
 
 
 @cache
-def _parser() -> Lark:
-    grammar = resources.files("bpfvm.asm").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", start=list(_START.values()), cache=True,
-                maybe_placeholders=True, transformer=_ToRecords())
+def _loaded() -> tuple[Any, Any]:
+    """The parser and the module of its classes (see :mod:`bpfvm.asm.grammar_cache`)."""
+    return load_parser(_ToRecords(), start=list(_START.values()), maybe_placeholders=True)
+
+
+def _parser() -> Any:
+    return _loaded()[0]
 
 
 def strip_comment(text: str) -> str:
@@ -304,26 +309,27 @@ def is_directive(text: str) -> bool:
 def parse_line(text: str, syntax: str) -> Line:
     """Parse one comment-free, non-blank line; raise :class:`LineError`."""
     start = _START["directive"] if is_directive(text) else _START[syntax]
+    parser, classes = _loaded()
     try:
-        line = _parser().parse(text, start=start)
-    except UnexpectedInput as exc:
-        raise _line_error(exc, text) from None
+        line = parser.parse(text, start=start)
+    except classes.UnexpectedInput as exc:
+        raise _line_error(exc, text, classes) from None
     if line.item is None and not line.labels:
         raise LineError(1, "empty statement")
     return line
 
 
-def _describe(token: Token) -> str:
+def _describe(token: Any) -> str:
     if token.type == "$END":
         return "end of line"
     return f"'{token}'"
 
 
-def _line_error(exc: UnexpectedInput, text: str) -> LineError:
+def _line_error(exc: Any, text: str, classes: Any) -> LineError:
     col = int(getattr(exc, "column", 0) or 0)
-    if isinstance(exc, UnexpectedCharacters):
+    if isinstance(exc, classes.UnexpectedCharacters):
         return LineError(col or 1, f"unexpected character '{text[col - 1]}'")
-    if isinstance(exc, UnexpectedToken):
+    if isinstance(exc, classes.UnexpectedToken):
         if exc.token.type == "$END":
             col = len(text.rstrip()) + 1
         if col == len(text) - len(text.lstrip()) + 1:

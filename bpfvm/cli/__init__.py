@@ -25,14 +25,16 @@ COMMANDS = ("demo", "asm", "cc", "disasm", "run", "verify", "conformance", "hook
             "mm", "fuzz")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or only the subcommand ``only`` (what a run of
+    that command needs: the other modules are not imported)."""
     parser = argparse.ArgumentParser(
         prog="bpfvm",
         description="eBPF-like policy programs for a simulated memory manager: "
         "assemble, verify, run, attach.")
     parser.add_argument("--version", action="version", version=f"bpfvm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in (only,) if only in COMMANDS else COMMANDS:
         try:
             module = importlib.import_module(f"bpfvm.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from bpfvm.cli.busy import busy
 from bpfvm.cli.common import add_section_flag, check_output, load_program, write_output
 from bpfvm.errors import BpfvmError
 
@@ -44,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     dest = args.output if args.output is not None else str(Path(args.source).with_suffix(".bin"))
     check_output(dest, "-o", inputs=[args.source])
     fmt = output_format(dest, args.format)
-    program = load_program(args.source, syntax=args.syntax, section=args.section)
+    with busy(f"assembling {args.source}", "lines") as step:
+        program = load_program(args.source, syntax=args.syntax, section=args.section,
+                               progress=step)
     if fmt == "bin":
         data: bytes | str = program.bytecode()
     else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bpfvm.errors import BpfvmError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cc", help="compile a C policy to a BPF object (.o)")
@@ -30,10 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpfvm.cli.common import header_text
+    from bpfvm.cli.common import check_output, header_text
     from bpfvm.toolchain import compile_c
 
-    out = Path(args.output) if args.output else Path(args.source).with_suffix(".o")
+    source = Path(args.source)
+    if source.is_dir():
+        raise BpfvmError(f"{args.source}: is a directory")
+    if source.exists() and not source.is_file():
+        raise BpfvmError(f"{args.source}: not a regular file")
+    if source.suffix.lower() != ".c":
+        raise BpfvmError(f"{args.source}: expected a C source file (.c)")
+    out = Path(args.output) if args.output else source.with_suffix(".o")
+    check_output(str(out), "-o", [source])
     extra = tuple(f"-I{d}" for d in args.include) + tuple(f"-D{d}" for d in args.define)
     compile_c(args.source, out, header=header_text(), opt=f"-O{args.opt}", debug=args.debug,
               extra=extra)

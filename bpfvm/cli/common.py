@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -167,12 +167,13 @@ def header_text() -> str:
     return generate(hooks(), helpers())
 
 
-def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
+def load_programs(path: str | Path, syntax: str | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> list[Program]:
     """Every program of a file (see :func:`bpfvm.load.read_programs`); an
     object file's hook must be a known one."""
     from bpfvm.load import read_programs
 
-    programs = read_programs(path, helpers(), syntax, hooks())
+    programs = read_programs(path, helpers(), syntax, hooks(), progress)
     if Path(path).suffix.lower() == ".json":
         known = hook_names()
         for program in programs:
@@ -183,12 +184,13 @@ def load_programs(path: str | Path, syntax: str | None = None) -> list[Program]:
 
 
 def load_program(path: str | Path, syntax: str | None = None,
-                 section: str | None = None) -> Program:
+                 section: str | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> Program:
     """The program of a file, or of its ``.hook`` section ``section`` (which
     must exist: a ``--section`` that selects nothing is an error)."""
     from bpfvm.asm.sections import pick_section
 
-    programs = load_programs(path, syntax)
+    programs = load_programs(path, syntax, progress)
     if section is not None and not any(p.hook == section for p in programs):
         hooks = [str(p.hook) for p in programs if p.hook is not None]
         have = f"its sections: {', '.join(hooks)}" if hooks else "it has no .hook sections"
@@ -244,6 +246,13 @@ def check_output(dest: str, flag: str = "-o", inputs: Iterable[str | Path] = ())
             same = False
         if same:
             raise BpfvmError(f"{flag} {dest}: is the input file; refusing to overwrite it")
+    try:  # the directory must take the temporary file the write goes through
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise BpfvmError(f"{flag} {dest}: {parent}: cannot write there "
+                         f"({exc.strerror or type(exc).__name__})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_output(dest: str, data: bytes | str, flag: str = "-o",

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-
-from bpfvm.errors import BpfvmError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,14 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpfvm.cli.common import header_text
+    from bpfvm.cli.common import header_text, write_output
 
-    text = header_text()
-    if not args.output or args.output == "-":
-        sys.stdout.write(text)
-        return 0
-    try:
-        Path(args.output).write_text(text)
-    except OSError as exc:
-        raise BpfvmError(f"{args.output}: {exc.strerror or exc}") from None
+    write_output(args.output or "-", header_text(), "-o")
     return 0

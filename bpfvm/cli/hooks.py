@@ -155,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
     hooks = list(HOOKS.values())
     if args.name:
         if args.name not in HOOKS:
-            raise BpfvmError(f"unknown hook '{args.name}' (known: {', '.join(HOOKS)})")
+            raise BpfvmError(f"unknown hook '{args.name[:40]}' (known: {', '.join(HOOKS)})")
         hooks = [HOOKS[args.name]]
+    if args.json and args.markdown:
+        raise BpfvmError("--json and --markdown: choose one output format")
     if args.json:
         print_json([_as_json(h, table) for h in hooks])
         return 0
@@ -233,7 +235,8 @@ def markdown(hooks, table) -> str:
                   f"- **outside the contract**: {out_of_contract(hook)}"]
         for name, doc in hook.objects.items():
             lines.append(f"- **object** `{name}`: {doc}; its size: `.object {name} SIZE` "
-                         f"in the program, or `--object {name}=SIZE`")
+                         f"in assembly, `BPFVM_OBJECT({name}, BYTES);` in C, or "
+                         f"`--object {name}=SIZE`")
         names = [h for h in hook.helpers if h in table]
         lines += [f"- **helpers**: {', '.join(f'`{h}`' for h in names) or 'none'}", ""]
         used += [h for h in names if h not in used]

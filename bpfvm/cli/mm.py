@@ -26,7 +26,8 @@ from bpfvm.errors import BpfvmError
 if TYPE_CHECKING:
     from rich.console import Console
 
-EXTENSIONS = ("bpfvm.cli.mm_pagetables", "bpfvm.cli.sweep", "bpfvm.cli.snapshot")
+EXTENSIONS = ("bpfvm.cli.mm_pagetables", "bpfvm.cli.sweep", "bpfvm.cli.snapshot",
+              "bpfvm.cli.study")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = mm_sub.add_parser("compare", help="built-in policies vs the scenario's programs")
     c.add_argument("scenario", nargs="?", help="scenario file (.toml; default: the demo)")
-    c.add_argument("--plot", metavar="OUT.png", help="draw key metrics over time (matplotlib)")
+    c.add_argument("--plot", metavar="OUT.png", help="draw, over time, the metrics that "
+                   "differ between the sides (matplotlib)")
     c.add_argument("--json", metavar="OUT", help="write every side's results as JSON to OUT "
                    "('-': stdout)")
     c.add_argument("--combined", action="store_true",

@@ -77,18 +77,18 @@ def snapshot_maps(args: argparse.Namespace) -> int:
     if not args.output:
         print("\n".join(texts.values()), end="")
         return 0
+    if len(pids) == 1:
+        write_output(args.output, texts[pids[0]], "-o")
+        return 0
     out = Path(args.output)
     try:
-        if len(pids) == 1:
-            out.write_text(texts[pids[0]])
-            return 0
         out.mkdir(parents=True, exist_ok=True)
         for pid, text in texts.items():
             comm = Path(f"/proc/{pid}/comm").read_text().strip() if Path(
                 f"/proc/{pid}/comm").exists() else "proc"
             (out / f"{comm}-{pid}.maps").write_text(text)
     except OSError as exc:
-        raise BpfvmError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+        raise BpfvmError(f"-o {args.output}: cannot write: {exc.strerror or exc}") from None
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 
+from bpfvm.cli.busy import busy, busy_while
 from bpfvm.cli.common import (
     add_json_flag,
     add_section_flag,
@@ -153,7 +154,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.checked and args.engine != "jit":
         raise BpfvmError("--checked applies to --engine jit only")
-    program = load_program(args.program, section=args.section)
+    with busy(f"assembling {args.program}", "lines", quiet=args.json) as step:
+        program = load_program(args.program, section=args.section, progress=step)
     table = helpers()
     spec, values = None, {}
     if program.hook is not None:
@@ -172,9 +174,11 @@ def _run(args: argparse.Namespace) -> int:
     # Unverified code never runs unchecked: the checked JIT bounds every
     # access and the number of instructions, as the interpreter does.
     checked = args.checked or (args.no_verify and args.engine == "jit")
-    loaded = load(program, engine=args.engine, helpers=table, hook=spec,
-                  ctx_size=None if spec else len(mem), verify=not args.no_verify,
-                  checked=checked)
+    with busy_while("JIT compiling" if args.engine == "jit" else "verifying",
+                    quiet=args.json):
+        loaded = load(program, engine=args.engine, helpers=table, hook=spec,
+                      ctx_size=None if spec else len(mem), verify=not args.no_verify,
+                      checked=checked)
     engine = loaded.engine
     r0 = engine.run(mem)
     trace = list(getattr(getattr(engine, "env", None), "trace", []) or [])

@@ -1,7 +1,7 @@
 """``bpfvm mm snapshot`` and ``bpfvm mm analyze``: real machines as input.
 
 ``bpfvm mm snapshot [-o FILE]`` records this Linux machine's page flags and
-memory files (:mod:`mmcore.studies.snapshot`; needs root) into a compressed
+memory files (:mod:`mmcore.phys.snapshot`; needs root) into a compressed
 ``.npz`` (default ``snapshot.npz``).  ``bpfvm mm analyze FILE [--json OUT]
 [--plot MAP.png]`` prints what the snapshot says about huge pages
 (:mod:`mmcore.studies.analyze`) and can draw its pageblock map: one pixel
@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 from bpfvm.cli.common import check_output, console, write_output
+from bpfvm.errors import BpfvmError
 
 
 def register(mm_subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +36,7 @@ def register(mm_subparsers: argparse._SubParsersAction) -> None:
 
 
 def snapshot(args: argparse.Namespace) -> int:
-    from mmcore.studies.snapshot import record, to_bytes
+    from mmcore.phys.snapshot import record, to_bytes
 
     check_output(args.output, "-o")
     snap = record()
@@ -48,9 +50,9 @@ def snapshot(args: argparse.Namespace) -> int:
 
 
 def analyze(args: argparse.Namespace) -> int:
+    from mmcore.phys.snapshot import load
     from mmcore.studies.analyze import analyze as analyze_snapshot
     from mmcore.studies.analyze import analyze_classes
-    from mmcore.studies.snapshot import load
 
     inputs = [args.snapshot]
     if args.json:
@@ -60,6 +62,7 @@ def analyze(args: argparse.Namespace) -> int:
 
         check_output(args.plot, "--plot", inputs)
         plot_format(args.plot)
+    _regular_file(args.snapshot)
     snap = load(args.snapshot)
     result = analyze_snapshot(snap)
     if args.plot:
@@ -71,6 +74,15 @@ def analyze(args: argparse.Namespace) -> int:
             return 0
     print_analysis(result, console(args))
     return 0
+
+
+def _regular_file(path: str) -> None:
+    """A snapshot is a file: a device or a pipe (/dev/zero) is refused before
+    the archive reader seeks in it forever."""
+    p = Path(path)
+    if p.exists() and not p.is_dir() and not p.is_file():
+        raise BpfvmError(f"{path}: not a snapshot (not a regular file; a snapshot is a "
+                         ".npz file from bpfvm mm snapshot)")
 
 
 def print_analysis(r: dict[str, Any], out: Any) -> None:

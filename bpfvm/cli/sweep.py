@@ -17,6 +17,7 @@ input.  This module parses arguments and prints.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from pathlib import Path
@@ -69,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     if jobs < 1:
         raise BpfvmError("--jobs must be at least 1")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise BpfvmError(f"--timeout: expected a finite number of seconds above 0, "
+                         f"not {args.timeout}")
+    for flag, value in (("--axis", args.axis), ("--metrics", args.metrics)):
+        if value is not None and not args.plot:
+            raise BpfvmError(f"{flag} applies to --plot only (it chooses what the plot draws)")
     if args.resume and not args.out:
         raise BpfvmError("--resume needs --out (the results to resume)")
     if args.out:

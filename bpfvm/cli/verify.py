@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from bpfvm.cli.busy import busy
 from bpfvm.cli.common import (
     TextConsole,
     add_json_flag,
@@ -42,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(bytes, or with a unit: region=512KiB); overrides the program's "
                    ".object NAME SIZE")
     p.add_argument("--log-level", type=int, choices=(0, 1, 2), default=0,
-                   help="0: verdict only; 1: and every branch; 2: and the register state "
-                   "at each instruction; 1 and 2 end with a 'processed N insns' line")
+                   help="0: verdict only; 1: and every branch; 2: and the register and stack state "
+                   "after each instruction; 1 and 2 end with a 'processed N insns' line")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if args.object:
             raise BpfvmError("--object applies to a hook's objects, not to --ctx-size")
     _objects(args.object)  # checked before the (slow) assembly
-    programs = load_programs(args.program)
+    with busy(f"assembling {args.program}", "lines", quiet=args.json) as step:
+        programs = load_programs(args.program, progress=step)
     if len(programs) > 1 and args.hook:
         programs = [pick_section(programs, args.hook, args.program)]
     codes, reports = [], []
@@ -143,9 +145,10 @@ def _verify_one(program, args: argparse.Namespace, label: str) -> tuple[int, dic
                              f"or give --object {missing[0]}=SIZE")
     note = _region_note(program, hook, objects)
     table = helpers()
-    verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=table,
-                     objects=objects, log_level=args.log_level,
-                     formatter=formatter(program, table))
+    with busy(f"verifying {label}", "instruction visits", quiet=args.json) as step:
+        verdict = verify(program, hook, ctx_size=args.ctx_size, helpers=table,
+                         objects=objects, log_level=args.log_level,
+                         formatter=formatter(program, table), progress=step)
     code = 0 if verdict.accepted else 1
     report = {"program": label, "hook": hook.name if hook else None, **verdict.to_json()}
     if args.json:

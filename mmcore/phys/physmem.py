@@ -47,6 +47,7 @@ class MachineSpec:
     nodes: tuple[NodeSpec, ...]
     distance: tuple[tuple[int, ...], ...] = ()
     watermark_scale_factor: int = 10
+    snapshot: str = ""  # a snapshot file whose recorded pages the machine starts with
 
     def distances(self) -> tuple[tuple[int, ...], ...]:
         if self.distance:

@@ -47,6 +47,7 @@ from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.pte import pte_order
 from mmcore.scenario.attach import attach_all
 from mmcore.scenario.schema import Phase, Scenario, load_scenario, parse_scenario
+from mmcore.scenario.seed import seed_snapshot
 from mmcore.scenario.workload import HUGE_UNIT, Job, Ledger, mismatches, stream
 from mmcore.sources import Source
 from mmcore.virt.pagecache import File
@@ -77,6 +78,8 @@ class Runner:
         self.ledger = Ledger()
         cfg = MMConfig(sc.tlb, sc.compaction_proactiveness, sc.swappiness)
         self.mm = MM(sc.machine, cfg)
+        self.seeded = seed_snapshot(self.mm, sc.machine.snapshot) if sc.machine.snapshot \
+            else None
         self.attached = attach_all(sc, self.mm, engine, programs) if attach else []
         for hook, eng in (engines or {}).items():
             self.mm.hooks.attach(hook, eng)
@@ -323,6 +326,7 @@ class Runner:
             "duration": sc.duration,
             "wall_seconds": round(wall, 3),
             "machine": asdict(sc.machine),
+            **({"seeded": asdict(self.seeded)} if self.seeded is not None else {}),
             "attach": [a.as_dict() for a in sc.attach] if self.attached else [],
             "engines": {a.hook: a.engine_name for a in self.attached},
             "metrics": metrics,

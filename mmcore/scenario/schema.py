@@ -305,7 +305,41 @@ def _distance(v: Any) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(_int(1)(x) for x in row) for row in v)
 
 
+@_described("path of a snapshot (.npz from bpfvm mm snapshot), relative to the scenario "
+           "file; replaces nodes")
+def _snapshot_path(v: Any) -> str:
+    return _any_str(v)
+
+
+def _snapshot_node(r: _Reader, name: str) -> tuple[str, NodeSpec]:
+    """The snapshot file ``name`` (relative to the scenario file) and the one
+    node of as many frames (whole pageblocks) that it seeds."""
+    from mmcore.phys.snapshot import SnapshotError, load
+
+    path = Path(name)
+    if not path.is_absolute() and r.file and not r.file.startswith("<"):
+        path = Path(r.file).resolve().parent / path
+    try:
+        frames = len(load(path).flags) & -512
+    except SnapshotError as exc:
+        r.fail("snapshot", str(exc))
+    if not frames:
+        r.fail("snapshot", f"{path}: fewer frames than one 2MiB pageblock")
+    if frames << 12 > MAX_MACHINE_MEMORY:
+        r.fail("snapshot", f"{path}: {_shown(frames << 12)} of memory, more than the "
+               f"simulator's limit of {format_size(MAX_MACHINE_MEMORY)}")
+    return str(path), NodeSpec(frames)
+
+
 def _machine(r: _Reader) -> MachineSpec:
+    snap = r.get("snapshot", _snapshot_path, "")
+    if snap:
+        if "nodes" in r.table:
+            r.fail("nodes", "give nodes or snapshot, not both (a snapshot makes one node)")
+        path, node = _snapshot_node(r, snap)
+        wsf = r.get("watermark_scale_factor", _int(1, 3000), 10)
+        r.done()
+        return MachineSpec((node,), (), wsf, snapshot=path)
     nodes_raw = r.get("nodes", _raw("array of node tables"), required=True)
     if not isinstance(nodes_raw, list) or not nodes_raw:
         r.fail("nodes", "expected a non-empty array of node tables")
@@ -504,6 +538,9 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "duration": ("ticks", "length of the run"),
     "sample_every": ("ticks", "interval of the time series", "duration / 20, at least 1"),
     "machine": ("-", "the simulated machine"),
+    "machine.snapshot": ("-", "start from a recorded machine: one node of the snapshot's "
+                         "frames, each holding its recorded class (free, kernel, page "
+                         "cache); instead of nodes"),
     "machine.nodes": ("-", "the NUMA nodes, in node-id order"),
     "machine.nodes[].memory": ("bytes", "memory of the node, a positive multiple of 2MiB"),
     "machine.nodes[].movable": ("bytes", "the top of the node given to its MOVABLE zone "

@@ -1,7 +1,7 @@
 """What a snapshot says about huge pages: tainted pageblocks, blocks an
 ideal compaction could free, free-block histograms (``bpfvm mm analyze``).
 
-Pages are classed by :func:`mmcore.studies.snapshot.classify` (its
+Pages are classed by :func:`mmcore.phys.snapshot.classify` (its
 docstring has the rules).  The counts, all over the snapshot's frames:
 
 ``pages``           frames of each class.
@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from mmcore.studies.snapshot import CLASS_NAMES, UNMOVABLE, PageClass, Snapshot
+from mmcore.phys.snapshot import CLASS_NAMES, UNMOVABLE, PageClass, Snapshot
 
 BLOCK = 512  # frames per 2 MiB pageblock
 GIGA = 512 * 512  # frames per 1 GiB

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bpfvm.errors import BpfvmError
+from bpfvm.limits import MAX_TEXT_FILE, read_bounded
 from bpfvm.program import Program
 from mmcore.errors import ScenarioError
 from mmcore.scenario.attach import verified_programs
@@ -213,11 +214,15 @@ def parse_sweep(data: dict[str, Any], file: str = "<sweep>") -> Sweep:
     base = Path(file).resolve().parent if not file.startswith("<") else Path.cwd()
     sc_path = base / data["scenario"]
     try:
-        sc_data = tomllib.loads(sc_path.read_text())
-    except OSError as exc:
-        raise _fail(file, "scenario", f"{data['scenario']}: {exc.strerror or exc}") from None
+        sc_data = tomllib.loads(_read_text(sc_path, "scenario"))
+    except BpfvmError as exc:
+        why = str(exc).removeprefix(f"{sc_path}: ")
+        raise _fail(file, "scenario", f"{data['scenario'][:200]}: {why}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise _fail(file, "scenario", f"{data['scenario']}: {exc}") from None
+        raise _fail(file, "scenario", f"{data['scenario'][:200]}: {exc}") from None
+    except ValueError:  # an integer past Python's digit limit
+        raise _fail(file, "scenario", f"{data['scenario'][:200]}: a number has too many "
+                    "digits") from None
     sc_file = str(sc_path)
     sc = parse_scenario(sc_data, sc_file)  # the scenario itself must be valid
     seeds = _int_list(file, "seeds", data["seeds"]) if "seeds" in data else (sc.seed,)
@@ -261,12 +266,24 @@ def parse_sweep(data: dict[str, Any], file: str = "<sweep>") -> Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
-    except OSError as exc:
-        raise ScenarioError(str(p), "(file)", exc.strerror or str(exc)) from None
+        data = tomllib.loads(_read_text(p, "sweep file"))
+    except BpfvmError as exc:
+        raise ScenarioError(str(p), "(file)", str(exc).removeprefix(f"{p}: ")) from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(p), "(toml)", str(exc)) from None
+    except ValueError:  # an integer past Python's digit limit
+        raise ScenarioError(str(p), "(toml)", "a number has too many digits") from None
     return parse_sweep(data, str(p))
+
+
+def _read_text(path: Path, what: str) -> str:
+    """UTF-8 text of at most :data:`~bpfvm.limits.MAX_TEXT_FILE` bytes
+    (an endless file such as /dev/zero is refused, not read)."""
+    raw = read_bounded(path, MAX_TEXT_FILE, what)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BpfvmError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 # --- tasks: what travels to a worker ---------------------------------------------------
@@ -396,7 +413,7 @@ def _message(exc: BaseException) -> str:
     return text if isinstance(exc, BpfvmError) else f"{type(exc).__name__}: {text}"
 
 
-def failed_row(task: Task, message: str) -> Row:
+def failed_row(task: Any, message: str) -> Row:
     """The row of a task that never returned (its worker died, it could not be sent)."""
     row: Row = dict(task.labels)
     row.update(seed=task.seed, variant=task.variant, status="failed", message=message,
@@ -452,23 +469,25 @@ def _client(how: Execution, tasks: int) -> Iterator[Any]:
         cluster.close()
 
 
-def execute(tasks: Sequence[Task], how: Execution,
-            on_row: Callable[[Task, Row], None]) -> None:
+def execute(tasks: Sequence[Any], how: Execution,
+            on_row: Callable[[Any, Row], None], run: Callable[[Any], Row] = run_task) -> None:
     """Run ``tasks``; ``on_row(task, row)`` is called in this process for each
-    as it finishes (in completion order)."""
+    as it finishes (in completion order).  ``run`` (a module-level function,
+    so workers can unpickle it) turns a task into its row; a task has
+    ``labels``, ``seed`` and ``variant`` (for the row of a lost task)."""
     if not tasks:
         return
     if how.cluster is None and how.jobs <= 1 and not how.local_cluster:
         how.workers = [f"local pid {os.getpid()}"]
         for t in tasks:
-            on_row(t, run_task(t))
+            on_row(t, run(t))
         return
     distributed = need("distributed")
     with _client(how, len(tasks)) as client:
         how.workers = sorted(client.scheduler_info().get("workers", {}))
         if not how.workers and how.cluster:
             raise BpfvmError(f"--cluster {how.cluster}: the scheduler has no workers")
-        futures = client.map(run_task, list(tasks), pure=False)
+        futures = client.map(run, list(tasks), pure=False)
         by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
         try:
             for fut in distributed.as_completed(futures, loop=client.loop):

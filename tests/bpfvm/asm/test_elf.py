@@ -371,3 +371,50 @@ def test_not_an_elf_file(tmp_path: Path) -> None:
     bad.write_text("hello, this is not an object file at all\n" * 4)
     with pytest.raises(ObjectError, match="not an ELF file"):
         load_object_file(bad)
+
+
+# -- BPFVM_OBJECT: object sizes declared in C ----------------------------------
+DECLARES = """#include "bpfvm.h"
+BPFVM_OBJECT(region, 48 * 1024);
+SEC("pt_lookup") __u64 look(struct pt_lookup_ctx *ctx) {
+    __u8 *region = ctx->region;
+    if (*(__u64 *)(region + 40 * 1024) == 0)
+        return 0;
+    return (__u64)(region + 40 * 1024);
+}
+SEC("pt_map") __u64 map(struct pt_map_ctx *ctx) { return 0; }
+"""
+
+
+def test_bpfvm_object_declares_sizes_for_every_program(out_dir: Path) -> None:
+    progs = load_object_file(build(DECLARES, out_dir))
+    assert {p.hook: p.objects for p in progs} == {"pt_lookup": {"region": 48 * 1024},
+                                                 "pt_map": {"region": 48 * 1024}}
+    assert [m.name for m in progs[0].maps] == []  # the declaration is not a data map
+
+
+def test_verify_c_uses_the_declared_size(out_dir: Path, capsys) -> None:
+    obj = build(DECLARES, out_dir)
+    assert main(["verify", str(obj)]) == 0
+    assert "accepted for hook 'pt_lookup'" in capsys.readouterr().out
+    # a smaller region than the program reads: the declaration is what was checked
+    assert main(["verify", str(obj), "--object", "region=32KiB"]) == 1
+
+
+def test_shipped_page_table_c_program_verifies_without_flags(capsys) -> None:
+    assert main(["verify", str(PROGRAMS / "hashed_pt.c")]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": accepted for hook 'pt_") == 3
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ('#include "bpfvm.h"\nBPFVM_OBJECT(region, 0);\n'
+     'SEC("pt_map") __u64 f(struct pt_map_ctx *c) { return 1; }\n',
+     r"BPFVM_OBJECT\(region, ...\): 0 bytes is outside 1 byte to 1GiB"),
+    ('#include "bpfvm.h"\nconst volatile __u32 other SEC(".bpfvm.objects") = 4;\n'
+     'SEC("pt_map") __u64 f(struct pt_map_ctx *c) { return 1; }\n',
+     r"\.bpfvm\.objects: 'other': not a declaration"),
+])
+def test_bad_object_declarations(out_dir: Path, source: str, message: str) -> None:
+    with pytest.raises(ObjectError, match=message):
+        load_object_file(build(source, out_dir))

@@ -183,6 +183,38 @@ def _write_inputs(d: Path) -> None:
     (d / "reclaim.bin").write_bytes(prog.bytecode())
     (d / "s_bin.toml").write_text(MACHINE % "64MiB" + '[[attach]]\nhook = "reclaim"\n'
                                   'program = "reclaim.bin"\n')
+    _write_more_inputs(d)
+
+
+SWEEP = 'scenario = "s_ok.toml"\nvariants = ["builtin"]\n'
+MORE_FILES = {  # inputs of the commands beyond asm/verify/run/conformance/mm run
+    "s_ok.toml": MACHINE % "64MiB",
+    "junk.toml": "not toml [[[\n",
+    "junk.maps": "zzz\n",
+    "half.maps": "7f00-7fff r-xp 0 0 0 /x\n",
+    "pt_unknown.toml": "[study]\nx = 1\n",
+    "sw_zero.toml": 'scenario = "/dev/zero"\n',
+    "sw_missing.toml": 'scenario = "nosuch.toml"\n',
+    "sw_noscen.toml": "seeds = [1]\n",
+    "sw_seeds.toml": SWEEP + "seeds = []\n",
+    "sw_bigseed.toml": SWEEP + f"seeds = [{BIG}]\n",
+    "sw_grid.toml": SWEEP + '[grid]\n"duration" = "x"\n',
+    "sw_key.toml": SWEEP + "bogus = 1\n",
+    "sw_ok.toml": SWEEP,
+    "bad.c": "int main( {\n",
+    "zero_obj.c": '#include "bpfvm.h"\nBPFVM_OBJECT(region, 0);\n'
+                  'SEC("pt_map") __u64 f(struct pt_map_ctx *c) { return 0; }\n',
+    "ok.c": '#include "bpfvm.h"\nSEC("reclaim") int f(void *c) { return 0; }\n',
+}
+
+
+def _write_more_inputs(d: Path) -> None:
+    for name, text in MORE_FILES.items():
+        (d / name).write_text(text)
+    (d / "sw_utf8.toml").write_bytes(b"scenario = \"\xff\xfe\"\n")
+    (d / "junk.npz").write_bytes(b"garbage\x00\xff" * 10)
+    (d / "rnd.o").write_bytes(bytes(range(256)) * 4)
+    (d / "tiny.o").write_bytes(b"\x7fELF")
 
 
 # ---- the cases ------------------------------------------------------------------------
@@ -204,7 +236,7 @@ def _cases() -> list[Case]:
     # output paths
     c += [
         Case("out-proc", ["asm", "ok.s", "-o", "/proc/x.bin"], 2,
-             ("-o /proc/x.bin: cannot write",)),
+             ("-o /proc/x.bin: /proc: cannot write there",)),
         Case("out-dir", ["asm", "ok.s", "-o", "outdir"], 2, ("-o outdir: is a directory",)),
         Case("out-missing-dir", ["asm", "ok.s", "-o", "nodir/x.bin"], 2,
              ("-o nodir/x.bin: nodir: no such directory",)),
@@ -214,6 +246,11 @@ def _cases() -> list[Case]:
              ("-o ./ok.s: is the input",)),
         Case("out-unknown-ext", ["asm", "ok.s", "-o", "x.o"], 2,
              ("-o x.o: unknown output format",)),
+        Case("out-json-proc-before-the-run", ["mm", "run", "s_bin.toml", "--json",
+                                              "/proc/x.json"], 2,
+             ("--json /proc/x.json: /proc: cannot write there",)),
+        Case("out-demo-json-proc", ["demo", "--json", "/proc/x.json"], 2,
+             ("--json /proc/x.json: /proc: cannot write there",)),
         Case("out-json-to-dir", ["mm", "run", "s_bin.toml", "--json", "outdir"], 2,
              ("--json outdir: is a directory",)),
         Case("out-json-over-scenario", ["mm", "run", "s_bin.toml", "--json", "s_bin.toml"], 2,
@@ -328,6 +365,7 @@ def _cases() -> list[Case]:
         Case("hook-unknown", ["verify", "ok.s", "--hook", "nosuch"], 2,
              ("--hook: unknown hook 'nosuch'",)),
     ]
+    c += _more_cases()
     # each in a child of its own: native code, signals, standard output
     c += [
         Case("jit-noverify-loop", ["run", "loop.s", "--no-verify", "--engine", "jit"], 1,
@@ -342,6 +380,110 @@ def _cases() -> list[Case]:
              ("v_loop.data:2", "instruction budget"), alone=True, stdout=True),
     ]
     return c
+
+
+def _more_cases() -> list[Case]:
+    """The commands beyond the program tools: mm analyze/snapshot/sweep/
+    pagetables/snapshot-maps, cc, header, hooks, and C or ELF input."""
+    return [
+        # mm analyze, mm snapshot
+        Case("analyze-junk", ["mm", "analyze", "junk.npz"], 2, ("junk.npz: not a snapshot",)),
+        Case("analyze-endless", ["mm", "analyze", "/dev/zero"], 2,
+             ("/dev/zero: not a snapshot (not a regular file",)),
+        Case("analyze-dir", ["mm", "analyze", "outdir"], 2, ("outdir: is a directory",)),
+        Case("analyze-missing", ["mm", "analyze", "nosuch.npz"], 2,
+             ("nosuch.npz: no such file",)),
+        Case("analyze-json-dir", ["mm", "analyze", "junk.npz", "--json", "outdir"], 2,
+             ("--json outdir: is a directory",)),
+        Case("analyze-plot-ext", ["mm", "analyze", "junk.npz", "--plot", "x.gif"], 2,
+             ("--plot x.gif: name the image",)),
+        Case("snapshot-out-dir", ["mm", "snapshot", "-o", "outdir"], 2,
+             ("-o outdir: is a directory",)),
+        Case("snapshot-out-missing", ["mm", "snapshot", "-o", "nodir/x.npz"], 2,
+             ("-o nodir/x.npz: nodir: no such directory",)),
+        # mm sweep
+        Case("sweep-utf8", ["mm", "sweep", "sw_utf8.toml"], 2,
+             ("sw_utf8.toml: (file): not UTF-8 text",)),
+        Case("sweep-endless", ["mm", "sweep", "/dev/zero"], 2,
+             ("/dev/zero: (file): sweep file larger than the limit",)),
+        Case("sweep-scenario-endless", ["mm", "sweep", "sw_zero.toml"], 2,
+             ("sw_zero.toml: scenario: /dev/zero: scenario larger than the limit",)),
+        Case("sweep-scenario-missing", ["mm", "sweep", "sw_missing.toml"], 2,
+             ("sw_missing.toml: scenario: nosuch.toml: no such file",)),
+        Case("sweep-junk", ["mm", "sweep", "junk.toml"], 2, ("junk.toml: (toml): ",)),
+        Case("sweep-dir", ["mm", "sweep", "outdir"], 2, ("outdir: (file): is a directory",)),
+        Case("sweep-no-scenario", ["mm", "sweep", "sw_noscen.toml"], 2,
+             ("sw_noscen.toml: scenario: missing",)),
+        Case("sweep-seeds-empty", ["mm", "sweep", "sw_seeds.toml"], 2,
+             ("sw_seeds.toml: seeds: expected a non-empty array",)),
+        Case("sweep-seed-digits", ["mm", "sweep", "sw_bigseed.toml"], 2,
+             ("sw_bigseed.toml: (toml): a number has too many digits",)),
+        Case("sweep-grid", ["mm", "sweep", "sw_grid.toml"], 2,
+             ("sw_grid.toml: grid.duration: expected a non-empty array",)),
+        Case("sweep-unknown-key", ["mm", "sweep", "sw_key.toml"], 2,
+             ("sw_key.toml: bogus: unknown key",)),
+        Case("sweep-jobs-0", ["mm", "sweep", "sw_ok.toml", "--jobs", "0"], 2,
+             ("--jobs must be at least 1",)),
+        Case("sweep-timeout-nan", ["mm", "sweep", "sw_ok.toml", "--timeout", "nan"], 2,
+             ("--timeout: expected a finite number",)),
+        Case("sweep-timeout-negative", ["mm", "sweep", "sw_ok.toml", "--timeout", "-1"], 2,
+             ("--timeout: expected a finite number",)),
+        Case("sweep-axis-without-plot", ["mm", "sweep", "sw_ok.toml", "--axis", "x"], 2,
+             ("--axis applies to --plot only",)),
+        Case("sweep-metrics-without-plot", ["mm", "sweep", "sw_ok.toml", "--metrics", "x"], 2,
+             ("--metrics applies to --plot only",)),
+        Case("sweep-out-ext", ["mm", "sweep", "sw_ok.toml", "--out", "r.txt"], 2,
+             ("r.txt: unknown results format",)),
+        Case("sweep-resume-no-out", ["mm", "sweep", "sw_ok.toml", "--resume"], 2,
+             ("--resume needs --out",)),
+        # mm pagetables, mm snapshot-maps
+        Case("pt-maps-junk", ["mm", "pagetables", "--maps", "junk.maps"], 2,
+             ("junk.maps:1: not a maps line",)),
+        Case("pt-maps-range", ["mm", "pagetables", "--maps", "half.maps"], 2,
+             ("half.maps:1: bad range",)),
+        Case("pt-maps-dir", ["mm", "pagetables", "--maps", "outdir"], 2,
+             ("outdir: is a directory",)),
+        Case("pt-config-junk", ["mm", "pagetables", "junk.toml"], 2, ("junk.toml: (toml): ",)),
+        Case("pt-config-key", ["mm", "pagetables", "pt_unknown.toml"], 2,
+             ("pt_unknown.toml: study: unknown key",)),
+        Case("pt-layouts", ["mm", "pagetables", "--layouts", "nosuch"], 2,
+             ("--layouts: nosuch: no such layout",)),
+        Case("pt-tables", ["mm", "pagetables", "--tables", "nosuch"], 2,
+             ("--tables: no table 'nosuch'",)),
+        Case("snapmaps-out-dir", ["mm", "snapshot-maps", "-o", "outdir"], 2,
+             ("-o outdir: is a directory",)),
+        Case("snapmaps-no-pid", ["mm", "snapshot-maps", "999999999"], 2,
+             ("pid 999999999: cannot read",)),
+        # cc, header, hooks
+        Case("cc-dir", ["cc", "outdir"], 2, ("outdir: is a directory",)),
+        Case("cc-endless", ["cc", "/dev/zero"], 2, ("/dev/zero: not a regular file",)),
+        Case("cc-not-c", ["cc", "afile"], 2, ("afile: expected a C source file (.c)",)),
+        Case("cc-missing", ["cc", "nosuch.c"], 2, ("nosuch.c: no such file",)),
+        Case("cc-out-dir", ["cc", "ok.c", "-o", "outdir"], 2, ("-o outdir: is a directory",)),
+        Case("cc-out-input", ["cc", "ok.c", "-o", "ok.c"], 2, ("-o ok.c: is the input file",)),
+        Case("cc-out-missing-dir", ["cc", "ok.c", "-o", "nodir/x.o"], 2,
+             ("-o nodir/x.o: nodir: no such directory",)),
+        Case("header-out-dir", ["header", "-o", "outdir"], 2, ("-o outdir: is a directory",)),
+        Case("header-out-missing-dir", ["header", "-o", "nodir/x.h"], 2,
+             ("-o nodir/x.h: nodir: no such directory",)),
+        Case("header-out-proc", ["header", "-o", "/proc/x.h"], 2,
+             ("-o /proc/x.h: /proc: cannot write there",)),
+        Case("hooks-long-name", ["hooks", "h" * 5000], 2, ("unknown hook 'hhhh",)),
+        Case("hooks-two-formats", ["hooks", "--json", "--markdown"], 2,
+             ("--json and --markdown: choose one",)),
+        # ELF objects and C
+        Case("elf-junk", ["verify", "rnd.o"], 2, ("rnd.o: not an ELF file",)),
+        Case("elf-tiny", ["disasm", "tiny.o", "--objdump"], 2,
+             ("tiny.o: truncated ELF identification",)),
+        Case("c-syntax", ["verify", "bad.c"], 2, ("bpfvm: bad.c: compilation failed",),
+             alone=True, seconds=120.0),
+        Case("c-object-zero", ["verify", "zero_obj.c"], 2,
+             ("BPFVM_OBJECT(region, ...): 0 bytes is outside 1 byte",), alone=True,
+             seconds=120.0),
+        Case("conformance-binary", ["conformance", "rnd.o"], 2, ("rnd.o: not UTF-8 text",)),
+        Case("fuzz-corpus-missing", ["fuzz", "--seconds", "1", "--corpus", "nosuch"], 2,
+             ("--corpus nosuch: no such directory",)),
+    ]
 
 
 CASES = _cases()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bpfvm.cli import main
-from mmcore.studies import snapshot as sn
+from mmcore.phys import snapshot as sn
 from tests.conftest import ROOT
 from tests.mmcore.studies import synthetic_snapshot as synth
 

@@ -130,7 +130,7 @@ def test_a_bad_sweep_file_is_file_key_message(tmp_path: Path, capsys) -> None:
     assert err.startswith(f"bpfvm: {sweep}: grid.\"machine.nodes.0.memroy\"[0]: ")
     assert "unknown key" in err
     assert main(["mm", "sweep", str(tmp_path / "none.toml")]) == 2
-    assert "none.toml: (file): No such file" in capsys.readouterr().err
+    assert "none.toml: (file): no such file" in capsys.readouterr().err
 
 
 def test_jobs_and_cluster_exclude_each_other(tmp_path: Path) -> None:

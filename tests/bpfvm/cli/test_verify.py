@@ -58,6 +58,48 @@ def test_log_levels(tmp_path: Path, capsys: pytest.CaptureFixture[str], level: i
     assert needle in capsys.readouterr().out
 
 
+STRAIGHT = ("r1 = 5\nr2 = r1\nr2 += 3\n*(u64 *)(r10 - 8) = r2\nif r2 > 7 goto +1\n"
+            "r0 = 1\nr0 = 0\nexit\n")
+
+
+def _state_lines(out: str) -> dict[int, str]:
+    """pc -> the state part of each level-2 log line."""
+    states = {}
+    for line in out.splitlines():
+        if "    ; " in line:
+            head, state = line.split("    ; ", 1)
+            states[int(head.split(": pc ")[1].split(":")[0])] = state
+    return states
+
+
+def test_log_level_2_shows_the_state_after_each_instruction(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prog = write(tmp_path, "straight.s", STRAIGHT)
+    assert main(["verify", prog, "--log-level", "2"]) == 0
+    out = capsys.readouterr().out
+    states = _state_lines(out)
+    assert states[0].startswith("r1=5 ")  # after r1 = 5 (r1 was the buffer pointer before)
+    assert "r2=0" in states[0] and "r2=5" in states[1]  # r2 = r1 copies the 5
+    assert "r2=8" in states[2]
+    assert "fp-8" in states[3] and "fp-8" not in states[2]  # the store is in the state after it
+    assert states[4].startswith("-> pc 6: ")  # a jump shows each feasible edge
+    assert 5 not in states  # r0 = 1 is never reached: r2 > 7 always holds
+    assert "r0=0" in states[6] and "r0=0" in states[7]
+    assert "if r2 > 7 goto +1: always taken" in out
+    assert "processed 7 insns" in out
+
+
+def test_log_level_2_branch_edges_narrow(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    prog = write(tmp_path, "branch.s", "r0 = *(u32 *)(r1 + 0)\nif r0 > 9 goto +1\n"
+                 "r0 = 1\nexit\n")
+    assert main(["verify", prog, "--ctx-size", "8", "--log-level", "2"]) == 0
+    jump = _state_lines(capsys.readouterr().out)[1]
+    fall, taken = jump.split(" | ")
+    assert fall.startswith("-> pc 2: ") and "umax=9" in fall
+    assert taken.startswith("-> pc 3: ") and "umin=10" in taken
+
+
 @pytest.mark.parametrize("args,message", [
     (["--hook", "no-such-hook"], "unknown hook 'no-such-hook'"),
     (["--ctx-size", "-1"], "--ctx-size: expected a size such as 512MiB"),

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmcore.studies.snapshot import (
+from mmcore.phys.snapshot import (
     KPF_ANON,
     KPF_BUDDY,
     KPF_COMPOUND_HEAD,
@@ -152,7 +152,7 @@ def build() -> Snapshot:
 
 
 def main() -> None:
-    from mmcore.studies.snapshot import save
+    from mmcore.phys.snapshot import save
 
     PATH.parent.mkdir(parents=True, exist_ok=True)
     save(build(), PATH)

@@ -110,7 +110,7 @@ def test_unquoted_dotted_keys_and_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text, key, message", [
     ('seeds = [1]\n', "scenario", "missing"),
-    ('scenario = "nope.toml"\n', "scenario", "nope.toml: No such file"),
+    ('scenario = "nope.toml"\n', "scenario", "nope.toml: no such file"),
     ('scenario = "tiny.toml"\nbogus = 1\n', "bogus", "unknown key"),
     ('scenario = "tiny.toml"\nseeds = []\n', "seeds", "non-empty array"),
     ('scenario = "tiny.toml"\nseeds = [1, 1]\n', "seeds", "duplicate seeds"),

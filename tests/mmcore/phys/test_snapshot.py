@@ -11,9 +11,9 @@ import zipfile
 import numpy as np
 import pytest
 
+from mmcore.phys import snapshot as sn
+from mmcore.phys.snapshot import PageClass as C
 from mmcore.studies import analyze as az
-from mmcore.studies import snapshot as sn
-from mmcore.studies.snapshot import PageClass as C
 from tests.mmcore.studies import synthetic_snapshot as synth
 
 
