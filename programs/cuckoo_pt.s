@@ -4,19 +4,22 @@
 # Three programs, one per .hook section (pt_map, pt_unmap, pt_lookup).  The
 # host (mmcore.pagetables.cuckoo) does what ECPT leaves to the OS: cuckoo
 # displacement when all three candidate buckets are full, and elastic
-# resizing (a new table of twice the buckets, filled gradually while the
+# resizing (a new table of twice or half the buckets, filled gradually while the
 # old one is still probed).  These programs only read the table registers.
 #
-# Region layout (bytes):
-#   0      line 0: +0/+8/+16 pages mapped per size code, +24 end of the
-#          metadata (256)
-#   64     line 1 + s, the table registers of size code s (0 4 KiB, 1 2 MiB,
-#          2 1 GiB): +0 NB buckets per way, +8 base offset of the table,
-#          +16 old NB (0: no resize in progress), +24 old base, +32 P, the
-#          rehash pointer (old buckets below P are already moved)
+# Regions: one per way, all of one size (ctx->region for way 0,
+# ctx->region1 for way 1, ctx->region2 for way 2).  Layout (bytes):
+#   0      of way 0's region, line 0: +0/+8/+16 pages mapped per size code,
+#          +24 end of the metadata (256); the other regions leave 0..255
+#          unused
+#   64     of way 0's region, line 1 + s, the table registers of size code s
+#          (0 4 KiB, 1 2 MiB, 2 1 GiB): +0 NB buckets per way, +8 base offset
+#          of the table, +16 old NB (0: no resize in progress), +24 old
+#          base, +32 P, the rehash pointer (old buckets below P are already
+#          moved)
 #   256..  tables, placed by the host.  Way w of a table (base, NB) is NB
-#          bucket lines from base + w * NB * 64; a bucket is one 64-byte line
-#          of four 16-byte slots: tag (8) then PTE (8).
+#          bucket lines from base in way w's region; a bucket is one
+#          64-byte line of four 16-byte slots: tag (8) then PTE (8).
 # tag = vpn << 4 | size << 2 | 2, vpn = the page's first 4 KiB page number
 # (0 = empty).  Way w hashes a tag to hv = (tag * K_w mod 2^64) >> 32 and
 # hv to a bucket (hv * NB) >> 32.  A key lives in the new table or, while a
@@ -29,7 +32,7 @@
 # its three buckets in the new table, else 0 (the host then displaces).
 #
 # The first instruction of each section loads the region size in bytes; the
-# host sets it to the size of the region the program runs on.
+# host sets it to the size of the regions the program runs on.
 
 # The region size `bpfvm verify` assumes when run on this file alone; it
 # equals the r9 constant each section starts with (the host re-sizes both
@@ -38,12 +41,14 @@
 
 .hook pt_lookup
     r9 = 65536 ll               # region bytes
-    r6 = *(u64 *)(r1 + 0)       # region
+    *(u64 *)(r10 - 40) = r1     # ctx
+    r6 = *(u64 *)(r1 + 0)       # region: way 0, with the header
     r2 = *(u64 *)(r1 + 16)      # va
     *(u64 *)(r10 - 8) = r2
     r9 -= 64                    # the last line's offset
     r0 = 0
     *(u64 *)(r10 - 16) = r0     # offset of the PTE found (0: none)
+    *(u64 *)(r10 - 56) = r0     # the way holding it
     r8 = 0                      # size code
 l_size:
     r2 = r8
@@ -105,14 +110,21 @@ l_old:
     if r0 < r2 goto l_next_probe
     r2 = *(u64 *)(r7 + 24)      # old base
 l_line:
-    r3 = r5
-    r3 >>= 1
-    r3 *= r4
-    r3 += r0
+    r3 = r0
     r3 <<= 6
-    r3 += r2                    # offset of the bucket line
+    r3 += r2                    # offset of the bucket line in its way's region
     if r3 > r9 goto l_next_probe
-    r1 = r6
+    r4 = r5
+    r4 >>= 1                    # way
+    *(u64 *)(r10 - 48) = r4
+    r1 = *(u64 *)(r10 - 40)     # ctx
+    r2 = *(u64 *)(r1 + 0)       # way 0: region
+    if r4 == 0 goto l_way
+    r2 = *(u64 *)(r1 + 32)      # way 1: region1
+    if r4 == 1 goto l_way
+    r2 = *(u64 *)(r1 + 40)      # way 2: region2
+l_way:
+    r1 = r2
     r1 += r3
     r4 = *(u64 *)(r10 - 24)     # tag
     r2 = *(u64 *)(r1 + 0)
@@ -135,17 +147,28 @@ l_s3:
     r3 += 56
 l_hit:
     *(u64 *)(r10 - 16) = r3
+    r4 = *(u64 *)(r10 - 48)
+    *(u64 *)(r10 - 56) = r4     # the way holding it
 l_next_probe:
     r5 += 1
     if r5 < 6 goto l_probe
 l_next_size:
     r8 += 1
     if r8 < 3 goto l_size
-    r0 = *(u64 *)(r10 - 16)
-    if r0 == 0 goto l_out
+    r3 = *(u64 *)(r10 - 16)
+    r0 = 0
+    if r3 == 0 goto l_out
     r9 += 56
-    if r0 > r9 goto l_none
-    r0 += r6
+    if r3 > r9 goto l_none
+    r4 = *(u64 *)(r10 - 56)
+    r1 = *(u64 *)(r10 - 40)     # ctx
+    r0 = *(u64 *)(r1 + 0)       # way 0: region
+    if r4 == 0 goto l_ret
+    r0 = *(u64 *)(r1 + 32)      # way 1: region1
+    if r4 == 1 goto l_ret
+    r0 = *(u64 *)(r1 + 40)      # way 2: region2
+l_ret:
+    r0 += r3
     exit
 l_none:
     r0 = 0
@@ -154,7 +177,8 @@ l_out:
 
 .hook pt_map
     r9 = 65536 ll               # region bytes
-    r6 = *(u64 *)(r1 + 0)       # region
+    *(u64 *)(r10 - 40) = r1     # ctx
+    r6 = *(u64 *)(r1 + 0)       # region: way 0, with the header
     r7 = *(u64 *)(r1 + 16)      # va
     r8 = *(u32 *)(r1 + 28)      # page shift: 12, 21 or 30
     r1 = 0
@@ -175,7 +199,9 @@ l_out:
     r3 |= 2
     *(u64 *)(r10 - 24) = r3     # tag
     *(u64 *)(r10 - 16) = r0     # offset of the key's slot (0: not present)
+    *(u64 *)(r10 - 56) = r0     # its way
     *(u64 *)(r10 - 32) = r0     # offset of the first empty slot (0: none)
+    *(u64 *)(r10 - 64) = r0     # its way
     r7 = r8
     r7 += 1
     r7 <<= 6
@@ -216,14 +242,21 @@ m_old:
     if r0 < r2 goto m_next_probe
     r2 = *(u64 *)(r7 + 24)
 m_line:
-    r3 = r5
-    r3 >>= 1
-    r3 *= r4
-    r3 += r0
+    r3 = r0
     r3 <<= 6
-    r3 += r2                    # offset of the bucket line
+    r3 += r2                    # offset of the bucket line in its way's region
     if r3 > r9 goto m_next_probe
-    r1 = r6
+    r4 = r5
+    r4 >>= 1                    # way
+    *(u64 *)(r10 - 48) = r4
+    r1 = *(u64 *)(r10 - 40)     # ctx
+    r2 = *(u64 *)(r1 + 0)       # way 0: region
+    if r4 == 0 goto m_way
+    r2 = *(u64 *)(r1 + 32)      # way 1: region1
+    if r4 == 1 goto m_way
+    r2 = *(u64 *)(r1 + 40)      # way 2: region2
+m_way:
+    r1 = r2
     r1 += r3
     r4 = *(u64 *)(r10 - 24)     # tag
     r2 = *(u64 *)(r1 + 0)
@@ -235,6 +268,8 @@ m_line:
     r2 = *(u64 *)(r10 - 32)
     if r2 != 0 goto m_e0
     *(u64 *)(r10 - 32) = r0
+    r2 = *(u64 *)(r10 - 48)
+    *(u64 *)(r10 - 64) = r2     # its way
 m_e0:
     r2 = *(u64 *)(r1 + 16)
     r0 = r3
@@ -245,6 +280,8 @@ m_e0:
     r2 = *(u64 *)(r10 - 32)
     if r2 != 0 goto m_e1
     *(u64 *)(r10 - 32) = r0
+    r2 = *(u64 *)(r10 - 48)
+    *(u64 *)(r10 - 64) = r2     # its way
 m_e1:
     r2 = *(u64 *)(r1 + 32)
     r0 = r3
@@ -255,6 +292,8 @@ m_e1:
     r2 = *(u64 *)(r10 - 32)
     if r2 != 0 goto m_e2
     *(u64 *)(r10 - 32) = r0
+    r2 = *(u64 *)(r10 - 48)
+    *(u64 *)(r10 - 64) = r2     # its way
 m_e2:
     r2 = *(u64 *)(r1 + 48)
     r0 = r3
@@ -265,27 +304,47 @@ m_e2:
     r2 = *(u64 *)(r10 - 32)
     if r2 != 0 goto m_e3
     *(u64 *)(r10 - 32) = r0
+    r2 = *(u64 *)(r10 - 48)
+    *(u64 *)(r10 - 64) = r2     # its way
 m_e3:
     goto m_next_probe
 m_found:
     *(u64 *)(r10 - 16) = r0
+    r2 = *(u64 *)(r10 - 48)
+    *(u64 *)(r10 - 56) = r2     # its way
     goto m_done
 m_next_probe:
     r5 += 1
     if r5 < 6 goto m_probe
 m_done:
-    r0 = *(u64 *)(r10 - 16)
+    r3 = *(u64 *)(r10 - 16)
     r9 += 48
-    if r0 == 0 goto m_insert
-    if r0 > r9 goto m_fail
-    r0 += r6
+    if r3 == 0 goto m_insert
+    if r3 > r9 goto m_fail
+    r4 = *(u64 *)(r10 - 56)
+    r1 = *(u64 *)(r10 - 40)     # ctx
+    r0 = *(u64 *)(r1 + 0)
+    if r4 == 0 goto m_ret
+    r0 = *(u64 *)(r1 + 32)
+    if r4 == 1 goto m_ret
+    r0 = *(u64 *)(r1 + 40)
+m_ret:
+    r0 += r3
     r0 += 8
     exit
 m_insert:
-    r0 = *(u64 *)(r10 - 32)
-    if r0 == 0 goto m_out       # three buckets full: the host displaces
-    if r0 > r9 goto m_fail
-    r0 += r6
+    r3 = *(u64 *)(r10 - 32)
+    if r3 == 0 goto m_fail      # three buckets full: the host displaces
+    if r3 > r9 goto m_fail
+    r4 = *(u64 *)(r10 - 64)
+    r1 = *(u64 *)(r10 - 40)     # ctx
+    r0 = *(u64 *)(r1 + 0)
+    if r4 == 0 goto m_new
+    r0 = *(u64 *)(r1 + 32)
+    if r4 == 1 goto m_new
+    r0 = *(u64 *)(r1 + 40)
+m_new:
+    r0 += r3
     r3 = *(u64 *)(r10 - 24)
     *(u64 *)(r0 + 0) = r3
     r2 = r8
@@ -302,13 +361,14 @@ m_insert:
     *(u64 *)(r1 + 0) = r2
     exit
 m_fail:
-    r0 = 0
 m_out:
+    r0 = 0
     exit
 
 .hook pt_unmap
     r9 = 65536 ll               # region bytes
-    r6 = *(u64 *)(r1 + 0)       # region
+    *(u64 *)(r10 - 40) = r1     # ctx
+    r6 = *(u64 *)(r1 + 0)       # region: way 0, with the header
     r2 = *(u64 *)(r1 + 16)      # va
     *(u64 *)(r10 - 8) = r2
     r1 = 0
@@ -374,14 +434,21 @@ u_old:
     if r0 < r2 goto u_next_probe
     r2 = *(u64 *)(r7 + 24)
 u_line:
-    r3 = r5
-    r3 >>= 1
-    r3 *= r4
-    r3 += r0
+    r3 = r0
     r3 <<= 6
-    r3 += r2
+    r3 += r2                    # offset of the bucket line in its way's region
     if r3 > r9 goto u_next_probe
-    r1 = r6
+    r4 = r5
+    r4 >>= 1                    # way
+    *(u64 *)(r10 - 48) = r4
+    r1 = *(u64 *)(r10 - 40)     # ctx
+    r2 = *(u64 *)(r1 + 0)       # way 0: region
+    if r4 == 0 goto u_way
+    r2 = *(u64 *)(r1 + 32)      # way 1: region1
+    if r4 == 1 goto u_way
+    r2 = *(u64 *)(r1 + 40)      # way 2: region2
+u_way:
+    r1 = r2
     r1 += r3
     r4 = *(u64 *)(r10 - 24)
     r2 = *(u64 *)(r1 + 0)

@@ -31,7 +31,9 @@ COLUMNS = (
     ("xlat_pct", "xlat %", "right"),
     ("pt_mib_per_gib", "PT MiB/GiB", "right"),
     ("region_kib", "contig KiB", "right"),
+    ("regions", "regions", "right"),
     ("rebuilds", "rebuilds", "right"),
+    ("retrains_per_mfault", "retrains/Mfault", "right"),
     ("rebuild_cyc_per_fault", "rebuild cyc/fault", "right"),
 )
 
@@ -142,13 +144,17 @@ def run(args: argparse.Namespace) -> int:
               "with the walk caches and without (radix: levels read; program tables: region "
               "lines pt_lookup loads plus the PTE's line; hashed and learned are the naive "
               "programs, their walk cache an LRU of as many metadata lines as the PWC; ecpt: "
-              "cuckoo walk caches prune ways, table registers are free).  walks .. xlat %: "
+              "cuckoo walk caches prune ways, table registers are free; lvm: the LVM-like learned "
+              "table, root model in registers, its other index lines in a model cache of "
+              "32 entries).  walks .. xlat %: "
               f"a {cfg.stream} stream of {cfg.accesses} accesses through a TLB and the cache "
               "hierarchy (L1/L2/LLC/DRAM "
               + "/".join(str(lvl.latency) for lvl in cfg.cache.levels) + f"/{cfg.cache.dram} "
               "cycles): TLB-miss walks, references per walk, cycles per walk (parallel "
               "references overlap, dependent ones add), share of memory time spent walking.  "
               "PT MiB/GiB: page-table memory per GiB mapped.  contig KiB: the physically "
-              "contiguous block the table needs.  rebuild cyc/fault: cycles of the lines "
+              "contiguous block the table needs; regions: how many blocks x KiB.  rebuilds: "
+              "whole-table rebuilds, resizes (ecpt) or builds (lvm); retrains/Mfault: lvm leaf "
+              "retrains per million faults.  rebuild cyc/fault: cycles of the lines "
               "rebuilds and resizes moved, per fault (= Mcycles per million faults).")
     return 0

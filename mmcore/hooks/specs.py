@@ -131,19 +131,27 @@ LIFETIME = HookSpec(
 )
 
 
+MAX_PT_REGIONS = 8  # regions a page-table program may own: region, region1 .. region7
+
+
 def _pt_fields(*extra: tuple) -> tuple:
     return layout(
-        ("region", 8, False, "region", "pointer to the program's region"),
-        ("region_size", 8, False, None, "region size in bytes"),
+        ("region", 8, False, "region", "pointer to the program's (first) region"),
+        ("region_size", 8, False, None, "region size in bytes (every region of the table)"),
         ("va", 8, False, None, "virtual address (pt_map: the page's first byte; pt_unmap "
                                "and pt_lookup: any byte of the page)"),
         ("pid", 4), ("page_shift", 4, False, None,
                      "pt_map: 12, 21 or 30 (4 KiB, 2 MiB, 1 GiB page); otherwise 12"),
+        *((f"region{i}", 8, False, "region",
+           f"pointer to the table's region {i}, of region_size bytes (a table with fewer "
+           "regions: 0, or the first region again)") for i in range(1, MAX_PT_REGIONS)),
         *extra,
     )
 
 
-PT_OBJECTS = {"region": "physically contiguous memory owned by the page-table program"}
+PT_OBJECTS = {"region": "physically contiguous memory owned by the page-table program; a "
+                        "table of several regions has them all of one size, each typed as "
+                        "this object"}
 
 PT_MAP = HookSpec(
     name="pt_map",

@@ -11,15 +11,21 @@ candidate buckets and remove; this module does what ECPT leaves to the OS:
   and the old one is moved into it :data:`MIGRATE_PER_INSERT` bucket rows
   (one bucket of every way) per insertion, behind the rehash pointer P
   that the programs read: lookups probe the old table's bucket only while
-  it lies at or above P.  Only growth is modelled, not downsizing;
+  it lies at or above P.  Downsizing is the same move into a table of half
+  the buckets, started when an unmap leaves a size's table below
+  :data:`MIN_LOAD` (never below its initial size), and carried on
+  :data:`MIGRATE_PER_INSERT` rows per map or unmap;
 * the **cuckoo walk tables** (:mod:`mmcore.pagetables.cwc`), kept exact on
   every move, whose caches prune the ways a walk probes.
 
-One region holds everything (the hook gives a program one region): the
-table registers, then the tables, placed by a bump pointer.  When a new
-table does not fit, the region is replaced by one twice the live size and
-the live tables are copied into it, packed (ECPT gives every way its own
-allocation and needs no such copy; the copy is counted as moved lines).
+Every way has its own region (``region``, ``region1``, ``region2`` of the
+context, of one size): way w of every table lives in region w, at the same
+offset in each; the first region's first lines hold the header and the
+table registers (the other regions leave those lines unused).  Tables are
+placed by a bump pointer; when a new table does not fit, every way's
+region is replaced by one twice the live size and the live tables are
+copied into it, packed (ECPT allocates each table's ways anew and needs no
+such copy; the copy is counted as moved lines).
 The header's page counts are the programs'; a key the host places by
 displacement for ``map_page`` is counted there by the host.
 The hash (``hv`` per way, bucket = ``hv * NB >> 32``) mirrors the program's
@@ -33,12 +39,16 @@ import random
 import struct
 from typing import TYPE_CHECKING, Any
 
+from bpfvm.errors import VmFault
 from mmcore.constants import PAGE_SHIFT, PAGE_SIZE, PAGE_SIZE_ORDERS
 from mmcore.errors import PageTableError
+from mmcore.hooks.specs import MAX_PT_REGIONS, PT_LOOKUP
 from mmcore.pagetables.cwc import CuckooWalkCache, CwcConfig
 from mmcore.pagetables.loading import LINE, PtPrograms
-from mmcore.pagetables.progpt import ProgramPageTable, PtDesign
+from mmcore.pagetables.lvm.recorder import RegionsRecorder
+from mmcore.pagetables.progpt import CTX, ProgramPageTable, PtDesign
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
+from mmcore.phys.region import Region
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
@@ -50,6 +60,7 @@ META_END = 4 * LINE
 REGS = struct.Struct("<QQQQQ")  # NB, base, old NB, old base, P
 INITIAL_NB = (8, 1, 1)  # buckets per way, per size code, of a fresh table
 MAX_LOAD = 0.6  # grow a size's table beyond this share of its slots
+MIN_LOAD = 0.15  # shrink it (to half the buckets) below this share
 MAX_KICKS = 64
 MIGRATE_PER_INSERT = 2
 M64 = (1 << 64) - 1
@@ -69,11 +80,12 @@ def bucket(tag: int, way: int, nb: int) -> int:
 
 ECPT = PtDesign(
     name="ecpt",
-    capacity=lambda nbytes: (nbytes - META_END) // LINE * SLOTS,
+    capacity=lambda nbytes: WAYS * ((nbytes - META_END) // LINE * SLOTS),  # per way region
     max_load=MAX_LOAD,
     meta_end=lambda nbytes: META_END,
     meta_in_registers=True,
 )
+
 
 
 class CuckooPageTable(ProgramPageTable):
@@ -84,50 +96,113 @@ class CuckooPageTable(ProgramPageTable):
         self.regs = [[nb, 0, 0, 0, 0] for nb in INITIAL_NB]  # per size code
         self.cwc = CuckooWalkCache(cwc)
         self.rng = random.Random(seed)
-        self.kicks = self.migrated = self.resizes = self.copies = 0
+        self.kicks = self.migrated = self.resizes = self.copies = self.shrinks = 0
+        self.ways: list[Region] = []
         super().__init__(mm, ECPT, programs, **kw)
+
+    # -- regions, one per way --------------------------------------------------------
+    def _install(self, npages: int) -> list[Region] | None:  # type: ignore[override]
+        """Switch to fresh regions of ``npages`` each, formatted, with engines
+        for them; returns the previous regions (still allocated) or None."""
+        ways: list[Region] = []
+        try:
+            for _ in range(WAYS):
+                ways.append(self.mm.regions.alloc(npages, self.nid))
+            nbytes = ways[0].size
+            engines = self.programs.engines(nbytes, self.engine_kind)
+            counter = RegionsRecorder(self.programs.for_region(nbytes)[PT_LOOKUP.name],
+                                      self.programs.helpers)
+        except Exception:
+            for r in ways:
+                self.mm.regions.free(r)
+            raise
+        previous = self.ways or None
+        self.ways, self.region, self.engines, self.counter = ways, ways[0], engines, counter
+        bufs = [r.buf for r in ways]
+        self.addrs = {h: _padded([e.address_of(b, "region") for b in bufs])
+                      for h, e in engines.items()}
+        self.walk_addrs = _padded(counter.watch_all(bufs))
+        self.meta_lines = META_END // LINE
+        self._format()
+        return previous
+
+    def table_pages(self) -> int:
+        return sum(r.npages for r in self.ways)
+
+    def destroy(self) -> None:
+        for r in self.ways:
+            self.mm.regions.free(r)
+        self.ways, self.region = [], None
+
+    def _run(self, hook: str, va: int, shift: int = PAGE_SHIFT, engine: Any = None,
+             addr: Any = None) -> int:
+        assert self.ways, "page table used after destroy()"
+        a = self.walk_addrs if engine is self.counter else self.addrs[hook]
+        CTX.pack_into(self.ctx, 0, a[0], self.ways[0].size, va, self.pid, shift, *a[1:])
+        self.stats.runs[hook] = self.stats.runs.get(hook, 0) + 1
+        try:
+            return (engine or self.engines[hook]).run(self.ctx)
+        except VmFault as exc:
+            self.stats.faults += 1
+            self.stats.last_error = f"{hook}: {exc}"
+            raise PageTableError(f"{va:#x}: {hook} faulted: {exc}") from None
+
+    def _at(self, r0: int, addrs: list[int]) -> tuple[int, int] | None:
+        """(way, offset) of the slot pointer ``r0`` returned, or None."""
+        size = self.ways[0].size
+        for w in range(WAYS):
+            off = r0 - addrs[w]
+            if META_END <= off <= size - 8 and off % 8 == 0:
+                return w, off
+        return None
+
+    def _loc(self, hook: str, r0: int, base: Any) -> PteLoc | None:  # type: ignore[override]
+        at = self._at(r0, base if isinstance(base, list) else self.addrs[hook])
+        if at is None:
+            self.stats.bad_pointers += 1
+            self.stats.last_error = f"{hook}: returned {r0:#x}, not a PTE slot of the ways"
+            return None
+        w, off = at
+        return self.ways[w].start + off // PAGE_SIZE, off % PAGE_SIZE
 
     # -- layout ---------------------------------------------------------------------
     def _need(self) -> int:
-        return META_END + sum(WAYS * (r[0] + r[2]) * LINE for r in self.regs)
+        """Bytes of each way's region in use (the header lines included)."""
+        return META_END + sum((r[0] + r[2]) * LINE for r in self.regs)
 
     def _format(self) -> None:
-        """A fresh region: header, then every live table, packed."""
-        buf = self.region.buf  # type: ignore[union-attr]
-        buf[:] = bytes(len(buf))
-        U64.pack_into(buf, 24, META_END)
+        """Fresh regions: header, then every live table, packed."""
+        for r in self.ways:
+            r.buf[:] = bytes(len(r.buf))
+        U64.pack_into(self.ways[0].buf, 24, META_END)
         top = META_END
         for r in self.regs:
-            r[1], top = top, top + WAYS * r[0] * LINE
+            r[1], top = top, top + r[0] * LINE
             if r[2]:
-                r[3], top = top, top + WAYS * r[2] * LINE
+                r[3], top = top, top + r[2] * LINE
         self.top = top
         self._write_regs()
         self.walk_cache.clear()
 
     def _write_regs(self) -> None:
-        buf = self.region.buf  # type: ignore[union-attr]
         for code, r in enumerate(self.regs):
-            REGS.pack_into(buf, LINE * (1 + code), *r)
-
-    def table_pages(self) -> int:
-        return self.region.npages if self.region is not None else 0
+            REGS.pack_into(self.ways[0].buf, LINE * (1 + code), *r)
 
     def live_bytes(self) -> int:
-        """Bytes of the tables in use (header included), holes left out."""
-        return self._need()
+        """Bytes of the tables in use over every way (header lines included), holes left out."""
+        return WAYS * self._need()
 
     def _areas(self, code: int) -> list[tuple[int, int, bool]]:
         """(base, NB, old) of the size's tables."""
         r = self.regs[code]
         return [(r[1], r[0], False)] + ([(r[3], r[2], True)] if r[2] else [])
 
-    def _where(self, off: int) -> tuple[int, int, bool] | None:
-        """(size code, way, old) of the table line holding region offset ``off``."""
+    def _where(self, way: int, off: int) -> tuple[int, int, bool] | None:
+        """(size code, way, old) of the table line holding offset ``off`` of way ``way``."""
         for code in range(3):
             for base, nb, old in self._areas(code):
-                if base <= off < base + WAYS * nb * LINE:
-                    return code, (off - base) // (nb * LINE), old
+                if base <= off < base + nb * LINE:
+                    return code, way, old
         return None
 
     # -- the PageTable protocol ----------------------------------------------------
@@ -141,13 +216,15 @@ class CuckooPageTable(ProgramPageTable):
         if r0 == 0:  # three buckets full: the new key goes in by displacement
             if not self._displace(tag_of(va >> PAGE_SHIFT, code), reserved_pte(size_order), code):
                 self._grow(code, force=True)
-            buf = self.region.buf  # type: ignore[union-attr]
+            buf = self.ways[0].buf
             U64.pack_into(buf, 8 * code, U64.unpack_from(buf, 8 * code)[0] + 1)
             r0, hook = self._run("pt_lookup", va), "pt_lookup"
             if r0 == 0:
                 raise PageTableError(f"{va:#x}: not in the cuckoo table after displacement")
         elif not known:
-            self._note_at(va, code, r0 - self.addrs[hook], +1)
+            at = self._at(r0, self.addrs[hook])
+            if at is not None:
+                self._note_at(va, code, *at, +1)
         loc = self._loc(hook, r0, self.addrs[hook])
         if loc is None:
             raise PageTableError(f"{va:#x}: {hook} returned an invalid pointer")
@@ -161,53 +238,89 @@ class CuckooPageTable(ProgramPageTable):
 
     def unmap_page(self, va: int) -> None:
         r0 = self._run("pt_lookup", va)
-        if r0:
-            off = r0 - self.addrs["pt_lookup"]
-            tag = U64.unpack_from(self.region.buf, off - 8)[0]  # type: ignore[union-attr]
+        at = self._at(r0, self.addrs["pt_lookup"]) if r0 else None
+        if at is not None:
+            w, off = at
+            tag = U64.unpack_from(self.ways[w].buf, off - 8)[0]
             code = (tag >> 2) & 3
-            self._note_at((tag >> 4) << PAGE_SHIFT, code, off, -1)
+            self._note_at((tag >> 4) << PAGE_SHIFT, code, w, off, -1)
         super().unmap_page(va)
+        if at is not None:
+            self._migrate(code, MIGRATE_PER_INSERT)
+            self._shrink(code)
 
-    def walk_filter(self, va: int, refs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The probes a walker with cuckoo walk caches makes (see :mod:`cwc`)."""
-        if not self.walk_cache_on:
-            return refs
-        pairs, sizes = self.cwc.probes(va)
-        if pairs is None and sizes is None:
-            return refs
+    def _shrink(self, code: int) -> None:
+        """Start moving the size's table into one of half the buckets when
+        it is below :data:`MIN_LOAD` and no resize is in progress."""
+        r = self.regs[code]
+        if r[2] or r[0] <= INITIAL_NB[code]:
+            return
+        if self._count(code) < MIN_LOAD * WAYS * r[0] * SLOTS:
+            self._grow(code, factor=0.5)
+            self.shrinks += 1
+
+    def get_pte(self, va: int, walk: bool = False) -> PteLoc | None:
+        self.stats.lookups += 1
+        if not walk:
+            r0 = self._run("pt_lookup", va)
+            return self._loc("pt_lookup", r0, self.addrs["pt_lookup"]) if r0 else None
+        self.stats.walks += 1
+        r0 = self._run("pt_lookup", va, engine=self.counter)
+        loc = self._loc("pt_lookup", r0, self.walk_addrs) if r0 else None
+        refs = self.counter.region_refs()
+        if loc is not None:
+            w, off = self._at(r0, self.walk_addrs)  # type: ignore[misc]
+            if all((w, off >> 6) != (i, line) for i, line, _ in refs):
+                refs.append((w, off >> 6, max((s for *_, s in refs), default=0) + 1))
+        seen: dict[tuple[int, int], int] = {}
+        for w, line, step in refs:
+            seen.setdefault((w, line), step)
         out = []
-        for line, step in refs:
-            where = self._where(line * LINE)
-            if where is None:
-                out.append((line, step))
-            elif pairs is not None and (where[0], where[1]) in pairs:
-                out.append((line, step))
-            elif pairs is None and sizes is not None and where[0] in sizes:
-                out.append((line, step))
+        for (w, line), step in self.walk_filter(va, [(w, line, s) for (w, line), s in
+                                                     seen.items()]):
+            if w == 0 and line < self.meta_lines:
+                continue  # the table registers: walker registers
+            out.append((self.ways[w].start * (PAGE_SIZE // LINE) + line, step))
+        self.stats.walk_lines += len(seen)
+        self.last_walk = out
+        self.walk_refs += len(out)
+        return loc
+
+    def walk_filter(self, va: int, refs: list) -> list:  # type: ignore[override]
+        """((way, line), step) of the probes a walker with cuckoo walk caches
+        makes (see :mod:`cwc`)."""
+        pairs, sizes = self.cwc.probes(va) if self.walk_cache_on else (None, None)
+        out = []
+        for w, line, step in refs:
+            where = self._where(w, line * LINE)
+            if (where is None or (pairs is None and sizes is None)
+                    or (pairs is not None and (where[0], where[1]) in pairs)
+                    or (pairs is None and sizes is not None and where[0] in sizes)):
+                out.append(((w, line), step))
         return out
 
     # -- the OS's side: walk tables, displacement, resizing -------------------------
     def _count(self, code: int) -> int:
-        return U64.unpack_from(self.region.buf, 8 * code)[0]  # type: ignore[union-attr]
+        return U64.unpack_from(self.ways[0].buf, 8 * code)[0]
 
-    def _note_at(self, va: int, code: int, off: int, delta: int) -> None:
-        where = self._where(off & -LINE)
+    def _note_at(self, va: int, code: int, way: int, off: int, delta: int) -> None:
+        where = self._where(way, off & -LINE)
         if where is not None:
-            self.cwc.note(va, code, where[1], delta)
+            self.cwc.note(va, code, way, delta)
 
-    def _slot(self, off: int) -> tuple[int, int]:
-        return struct.unpack_from("<QQ", self.region.buf, off)  # type: ignore[union-attr,return-value]
+    def _slot(self, way: int, off: int) -> tuple[int, int]:
+        return struct.unpack_from("<QQ", self.ways[way].buf, off)  # type: ignore[return-value]
 
-    def _put(self, off: int, tag: int, pte: int) -> None:
-        struct.pack_into("<QQ", self.region.buf, off, tag, pte)  # type: ignore[union-attr]
+    def _put(self, way: int, off: int, tag: int, pte: int) -> None:
+        struct.pack_into("<QQ", self.ways[way].buf, off, tag, pte)
 
     def _line(self, code: int, way: int, tag: int) -> int:
-        """Offset of ``tag``'s bucket line in ``way`` of the size's new table."""
+        """Offset of ``tag``'s bucket line in ``way``'s region, in the size's new table."""
         nb, base = self.regs[code][0], self.regs[code][1]
-        return base + (way * nb + bucket(tag, way, nb)) * LINE
+        return base + bucket(tag, way, nb) * LINE
 
-    def _moved(self, *offs: int) -> None:
-        first = self.region.start * (PAGE_SIZE // LINE)  # type: ignore[union-attr]
+    def _moved(self, way: int, *offs: int) -> None:
+        first = self.ways[way].start * (PAGE_SIZE // LINE)
         for off in offs:
             self.moved_lines.append(range(first + off // LINE, first + off // LINE + 1))
 
@@ -217,15 +330,15 @@ class CuckooPageTable(ProgramPageTable):
         way = self.rng.randrange(WAYS)
         for _ in range(MAX_KICKS):
             off = self._line(code, way, tag)
-            self._moved(off)
+            self._moved(way, off)
             for s in range(SLOTS):
-                if self._slot(off + 16 * s)[0] == 0:
-                    self._put(off + 16 * s, tag, pte)
+                if self._slot(way, off + 16 * s)[0] == 0:
+                    self._put(way, off + 16 * s, tag, pte)
                     self.cwc.note((tag >> 4) << PAGE_SHIFT, code, way, +1)
                     return True
             s = self.rng.randrange(SLOTS)
-            vtag, vpte = self._slot(off + 16 * s)
-            self._put(off + 16 * s, tag, pte)
+            vtag, vpte = self._slot(way, off + 16 * s)
+            self._put(way, off + 16 * s, tag, pte)
             self.cwc.note((tag >> 4) << PAGE_SHIFT, code, way, +1)
             self.cwc.note((vtag >> 4) << PAGE_SHIFT, code, way, -1)
             self.kicks += 1
@@ -234,17 +347,18 @@ class CuckooPageTable(ProgramPageTable):
         self._pending = (tag, pte)
         return False
 
-    def _grow(self, code: int, force: bool = False) -> None:
-        """Start a resize of the size's table (finishing any in progress)."""
+    def _grow(self, code: int, force: bool = False, factor: float = 2) -> None:
+        """Start a resize of the size's table to ``factor`` times its buckets
+        (finishing any in progress)."""
         pending = getattr(self, "_pending", None) if force else None
         self._pending = None
         r = self.regs[code]
         if r[2]:
             self._migrate(code, r[2])
-        new_nb = r[0] * 2
-        need = WAYS * new_nb * LINE
-        if self.top + need > self.region.size:  # type: ignore[union-attr]
-            self._copy_region(code, new_nb)
+        new_nb = max(1, int(r[0] * factor))
+        need = new_nb * LINE
+        if self.top + need > self.ways[0].size:
+            self._copy_regions(code, new_nb)
         else:
             r[2], r[3], r[4] = r[0], r[1], 0
             r[0], r[1] = new_nb, self.top
@@ -255,34 +369,38 @@ class CuckooPageTable(ProgramPageTable):
         if pending is not None and not self._displace(pending[0], pending[1], code):
             self._grow(code, force=True)
 
-    def _copy_region(self, code: int, new_nb: int) -> None:
-        """Move everything to a region with room for the new table."""
-        old_region, old_regs = self.region, [list(r) for r in self.regs]
+    def _copy_regions(self, code: int, new_nb: int) -> None:
+        """Move everything to regions with room for the new table."""
+        old_ways, old_regs = list(self.ways), [list(r) for r in self.regs]
         r = self.regs[code]
         r[2], r[0] = r[0], new_nb
         want = -(-self._need() * 2 // PAGE_SIZE)
         try:
-            previous = self._install(want)  # formats: new bases for every table
+            self._install(want)  # formats: new bases for every table
         except Exception:
             self.regs = old_regs
             raise
-        assert previous is old_region and old_region is not None
-        buf, src = self.region.buf, old_region.buf  # type: ignore[union-attr]
-        buf[0:24] = src[0:24]
+        self.ways[0].buf[0:24] = old_ways[0].buf[0:24]
+        for w in range(WAYS):
+            buf, src = self.ways[w].buf, old_ways[w].buf
+            for c in range(3):
+                o, n = old_regs[c], self.regs[c]
+                size = o[0] * LINE
+                dst = n[3] if c == code else n[1]
+                buf[dst:dst + size] = src[o[1]:o[1] + size]
+                if c != code and o[2]:
+                    size2 = o[2] * LINE
+                    buf[n[3]:n[3] + size2] = src[o[3]:o[3] + size2]
         for c in range(3):
-            o, n = old_regs[c], self.regs[c]
-            size = WAYS * o[0] * LINE
-            dst = n[3] if c == code else n[1]
-            buf[dst:dst + size] = src[o[1]:o[1] + size]
-            if c != code and o[2]:
-                size2 = WAYS * o[2] * LINE
-                buf[n[3]:n[3] + size2] = src[o[3]:o[3] + size2]
-                n[4] = o[4]
+            if c != code and old_regs[c][2]:
+                self.regs[c][4] = old_regs[c][4]
         self.regs[code][4] = 0
         self._write_regs()
-        self._charge(old_region)
-        self._charge(self.region)
-        self.mm.regions.free(old_region)
+        for old in old_ways:
+            self._charge(old)
+            self.mm.regions.free(old)
+        for new in self.ways:
+            self._charge(new)
         self.copies += 1
 
     def _migrate(self, code: int, rows: int) -> None:
@@ -293,14 +411,14 @@ class CuckooPageTable(ProgramPageTable):
                 return
             p, old_nb, old_base = r[4], r[2], r[3]
             moving = []
+            off = old_base + p * LINE
             for way in range(WAYS):
-                off = old_base + (way * old_nb + p) * LINE
-                self._moved(off)
+                self._moved(way, off)
                 for s in range(SLOTS):
-                    tag, pte = self._slot(off + 16 * s)
+                    tag, pte = self._slot(way, off + 16 * s)
                     if tag:
                         moving.append((tag, pte, way))
-                        self._put(off + 16 * s, 0, 0)
+                        self._put(way, off + 16 * s, 0, 0)
             r[4] = p + 1
             if r[4] >= old_nb:
                 r[2] = r[3] = r[4] = 0
@@ -310,3 +428,8 @@ class CuckooPageTable(ProgramPageTable):
                 self.migrated += 1
                 if not self._displace(tag, pte, code):
                     self._grow(code, force=True)
+
+
+def _padded(addrs: list[int]) -> list[int]:
+    """Region addresses for the context's MAX_PT_REGIONS entries (unused: the first)."""
+    return addrs + [addrs[0]] * (MAX_PT_REGIONS - len(addrs))

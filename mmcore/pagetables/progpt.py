@@ -49,7 +49,7 @@ from bpfvm.errors import VmFault
 from mmcore.constants import MAX_ORDER, PAGE_SHIFT, PAGE_SIZE, PAGE_SIZE_ORDERS
 from mmcore.errors import PageTableError, RegionError
 from mmcore.hooks.dispatch import ctx_struct
-from mmcore.hooks.specs import PT_LOOKUP, PT_MAP, PT_UNMAP
+from mmcore.hooks.specs import MAX_PT_REGIONS, PT_LOOKUP, PT_MAP, PT_UNMAP
 from mmcore.pagetables.latency import dedupe
 from mmcore.pagetables.loading import LINE, PtPrograms
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 HDR_COUNTS = 0  # three u64: pages mapped per size code
 HDR_META_END = 24  # u64: end of the metadata area, bytes
 CTX = ctx_struct(PT_MAP)
+NO_MORE_REGIONS = (0,) * (MAX_PT_REGIONS - 1)  # a one-region table: region1 .. region7
 WALK_CACHE_LINES = 4 + 8 + 32  # as many entries as the radix PWC (TlbConfig defaults)
 
 
@@ -188,7 +189,7 @@ class ProgramPageTable:
         region = self.region
         assert region is not None, "page table used after destroy()"
         CTX.pack_into(self.ctx, 0, self.addrs[hook] if addr is None else addr, region.size,
-                      va, self.pid, shift)
+                      va, self.pid, shift, *NO_MORE_REGIONS)
         self.stats.runs[hook] = self.stats.runs.get(hook, 0) + 1
         try:
             return (engine or self.engines[hook]).run(self.ctx)

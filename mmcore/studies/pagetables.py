@@ -54,6 +54,7 @@ from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.cuckoo import ECPT, CuckooPageTable
 from mmcore.pagetables.latency import CacheHierarchy, CacheLevel, HierarchyConfig
 from mmcore.pagetables.loading import PtPrograms
+from mmcore.pagetables.lvm.table import LVM, LvmPageTable
 from mmcore.pagetables.progpt import HASHED, ProgramPageTable, PtDesign, program_table
 from mmcore.pagetables.trainer import LEARNED
 from mmcore.phys.physmem import MachineSpec, NodeSpec
@@ -66,7 +67,8 @@ PROGRAMS = Path(__file__).resolve().parents[2] / "programs"
 DEFAULT_CONFIG = PROGRAMS / "pt_study.toml"
 TABLES: dict[str, tuple[PtDesign, str] | None] = {
     "radix": None, "hashed": (HASHED, "hashed_pt.s"), "learned": (LEARNED, "learned_pt.s"),
-    "hashed_c": (HASHED, "hashed_pt.c"), "ecpt": (ECPT, "cuckoo_pt.s")}
+    "hashed_c": (HASHED, "hashed_pt.c"), "ecpt": (ECPT, "cuckoo_pt.s"),
+    "lvm": (LVM, "lvm_pt.s")}
 UNIT = {"none": ORDER_4K, "thp": ORDER_2M, "1g": ORDER_1G}
 
 
@@ -127,6 +129,8 @@ class Row:
     cyc_p99: float = 0.0
     xlat_share: float = 0.0
     rebuild_cyc_per_fault: float = 0.0
+    regions: str = ""  # regions the table holds: count x KiB
+    retrains_per_mfault: float = 0.0  # learned tables' leaf retrains per million faults
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -285,7 +289,7 @@ def _build(mm: MM, layout: VmaLayout, factory: Any, rng: random.Random) -> tuple
 
 
 def _walk_cost(pt: Any, touched: list, n: int, rng: random.Random, pwc: bool) -> float:
-    if isinstance(pt, ProgramPageTable):
+    if _programmed(pt):
         pt.walk_cache_on = pwc
         pt.walk_cache.clear()
     else:
@@ -300,9 +304,13 @@ def _walk_cost(pt: Any, touched: list, n: int, rng: random.Random, pwc: bool) ->
     for va, step in picks:
         if pt.get_pte(va + rng.randrange(step) // 8 * 8, walk=True) is None:
             raise AssertionError(f"{va:#x}: touched but the page table does not find it")
-    if not isinstance(pt, ProgramPageTable):
+    if not _programmed(pt):
         pt.pwc = saved
     return (pt.walk_refs - before) / n
+
+
+def _programmed(pt: Any) -> bool:
+    return isinstance(pt, (ProgramPageTable, LvmPageTable))
 
 
 def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "interp",
@@ -321,19 +329,22 @@ def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "inte
         if design is ECPT:
             def factory(mm: MM) -> CuckooPageTable:
                 return CuckooPageTable(mm, progs, engine=engine, seed=cfg.seed)
+        elif design is LVM:
+            def factory(mm: MM) -> LvmPageTable:
+                return LvmPageTable(mm, progs, engine=engine)
         else:
             factory = program_table(design, progs, engine=engine)
     t0 = time.perf_counter()
     proc, touched = _build(mm, layout, factory, rng)
     pt = proc.pt
     if isinstance(pt, ProgramPageTable) and pt.trainer is not None:
-        pt.refit()
+        pt.refit()  # the naive learned table's periodic pass (LVM retrains as it goes)
     build_s = time.perf_counter() - t0
     walk_rng = random.Random(f"{cfg.seed}:walks:{layout.name}")
     refs_pwc = _walk_cost(pt, touched, cfg.walks, walk_rng, True)
     walk_rng = random.Random(f"{cfg.seed}:walks:{layout.name}")
     refs_nopwc = _walk_cost(pt, touched, cfg.walks, walk_rng, False)
-    if isinstance(pt, ProgramPageTable):
+    if _programmed(pt):
         pt.walk_cache_on = True
         pt.walk_cache.clear()
     stream_rng = random.Random(f"{cfg.seed}:stream:{layout.name}")
@@ -343,8 +354,18 @@ def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "inte
     mapped = proc.present
     mapped_bytes = sum(n * (PAGE_SIZE << o) for n, o in zip(mapped, UNIT.values(), strict=True))
     pages = pt.table_pages()
-    if isinstance(pt, ProgramPageTable):
-        region_kib, order = pages * PAGE_SIZE >> 10, (pages - 1).bit_length()
+    regions, retrains = f"{pages}x{PAGE_SIZE >> 10}", 0.0
+    if isinstance(pt, LvmPageTable):
+        region_kib = pt.size >> 10
+        order = (pt.size // PAGE_SIZE - 1).bit_length()
+        regions = f"{len(pt.regions)}x{region_kib}"
+        retrains = pt.stats.leaf_retrains * 1e6 / max(len(touched), 1)
+        extra = {**pt.info, "rebuilds": pt.stats.builds, "model_hits": pt.stats.model_hits,
+                 "faults": pt.stats.faults, "bad_pointers": pt.stats.bad_pointers}
+    elif isinstance(pt, ProgramPageTable):
+        block = pt.ways[0].npages if isinstance(pt, CuckooPageTable) else pages
+        region_kib, order = block * PAGE_SIZE >> 10, (block - 1).bit_length()
+        regions = f"{pages // block}x{region_kib}"
         extra = {k: v for k, v in asdict(pt.stats).items() if k in
                  ("rebuilds", "grows", "refits", "bad_pointers", "faults")}
         if isinstance(pt, CuckooPageTable):
@@ -360,7 +381,7 @@ def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "inte
                region_kib, order, extra.get("rebuilds", 0), round(build_s, 2),
                work.walks, round(work.refs_per_walk, 3), round(work.cycles_mean, 1),
                work.cycles_p99, round(work.translation_share, 4),
-               round(moved / max(len(touched), 1), 1), extra)
+               round(moved / max(len(touched), 1), 1), regions, round(retrains), extra)
 
 
 def run_study(cfg: StudyConfig, engine: str = "interp", layouts: tuple[str, ...] = (),

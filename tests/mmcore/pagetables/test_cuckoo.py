@@ -41,7 +41,8 @@ def ways_of(pt: CuckooPageTable, va: int) -> tuple[int, int, bool]:
     """(size code, way, in the old table) of the slot holding va's PTE."""
     r0 = pt._run("pt_lookup", va)
     assert r0, f"{va:#x} not found"
-    return pt._where((r0 - pt.addrs["pt_lookup"]) & -64)
+    way, off = pt._at(r0, pt.addrs["pt_lookup"])
+    return pt._where(way, off & -64)
 
 
 def test_many_4k_pages_resize_and_stay_found_during_migration():
@@ -70,8 +71,9 @@ def test_many_4k_pages_resize_and_stay_found_during_migration():
     for v in model:
         code, way, old = ways_of(pt, v)
         nb, base = (pt.regs[0][2], pt.regs[0][3]) if old else (pt.regs[0][0], pt.regs[0][1])
-        off = pt._run("pt_lookup", v) - pt.addrs["pt_lookup"]
-        assert (off - base) // 64 == way * nb + bucket(tag_of(v >> 12, 0), way, nb)
+        at = pt._at(pt._run("pt_lookup", v), pt.addrs["pt_lookup"])
+        assert at is not None and at[0] == way
+        assert (at[1] - base) // 64 == bucket(tag_of(v >> 12, 0), way, nb)
 
 
 def test_engines_agree_through_resizes():
@@ -80,7 +82,8 @@ def test_engines_agree_through_resizes():
     for step, op in enumerate(random_ops(11, 700)):
         answers = [apply(pt, m, op, 100 + step) for pt, m in zip(tables, models, strict=True)]
         assert answers[0] == answers[1], f"step {step}: {op}"
-        assert tables[0].region.buf == tables[1].region.buf, f"step {step}: {op}"
+        assert [w.buf for w in tables[0].ways] == [w.buf for w in tables[1].ways], \
+            f"step {step}: {op}"
     assert tables[0].resizes > 0 and tables[0].walk_refs > 0
     for pt, m in zip(tables, models, strict=True):
         check_all(pt, m)
@@ -134,3 +137,45 @@ def test_unmapping_everything_empties_the_table():
     assert all(pt._count(c) == 0 for c in range(3))
     assert not pt.cwc.pmd_cwt and not pt.cwc.pud_cwt
     assert all(pt.get_pte(va) is None for va in vas)
+
+
+def test_tables_shrink_when_pages_go_and_stay_exact():
+    pt, model = new_table(), {}
+    rng = random.Random(8)
+    vas = [BASE + i * PAGE_SIZE for i in rng.sample(range(1 << 14), 1500)]
+    for i, va in enumerate(vas):
+        model[va] = make_pte(50 + i, ORDER_4K)
+        pt.mm.mem.write(pt.map_page(va), model[va])
+    grown = pt.regs[0][0]
+    for step, va in enumerate(vas[:1450]):
+        pt.unmap_page(va)
+        del model[va]
+        if step % 100 == 0:
+            for v, pte in model.items():
+                assert pt.mm.mem.read(pt.get_pte(v + 16)) == pte
+    for va, pte in model.items():  # maps finish any downsizing in progress
+        pt.mm.mem.write(pt.map_page(va), pte)
+    assert pt.shrinks >= 2 and pt.regs[0][0] <= grown // 4
+    assert pt._count(0) == len(model)
+    assert sum(sum(c.values()) for c in pt.cwc.pud_cwt.values()) == len(model)
+    for va, pte in model.items():
+        assert pt.mm.mem.read(pt.get_pte(va, walk=True)) == pte
+    for va in vas[:1450]:
+        assert pt.get_pte(va) is None
+
+
+def test_every_way_has_its_own_region():
+    pt = new_table()
+    for i in range(300):
+        pt.map_page(BASE + i * PAGE_SIZE)
+    assert len(pt.ways) == WAYS and len({w.start for w in pt.ways}) == WAYS
+    assert pt.table_pages() == sum(w.npages for w in pt.ways)
+    held = {}
+    for i in range(300):
+        pfn, _ = pt.get_pte(BASE + i * PAGE_SIZE)
+        way = [k for k, w in enumerate(pt.ways) if w.start <= pfn < w.start + w.npages]
+        assert len(way) == 1
+        held[way[0]] = held.get(way[0], 0) + 1
+    assert set(held) == set(range(WAYS))  # keys spread over the three ways
+    pt.destroy()
+    assert pt.mm.regions.pages() == 0

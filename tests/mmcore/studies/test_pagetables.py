@@ -22,7 +22,7 @@ TINY = DATA / "pt" / "tiny.toml"
 def test_default_config_parses():
     cfg = load_config(DEFAULT_CONFIG)
     assert [lay.name for lay in cfg.layouts] == ["dense", "sparse", "small_vmas", "mixed_huge"]
-    assert cfg.tables == ("radix", "hashed", "learned", "ecpt")
+    assert cfg.tables == ("radix", "hashed", "learned", "ecpt", "lvm")
     assert cfg.layouts[2].vmas == (VmaSpec(32 << 10, "none", 1.0, 1024),)
 
 
@@ -122,7 +122,8 @@ def test_cache_stream_and_accesses_are_configured():
 @pytest.fixture(scope="module")
 def latency_rows():
     lay = VmaLayout("d", "", (VmaSpec(8 << 20, "none", 1.0),))
-    cfg = StudyConfig((lay,), ("radix", "ecpt"), 1 << 30, 100, accesses=3000, stream="chase")
+    cfg = StudyConfig((lay,), ("radix", "ecpt", "lvm"), 1 << 30, 100, accesses=3000,
+                      stream="chase")
     return {t: measure(lay, t, cfg) for t in cfg.tables}
 
 
@@ -139,4 +140,20 @@ def test_resizes_are_counted_as_moved_lines(latency_rows):
     ecpt, radix = latency_rows["ecpt"], latency_rows["radix"]
     assert ecpt.extra["resizes"] >= 3 and ecpt.rebuild_cyc_per_fault > 0
     assert radix.rebuild_cyc_per_fault == 0
-    assert 0 < ecpt.extra["live_kib"] <= ecpt.region_kib  # live tables fit the region
+    assert 0 < ecpt.extra["live_kib"] <= ecpt.pt_pages * 4  # live tables fit the regions
+    assert ecpt.regions == f"3x{ecpt.region_kib}"  # one region per way
+
+
+def test_lvm_walks_one_line_with_its_models_cached(latency_rows):
+    lvm, radix = latency_rows["lvm"], latency_rows["radix"]
+    assert lvm.walks == radix.walks
+    assert 1.0 <= lvm.refs_walk < 1.1 and lvm.cyc_p99 <= 250
+    assert lvm.refs_nopwc > lvm.refs_pwc  # without the model cache, the index lines count
+
+
+def test_lvm_retrains_leaves_as_pages_come_and_counts_them(latency_rows):
+    lvm = latency_rows["lvm"]
+    assert lvm.extra["leaf_retrains"] > 0 and lvm.rebuild_cyc_per_fault > 0
+    assert lvm.retrains_per_mfault == round(lvm.extra["leaf_retrains"] * 1e6 / 2048)
+    count, kib = lvm.regions.split("x")
+    assert int(kib) == lvm.region_kib and lvm.pt_pages == int(count) * lvm.region_kib // 4
