@@ -327,8 +327,12 @@ class Oracles:
 
     def _leak_confirmed(self, case: Case, inp: Input, result: RunResult, jit_runner: Any) -> bool:
         """A value that looks like an address is a leak only if the output
-        changes with the addresses: the JIT places objects elsewhere."""
-        runner = jit_runner if isinstance(jit_runner, Executor) else self._jit(case)
+        changes with the addresses: the JIT places objects elsewhere.  The JIT
+        is the checked one: a program that leaks may do anything with the
+        address it leaked, and an unchecked native run of it could crash us."""
+        runner = jit_runner if isinstance(jit_runner, Executor) and \
+            getattr(jit_runner.engine, "checked", False) \
+            else self._jit(case, checked=True)
         if not isinstance(runner, Executor):
             return True  # no second engine to tell: report it
         try:
