@@ -81,8 +81,12 @@ def test_snapshot_command_from_fake_proc(tmp_path, monkeypatch, capsys) -> None:
 
 
 def test_snapshot_without_root(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
-    def denied(*a, **k):  # noqa: ANN002, ANN003, ANN202
-        raise PermissionError(13, "Permission denied")
+    real_open = sn.os.open
+
+    def denied(path, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if str(path).startswith("/proc"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *a, **k)  # the output's directory stays writable
 
     monkeypatch.setattr(sn.os, "open", denied)
     monkeypatch.setattr(sn.sys, "platform", "linux")
