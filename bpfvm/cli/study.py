@@ -25,8 +25,8 @@ def register(mm_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--servers", type=int, default=8, metavar="N",
                    help="servers in the fleet (default 8)")
     p.add_argument("--seed", type=int, default=1, help="the fleet's seed (default 1)")
-    p.add_argument("--uptime", default="150-300", metavar="LO-HI",
-                   help="uptime range in ticks (default 150-300)")
+    p.add_argument("--uptime", default="300-600", metavar="LO-HI",
+                   help="uptime range in ticks (default 300-600)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--jobs", type=int, default=None, metavar="N",
                        help="local worker processes (default: one per core; 1: in this "

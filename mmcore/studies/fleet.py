@@ -2,13 +2,18 @@
 
 A fleet is ``n`` servers, each drawn from the fleet seed: its own seed, a
 workload mix (``web``: many short-lived THP processes and a high rate of
-network buffers; ``cache``: one long-lived large process, much reclaimable
-slab; ``batch``: large jobs arriving in waves over a big page cache) and an
+network buffers; ``cache``: one long-lived large process, many dentries and
+inodes; ``batch``: large jobs arriving in waves over a big page cache) and an
 uptime in ticks (the simulator's unit of time; not calibrated to wall-clock
 days).  Every server runs twice on the same offered work (the workload
 comes from seeded streams, :mod:`mmcore.scenario.workload`):
 
 * ``linux``: a Linux-like machine, no movable zone, built-in policies;
+
+Kernel memory comes from slab objects with Pareto lifetimes (a few live
+for most of the uptime and pin their slab pages wherever they landed),
+network buffers and page-table-like pages; reclaim balances anon and file
+as ``get_scan_count`` does.
 * ``contiguitas``: the same memory with the unmovable region (the normal
   zone, 10 % of the node at boot) resized by ``contiguitas_resize.s``.
 
@@ -64,7 +69,7 @@ class Server:
     uptime: int
 
 
-def plan_fleet(n: int, seed: int = 1, uptime: tuple[int, int] = (150, 300)) -> list[Server]:
+def plan_fleet(n: int, seed: int = 1, uptime: tuple[int, int] = (300, 600)) -> list[Server]:
     """``n`` servers drawn from ``seed``: each its seed, mix and uptime."""
     if n < 1:
         raise BpfvmError(f"a fleet needs at least one server, not {n}")
@@ -76,36 +81,46 @@ def plan_fleet(n: int, seed: int = 1, uptime: tuple[int, int] = (150, 300)) -> l
             for i in range(n)]
 
 
-def _kernel(slab: float, netbuf: float, recl: float, long_share: float) -> dict[str, Any]:
-    return {"slab_rate": slab, "slab_reclaimable_share": recl, "netbuf_rate": netbuf,
-            "pagetable_rate": 1, "orders": [0, 2], "lifetime": [5, 30],
-            "long_lived_share": long_share, "long_lifetime": [200, 5000]}
+def _kernel(objects: float, netbuf: float, caches: dict[str, float]) -> dict[str, Any]:
+    """Kernel churn: slab objects with long-tailed (Pareto) lifetimes through
+    the slab caches, network buffers and page-table-like pages."""
+    return {"object_rate": objects, "caches": caches, "object_lifetime": [5, 20000],
+            "object_lifetime_alpha": 1.1, "netbuf_rate": netbuf, "pagetable_rate": 1,
+            "orders": [0, 2], "lifetime": [5, 30]}
 
 
 def _phases(mix: str, t: int) -> list[dict[str, Any]]:
-    """The phases of a mix over ``t`` ticks.  Every mix reads files larger
-    than a share of memory, so the page cache fills what the processes
-    leave, as on a server that has been up for a while."""
+    """The phases of a mix over ``t`` ticks.  Processes populate their
+    memory 2 MiB at a time (as a program touching all of it would) and every
+    mix reads files of about the machine's size, so the page cache fills
+    what the processes leave, as on a server that has been up a while."""
     if mix == "web":
         return [{"name": "web", "start": 0, "end": t,
-                 "kernel": _kernel(24, 48, 0.3, 0.03),
-                 "file": {"files": 2, "file_size": "1GiB", "reads_per_tick": 2048},
+                 "kernel": _kernel(1500, 48, {"kmalloc-256": 2, "kmalloc-1k": 2,
+                                              "kmalloc-4k": 1, "dentry": 2,
+                                              "inode_cache": 1}),
+                 "file": {"files": 2, "file_size": "1GiB", "reads_per_tick": 4096},
                  "processes": {"arrival_rate": 0.5, "max_processes": 6, "lifetime": [10, 40],
                                "size": ["64MiB", "192MiB"], "huge": {"thp": 1},
-                               "faults_per_tick": 256, "accesses_per_tick": 32}}]
+                               "faults_per_tick": 16, "touch_huge": True,
+                               "accesses_per_tick": 32}}]
     if mix == "cache":
         return [{"name": "cache", "start": 0, "end": t,
-                 "kernel": _kernel(48, 16, 0.7, 0.03),
-                 "file": {"files": 1, "file_size": "1536MiB", "reads_per_tick": 1024},
+                 "kernel": _kernel(3000, 16, {"dentry": 4, "inode_cache": 2,
+                                              "radix_tree_node": 2, "kmalloc-64": 1}),
+                 "file": {"files": 1, "file_size": "1536MiB", "reads_per_tick": 2048},
                  "processes": {"arrival_rate": 1.0, "max_processes": 1, "lifetime": [t, t],
                                "size": ["1GiB", "1GiB"], "huge": {"thp": 1},
-                               "faults_per_tick": 256, "accesses_per_tick": 64}}]
+                               "faults_per_tick": 8, "touch_huge": True,
+                               "accesses_per_tick": 64}}]
     return [{"name": "batch", "start": 0, "end": t,
-             "kernel": _kernel(8, 8, 0.5, 0.02),
-             "file": {"files": 2, "file_size": "1GiB", "reads_per_tick": 2048},
+             "kernel": _kernel(800, 8, {"dentry": 2, "inode_cache": 1,
+                                          "radix_tree_node": 2, "kmalloc-512": 1}),
+             "file": {"files": 2, "file_size": "1GiB", "reads_per_tick": 4096},
              "processes": {"arrival_rate": 0.05, "max_processes": 2, "lifetime": [60, 120],
                            "size": ["768MiB", "1GiB"], "huge": {"thp": 1},
-                           "faults_per_tick": 128, "accesses_per_tick": 32}}]
+                           "faults_per_tick": 16, "touch_huge": True,
+                           "accesses_per_tick": 32}}]
 
 
 def server_scenario(s: Server, variant: str) -> dict[str, Any]:
@@ -116,7 +131,8 @@ def server_scenario(s: Server, variant: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": f"server{s.index}-{s.mix}", "seed": s.seed, "duration": s.uptime,
         "sample_every": s.uptime, "phases": _phases(s.mix, s.uptime),
-        "mm": {"compaction_proactiveness": 20, "kcompactd_interval": 25},
+        "mm": {"compaction_proactiveness": 20, "kcompactd_interval": 25,
+               "scan_balance": "cost"},
     }
     if variant == "contiguitas":
         movable = int(NODE_MEMORY * (1 - REGION_SHARE)) & -(2 << 20)
