@@ -31,6 +31,7 @@ import numpy as np
 
 from mmcore.constants import MT, PAGEBLOCK_PAGES, FrameState
 from mmcore.errors import ScenarioError
+from mmcore.phys.hugetlb import HUGETLB_OWNER
 from mmcore.phys.snapshot import PageClass
 from mmcore.sources import KERNEL_OWNER, Source
 from mmcore.virt.lru import LruList, lid_of
@@ -118,7 +119,7 @@ def classes_of(mm: MM, recorded: np.ndarray | None = None, recorded_file: int = 
                ) -> np.ndarray:
     """The :class:`~mmcore.phys.snapshot.PageClass` of every frame of a
     simulated machine, as a snapshot of it would record them: free (buddy
-    or per-cpu), anon (process pages), file (page cache), slab (slab and
+    or per-cpu), anon (process pages and hugetlb pool pages), file (page cache), slab (slab and
     network buffers), pgtable (page tables and page-table regions) -- so
     ``analyze`` reads a simulated machine as it reads a real one.  With
     ``recorded`` (the classes a machine was seeded with), pages still held
@@ -142,6 +143,7 @@ def classes_of(mm: MM, recorded: np.ndarray | None = None, recorded_file: int = 
     procs = np.array(sorted(mm.procs), dtype=np.int64)
     head_class[alloc & np.isin(o, files)] = PageClass.FILE
     head_class[alloc & np.isin(o, procs)] = PageClass.ANON
+    head_class[alloc & (o == HUGETLB_OWNER)] = PageClass.ANON  # KPF_HUGE reads as anon
     if recorded is not None:  # seeded kernel pages (index 0) keep their recorded class
         keep = alloc & (o == KERNEL) & (fr.view("index")[heads] == 0)
         keep |= alloc & (o == recorded_file)
