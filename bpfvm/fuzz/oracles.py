@@ -53,6 +53,7 @@ M64 = (1 << 64) - 1
 RUN_BUDGET = 20_000  # instructions per run checked against the claims; one input per
 LONG_BUDGET = 1_000_000  # case may go on, unchecked, to the verifier's claimed bound
 # (facts.max_insns) or what its loop trip counts allow, but not past LONG_BUDGET;
+RELOCATED = 1 << 12  # first object number of the leak check's interpreter: other addresses
 MAX_BUDGET = 20_000_000  # trip counts allowing more than this are a finding
 VERIFY_SECONDS = 10.0
 
@@ -327,14 +328,16 @@ class Oracles:
 
     def _leak_confirmed(self, case: Case, inp: Input, result: RunResult, jit_runner: Any) -> bool:
         """A value that looks like an address is a leak only if the output
-        changes with the addresses: the JIT places objects elsewhere.  The JIT
-        is the checked one: a program that leaks may do anything with the
-        address it leaked, and an unchecked native run of it could crash us."""
-        runner = jit_runner if isinstance(jit_runner, Executor) and \
-            getattr(jit_runner.engine, "checked", False) \
-            else self._jit(case, checked=True)
-        if not isinstance(runner, Executor):
-            return True  # no second engine to tell: report it
+        changes with the addresses: the run is repeated on an interpreter
+        whose objects lie elsewhere (:data:`RELOCATED`), or on the checked
+        JIT when the case has one.  Never the unchecked JIT: a program that
+        leaks may do anything with the address it leaked."""
+        if isinstance(jit_runner, Executor) and getattr(jit_runner.engine, "checked", False):
+            runner = jit_runner
+        else:
+            engine = Interpreter(case.program, self.helpers, maps=make_maps(case.program.maps),
+                                 validated=True, first_object=RELOCATED)
+            runner = Executor(engine, case)
         try:
             return runner.run(inp) != result
         except VmFault:

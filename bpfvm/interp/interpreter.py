@@ -26,6 +26,9 @@ is called before every load (``ldx``, atomics): how a page walk's memory
 references are counted.  ``validated=True`` skips the
 bytecode check at construction: the caller vouches that the bytecode passed
 :func:`bpfvm.isa.insn.check` with this helper table (e.g. a verifier accepted it).
+``first_object`` numbers the address space's objects from another start, so
+the same objects get other addresses (how a leaked address is told apart
+from a value).
 
 This module executes; it does not verify (see :mod:`verifier`).
 """
@@ -63,7 +66,7 @@ class Interpreter:
                  max_frames: int = MAX_FRAMES,
                  on_step: Callable[[int, list[int]], None] | None = None,
                  on_load: Callable[[int, int], None] | None = None,
-                 validated: bool = False) -> None:
+                 validated: bool = False, first_object: int = 1) -> None:
         if not validated:
             validate(program.insns, helpers)
         self.program = program
@@ -79,7 +82,7 @@ class Interpreter:
         self._segment = self._done = 0  # its budget, and steps before it (resume)
         self._stopped_at: int | None = None  # where the last run ran out of budget
         self.pc = 0  # pc of the helper being called (for faults raised by helpers)
-        self.space = AddressSpace()
+        self.space = AddressSpace(first_object)
         self._ctx_base = self.space.add("ctx", bytearray())
         self._ctx: bytearray | None = None
         self._stacks = [bytearray(STACK_SIZE) for _ in range(max_frames)]

@@ -63,10 +63,14 @@ class MemObject:
 class AddressSpace:
     """Objects by number; addresses are ``number << 32 | HALF + offset``."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int = 1) -> None:
+        """``first``: the number of the first object (another value lays the
+        same objects out at other addresses)."""
+        if not 1 <= first < 1 << 31:
+            raise ValueError(f"first object number {first} out of range")
         self.objects: dict[int, MemObject] = {}
         self.fast: dict[int, bytearray] = {}  # plain objects: high part -> buffer
-        self._next = 1
+        self._next = first
 
     # -- objects ---------------------------------------------------------
     def add(self, name: str, buf: bytearray, *, window: tuple[int, int, int] | None = None,

@@ -109,3 +109,14 @@ def test_remove() -> None:
         space.load(a, 1, 0)
     assert space.load(b, 1, 0) == 0
     assert space.add("new", bytearray(1)) >> 32 == 3
+
+
+def test_another_first_object_lays_the_same_objects_out_elsewhere():
+    a, b = AddressSpace(), AddressSpace(first=1 << 12)
+    buf = bytearray(16)
+    x, y = a.add("ctx", buf), b.add("ctx", buf)
+    assert x != y and (y - x) == ((1 << 12) - 1) << 32
+    b.store(y + 8, 8, 0x1122, pc=0)
+    assert a.load(x + 8, 8, pc=0) == 0x1122  # the same buffer behind both
+    with pytest.raises(ValueError):
+        AddressSpace(first=0)
