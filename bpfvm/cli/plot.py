@@ -38,8 +38,10 @@ STYLES = ({"linestyle": "--", "marker": "o", "markerfacecolor": "none", "color":
 def sides(cmp: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(legend label, results) of each side of a comparison, the built-in first."""
     if "sides" in cmp:
-        return [("built-in policies" if n == "built-in" else
-                 "all programs" if n == "programs" else n, r) for n, r in cmp["sides"].items()]
+        from bpfvm.cli.tables import side_label
+
+        return [("built-in policies" if n == "built-in" else side_label(n), r)
+                for n, r in cmp["sides"].items()]
     return [("built-in policies", cmp["baseline"]), ("programs", cmp["programs"])]
 
 

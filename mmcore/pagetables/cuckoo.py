@@ -39,14 +39,13 @@ import random
 import struct
 from typing import TYPE_CHECKING, Any
 
-from bpfvm.errors import VmFault
 from mmcore.constants import PAGE_SHIFT, PAGE_SIZE, PAGE_SIZE_ORDERS
 from mmcore.errors import PageTableError
 from mmcore.hooks.specs import MAX_PT_REGIONS, PT_LOOKUP
 from mmcore.pagetables.cwc import CuckooWalkCache, CwcConfig
 from mmcore.pagetables.loading import LINE, PtPrograms
 from mmcore.pagetables.lvm.recorder import RegionsRecorder
-from mmcore.pagetables.progpt import CTX, ProgramPageTable, PtDesign
+from mmcore.pagetables.progpt import CTX, ProgramPageTable, PtDesign, run_hook
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
 from mmcore.phys.region import Region
 
@@ -139,13 +138,7 @@ class CuckooPageTable(ProgramPageTable):
         assert self.ways, "page table used after destroy()"
         a = self.walk_addrs if engine is self.counter else self.addrs[hook]
         CTX.pack_into(self.ctx, 0, a[0], self.ways[0].size, va, self.pid, shift, *a[1:])
-        self.stats.runs[hook] = self.stats.runs.get(hook, 0) + 1
-        try:
-            return (engine or self.engines[hook]).run(self.ctx)
-        except VmFault as exc:
-            self.stats.faults += 1
-            self.stats.last_error = f"{hook}: {exc}"
-            raise PageTableError(f"{va:#x}: {hook} faulted: {exc}") from None
+        return run_hook(self.stats, hook, va, engine or self.engines[hook], self.ctx)
 
     def _at(self, r0: int, addrs: list[int]) -> tuple[int, int] | None:
         """(way, offset) of the slot pointer ``r0`` returned, or None."""

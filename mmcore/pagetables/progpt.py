@@ -113,6 +113,18 @@ class PtStats:
     runs: dict[str, int] = field(default_factory=dict)
 
 
+def run_hook(stats: PtStats, hook: str, va: int, engine: Any, ctx: bytearray) -> int:
+    """Run a page-table program on its packed context, counting the run; a
+    fault is counted and becomes a :class:`PageTableError` naming ``va``."""
+    stats.runs[hook] = stats.runs.get(hook, 0) + 1
+    try:
+        return engine.run(ctx)
+    except VmFault as exc:
+        stats.faults += 1
+        stats.last_error = f"{hook}: {exc}"
+        raise PageTableError(f"{va:#x}: {hook} faulted: {exc}") from None
+
+
 class ProgramPageTable:
     """The :class:`~mmcore.pagetables.pte.PageTable` protocol implemented by programs."""
 
@@ -190,13 +202,7 @@ class ProgramPageTable:
         assert region is not None, "page table used after destroy()"
         CTX.pack_into(self.ctx, 0, self.addrs[hook] if addr is None else addr, region.size,
                       va, self.pid, shift, *NO_MORE_REGIONS)
-        self.stats.runs[hook] = self.stats.runs.get(hook, 0) + 1
-        try:
-            return (engine or self.engines[hook]).run(self.ctx)
-        except VmFault as exc:
-            self.stats.faults += 1
-            self.stats.last_error = f"{hook}: {exc}"
-            raise PageTableError(f"{va:#x}: {hook} faulted: {exc}") from None
+        return run_hook(self.stats, hook, va, engine or self.engines[hook], self.ctx)
 
     def _loc(self, hook: str, r0: int, base: int) -> PteLoc | None:
         """The PTE location ``r0`` points at, or None when it is not a valid one."""

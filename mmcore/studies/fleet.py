@@ -43,7 +43,7 @@ from mmcore.constants import NR_ORDERS, ORDER_1G, PAGEBLOCK_ORDER
 from mmcore.metrics import unmovable_pageblocks
 from mmcore.mm import MM
 from mmcore.scenario.attach import verified_programs
-from mmcore.scenario.runner import Runner
+from mmcore.scenario.runner import Runner, clean_gib_ranges
 from mmcore.scenario.schema import parse_scenario
 
 MIXES = ("web", "cache", "batch")
@@ -171,23 +171,10 @@ def plan_tasks(servers: list[Server]) -> list[FleetTask]:
     return tasks
 
 
-def _free_2m_blocks(mm: MM) -> int:
-    return sum(z.nr_free[o] << (o - PAGEBLOCK_ORDER)
-               for z in mm.phys.zones for o in range(PAGEBLOCK_ORDER, NR_ORDERS))
-
-
-def _free_1g_blocks(mm: MM) -> int:
-    return sum(z.nr_free[o] << (o - ORDER_1G) for z in mm.phys.zones
-               for o in range(ORDER_1G, NR_ORDERS))
-
-
-def _clean_shares(mm: MM) -> tuple[float, float]:
-    """Shares of 2 MiB pageblocks and of 1 GiB ranges holding no unmovable page."""
-    unmov = unmovable_pageblocks(mm)
-    per = 1 << (ORDER_1G - PAGEBLOCK_ORDER)
-    n = len(unmov) // per
-    gib = float((~unmov[: n * per].reshape(n, per).any(axis=1)).mean()) if n else 0.0
-    return float((~unmov).mean()), gib
+def _free_blocks(mm: MM, order: int) -> int:
+    """Free blocks of ``1 << order`` pages, counting larger free blocks as several."""
+    return sum(z.nr_free[o] << (o - order) for z in mm.phys.zones
+               for o in range(order, NR_ORDERS))
 
 
 def server_metrics(mm: MM) -> dict[str, Any]:
@@ -199,23 +186,24 @@ def server_metrics(mm: MM) -> dict[str, Any]:
     hits = s.tlb_hits + sum(p.tlb.hits for p in procs)
     misses = s.tlb_misses + sum(p.tlb.misses for p in procs)
     accesses = hits + misses
-    clean_2m, clean_1g = _clean_shares(mm)
+    unmov = unmovable_pageblocks(mm)
+    gib = clean_gib_ranges(mm)
     out = {
-        "free_2m_blocks": _free_2m_blocks(mm),
-        "free_1g_blocks": _free_1g_blocks(mm),
-        "clean_2m_share": round(clean_2m, 6),
-        "clean_1g_share": round(clean_1g, 6),
+        "free_2m_blocks": _free_blocks(mm, PAGEBLOCK_ORDER),
+        "free_1g_blocks": _free_blocks(mm, ORDER_1G),
+        "clean_2m_share": round(float((~unmov).mean()), 6),
+        "clean_1g_share": round(gib["clean"] / gib["total"], 6) if gib["total"] else 0.0,
         "thp_coverage": round(huge / rss, 6) if rss else None,
         "tlb_misses_per_1k": round(1000 * misses / accesses, 3) if accesses else None,
         "walk_refs_per_1k": round(1000 * s.walk_refs / accesses, 3) if accesses else None,
-        "pageblocks": len(unmovable_pageblocks(mm)),
+        "pageblocks": len(unmov),
     }
     for node in mm.phys.nodes:
         for z in node.zones:
             if z.managed:
                 mm.compaction.compact_zone(z, -1)
-    out["free_2m_after_compaction"] = _free_2m_blocks(mm)
-    out["free_1g_after_compaction"] = _free_1g_blocks(mm)
+    out["free_2m_after_compaction"] = _free_blocks(mm, PAGEBLOCK_ORDER)
+    out["free_1g_after_compaction"] = _free_blocks(mm, ORDER_1G)
     out["free_2m_share_after_compaction"] = round(
         out["free_2m_after_compaction"] / out["pageblocks"], 6)
     return out

@@ -31,10 +31,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bpfvm.errors import VmFault
 from mmcore.constants import PAGE_SHIFT, PAGE_SIZE, PAGE_SIZE_ORDERS
 from mmcore.errors import PageTableError, RegionError
-from mmcore.hooks.dispatch import ctx_struct
 from mmcore.hooks.specs import MAX_PT_REGIONS, PT_LOOKUP, PT_MAP, PT_UNMAP
 from mmcore.pagetables.latency import dedupe
 from mmcore.pagetables.loading import PtPrograms
@@ -56,14 +54,13 @@ from mmcore.pagetables.lvm.index import (
 )
 from mmcore.pagetables.lvm.recorder import RegionsRecorder
 from mmcore.pagetables.lvm.space import Extents
-from mmcore.pagetables.progpt import PtDesign, PtStats
+from mmcore.pagetables.progpt import CTX, PtDesign, PtStats, run_hook
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
 from mmcore.phys.region import Region
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
 
-CTX = ctx_struct(PT_MAP)
 MIN_REGION = 64 << 10  # the index takes 41,024 bytes of the first region
 MAX_REGION = 64 << 20
 MODEL_CACHE = 32  # entries (64-byte index lines)
@@ -145,13 +142,8 @@ class LvmPageTable:
         assert self.regions, "page table used after destroy()"
         a = self.walk_addrs if walk else self.addrs[hook]
         CTX.pack_into(self.ctx, 0, a[0], self.size, va, self.pid, shift, *a[1:])
-        self.stats.runs[hook] = self.stats.runs.get(hook, 0) + 1
-        try:
-            return (self.recorder if walk else self.engines[hook]).run(self.ctx)
-        except VmFault as exc:
-            self.stats.faults += 1
-            self.stats.last_error = f"{hook}: {exc}"
-            raise PageTableError(f"{va:#x}: {hook} faulted: {exc}") from None
+        return run_hook(self.stats, hook, va, self.recorder if walk else self.engines[hook],
+                        self.ctx)
 
     def _loc(self, hook: str, r0: int, addrs: list[int]) -> PteLoc | None:
         for i, region in enumerate(self.regions):

@@ -13,13 +13,18 @@ from bpfvm.stdhelpers import standard_helpers
 PROLOGUE = "r6 = *(u64 *)(r1 + 0)\n"
 
 
-def run(body: str, buf: bytearray, *, stack_buf: bool = False) -> tuple[int, LoadDepths]:
+def setup(body: str, buf: bytearray):
+    """An interpreter for ``body`` watching ``buf``: (engine, depths, ctx, base)."""
     prog = assemble(PROLOGUE + body)
     depths = LoadDepths(prog)
     engine = make_engine(prog, "interp", standard_helpers(), depths=depths)
     base = engine.address_of(buf, "region")
     depths.watch(base, len(buf))
-    ctx = bytearray(base.to_bytes(8, "little"))
+    return engine, depths, bytearray(base.to_bytes(8, "little")), base
+
+
+def run(body: str, buf: bytearray) -> tuple[int, LoadDepths]:
+    engine, depths, ctx, base = setup(body, buf)
     depths.reset()
     return engine.run(ctx) - base, depths
 
@@ -79,12 +84,7 @@ out:
     r0 = r6
     exit
     """
-    prog = assemble(PROLOGUE + body)
-    depths = LoadDepths(prog)
-    engine = make_engine(prog, "interp", standard_helpers(), depths=depths)
-    base = engine.address_of(buf, "region")
-    depths.watch(base, len(buf))
-    ctx = bytearray(base.to_bytes(8, "little"))
+    engine, depths, ctx, _ = setup(body, buf)
     for _ in range(2):
         depths.reset()
         engine.run(ctx)
