@@ -9,8 +9,9 @@ checks the PTE of only those anon frames whose owner, index, order or state
 changed since the last check (found by comparing the frame arrays with a
 copy taken then: the dirty set costs the mutating paths nothing).  The full
 check (:func:`check_all`, every ``check_interval`` ticks and after the last)
-adds what needs per-page Python: every anon frame's PTE and the link-by-link
-walks of the free and LRU lists (:mod:`~mmcore.invariants.lists`).
+adds every anon frame's PTE (a page-table lookup each, the one per-page
+Python part) and the links of the free and LRU lists
+(:mod:`~mmcore.invariants.lists`, read in bulk).
 
 A failure raises :class:`~mmcore.errors.InvariantError` naming the kind of
 fact broken and where.
@@ -40,8 +41,8 @@ def check_all(mm: MM) -> FrameView:
     check_files(mm, v)
     check_tlbs(mm, v)
     check_slab(mm, v)
-    check_free_lists(mm)
-    check_lru(mm)
+    check_free_lists(mm, v)
+    check_lru(mm, v)
     return v
 
 

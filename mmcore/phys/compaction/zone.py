@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from mmcore.constants import MT, NR_ORDERS, PAGEBLOCK_ORDER, PAGEBLOCK_PAGES, ZoneKind
 from mmcore.errors import InvariantError
 from mmcore.phys.buddy import ALLOC, BUDDY, TAIL
@@ -47,6 +49,7 @@ from mmcore.phys.compaction.control import (
 )
 from mmcore.phys.compaction.kcompactd import Kcompactd
 from mmcore.phys.compaction.migrate import migrate
+from mmcore.phys.compaction.scan import Candidates, walk_async
 from mmcore.phys.fragmentation import fragmentation_score_wmark, fragmentation_score_zone
 from mmcore.phys.physmem import Zone
 
@@ -127,7 +130,7 @@ class Compactor:
             return Result.SKIPPED
         self.runs += 1
         pa.drain_all([z, tz])
-        st, ordr, fmt, owner, pb_mt = fr.state, fr.order, fr.mt, fr.owner, fr.pb_mt
+        st, owner, pb_mt = fr.state, fr.owner, fr.pb_mt
         owners, pinned, skip = mm.owners, mm.pinned, self.skip
         use_skip = mode != Mode.SYNC and not proactive and target is None
         async_direct = direct and mode == Mode.ASYNC
@@ -145,6 +148,9 @@ class Compactor:
                 return fragmentation_score_zone(z.nr_free) <= wmark_low
             return any(z.nr_free[o] for o in range(order, NR_ORDERS))
 
+        st_v, ord_v, mt_v = fr.view("state"), fr.view("order"), fr.view("mt")
+        cand = Candidates(st_v, ord_v, mt_v, z.start, z.end)
+
         def isolate_free() -> bool:
             nonlocal free_pfn
             floor = migrate_pfn if same else tz.start  # migrate_pfn: end of its block
@@ -156,27 +162,15 @@ class Compactor:
                     continue
                 if pb_mt[pb] != MT.MOVABLE and same:
                     continue  # suitable_migration_target
-                got = len(free_pages)
-                while p < end:
-                    s, o = st[p], ordr[p]
-                    if s == BUDDY and o < PAGEBLOCK_ORDER:
-                        pa._del(tz, p)
-                        free_pages.extend(range(p, p + (1 << o)))
-                    p += 1 << o if s in (BUDDY, ALLOC) else 1
-                if len(free_pages) > got:
+                o = ord_v[p:end]
+                found = np.flatnonzero((st_v[p:end] == BUDDY) & (o < PAGEBLOCK_ORDER))
+                if found.size:
+                    for h, ho in zip((found + p).tolist(), o[found].tolist(), strict=True):
+                        pa._del(tz, h)
+                        free_pages.extend(range(h, h + (1 << ho)))
                     return True
                 if use_skip:
                     skip[pb] = 1
-            return False
-
-        def chunk_blocked(p: int, end: int) -> bool:
-            """An order-aligned chunk holding a page isolation must fail on."""
-            while p < end:
-                s, o = st[p], ordr[p]
-                if s == ALLOC and (o or fmt[p] != MT.MOVABLE or p in pinned
-                                   or not owners.get(owner[p])):
-                    return True
-                p += 1 << o if s in (BUDDY, ALLOC) else 1
             return False
 
         while True:
@@ -192,31 +186,25 @@ class Compactor:
                 continue  # isolation_suitable
             if async_direct and pb_mt[pb] != mt:
                 continue  # suitable_migration_source
-            stuck = False
-            moved = 0
-            chunk_end = p
-            while p < end:
-                if async_direct and p >= chunk_end:
-                    chunk_end = p + chunk
-                    if chunk_blocked(p, chunk_end):
-                        self.isolate_failed += 1
-                        p = chunk_end
+            if async_direct:
+                moved = (walk_async(mm, self, p, end, chunk, isolate_free, free_pages)
+                         if cand.any_alloc(p, end) else 0)
+            else:
+                moved = 0
+                for src in cand.movable(p, end):
+                    if not owners.get(owner[src]):
                         continue
-                s, o = st[p], ordr[p]
-                if s == ALLOC and o == 0 and fmt[p] == MT.MOVABLE and owners.get(owner[p]):
                     self.scanned += 1
-                    if p in pinned:
+                    if src in pinned:
                         self.isolate_failed += 1
-                    else:
-                        if not free_pages and not isolate_free():
-                            stuck = True
-                            break
-                        dst = free_pages.pop()
-                        migrate(mm, p, dst)
-                        self.migrated += 1
-                        moved += 1
-                p += 1 << o if s in (BUDDY, ALLOC) else 1
-            if stuck:
+                        continue
+                    if not free_pages and not isolate_free():
+                        moved = -1
+                        break
+                    migrate(mm, src, free_pages.pop())
+                    self.migrated += 1
+                    moved += 1
+            if moved < 0:
                 break
             if not moved and use_skip:
                 skip[pb] = 1
