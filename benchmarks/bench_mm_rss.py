@@ -1,21 +1,27 @@
-"""Resident memory of a 64 GiB simulated machine (16 Mi frames), after
-construction and after populating a few GiB.  Target: <= 1 GiB RSS.
+"""Resident memory of large simulated machines: RSS after construction and
+after populating a share with THP, each size in a fresh process (so the
+peak is its own).  Target: a 256 GiB machine (67 M frames) within 2 GiB.
 
-    python benchmarks/bench_mm_rss.py
+    python benchmarks/bench_mm_rss.py [GIB ...] [--thp-share F] [--baseline DIR]
+
+Sizes default to 64 and 256 GiB (two nodes each, a quarter of each node
+movable).  Populating: THP over ``F`` of memory (default 0.25), 1 GiB of
+4 KiB anonymous pages and 1 GiB of page cache, then a metrics collection.
+With ``--baseline DIR`` (another checkout, e.g. ``git archive main``) each
+size is measured in both trees.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmcore.mm import MM  # noqa: E402
-from mmcore.phys.physmem import MachineSpec, NodeSpec  # noqa: E402
-
+HERE = Path(__file__).resolve().parents[1]
 GIB_PAGES = 1 << 18
 
 
@@ -27,17 +33,24 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> None:
-    base = rss_mib()
+def measure(gib: int, thp_share: float) -> dict[str, float]:
+    """Build and populate one machine (run in the tree under test)."""
+    from mmcore.mm import MM
+    from mmcore.phys.physmem import MachineSpec, NodeSpec
+
+    out = {"bare": rss_mib()}
     t = time.perf_counter()
-    node = NodeSpec(32 * GIB_PAGES, 16 * GIB_PAGES)
+    node = NodeSpec(gib // 2 * GIB_PAGES, gib // 8 * GIB_PAGES)
     mm = MM(MachineSpec((node, node)))
-    built = time.perf_counter() - t
-    print(f"64 GiB machine built in {built:.2f} s, RSS {rss_mib():,.0f} MiB (bare {base:,.0f})")
-    p = mm.spawn()
-    va = p.mmap(4 << 30, "thp")
-    for off in range(0, 4 << 30, 2 << 20):
-        p.fault(va + off)
+    out["build_s"] = time.perf_counter() - t
+    out["built"] = rss_mib()
+    t = time.perf_counter()
+    thp = int(gib * thp_share) // 2 << 30
+    for nid in range(2):
+        p = mm.spawn(home_node=nid)
+        va = p.mmap(thp, "thp")
+        for off in range(0, thp, 2 << 20):
+            p.fault(va + off)
     q = mm.spawn(home_node=1)
     vb = q.mmap(1 << 30, "none")
     for off in range(0, 1 << 30, 4096):
@@ -46,9 +59,46 @@ def main() -> None:
     for i in range(GIB_PAGES):
         f.read(i)
     m = mm.metrics()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"after 4 GiB THP + 1 GiB 4K anon + 1 GiB page cache: RSS {rss_mib():,.0f} MiB, "
-          f"{m['page_table_pages']} page-table pages, peak {peak:,.0f} MiB")  # fmt: skip
+    out["populate_s"] = time.perf_counter() - t
+    out["populated"] = rss_mib()
+    out["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["page_table_pages"] = m["page_table_pages"]
+    return out
+
+
+def run_tree(tree: Path, gib: int, thp_share: float) -> dict[str, float]:
+    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); "
+            f"sys.path.insert(0, {str(HERE / 'benchmarks')!r}); import json, bench_mm_rss; "
+            f"print(json.dumps(bench_mm_rss.measure({gib}, {thp_share})))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tree, check=False)
+    if res.returncode:
+        sys.exit(f"{tree}: {res.stderr.strip().splitlines()[-1] if res.stderr else 'failed'}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("gib", nargs="*", type=int, default=[64, 256])
+    ap.add_argument("--thp-share", type=float, default=0.25)
+    ap.add_argument("--baseline", type=Path, help="another checkout to compare against")
+    args = ap.parse_args()
+    if any(g < 16 or g % 8 for g in args.gib):
+        ap.error("sizes must be multiples of 8 GiB, at least 16")
+    if not 0 <= args.thp_share <= 0.75:
+        ap.error("--thp-share must be within 0..0.75")
+    if args.baseline is not None and not (args.baseline / "mmcore").is_dir():
+        ap.error(f"--baseline {args.baseline}: not a checkout of the project")
+    trees = {"this": HERE} if args.baseline is None else {
+        "baseline": args.baseline.resolve(), "this": HERE}
+    for gib in args.gib:
+        for name, tree in trees.items():
+            r = run_tree(tree, gib, args.thp_share)
+            print(f"{gib:4d} GiB {name:8s} built in {r['build_s']:.1f} s: RSS "
+                  f"{r['built']:,.0f} MiB (bare {r['bare']:,.0f}); {args.thp_share:.0%} THP + "
+                  f"1 GiB 4K anon + 1 GiB page cache in {r['populate_s']:.1f} s: RSS "
+                  f"{r['populated']:,.0f} MiB, peak {r['peak']:,.0f} MiB, "
+                  f"{int(r['page_table_pages'])} page-table pages", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Physical memory: NUMA nodes, zones, frames and pageblocks.
 
-Per-frame state is a struct of compact arrays (bytearray / ``array``), never
-one Python object per page; numpy views over the same buffers serve bulk
-queries (metrics, invariants).  Frames of one node are contiguous; each node
+Per-frame state is a struct of compact arrays (numpy buffers committed by
+the OS page by page on first write, read and written through memoryviews),
+never one Python object per page; numpy views over the same buffers serve
+bulk queries (metrics, invariants, compaction scans).  Frames of one node are contiguous; each node
 has a NORMAL zone at its bottom and a MOVABLE zone at its top, their boundary
 a pageblock-aligned pfn that may move at run time.
 
@@ -14,7 +15,7 @@ spec instead of ACPI SLIT.
 
 from __future__ import annotations
 
-from array import array
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,35 +63,60 @@ class MachineSpec:
         return sum(n.pages for n in self.nodes)
 
 
+_FIELDS = (  # name, element type: what it holds
+    ("state", np.uint8),  # FrameState, meaningful at heads
+    ("order", np.uint8),  # block order, at heads
+    ("mt", np.uint8),  # allocation migratetype (ALLOC) / free list (BUDDY)
+    ("lru", np.uint8),  # 0: on no LRU list, else LRU list id + 1
+    ("ref", np.uint8),  # PG_referenced for page-cache pages
+    ("owner", np.int32),  # owner id, 0 when free
+    ("index", np.int64),  # vpn / file index / handle
+    ("nxt", np.int32),  # list links (buddy or LRU); pfns < 2**31 (MAX_FRAMES)
+    ("prv", np.int32),
+)
+MAX_FRAMES = 1 << 31  # 8 TiB: pfns and list links fit the int32 link arrays
+
+
+def lazy_zeros(n: int, dtype: type) -> np.ndarray:
+    """``n`` zeros in an anonymous mapping of 4 KiB pages, each committed on
+    its first write (``np.zeros`` asks for transparent huge pages, which
+    would commit 2 MiB around every block head written)."""
+    size = n * np.dtype(dtype).itemsize
+    return np.frombuffer(mmap.mmap(-1, max(size, 1)), dtype=dtype, count=n)
+
+
 class Frames:
-    """Struct-of-arrays per-frame state for ``n`` frames."""
+    """Struct-of-arrays per-frame state for ``n`` frames.
+
+    Each array is a zero-filled numpy buffer (:func:`lazy_zeros`: the OS
+    commits a page of it on its first write, so memory never touched -- tails
+    of free blocks, frames no allocation reached -- costs no resident memory) that
+    the MM core reads and writes element by element through a memoryview
+    (Python ints, as fast as a ``bytearray``); :meth:`view` gives the numpy
+    array itself for bulk queries.
+    """
 
     def __init__(self, n: int) -> None:
+        if n > MAX_FRAMES:
+            raise ValueError(f"{n} frames: at most {MAX_FRAMES} (list links are 32-bit)")
         self.n = n
-        self.state = bytearray(n)  # FrameState, meaningful at heads
-        self.order = bytearray(n)  # block order, at heads
-        self.mt = bytearray(n)  # allocation migratetype (ALLOC) / free list (BUDDY)
-        self.lru = bytearray(n)  # 0: on no LRU list, else LRU list id + 1
-        self.ref = bytearray(n)  # PG_referenced for page-cache pages
-        self.owner = array("i", bytes(4 * n))  # owner id, 0 when free
-        self.index = array("q", bytes(8 * n))  # vpn / file index / handle
-        self.nxt = array("i", bytes(4 * n))  # list links (buddy or LRU)
-        self.prv = array("i", bytes(4 * n))
+        self._arrays = {name: lazy_zeros(n, dtype) for name, dtype in _FIELDS}
+        mv = {name: memoryview(arr) for name, arr in self._arrays.items()}
+        self.state, self.order, self.mt = mv["state"], mv["order"], mv["mt"]
+        self.lru, self.ref, self.owner = mv["lru"], mv["ref"], mv["owner"]
+        self.index, self.nxt, self.prv = mv["index"], mv["nxt"], mv["prv"]
         npb = (n + PAGEBLOCK_PAGES - 1) >> PAGEBLOCK_ORDER
         self.pb_mt = bytearray([MT.MOVABLE]) * npb  # pageblock migratetype
         self.pb_zone = bytearray(npb)  # global zone id of each pageblock
 
     def view(self, name: str) -> np.ndarray:
-        """A zero-copy numpy view of one per-frame array."""
-        buf = getattr(self, name)
-        dtype = {"b": np.uint8, "i": np.int32, "q": np.int64}[getattr(buf, "typecode", "b")]
-        return np.frombuffer(buf, dtype=dtype)
+        """A zero-copy numpy view of one per-frame or per-pageblock array."""
+        arr = self._arrays.get(name)
+        return arr if arr is not None else np.frombuffer(getattr(self, name), dtype=np.uint8)
 
     def nbytes(self) -> int:
-        arrays = (self.state, self.order, self.mt, self.lru, self.ref, self.pb_mt, self.pb_zone)
-        return sum(len(a) for a in arrays) + sum(
-            a.itemsize * len(a) for a in (self.owner, self.index, self.nxt, self.prv)
-        )
+        """Bytes the arrays span (resident only where written)."""
+        return sum(a.nbytes for a in self._arrays.values()) + len(self.pb_mt) + len(self.pb_zone)
 
 
 class Zone:
