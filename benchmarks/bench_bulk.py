@@ -6,7 +6,7 @@ runs it).
     python benchmarks/bench_bulk.py [RUNS] [--baseline DIR] [--gib N]
 
 The machine: two nodes of N/2 GiB (a quarter of each movable); on each,
-N/8 GiB of THP, then two processes fault 512 MiB of 4 KiB pages in turn
+THP over all but 2 GiB, then two processes fault 512 MiB of 4 KiB pages in turn
 with an unmovable slab page after every 64 pairs, and one of them exits
 (every other page is free again).  Compaction runs with proactiveness 100
 (until a zone's fragmentation score is 5, or its scanners meet).  With
@@ -46,8 +46,9 @@ def measure(gib: int) -> dict[str, float | str]:
     mm.compaction.proactiveness = 100  # compact until the zone is unfragmented
     for nid in range(2):
         big = mm.spawn(home_node=nid)
-        vb = big.mmap(gib // 8 << 30, "thp")
-        for off in range(0, gib // 8 << 30, 2 << 20):
+        thp = (gib // 2 - 2) << 30  # all but 2 GiB of the node
+        vb = big.mmap(thp, "thp")
+        for off in range(0, thp, 2 << 20):
             big.fault(vb + off)
         a, b = mm.spawn(home_node=nid), mm.spawn(home_node=nid)
         va, vb = a.mmap(SMALL, "none"), b.mmap(SMALL, "none")

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from mmcore.constants import NR_ORDERS, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
 from mmcore.errors import OutOfMemoryError, PageTableError
 from mmcore.hooks.dispatch import HookTable, slot
+from mmcore.hooks.inplace import LifetimeContext, ReclaimContext, ZoneResizeContext
 from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
 from mmcore.invariants import check_all
 from mmcore.metrics import collect
@@ -167,6 +168,9 @@ class MM:
         _, _, self._pl32, self._pl64 = self._placement.views()
         self._hugepage = self.hooks.points["hugepage"]
         _, _, self._hp32, self._hp64 = self._hugepage.views()
+        self.reclaim.hook = ReclaimContext(self.hooks)
+        self.kernel.lifetime = LifetimeContext(self.hooks)
+        self._zone_resize = ZoneResizeContext(self.hooks)
         self._node_zones = [tuple(node.zones) for node in self.phys.nodes]
         self.pa.reclaim_cb = self.reclaim.direct
         self.pa.compact_cb = self.compaction.direct
@@ -364,7 +368,7 @@ class MM:
             w[0], w[1], normal.managed >> PAGEBLOCK_ORDER, movable.managed >> PAGEBLOCK_ORDER,
             normal.free_pages, movable.free_pages, MIN_NORMAL_PAGEBLOCKS, total - 1,
         )  # fmt: skip
-        delta = self.hooks.call("zone_resize", values)
+        delta = self._zone_resize.decide(*values)
         self.reclaim.window = [0, 0]
         return self.resize_zone(nid, delta) if delta else 0
 

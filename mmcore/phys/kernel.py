@@ -20,12 +20,15 @@ from mmcore.constants import MT, FrameState
 from mmcore.sources import KERNEL_OWNER, SOURCES, Source
 
 if TYPE_CHECKING:
+    from mmcore.hooks.inplace import LifetimeContext
     from mmcore.mm import MM
 
 LIFETIME_MT = (None, MT.RECLAIMABLE, MT.UNMOVABLE)  # lifetime class -> migratetype
 
 
 class KernelAllocs:
+    lifetime: LifetimeContext  # the lifetime hook's context writer, set by the MM core
+
     def __init__(self, mm: MM) -> None:
         self.mm = mm
         self.heap: list[tuple[int, int, int]] = []  # (expiry tick, seq, pfn)
@@ -40,7 +43,7 @@ class KernelAllocs:
     def alloc(self, source: Source, order: int, lifetime: int, site: int = 0, nid: int = 0) -> int:
         mm = self.mm
         info = SOURCES[source]
-        klass = mm.hooks.call("lifetime", (source, order, site, 0))
+        klass = self.lifetime.decide(source, order, site)
         mt = LIFETIME_MT[klass] if klass else info.mt
         self.seq += 1
         pfn = mm.pa.alloc(order, mt, KERNEL_OWNER[source], self.seq, nid, info.flags)

@@ -55,10 +55,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mmcore.constants import GFP_ZONE, MT, NR_ZONE_KINDS, PAGEBLOCK_ORDER, SWAP_CLUSTER_MAX
-from mmcore.hooks.specs import RECLAIM
 from mmcore.virt.lru import NR_LRU, LruList, lid_of
 
 if TYPE_CHECKING:
+    from mmcore.hooks.inplace import ReclaimContext
     from mmcore.mm import MM
 
 SCAN_FACTOR = 4  # pages scanned per page to reclaim, at most
@@ -68,10 +68,11 @@ TOP_ZONE = NR_ZONE_KINDS - 1
 DEF_PRIORITY = 12
 MAX_SWAPPINESS = 200
 SCAN_BALANCES = ("fixed", "cost")
-TARGET_OFF = RECLAIM.field_named("target_pid").offset
 
 
 class Reclaimer:
+    hook: ReclaimContext  # the reclaim hook's context writer, set by the MM core
+
     def __init__(self, mm: MM, swappiness: int = 60, balance: str = "fixed") -> None:
         self.mm = mm
         self.swappiness = swappiness
@@ -200,18 +201,16 @@ class Reclaimer:
         self.cost_pct = builtin
         procs = mm.procs
         largest = max(procs.values(), key=lambda p: p.rss_pages).pid if procs else 0
-        values = (
-            nr, aa, ia, af, if_, self.swappiness, len(procs), largest, 0, nid,
-            int(mt == MT.MOVABLE), mm.pa.free_pages_node(nid),
-        )  # fmt: skip
         try:
-            pct, ctx = hooks.decide("reclaim", values, default_args=(ia + aa, if_ + af))
+            decided = self.hook.decide(nr, aa, ia, af, if_, self.swappiness, len(procs), largest,
+                                       nid, int(mt == MT.MOVABLE), mm.pa.free_pages_node(nid))
+            if decided is None:  # the built-in policy decides (a fallback, counted)
+                decided = self.default_split(ia + aa, if_ + af), 0
         finally:
             self.cost_pct = -1
-        target = 0
-        if ctx is not None:
-            target = int.from_bytes(ctx[TARGET_OFF : TARGET_OFF + 4], "little")
-            if target and target not in procs:
+        pct, target = decided
+        if target:
+            if target not in procs:
                 # not a live process: the proposal fails validation, so the
                 # built-in policy decides and the hook counts a fallback
                 hooks.points["reclaim"].fallbacks += 1
