@@ -21,7 +21,7 @@ import numpy as np
 
 from mmcore.constants import PAGE_SHIFT, FrameState
 from mmcore.errors import InvariantError
-from mmcore.pagetables.pte import PTE_PRESENT, pte_order, pte_pfn
+from mmcore.pagetables.pte import PTE_PFN_MASK, PTE_PFN_SHIFT, PTE_PRESENT, pte_order
 from mmcore.sources import KERNEL_OWNER
 
 if TYPE_CHECKING:
@@ -34,18 +34,32 @@ def _fail(msg: str) -> None:
 
 
 def check_anon_frames(mm: MM, v: FrameView, pfns: np.ndarray) -> None:
-    """The anon frames among ``pfns`` (allocated heads) are mapped by their PTE."""
+    """The anon frames among ``pfns`` (allocated heads) are mapped by their PTE.
+
+    One page-table lookup per frame (the page tables have no bulk read); the
+    frames' owners, indices and orders are read in bulk and grouped by process.
+    """
     procs = mm.procs
     owner = v.owner[pfns]
-    sel = pfns[np.isin(owner, np.fromiter(procs, dtype=np.int64, count=len(procs)))]
-    fr = mm.frames
-    for pfn in sel.tolist():
-        proc = procs[fr.owner[pfn]]
-        va = fr.index[pfn] << PAGE_SHIFT
-        loc = proc.pt.get_pte(va)
-        e = mm.mem.read(loc) if loc is not None else 0
-        if not e & PTE_PRESENT or pte_pfn(e) != pfn or pte_order(e) != fr.order[pfn]:
-            _fail(f"pid {proc.pid}: va {va:#x} does not map its frame {pfn:#x}/{fr.order[pfn]}")
+    anon = np.isin(owner, np.fromiter(procs, dtype=np.int64, count=len(procs)))
+    sel, owner = pfns[anon], owner[anon]
+    by = np.argsort(owner, kind="stable")
+    sel, owner = sel[by], owner[by]
+    cuts = np.flatnonzero(np.diff(owner)) + 1
+    read, mask, shift = mm.mem.read, PTE_PFN_MASK, PTE_PFN_SHIFT
+    for group in np.split(np.arange(sel.size), cuts):
+        if not group.size:
+            continue
+        proc = procs[int(owner[group[0]])]
+        get_pte = proc.pt.get_pte
+        g = sel[group]
+        for pfn, vpn, order in zip(g.tolist(), v.index[g].tolist(), v.order[g].tolist(),
+                                   strict=True):
+            loc = get_pte(vpn << PAGE_SHIFT)
+            e = read(loc) if loc is not None else 0
+            if not e & PTE_PRESENT or (e & mask) >> shift != pfn or pte_order(e) != order:
+                _fail(f"pid {proc.pid}: va {vpn << PAGE_SHIFT:#x} does not map its frame "
+                      f"{pfn:#x}/{order}")
 
 
 def check_files(mm: MM, v: FrameView) -> None:
