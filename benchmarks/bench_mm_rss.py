@@ -85,8 +85,8 @@ def main() -> None:
     args = ap.parse_args()
     if any(g < 16 or g % 8 for g in args.gib):
         ap.error("sizes must be multiples of 8 GiB, at least 16")
-    if not 0 <= args.thp_share <= 0.75:
-        ap.error("--thp-share must be within 0..0.75")
+    if not 0 <= args.thp_share <= 0.9:
+        ap.error("--thp-share must be within 0..0.9 (room for the 4 KiB pages)")
     if args.baseline is not None and not (args.baseline / "mmcore").is_dir():
         ap.error(f"--baseline {args.baseline}: not a checkout of the project")
     trees = {"this": HERE} if args.baseline is None else {
