@@ -22,7 +22,7 @@ from mmcore.phys.fragmentation import (
     fragmentation_score_zone,
     unusable_free_index,
 )
-from mmcore.phys.physmem import Zone
+from mmcore.phys.physmem import Zone, pageblocks_covered
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
@@ -32,13 +32,8 @@ def unmovable_pageblocks(mm: MM) -> np.ndarray:
     """Boolean per pageblock: holds at least one non-movable allocated page."""
     fr = mm.frames
     st, mt, order = fr.view("state"), fr.view("mt"), fr.view("order")
-    out = np.zeros(len(fr.pb_mt), dtype=bool)
-    heads = np.nonzero((st == FrameState.ALLOC) & (mt != MT.MOVABLE))[0]
-    out[heads >> PAGEBLOCK_ORDER] = True
-    big = heads[order[heads] > PAGEBLOCK_ORDER]
-    for h in big.tolist():
-        out[h >> PAGEBLOCK_ORDER : (h + (1 << int(order[h]))) >> PAGEBLOCK_ORDER] = True
-    return out
+    heads = np.flatnonzero((st == FrameState.ALLOC) & (mt != MT.MOVABLE))
+    return pageblocks_covered(heads, order[heads], len(fr.pb_mt))
 
 
 def zone_metrics(mm: MM, z: Zone, unmov: np.ndarray) -> dict[str, Any]:

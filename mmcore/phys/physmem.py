@@ -119,6 +119,18 @@ class Frames:
         return sum(a.nbytes for a in self._arrays.values()) + len(self.pb_mt) + len(self.pb_zone)
 
 
+def pageblocks_covered(heads: np.ndarray, orders: np.ndarray, npb: int) -> np.ndarray:
+    """Boolean per pageblock of ``npb``: overlapped by one of the blocks at
+    ``heads`` (pfns relative to the first pageblock) of ``orders``."""
+    heads = heads.astype(np.int64)
+    first = heads >> PAGEBLOCK_ORDER
+    last = np.minimum((heads + (np.int64(1) << orders.astype(np.int64)) - 1) >> PAGEBLOCK_ORDER,
+                      npb - 1)
+    starts = np.bincount(first, minlength=npb + 1)
+    stops = np.bincount(last + 1, minlength=npb + 1)
+    return np.cumsum(starts[:npb] - stops[:npb]) > 0
+
+
 class Zone:
     """One zone: its pfn range, buddy free lists, pcp lists and watermarks.
 

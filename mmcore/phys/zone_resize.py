@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmcore.constants import MT, PAGEBLOCK_ORDER, PAGEBLOCK_PAGES, FrameState
+from mmcore.phys.physmem import pageblocks_covered
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
@@ -37,14 +38,8 @@ def pinned_pageblocks(mm: MM, lo: int, hi: int) -> np.ndarray:
     """Boolean per pageblock of [lo, hi): holds a non-movable allocation."""
     fr = mm.frames
     st, mt, order = fr.view("state"), fr.view("mt"), fr.view("order")
-    npb = (hi - lo) >> PAGEBLOCK_ORDER
-    pinned = np.zeros(npb, dtype=bool)
-    heads = np.nonzero((st[lo:hi] == FrameState.ALLOC) & (mt[lo:hi] != MT.MOVABLE))[0]
-    for h in heads.tolist():
-        first = h >> PAGEBLOCK_ORDER
-        last = (h + (1 << int(order[lo + h])) - 1) >> PAGEBLOCK_ORDER
-        pinned[first : min(last, npb - 1) + 1] = True
-    return pinned
+    heads = np.flatnonzero((st[lo:hi] == FrameState.ALLOC) & (mt[lo:hi] != MT.MOVABLE))
+    return pageblocks_covered(heads, order[lo:hi][heads], (hi - lo) >> PAGEBLOCK_ORDER)
 
 
 def drain_pageblocks(mm: MM, zone: Zone, lo: int, hi: int) -> None:

@@ -24,6 +24,7 @@ from mmcore.phys.compaction.zone import Compactor
 from mmcore.phys.fragmentation import fragmentation_score_wmark, fragmentation_score_zone
 from mmcore.phys.hugetlb import HUGETLB_OWNER
 from mmcore.phys.physmem import Zone
+from mmcore.phys.zone_resize import pinned_pageblocks
 from tests.mmcore.random_machines import random_mm
 
 SEEDS = range(4)
@@ -292,6 +293,20 @@ def test_unmovable_pageblocks_match_a_per_page_scan(seed):
         p += size
     got = unmovable_pageblocks(mm)
     assert want.any() and (got == want).all()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pinned_pageblocks_of_a_range_match_a_per_page_scan(seed):
+    mm = random_mm(seed)
+    fr = mm.frames
+    for z in mm.phys.zones:
+        lo, hi = z.start, z.end
+        want = [False] * ((hi - lo) >> PAGEBLOCK_ORDER)
+        for p in range(lo, hi):
+            if fr.state[p] == ALLOC and fr.mt[p] != MT.MOVABLE:
+                for q in range(p, min(p + (1 << fr.order[p]), hi)):
+                    want[(q - lo) >> PAGEBLOCK_ORDER] = True
+        assert pinned_pageblocks(mm, lo, hi).tolist() == want
 
 
 @pytest.mark.parametrize("seed", SEEDS)
