@@ -44,9 +44,9 @@ from mmcore.errors import PageTableError
 from mmcore.hooks.specs import MAX_PT_REGIONS, PT_LOOKUP
 from mmcore.pagetables.cwc import CuckooWalkCache, CwcConfig
 from mmcore.pagetables.loading import LINE, PtPrograms
-from mmcore.pagetables.lvm.recorder import RegionsRecorder
 from mmcore.pagetables.progpt import CTX, ProgramPageTable, PtDesign, run_hook
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
+from mmcore.pagetables.walkrec import WalkRecorder
 from mmcore.phys.region import Region
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class CuckooPageTable(ProgramPageTable):
                 ways.append(self.mm.regions.alloc(npages, self.nid))
             nbytes = ways[0].size
             engines = self.programs.engines(nbytes, self.engine_kind)
-            counter = RegionsRecorder(self.programs.for_region(nbytes)[PT_LOOKUP.name],
+            counter = WalkRecorder(self.programs.for_region(nbytes)[PT_LOOKUP.name],
                                       self.programs.helpers)
         except Exception:
             for r in ways:

@@ -52,10 +52,10 @@ from mmcore.pagetables.lvm.index import (
     RootModel,
     true_leaf,
 )
-from mmcore.pagetables.lvm.recorder import RegionsRecorder
 from mmcore.pagetables.lvm.space import Extents
 from mmcore.pagetables.progpt import CTX, PtDesign, PtStats, run_hook
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
+from mmcore.pagetables.walkrec import WalkRecorder
 from mmcore.phys.region import Region
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class LvmPageTable:
         """Fresh engines and recorder for regions of ``size`` bytes."""
         self.size = size
         self.engines = self.programs.engines(size, self.engine_kind)
-        self.recorder = RegionsRecorder(self.programs.for_region(size)[PT_LOOKUP.name],
+        self.recorder = WalkRecorder(self.programs.for_region(size)[PT_LOOKUP.name],
                                         self.programs.helpers)
         self.space = Extents(size)
 
