@@ -9,8 +9,7 @@ candidate buckets and remove; this module does what ECPT leaves to the OS:
   walk of cuckoo kicks (at most :data:`MAX_KICKS`) moves resident entries
   (a clustered entry with all its pages) to their other ways;
 * **elastic resizing**: when a size's table passes :data:`MAX_LOAD` (of
-  its entries), or
-  displacement fails, a new table with twice the buckets per way is made
+  its entries), or displacement fails, a new table with twice the buckets per way is made
   and the old one is moved into it :data:`MIGRATE_PER_INSERT` bucket rows
   (one bucket of every way) per insertion, behind the rehash pointer P
   that the programs read: lookups probe the old table's bucket only while
@@ -18,7 +17,7 @@ candidate buckets and remove; this module does what ECPT leaves to the OS:
   the buckets, started when an unmap leaves a size's table below
   :data:`MIN_LOAD` (never below its initial size), and carried on
   :data:`MIGRATE_PER_INSERT` rows per map or unmap;
-* the **cuckoo walk tables** (:mod:`mmcore.pagetables.cwc`), kept exact on
+* the **cuckoo walk tables** (:mod:`mmcore.pagetables.ecpt.cwc`), kept exact on
   every move, whose caches prune the ways a walk probes.
 
 Every way has its own region (``region``, ``region1``, ``region2`` of the
