@@ -16,6 +16,11 @@ gets its skip bit (``update_pageblock_skip``); the bits are reset
 when kswapd goes to sleep after scanners met in direct compaction
 (``compact_blockskip_flush``), and at once when kcompactd's scanners meet.
 
+Both scanners find their pages in a pageblock with numpy over the frame
+arrays (:mod:`~mmcore.phys.compaction.scan`), then isolate and migrate
+them one by one in pfn order, as a page-by-page walk would; ASYNC's
+chunk-wise give-up keeps that walk for pageblocks holding allocated pages.
+
 As Linux, compound pages (THP, 1 GiB) are skipped by the migrate scanner
 (``skip_isolation_on_order``: no request here is above pageblock order) and
 free blocks of pageblock order or more are not used as targets.
