@@ -89,11 +89,13 @@ class Frames:
     """Struct-of-arrays per-frame state for ``n`` frames.
 
     Each array is a zero-filled numpy buffer (:func:`lazy_zeros`: the OS
-    commits a page of it on its first write, so memory never touched -- tails
-    of free blocks, frames no allocation reached -- costs no resident memory) that
-    the MM core reads and writes element by element through a memoryview
-    (Python ints, as fast as a ``bytearray``); :meth:`view` gives the numpy
-    array itself for bulk queries.
+    commits a page of it on its first write, so memory never touched --
+    tails of free blocks, frames no allocation reached -- costs no resident
+    memory) that the MM core reads and writes element by element through a
+    memoryview (Python ints, about as fast as a ``bytearray``); :meth:`view`
+    gives the numpy array itself for bulk queries.  Widths: pfns (and so
+    the ``nxt``/``prv`` links) stay below ``MAX_FRAMES``, owner ids are
+    counters of owners created; ``index`` needs 64 bits (a vpn has 36).
     """
 
     def __init__(self, n: int) -> None:

@@ -35,11 +35,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from mmcore.constants import MT, NR_ORDERS, PAGEBLOCK_ORDER, PAGEBLOCK_PAGES, ZoneKind
 from mmcore.errors import InvariantError
-from mmcore.phys.buddy import ALLOC, BUDDY, TAIL
+from mmcore.phys.buddy import ALLOC, TAIL
 from mmcore.phys.compaction.control import (
     COMPACT_MAX_DEFER_SHIFT,
     EXTFRAG_THRESHOLD,
@@ -54,7 +52,7 @@ from mmcore.phys.compaction.control import (
 )
 from mmcore.phys.compaction.kcompactd import Kcompactd
 from mmcore.phys.compaction.migrate import migrate
-from mmcore.phys.compaction.scan import Candidates, walk_async
+from mmcore.phys.compaction.scan import Candidates, FreeTargets, walk_async
 from mmcore.phys.fragmentation import fragmentation_score_wmark, fragmentation_score_zone
 from mmcore.phys.physmem import Zone
 
@@ -155,22 +153,22 @@ class Compactor:
 
         st_v, ord_v, mt_v = fr.view("state"), fr.view("order"), fr.view("mt")
         cand = Candidates(st_v, ord_v, mt_v, z.start, z.end)
+        targets = FreeTargets(st_v, ord_v, tz.start, tz.end)
 
         def isolate_free() -> bool:
             nonlocal free_pfn
             floor = migrate_pfn if same else tz.start  # migrate_pfn: end of its block
             while free_pfn >= floor:
-                p, end = free_pfn, free_pfn + PAGEBLOCK_PAGES
+                p = free_pfn
                 pb = p >> PAGEBLOCK_ORDER
                 free_pfn -= PAGEBLOCK_PAGES
                 if use_skip and skip[pb]:
                     continue
                 if pb_mt[pb] != MT.MOVABLE and same:
                     continue  # suitable_migration_target
-                o = ord_v[p:end]
-                found = np.flatnonzero((st_v[p:end] == BUDDY) & (o < PAGEBLOCK_ORDER))
-                if found.size:
-                    for h, ho in zip((found + p).tolist(), o[found].tolist(), strict=True):
+                heads, orders = targets.block(p)
+                if heads:
+                    for h, ho in zip(heads, orders, strict=True):
                         pa._del(tz, h)
                         free_pages.extend(range(h, h + (1 << ho)))
                     return True
