@@ -54,6 +54,13 @@ class RadixPageTable:
         self.parent: dict[int, PteLoc] = {}
         self.walk_refs = 0
         self.last_walk: list[tuple[int, int]] = []
+        # Where the last lookup stopped (va, level, table, table frees then),
+        # so that map_page of that va goes on from there instead of walking
+        # again; and the PTE table of the 2 MiB region looked up last.  Both
+        # hold while no table page has been freed since (``frees``).
+        self.frees = 0
+        self.stop_va = self.stop_lvl = self.stop_t = self.stop_frees = -1
+        self.leaf_key = self.leaf_t = self.leaf_frees = -1
         self.root = self._new_table()
 
     def _new_table(self) -> int:
@@ -71,8 +78,12 @@ class RadixPageTable:
 
     def map_page(self, va: int, size_order: int = 0) -> PteLoc:
         leaf = LEAF_LEVEL[size_order]
-        bufs, t = self.bufs, self.root
-        for lvl in range(leaf):
+        bufs = self.bufs
+        if va == self.stop_va and self.stop_frees == self.frees and self.stop_lvl <= leaf:
+            lvl, t = self.stop_lvl, self.stop_t  # the fault's walk got this far
+        else:
+            lvl, t = 0, self.root
+        while lvl < leaf:
             off = ((va >> SHIFTS[lvl]) & 511) << 3
             e = U64.unpack_from(bufs[t], off)[0]
             if e == 0:
@@ -85,6 +96,7 @@ class RadixPageTable:
                 raise PageTableError(f"{va:#x}: already covered by a larger page")
             else:
                 t = (e >> PTE_PFN_SHIFT) & PFN_MASK
+            lvl += 1
         off = ((va >> SHIFTS[leaf]) & 511) << 3
         e = U64.unpack_from(bufs[t], off)[0]
         if e == 0:
@@ -92,6 +104,8 @@ class RadixPageTable:
             self.used[t] += 1
         elif not e & PTE_LEAF:
             raise PageTableError(f"{va:#x}: smaller pages are mapped under this entry")
+        if leaf == 3:
+            self.leaf_key, self.leaf_t, self.leaf_frees = va >> 21, t, self.frees
         return t, off
 
     def unmap_page(self, va: int) -> None:
@@ -106,6 +120,7 @@ class RadixPageTable:
             del self.bufs[t], self.used[t]
             self.mem.remove(t)
             self._free(t)
+            self.frees += 1
             if self.pwc is not None:
                 self.pwc.flush()
             U64.pack_into(self.bufs[parent], poff, 0)
@@ -113,10 +128,33 @@ class RadixPageTable:
             t = parent
 
     def get_pte(self, va: int, walk: bool = False) -> PteLoc | None:
+        if walk:
+            return self._walk(va)
+        bufs = self.bufs
+        if va >> 21 == self.leaf_key and self.leaf_frees == self.frees:
+            lvl, t = 3, self.leaf_t
+            off = ((va >> 12) & 511) << 3
+            e = U64.unpack_from(bufs[t], off)[0]
+        else:
+            lvl, t = 0, self.root
+            while True:
+                off = ((va >> SHIFTS[lvl]) & 511) << 3
+                e = U64.unpack_from(bufs[t], off)[0]
+                if lvl == 3 or e & PTE_LEAF or e == 0:
+                    break
+                t = (e >> PTE_PFN_SHIFT) & PFN_MASK
+                lvl += 1
+            if lvl == 3:
+                self.leaf_key, self.leaf_t, self.leaf_frees = va >> 21, t, self.frees
+        self.stop_va, self.stop_lvl, self.stop_t, self.stop_frees = va, lvl, t, self.frees
+        return (t, off) if e else None
+
+    def _walk(self, va: int) -> PteLoc | None:
+        """A hardware walk: through the PWC, counting its references."""
         bufs, t, lvl = self.bufs, self.root, 0
-        pwc = self.pwc if walk else None
+        pwc = self.pwc
         if pwc is not None:
-            lvl, t = pwc.lookup(va, self.root)
+            lvl, t = pwc.lookup(va, t)
         refs = 0
         trail = []
         while True:
@@ -130,9 +168,9 @@ class RadixPageTable:
             if pwc is not None:
                 pwc.fill(lvl, va, t)
             lvl += 1
-        if walk:
-            self.walk_refs += refs
-            self.last_walk = trail
+        self.walk_refs += refs
+        self.last_walk = trail
+        self.stop_va, self.stop_lvl, self.stop_t, self.stop_frees = va, lvl, t, self.frees
         return (t, off) if e else None
 
     def destroy(self) -> None:
@@ -143,3 +181,4 @@ class RadixPageTable:
         self.bufs.clear()
         self.used.clear()
         self.parent.clear()
+        self.frees += 1
