@@ -35,7 +35,6 @@ from mmcore.constants import (
 from mmcore.errors import PageTableError
 from mmcore.pagetables.pte import (
     PTE_ACCESSED,
-    PTE_LEAF,
     PTE_PFN_SHIFT,
     PTE_PRESENT,
     PTE_SWAP,
@@ -46,9 +45,10 @@ from mmcore.pagetables.pte import (
     pte_order,
     pte_pfn,
 )
+from mmcore.pagetables.radix import RadixPageTable
 from mmcore.pagetables.tlb import Tlb
-from mmcore.sources import Source
-from mmcore.virt.lru import NR_LRU, LruList, lid_of
+from mmcore.virt.lru import LruList, lid_of
+from mmcore.virt.populate import ANON_MT, INACTIVE_ANON, PTE_4K_NEW, populate
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
@@ -58,8 +58,6 @@ SIZE_ORDERS = (ORDER_4K, ORDER_2M, ORDER_1G)  # hook return value -> order
 THP_ENABLED = ("always", "madvise", "never")  # /sys/kernel/mm/transparent_hugepage/enabled
 THP_DEFRAG = ("always", "defer", "defer+madvise", "madvise", "never")  # .../defrag
 _DIRECT = AllocFlag.RECLAIM | AllocFlag.COMPACT
-_ANON_MT = int(MT.MOVABLE)  # anonymous pages' migratetype (SOURCES[Source.ANON].mt)
-_PTE_4K_NEW = PTE_PRESENT | PTE_LEAF | PTE_ACCESSED  # make_pte(0, ORDER_4K) | PTE_ACCESSED
 
 
 def thp_fault_flags(defrag: str, madvised: bool) -> int:
@@ -91,6 +89,7 @@ class Process:
     def __init__(self, mm: MM, pid: int, home_node: int, pt: PageTable, tlb: Tlb) -> None:
         self.mm, self.pid, self.owner_id, self.home_node = mm, pid, pid, home_node
         self.pt, self.tlb = pt, tlb
+        self.radix = isinstance(pt, RadixPageTable)  # offers entry() and map_pte()
         self.vmas: list[Vma] = []  # by start
         self.starts: list[int] = []  # their starts, for bisect
         self.last_vma: Vma | None = None  # the VMA find_vma found last
@@ -167,25 +166,31 @@ class Process:
 
         The process is ``MM.current`` meanwhile; if the OOM killer chose it
         during the fault, it exits when the fault returns (-1)."""
-        vma = self.find_vma(va)
-        loc = self.pt.get_pte(va) if vma is not None else None
-        e = self.mm.mem.read(loc) if loc is not None else 0
+        vma = self.last_vma
+        if vma is None or not vma.start <= va < vma.end:
+            vma = self.find_vma(va)
+            if vma is None:
+                return self._fault(va, None, 0)[0]
+        if self.radix:
+            e = self.pt.entry(va)
+        else:
+            loc = self.pt.get_pte(va)
+            e = self.mm.mem.read(loc) if loc is not None else 0
         if e & PTE_PRESENT:  # nothing to do (no fault is counted)
             return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << pte_order(e)) - 1))
-        if not e and vma is not None and vma.huge == "none":
+        if not e and vma.huge == "none":
             return self._fault_none_4k(va, vma)
-        return self._fault(va, vma, loc, e)[0]
+        return self._fault(va, vma, e)[0]
 
-    def _fault(self, va: int, vma: Vma | None, loc: PteLoc | None,
-               e: int) -> tuple[int, int]:
-        """:meth:`fault` given the VMA and what the page table holds for ``va``
-        (``loc``, None when nothing, and the entry ``e`` there), so a caller
-        that has just walked the table does not walk it again; returns the
-        pfn mapped at ``va`` or -1, and the PTE's value afterwards (0 when
-        the fault failed; a new PTE has PTE_ACCESSED)."""
+    def _fault(self, va: int, vma: Vma | None, e: int) -> tuple[int, int]:
+        """:meth:`fault` given the VMA and the entry ``e`` the page table
+        holds for ``va`` (0 when none), so a caller that has just walked the
+        table does not walk it again; returns the pfn mapped at ``va`` or -1,
+        and the PTE's value afterwards (0 when the fault failed; a new PTE
+        has PTE_ACCESSED)."""
         mm = self.mm
         prev, mm.current = mm.current, self
-        out = self._handle(va, vma, loc, e)
+        out = self._handle(va, vma, e)
         mm.current = prev
         if self.oom_victim:
             mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
@@ -207,14 +212,13 @@ class Process:
             return -1
         return pfn
 
-    def _handle(self, va: int, vma: Vma | None, loc: PteLoc | None,
-                e: int) -> tuple[int, int]:
+    def _handle(self, va: int, vma: Vma | None, e: int) -> tuple[int, int]:
         mm = self.mm
         st = mm.stats
         if vma is None:
             st.segv += 1
             return -1, 0
-        if loc is not None:
+        if e:
             order = pte_order(e)
             if e & PTE_PRESENT:
                 return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), e
@@ -226,7 +230,7 @@ class Process:
         allowed = self._allowed(vma, va)
         if allowed == 1:  # 4 KiB only: the hugepage hook is not asked
             pfn = self._fault_4k(va, vma)
-            return (pfn, (pfn << PTE_PFN_SHIFT) | _PTE_4K_NEW) if pfn >= 0 else (-1, 0)
+            return (pfn, (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW) if pfn >= 0 else (-1, 0)
         choice = mm.hook_hugepage(self, vma, va, allowed)
         for size in range(choice, -1, -1):
             if not allowed >> size & 1:
@@ -241,8 +245,7 @@ class Process:
             if order == ORDER_1G:  # hugetlbfs: from the pool, never the buddy at fault
                 pfn = mm.hugetlb.alloc_page(nid, self.owner_id, base >> PAGE_SHIFT)
             else:
-                pfn = mm.alloc(
-                    order, Source.ANON, self.owner_id, base >> PAGE_SHIFT, nid, flags)
+                pfn = mm.pa.alloc(order, ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, flags)
             if pfn >= 0:
                 if order:
                     st.huge_success[size] += 1
@@ -250,19 +253,22 @@ class Process:
         else:
             st.oom += 1
             return -1, 0
+        e = make_pte(pfn, order) | PTE_ACCESSED
         try:
-            loc = self.pt.map_page(base, order)
+            if self.radix:
+                self.pt.map_pte(base, order, e)
+            else:
+                mm.mem.write(self.pt.map_page(base, order), e)
         except PageTableError:
             mm.free(pfn)
             st.pt_failures += 1
             return -1, 0
-        e = make_pte(pfn, order) | PTE_ACCESSED
-        mm.mem.write(loc, e)
         self._account(base, order, +1)
         self.present[size] += 1
         if order < ORDER_1G:
-            mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_ANON))
-            mm.maybe_pin(pfn)
+            mm.lru.add_new(pfn, INACTIVE_ANON)
+            if mm.config.pin_rate:
+                mm.maybe_pin(pfn)
         return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), e
 
     def _fault_4k(self, va: int, vma: Vma) -> int:
@@ -273,22 +279,25 @@ class Process:
         mm = self.mm
         nid = mm.hook_placement(self, vma, ORDER_4K)
         base = va & -4096
-        pfn = mm.pa.alloc(0, _ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, ALLOC_DEFAULT)
+        pfn = mm.pa.alloc(0, ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, ALLOC_DEFAULT)
         if pfn < 0:
             mm.stats.oom += 1
             return -1
+        pte = (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW
         try:
-            loc = self.pt.map_page(base, ORDER_4K)
+            if self.radix:
+                self.pt.map_pte(base, ORDER_4K, pte)
+            else:
+                mm.mem.write(self.pt.map_page(base, ORDER_4K), pte)
         except PageTableError:
             mm.free(pfn)
             mm.stats.pt_failures += 1
             return -1
-        mm.mem.write(loc, (pfn << PTE_PFN_SHIFT) | _PTE_4K_NEW)
         k = base >> 21
         pmd = self.pmd_count
         pmd[k] = pmd.get(k, 0) + 1
         self.present[0] += 1
-        mm.lru.add(pfn, mm.phys.zone_of(pfn).nid * NR_LRU)  # its node's inactive anon list
+        mm.lru.add_new(pfn, INACTIVE_ANON)
         if mm.config.pin_rate:
             mm.maybe_pin(pfn)
         return pfn
@@ -416,12 +425,27 @@ class Process:
         pfn = self.tlb.lookup(va)
         if pfn >= 0:
             return pfn
-        mm, pt = self.mm, self.pt
+        return self.miss(va, self.walk(va))
+
+    def populate(self, va: int, n: int) -> int:
+        """:meth:`access` the ``n`` 4 KiB pages from ``va`` in turn, until
+        the process exits (OOM-killed in a fault); how many got a page
+        (:func:`mmcore.virt.populate.populate`: the same state as those
+        accesses, in one call)."""
+        return populate(self, va, n)
+
+    def walk(self, va: int) -> PteLoc | None:
+        """The hardware walk after a TLB miss at ``va``, counted in the stats."""
+        pt, st = self.pt, self.mm.stats
         before = pt.walk_refs
         loc = pt.get_pte(va, walk=True)
-        st = mm.stats
         st.walks += 1
         st.walk_refs += pt.walk_refs - before
+        return loc
+
+    def miss(self, va: int, loc: PteLoc | None) -> int:
+        """:meth:`access` after a TLB miss and the walk that gave ``loc``."""
+        mm = self.mm
         if loc is None:  # the fault takes the walk's result (the table goes on from there)
             vma = self.find_vma(va)
             if vma is not None and vma.huge == "none":
@@ -429,13 +453,13 @@ class Process:
                 if pfn >= 0:
                     self.tlb.fill(va, ORDER_4K, pfn)
                 return pfn
-            pfn, e = self._fault(va, vma, None, 0)
+            pfn, e = self._fault(va, vma, 0)
             if pfn < 0:
                 return -1
         else:
             e = mm.mem.read(loc)
             if not e & PTE_PRESENT:
-                pfn, e = self._fault(va, self.find_vma(va), loc, e)
+                pfn, e = self._fault(va, self.find_vma(va), e)
                 if pfn < 0:
                     return -1
             elif not e & PTE_ACCESSED:  # a new PTE has the bit already
