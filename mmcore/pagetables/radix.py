@@ -10,6 +10,13 @@ optional :class:`~mmcore.pagetables.tlb.PageWalkCache` skips the upper levels it
 each level depends on the one above it, so every reference is a step of
 its own (see :mod:`mmcore.pagetables.latency`).
 
+Besides the three operations of every table, ``entry(va)`` gives the value
+``get_pte`` would point at and ``map_pte(va, order, pte)`` maps and writes
+in one step.  A lookup leaves where it stopped (the level, its table), and
+``map_page`` of a va under that table goes on from there; the PTE table of
+the 2 MiB region looked up last is remembered.  Both are forgotten when a
+table page is freed.  Neither changes what a hardware walk costs.
+
 Differences from Linux: an empty table page is freed as soon as its last
 entry is unmapped (Linux frees page tables only in free_pgtables at munmap
 or exit), which keeps page-table memory exact for the metrics; the PWC is
