@@ -52,8 +52,8 @@ pass scanned (:mod:`mmcore.phys.slab`).
 
 Differences from Linux: no priorities (``DEF_PRIORITY`` is used where the
 split needs one, SCAN_EQUAL never happens), no per-memcg reclaim, kswapd
-runs synchronously at tick end rather than as a thread, with a fixed pass
-size and at most ``KSWAPD_MAX_PASSES`` passes, and without
+runs synchronously at tick end rather than as a thread, with at most
+``KSWAPD_MAX_PASSES`` passes and no priority loop, and without
 ``kswapd_failures`` or watermark boosting; skipped pages are not counted as
 scanned.
 """
@@ -369,16 +369,20 @@ class Reclaimer:
 
     def balance_pgdat(self, nid: int, order: int, classzone: int, mt: int) -> int:
         """``balance_pgdat``: reclaim for ``classzone`` until the node is
-        balanced for the order (or reclaim makes no progress).  Once a pass
+        balanced for the order (or reclaim makes no progress), each pass
+        asking for the eligible zones' high watermarks
+        (``kswapd_shrink_node``).  Once a pass
         has reclaimed ``compact_gap(order)`` pages the order drops to 0, as
         ``kswapd_shrink_node`` does: the rest is compaction's job; so it does
 when a pass reclaims nothing.  Returns
         the order the node was finally balanced for (``reclaim_order``)."""
         sc_order, reclaimed = order, 0
+        nr = sum(max(z.wmark_high, SWAP_CLUSTER_MAX)  # kswapd_shrink_node's nr_to_reclaim
+                 for z in self.mm.phys.nodes[nid].zones if z.managed and z.kind <= classzone)
         for _ in range(KSWAPD_MAX_PASSES):
             if self.pgdat_balanced(nid, classzone, sc_order):
                 break
-            got = self.shrink_node(nid, SWAP_CLUSTER_MAX * 4, mt, classzone)
+            got = self.shrink_node(nid, nr, mt, classzone)
             reclaimed += got
             if sc_order and (reclaimed >= compact_gap(sc_order) or not got):
                 # no progress either: Linux retries until the node is
