@@ -13,7 +13,9 @@ comes from seeded streams, :mod:`mmcore.scenario.workload`):
 Kernel memory comes from slab objects with Pareto lifetimes (a few live
 for most of the uptime and pin their slab pages wherever they landed),
 network buffers and page-table-like pages; reclaim balances anon and file
-as ``get_scan_count`` does.
+as ``get_scan_count`` does; a THP fault that finds no free 2 MiB block wakes
+kswapd and kcompactd (THP ``defrag = defer+madvise``, as
+``programs/contiguitas.toml``).
 * ``contiguitas``: the same memory with the unmovable region (the normal
   zone, 10 % of the node at boot) resized by ``contiguitas_resize.s``.
 
@@ -138,7 +140,7 @@ def server_scenario(s: Server, variant: str) -> dict[str, Any]:
         "name": f"server{s.index}-{s.mix}", "seed": s.seed, "duration": s.uptime,
         "sample_every": s.uptime, "phases": _phases(s.mix, s.uptime),
         "mm": {"compaction_proactiveness": 20, "kcompactd_interval": 25,
-               "scan_balance": "cost"},
+               "scan_balance": "cost", "thp": {"defrag": "defer+madvise"}},
     }
     if variant == "contiguitas":
         movable = int(NODE_MEMORY * (1 - REGION_SHARE)) & -(2 << 20)
