@@ -691,7 +691,7 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "mm.scan_balance": ("-", "the built-in anon/file split: cost (get_scan_count: "
                         "cache_trim_mode, then cost-proportional with swappiness; "
                         "workingset refaults) or fixed (swappiness / 200 of a pass from "
-                        "anon, the split before get_scan_count was modelled)", "cost"),
+                        "anon, the split before get_scan_count was modelled)"),
     "mm.check_interval": ("ticks", "with --check, a full invariant check every this many "
                           "ticks (and after the last); the ticks between check what they "
                           "touched"),
