@@ -75,9 +75,25 @@ def static_region(scenario: str, engine: str | None) -> dict:
     return Runner(replace(sc, attach=keep), engine=engine).run()
 
 
+# the background reclaim and compaction behind the 2 MiB figures
+BACKGROUND_ROWS = (
+    ("kswapd runs (woken for order > 0)",
+     lambda m: f"{m['reclaim']['kswapd_runs']:,} ({m['reclaim']['kswapd_high_order_runs']:,})",
+     None, False),
+    ("kcompactd wakeups / runs",
+     lambda m: f"{sum(m['kcompactd']['wakeups']):,} / {sum(m['kcompactd']['runs']):,}",
+     None, False),
+    ("slab objects live / pages at the end",
+     lambda m: f"{m['slab']['objects']:,} / {m['slab']['pages']:,}" if "slab" in m else None,
+     None, False),
+)
+
+
 def fmt(v: object, percent: bool) -> str:
     if v is None:
         return "-"
+    if isinstance(v, str):
+        return v
     if percent:
         return f"{100 * v:.1f}%"
     return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"
@@ -89,7 +105,7 @@ def totals(cmp: dict, static: dict) -> Table:
     for col in ("metric", "built-in", "Contiguitas", "region, no resize"):
         t.add_column(col, justify="left" if col == "metric" else "right")
     runs = (cmp["baseline"]["metrics"], cmp["programs"]["metrics"], static["metrics"])
-    for label, get, _better, percent in COMPARE_ROWS:
+    for label, get, _better, percent in COMPARE_ROWS + BACKGROUND_ROWS:
         values = [get(m) for m in runs]
         if any(v is not None for v in values):
             t.add_row(label, *(fmt(v, percent) for v in values))
