@@ -371,11 +371,11 @@ class Reclaimer:
         """``balance_pgdat``: reclaim for ``classzone`` until the node is
         balanced for the order (or reclaim makes no progress), each pass
         asking for the eligible zones' high watermarks
-        (``kswapd_shrink_node``).  Once a pass
-        has reclaimed ``compact_gap(order)`` pages the order drops to 0, as
-        ``kswapd_shrink_node`` does: the rest is compaction's job; so it does
-when a pass reclaims nothing.  Returns
-        the order the node was finally balanced for (``reclaim_order``)."""
+        (``kswapd_shrink_node``).  Once the passes have reclaimed
+        ``compact_gap(order)`` pages the order drops to 0, as
+        ``kswapd_shrink_node`` does: the rest is compaction's job; so it
+        does when a pass reclaims nothing.  Returns the order the node was
+        finally balanced for (``reclaim_order``)."""
         sc_order, reclaimed = order, 0
         nr = sum(max(z.wmark_high, SWAP_CLUSTER_MAX)  # kswapd_shrink_node's nr_to_reclaim
                  for z in self.mm.phys.nodes[nid].zones if z.managed and z.kind <= classzone)
