@@ -15,7 +15,7 @@ from bpfvm.load import load
 from mmcore.constants import MT
 from mmcore.hooks.host import MmEnv, policy_helpers
 from mmcore.hooks.specs import HOOKS
-from mmcore.mm import MM
+from mmcore.mm import MM, MMConfig
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 from mmcore.sources import Source
 from mmcore.virt.process import Process
@@ -59,7 +59,8 @@ def _state(mm: MM) -> dict[str, Any]:
 
 
 def _run(engine: str | None, touch: Callable[[Process, int, int], int]) -> tuple[list, dict]:
-    mm = MM(MachineSpec((NodeSpec(8192, 2048), NodeSpec(8192))))
+    # most anonymous pages pinned (reclaim keeps them): the OOM killer ends a process
+    mm = MM(MachineSpec((NodeSpec(8192, 2048), NodeSpec(8192))), MMConfig(pin_rate=0.7))
     if engine:
         _attach(mm, engine)
     for i in range(300):  # unmovable pages scattered: later allocations fall back
@@ -74,7 +75,7 @@ def _run(engine: str | None, touch: Callable[[Process, int, int], int]) -> tuple
             huge = "thp" if (i + round_) % 3 == 0 else "none"
             va = p.mmap(1100 << 12, huge, hint=1000)
             got.append(touch(p, va + 4096, 1099))
-            if areas[p]:  # present pages, TLB hits and swapped-out pages
+            if areas[p] and p.alive:  # present pages, TLB hits and swapped-out pages
                 got.append(touch(p, areas[p][round_ % len(areas[p])], 1100))
             areas[p].append(va)
             mm.tick += 1
