@@ -205,15 +205,16 @@ def _by_pc(res: Fixpoint, code: Code) -> dict[int, tuple[Val, ...]]:
 
 def _facts(res: Fixpoint, code: Code, loops: list[LoopVerdict], bound: Bound) -> Facts:
     facts = Facts(regs=_by_pc(res, code), max_insns=bound.total)
-    for (_chain, pc), st in res.states.items():
+    for (_chain, pc), group in res.sets.items():  # each state kept apart: its object
         spec = code.specs[pc]
         if spec is None or spec.kind not in _MEMORY:
             continue
         insn = code.insns[pc]
-        base = st.reg(insn.src if spec.kind is _LDX else insn.dst)
-        kind = base.obj.kind if base.obj is not None else "?"
-        old = facts.memory.get(pc)
-        facts.memory[pc] = kind if old in (None, kind) else "mixed"
+        for st in group:
+            base = st.reg(insn.src if spec.kind is _LDX else insn.dst)
+            kind = base.obj.kind if base.obj is not None else "?"
+            old = facts.memory.get(pc)
+            facts.memory[pc] = kind if old in (None, kind) else "mixed"
     for lv in loops:  # the largest trip bound over the call chains
         old_loop = facts.loops.get(lv.head)
         if old_loop is None or (old_loop[1] or 0) < (lv.trips or 0):
