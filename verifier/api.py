@@ -119,6 +119,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     diags.sort(key=lambda d: d.pc)
     facts = _facts(res, code, loops, bound) if not diags and bound is not None else None
     stats = {"insns": len(insns), "visits": res.visits, "nodes": len(res.states),
+             "states": sum(len(group) for group in res.sets.values()),
              "loops": {lv.head: lv.reason for lv in loops},
              "max_insns": bound.total if bound is not None else None,
              "seconds": round(time.perf_counter() - t0, 6)}
