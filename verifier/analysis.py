@@ -28,7 +28,7 @@ from verifier.checks import Problem
 from verifier.domains.state import State
 from verifier.env import Env
 from verifier.liveness import split_points
-from verifier.partition import Router, fold
+from verifier.partition import MAX_STATES, Router, fold
 from verifier.transfer import TRANSFER
 
 WIDEN_DELAY = 2  # joins at a loop head before widening starts
@@ -214,6 +214,8 @@ class Analyzer:
         points, route = self.router.points, self.router.route
         env.chain = ()
         visits = res.visits
+        # at most one visit per instruction, or per state kept apart where there are join points
+        most = len(code.order) * (MAX_STATES if any(p is not None for p in points) else 1)
         reached: dict[int, list[int]] = {0: [0]}  # pc -> its partitions reached so far
         for pc in code.order:  # every instruction (a program with an unreachable one is
             # rejected before the analysis)
@@ -237,7 +239,7 @@ class Analyzer:
                     return
                 visits += 1
                 if progress is not None and not visits % PROGRESS_VISITS:
-                    progress(visits, len(code.order))  # one visit per instruction
+                    progress(visits, most)
                 checker.pc = pc
                 checker.problems = []
                 env.part = part

@@ -62,8 +62,9 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     ``insn_limit`` the instructions one run of an accepted program may
     execute (by default an engine's default instruction budget);
     ``formatter`` shows an instruction in diagnostics and the log;
-    ``progress(visits, bound)`` follows a long analysis (``bound``: the
-    instruction count of a program without loops or calls, else ``budget``)."""
+    ``progress(visits, bound)`` follows a long analysis (``bound``: for a
+    program without loops or calls, its instruction count, times the
+    states kept apart per pc if it has join points; else ``budget``)."""
     t0 = time.perf_counter()
     insns = program.insns
 
