@@ -21,7 +21,7 @@ of every partition.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from verifier.checks import Problem
@@ -33,6 +33,7 @@ from verifier.transfer import TRANSFER
 
 WIDEN_DELAY = 2  # joins at a loop head before widening starts
 NARROW_PASSES = 2  # descending updates allowed per loop head
+CROSS_RESTARTS = 8  # widening delays restarted by another state's iteration, per node
 PROGRESS_VISITS = 8192  # instruction visits between two calls of a progress callback
 
 Key = tuple[tuple[int, ...], int]  # (call sites, pc)
@@ -44,10 +45,10 @@ ENTRY: Node = ((), -1, 0)  # the pseudo-predecessor of pc 0
 class Fixpoint:
     """The analysis's result per (call chain, pc): ``states`` the union of
     the states kept apart there, ``sets`` those states (by partition),
-    ``problems`` what any of them violates, ``contrib`` what each
-    predecessor sent."""
+    ``problems`` what any of them violates, ``contrib`` (at loop heads)
+    what each predecessor sent."""
 
-    states: dict[Key, State] = field(default_factory=dict)
+    states: Mapping[Key, State] = field(default_factory=dict)
     problems: dict[Key, list[Problem]] = field(default_factory=dict)
     contrib: dict[Key, dict[Key, State]] = field(default_factory=dict)
     sets: dict[Key, list[State]] = field(default_factory=dict)
@@ -76,6 +77,7 @@ class Analyzer:
         self.heads = set(env.code.loops)
         self.joins: dict[Node, int] = {}
         self.narrowed: dict[Node, int] = {}
+        self.restarts: dict[Node, int] = {}
         self.queue: list[tuple[tuple, Node]] = []
         self.queued: set[Node] = set()
         self.narrowing = False
@@ -109,7 +111,7 @@ class Analyzer:
     def _result(self) -> Fixpoint:
         res, nodes = self.res, self.nodes
         res.states, res.sets, res.problems, res.contrib = fold(
-            nodes.states, nodes.problems, nodes.contrib)
+            nodes.states, nodes.problems, nodes.contrib, self.heads)
         return res
 
     def _loop(self) -> None:
@@ -299,11 +301,19 @@ class Analyzer:
         if prev is not None and prev == state:
             return
         contrib[src] = state
-        if dst in self.joins and not (src[0] == dst[0]
-                                      and src[1] in self.env.code.loops[dst[1]].back):
-            # the loop is entered with a new state: its widening delay starts
-            # over, so that what only the entry changed is joined, not widened
-            self.joins[dst] = 0
+        if dst in self.joins:
+            if not (src[0] == dst[0] and src[1] in self.env.code.loops[dst[1]].back):
+                # the loop is entered with a new state: its widening delay starts
+                # over, so that what only the entry changed is joined, not widened
+                self.joins[dst] = 0
+            elif src[2] != dst[2]:
+                # an iteration that began in another of the head's states: for this
+                # one it is an entry too (a bounded number of times, so that states
+                # feeding each other still reach their widening)
+                n = self.restarts.get(dst, 0)
+                if n < CROSS_RESTARTS:
+                    self.restarts[dst] = n + 1
+                    self.joins[dst] = 0
         self._recompute(dst)
 
     def _recompute(self, node: Node) -> None:

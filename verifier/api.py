@@ -195,13 +195,14 @@ def _problems(res: Fixpoint) -> list[Problem]:
 
 
 def _by_pc(res: Fixpoint, code: Code) -> dict[int, tuple[Val, ...]]:
-    if len(code.entries) == 1:  # one context per pc: nothing to join
-        return {pc: st.frames[-1].regs for (_chain, pc), st in res.states.items()}
+    """The registers at each pc: joined over the call contexts and the
+    states kept apart there."""
     regs: dict[int, tuple[Val, ...]] = {}
-    for (_chain, pc), st in res.states.items():
-        old = regs.get(pc)
-        regs[pc] = st.regs if old is None else tuple(
-            a.join(b) for a, b in zip(old, st.regs, strict=True))
+    for (_chain, pc), group in res.sets.items():
+        for st in group:
+            old = regs.get(pc)
+            regs[pc] = st.regs if old is None else tuple(
+                [a.join(b) for a, b in zip(old, st.regs, strict=True)])
     return regs
 
 

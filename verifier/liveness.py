@@ -56,16 +56,24 @@ def _uses(kind: isa.Kind, dst: int, src: int, src_reg: bool) -> tuple[int, int]:
     return 0, 0  # JA
 
 
+_USES: dict[tuple, tuple[int, int]] = {}  # (kind, dst, src, src_reg) -> _uses(...)
+
+
 def live_in(code: Code) -> list[int]:
     """For each pc, the mask of registers live on entry (0 where unreached)."""
     n = len(code.insns)
     gen = [0] * n
     kill = [0] * n
+    specs, insns, known = code.specs, code.insns, _USES
     for pc in code.order:
-        spec = code.specs[pc]
+        spec = specs[pc]
         if spec is not None:
-            insn = code.insns[pc]
-            gen[pc], kill[pc] = _uses(spec.kind, insn.dst, insn.src, spec.src_reg)
+            _op, dst, src, _off, _imm = insns[pc]
+            k = (spec.kind, dst, src, spec.src_reg)
+            got = known.get(k)
+            if got is None:
+                got = known[k] = _uses(*k)
+            gen[pc], kill[pc] = got
     live = [0] * n
     succ = code.succ
     todo = list(code.order)  # backwards, by rank: one pass without loops

@@ -15,10 +15,12 @@ analysis's fixpoint does not oscillate between partitions.
 
 :func:`fold` gives the result per (call chain, pc): the union (join) of
 the partitions' states, the set itself, the problems found in any of
-them, and the states each predecessor sent.
+them, and the states each predecessor sent to a loop head.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
 
 from verifier.domains.state import State
 from verifier.domains.values import K_PTR
@@ -77,35 +79,69 @@ class Router:
         return (chain, pc, MAX_STATES - 1)
 
 
+class Union(Mapping):
+    """(call chain, pc) -> the join of the states kept apart there, joined
+    on first read (many readers need only the keys)."""
+
+    def __init__(self, sets: dict[Key, list[State]]) -> None:
+        self.sets = sets
+        self.joined: dict[Key, State] = {}
+
+    def __getitem__(self, key: Key) -> State:
+        got = self.joined.get(key)
+        if got is None:
+            group = self.sets[key]
+            got = group[0]
+            for st in group[1:]:
+                got = got.join(st)
+            self.joined[key] = got
+        return got
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self.sets)
+
+    def __len__(self) -> int:
+        return len(self.sets)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.sets
+
+
 def fold(states: dict[Node, State], problems: dict[Node, list],
-         contrib: dict[Node, dict[Node, State]]) -> tuple[
-             dict[Key, State], dict[Key, list[State]], dict[Key, list],
+         contrib: dict[Node, dict[Node, State]], heads: set[int] | dict) -> tuple[
+             Union, dict[Key, list[State]], dict[Key, list],
              dict[Key, dict[Key, State]]]:
     """Per (call chain, pc): the union, the set (by partition), the
-    problems of every partition, and each predecessor's contribution
-    (joined over the partitions that sent and received it)."""
+    problems of every partition, and, at loop ``heads``, each
+    predecessor's contribution (joined over the partitions that sent and
+    received it)."""
+    parts: dict[Key, list[int]] = {}
+    for chain, pc, q in states:
+        key = (chain, pc)
+        got = parts.get(key)
+        if got is None:
+            parts[key] = [q]
+        else:
+            got.append(q)
     sets: dict[Key, list[State]] = {}
-    for (chain, pc, _q), st in sorted(states.items(), key=_order):
-        sets.setdefault((chain, pc), []).append(st)
-    union: dict[Key, State] = {}
-    for key, group in sets.items():
-        u = group[0]
-        for st in group[1:]:
-            u = u.join(st)
-        union[key] = u
     found: dict[Key, list] = {}
-    for (chain, pc, _q), ps in sorted(problems.items(), key=_order):
-        if (chain, pc, _q) in states:
-            found.setdefault((chain, pc), []).extend(ps)
+    for key, qs in parts.items():
+        chain, pc = key
+        if len(qs) == 1:
+            node = (chain, pc, qs[0])
+            sets[key] = [states[node]]
+            found[key] = problems.get(node, [])
+            continue
+        qs.sort()
+        sets[key] = [states[(chain, pc, q)] for q in qs]
+        found[key] = [p for q in qs for p in problems.get((chain, pc, q), [])]
     sent: dict[Key, dict[Key, State]] = {}
-    for (chain, pc, _q), srcs in sorted(contrib.items(), key=_order):
-        into = sent.setdefault((chain, pc), {})
-        for (c, p, _r), st in srcs.items():
-            prev = into.get((c, p))
-            into[(c, p)] = st if prev is None else prev.join(st)
-    return union, sets, found, sent
-
-
-def _order(item: tuple) -> tuple:
-    (chain, pc, q) = item[0]
-    return (chain, pc, q)
+    for key, qs in parts.items():
+        if key[1] not in heads:
+            continue
+        into = sent[key] = {}
+        for q in qs:
+            for (c, p, _r), st in contrib.get((key[0], key[1], q), {}).items():
+                prev = into.get((c, p))
+                into[(c, p)] = st if prev is None else prev.join(st)
+    return Union(sets), sets, found, sent
