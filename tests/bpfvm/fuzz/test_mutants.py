@@ -282,8 +282,8 @@ def kept_apart_unchecked(mp: pytest.MonkeyPatch) -> None:
     """Of the states kept apart at a pc, only the first is checked: what the
     others violate is dropped."""
     def make(orig: Callable) -> Callable:
-        return lambda states, problems, contrib: orig(
-            states, {n: ps for n, ps in problems.items() if n[2] == 0}, contrib)
+        return lambda states, problems, *rest: orig(
+            states, {n: ps for n, ps in problems.items() if n[2] == 0}, *rest)
     _wrap(mp, analysis, "fold", make)
 
 
