@@ -111,7 +111,7 @@ class Analyzer:
     def _result(self) -> Fixpoint:
         res, nodes = self.res, self.nodes
         res.states, res.sets, res.problems, res.contrib = fold(
-            nodes.states, nodes.problems, nodes.contrib, self.heads)
+            nodes.states, nodes.problems, nodes.contrib, self.heads, self.router.split)
         return res
 
     def _loop(self) -> None:
@@ -255,7 +255,8 @@ class Analyzer:
                 else:
                     joined: dict[Node, State] = {}
                     for _kind, target, out in edges:
-                        succ = route((), target, part, out, states)
+                        succ = ((), target, part) if points[target] is None else \
+                            route((), target, part, out, states)
                         prev = joined.get(succ)
                         joined[succ] = out if prev is None else prev.join(out)
                     outs = tuple(joined.items())

@@ -101,18 +101,29 @@ def split_points(code: Code) -> list[tuple[int, ...] | None]:
     for e in code.entries:
         if 0 <= e < n:
             preds[e] += 1  # entered from outside its function
+    succ = code.succ
     for pc in code.order:
-        for t in set(code.succ[pc]):
+        for t in succ[pc]:  # a conditional jump to the next pc has one successor
             preds[t] += 1
-        spec = code.specs[pc]
-        if spec is not None and spec.kind is _K.CALL_LOCAL and pc + 1 < n:
-            preds[pc + 1] += 1  # the callee's exits meet here
+    if len(code.entries) > 1:
+        specs, call = code.specs, _K.CALL_LOCAL
+        for pc in code.order:
+            spec = specs[pc]
+            if spec is not None and spec.kind is call and pc + 1 < n:
+                preds[pc + 1] += 1  # the callee's exits meet here
     points: list[tuple[int, ...] | None] = [None] * n
-    if not any(p > 1 for p in preds):
+    if max(preds, default=0) < 2:
         return points
     live = live_in(code)
+    regs = _REGS
     for pc in code.order:
         if preds[pc] > 1:
             mask = live[pc]
-            points[pc] = tuple(r for r in range(NREGS) if mask >> r & 1)
+            got = regs.get(mask)
+            if got is None:
+                got = regs[mask] = tuple(r for r in range(NREGS) if mask >> r & 1)
+            points[pc] = got
     return points
+
+
+_REGS: dict[int, tuple[int, ...]] = {}  # a mask of registers -> their numbers

@@ -49,6 +49,7 @@ class Router:
         self.points = points
         self.routes: dict[Key, dict[tuple, int]] = {}
         self.count: dict[Key, int] = {}
+        self.split = False  # some node has a partition other than 0
 
     def route(self, chain: Chain, pc: int, part: int, state: State,
               states: dict[Node, State]) -> Node:
@@ -71,6 +72,7 @@ class Router:
             if old is not None and old.join(state) == old:
                 table[sig] = q
                 return (chain, pc, q)
+        self.split = True
         if n < MAX_STATES:
             self.count[key] = n + 1
             table[sig] = n
@@ -108,13 +110,20 @@ class Union(Mapping):
 
 
 def fold(states: dict[Node, State], problems: dict[Node, list],
-         contrib: dict[Node, dict[Node, State]], heads: set[int] | dict) -> tuple[
+         contrib: dict[Node, dict[Node, State]], heads: set[int] | dict,
+         split: bool = True) -> tuple[
              Union, dict[Key, list[State]], dict[Key, list],
              dict[Key, dict[Key, State]]]:
     """Per (call chain, pc): the union, the set (by partition), the
     problems of every partition, and, at loop ``heads``, each
     predecessor's contribution (joined over the partitions that sent and
-    received it)."""
+    received it).  ``split`` False: every node is partition 0."""
+    if not split:  # one state per (call chain, pc): nothing to group or join
+        sets = {(c, p): [st] for (c, p, _q), st in states.items()}
+        found = {(c, p): ps for (c, p, _q), ps in problems.items()}
+        sent = {(c, p): {(sc, sp): st for (sc, sp, _r), st in srcs.items()}
+                for (c, p, _q), srcs in contrib.items() if p in heads}
+        return Union(sets), sets, found, sent
     parts: dict[Key, list[int]] = {}
     for chain, pc, q in states:
         key = (chain, pc)
