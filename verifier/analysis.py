@@ -73,7 +73,7 @@ class Analyzer:
         self.progress = progress  # (visits, of at most), every PROGRESS_VISITS visits
         self.res = Fixpoint()
         self.nodes = _Nodes()
-        self.router = Router(split_points(env.code))
+        self.router = Router(split_points(env.code, env.helpers))
         self.heads = set(env.code.loops)
         self.joins: dict[Node, int] = {}
         self.narrowed: dict[Node, int] = {}

@@ -7,13 +7,14 @@ also a jump target, or the pc after a local call, where a callee's exits
 meet) apart when they differ in the kind of a live register: a pointer on
 one path and a scalar on another, for instance.  Elsewhere a state keeps
 the partition of its predecessor.  Liveness here is an over-approximation
-(a helper call reads r1-r5, an atomic operation r0): it only decides
+(an unknown helper reads r1-r5, an atomic operation r0): it only decides
 which states are kept apart, never what is safe.
 """
 
 from __future__ import annotations
 
 from bpfvm import isa
+from bpfvm.helpers import HelperTable
 from verifier.cfg import Code
 
 ARGS = 0b111110  # r1-r5
@@ -37,7 +38,7 @@ def _uses(kind: isa.Kind, dst: int, src: int, src_reg: bool) -> tuple[int, int]:
         return s, d
     if kind is _K.JCOND:
         return d | s, 0
-    if kind in (_K.CALL, _K.CALL_LOCAL):
+    if kind is _K.CALL_LOCAL:
         return ARGS, CLOBBERED
     if kind is _K.CALLX:
         return ARGS | d, CLOBBERED
@@ -49,7 +50,9 @@ def _uses(kind: isa.Kind, dst: int, src: int, src_reg: bool) -> tuple[int, int]:
         return 1 << src, d
     if kind is _K.ST:
         return d, 0
-    if kind in (_K.STX, _K.ATOMIC):
+    if kind is _K.STX:
+        return d | (1 << src), 0
+    if kind is _K.ATOMIC:  # cmpxchg compares with r0
         return d | (1 << src) | R0, 0
     if kind in (_K.LDABS, _K.LDIND):
         return R6 | (1 << src), R0
@@ -59,8 +62,9 @@ def _uses(kind: isa.Kind, dst: int, src: int, src_reg: bool) -> tuple[int, int]:
 _USES: dict[tuple, tuple[int, int]] = {}  # (kind, dst, src, src_reg) -> _uses(...)
 
 
-def live_in(code: Code) -> list[int]:
-    """For each pc, the mask of registers live on entry (0 where unreached)."""
+def live_in(code: Code, helpers: HelperTable | None = None) -> list[int]:
+    """For each pc, the mask of registers live on entry (0 where unreached).
+    A helper call reads its arguments (``helpers`` given; else r1-r5)."""
     n = len(code.insns)
     gen = [0] * n
     kill = [0] * n
@@ -68,11 +72,15 @@ def live_in(code: Code) -> list[int]:
     for pc in code.order:
         spec = specs[pc]
         if spec is not None:
-            _op, dst, src, _off, _imm = insns[pc]
+            _op, dst, src, _off, imm = insns[pc]
             k = (spec.kind, dst, src, spec.src_reg)
-            got = known.get(k)
-            if got is None:
-                got = known[k] = _uses(*k)
+            if spec.kind is _K.CALL:
+                h = helpers.get(imm) if helpers is not None else None
+                got = (ARGS if h is None else (1 << len(h.args) + 1) - 2, CLOBBERED)
+            else:
+                got = known.get(k)
+                if got is None:
+                    got = known[k] = _uses(*k)
             gen[pc], kill[pc] = got
     live = [0] * n
     succ = code.succ
@@ -93,7 +101,8 @@ def live_in(code: Code) -> list[int]:
     return live
 
 
-def split_points(code: Code) -> list[tuple[int, ...] | None]:
+def split_points(code: Code, helpers: HelperTable | None = None
+                 ) -> list[tuple[int, ...] | None]:
     """For each pc, the live registers whose kinds tell states apart there
     (None: not a join point, a state keeps its predecessor's partition)."""
     n = len(code.insns)
@@ -114,7 +123,7 @@ def split_points(code: Code) -> list[tuple[int, ...] | None]:
     points: list[tuple[int, ...] | None] = [None] * n
     if max(preds, default=0) < 2:
         return points
-    live = live_in(code)
+    live = live_in(code, helpers)
     regs = _REGS
     for pc in code.order:
         if preds[pc] > 1:

@@ -98,3 +98,10 @@ def test_log_facts_and_stats_show_each_state() -> None:
     assert v.stats["states"] == v.stats["nodes"] + 2  # pc 6 and 7 hold two states each
     r2 = v.facts.reg(6, 2)  # the union of the two: no single type
     assert r2 is not None and not r2.is_ptr
+
+
+def test_a_helper_reads_only_its_arguments() -> None:
+    code = build(assemble("r3 = 1\nr1 = 2\ncall 5\nexit\n", "h.s").insns)  # ktime: no argument
+    assert live_in(code)[2] & 0b111110 == 0b111110  # without the table: r1-r5
+    assert live_in(code, HELPERS)[2] == 0
+    assert HELPERS.get(5) is not None and not HELPERS.get(5).args
