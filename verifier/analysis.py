@@ -9,7 +9,10 @@ reverse-postorder rank, partition) visits nodes; each node's entry state
 is the join of what its predecessors sent to it (widened, after a short
 delay, at loop heads); the edges of one visit that reach the same node
 (both outcomes of a jump to the next pc) are joined before they are
-sent.  After the ascending phase, a bounded descending phase (narrowing)
+sent.  A loop head's widening delay starts over when the loop is entered
+with a new state, and (a bounded number of times) when an iteration that
+began in another of the head's states arrives: for this state it is an
+entry too.  After the ascending phase, a bounded descending phase (narrowing)
 recomputes loop heads without widening.  The last visit of every node
 uses its final entry state, so the problems found then are the verdict.
 Work is bounded by ``budget`` node visits: past it the analysis stops
