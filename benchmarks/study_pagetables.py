@@ -1,5 +1,6 @@
-"""The page-table study, timed: radix vs hashed vs learned on the layouts of
-programs/pt_study.toml.  Run by hand:
+"""The page-table study, timed: every page table of programs/pt_study.toml
+(radix, the naive hashed and learned tables, ecpt, ecpt_unclustered, lvm) on
+its layouts.  Run by hand:
 
     PYTHONPATH=. python benchmarks/study_pagetables.py [--engine jit] [--layouts dense,sparse]
 
@@ -27,16 +28,16 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = run_study(cfg, args.engine, tuple(n for n in args.layouts.split(",") if n))
     total = time.perf_counter() - t0
-    print(f"{'layout':12} {'table':8} {'pages':>7} {'refs PWC':>9} {'refs none':>9} "
+    print(f"{'layout':12} {'table':16} {'pages':>7} {'refs PWC':>9} {'refs none':>9} "
           f"{'PT MiB/GiB':>10} {'region KiB':>10} {'build s':>8}")
     for r in rows:
-        print(f"{r.layout:12} {r.table:8} {r.mapped_pages:7} {r.refs_pwc:9.3f} "
+        print(f"{r.layout:12} {r.table:16} {r.mapped_pages:7} {r.refs_pwc:9.3f} "
               f"{r.refs_nopwc:9.3f} {r.pt_mib_per_gib:10.2f} {r.region_kib:10} "
               f"{r.build_s:8.2f}")
     for table in cfg.tables:
         mine = [r for r in rows if r.table == table]
         if mine:
-            print(f"median over layouts, {table:8}: build "
+            print(f"median over layouts, {table:16}: build "
                   f"{statistics.median(r.build_s for r in mine):.2f} s, refs/walk "
                   f"{statistics.median(r.refs_pwc for r in mine):.3f} with PWC, "
                   f"{statistics.median(r.refs_nopwc for r in mine):.3f} without")

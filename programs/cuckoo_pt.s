@@ -1,35 +1,44 @@
-# An elastic cuckoo page table (after ECPT, Skarlatos et al., ASPLOS'20):
-# one 3-ary cuckoo hash table per page size, probed in parallel.
+# An elastic cuckoo page table with clustered entries (after ECPT, Skarlatos
+# et al., ASPLOS'20): one 3-ary cuckoo hash table per page size, probed in
+# parallel, each entry one 64-byte line holding the PTEs of 8 consecutive
+# pages of its size under one tag.
 #
 # Three programs, one per .hook section (pt_map, pt_unmap, pt_lookup).  The
-# host (mmcore.pagetables.cuckoo) does what ECPT leaves to the OS: cuckoo
-# displacement when all three candidate buckets are full, and elastic
-# resizing (a new table of twice or half the buckets, filled gradually while the
-# old one is still probed).  These programs only read the table registers.
+# host (mmcore.pagetables.ecpt) does what ECPT leaves to the OS: cuckoo
+# displacement of whole entries when all three candidate buckets are taken,
+# and elastic resizing (a new table of twice or half the buckets, filled
+# gradually while the old one is still probed).  These programs only read
+# the table registers.
 #
 # Regions: one per way, all of one size (ctx->region for way 0,
 # ctx->region1 for way 1, ctx->region2 for way 2).  Layout (bytes):
 #   0      of way 0's region, line 0: +0/+8/+16 pages mapped per size code,
-#          +24 end of the metadata (256); the other regions leave 0..255
-#          unused
+#          +24 end of the metadata (256), +32/+40/+48 entries in use per
+#          size code; the other regions leave 0..255 unused
 #   64     of way 0's region, line 1 + s, the table registers of size code s
 #          (0 4 KiB, 1 2 MiB, 2 1 GiB): +0 NB buckets per way, +8 base offset
 #          of the table, +16 old NB (0: no resize in progress), +24 old
 #          base, +32 P, the rehash pointer (old buckets below P are already
 #          moved)
 #   256..  tables, placed by the host.  Way w of a table (base, NB) is NB
-#          bucket lines from base in way w's region; a bucket is one
-#          64-byte line of four 16-byte slots: tag (8) then PTE (8).
-# tag = vpn << 4 | size << 2 | 2, vpn = the page's first 4 KiB page number
-# (0 = empty).  Way w hashes a tag to hv = (tag * K_w mod 2^64) >> 32 and
-# hv to a bucket (hv * NB) >> 32.  A key lives in the new table or, while a
-# resize is in progress and its old bucket is at or above P, in the old.
+#          bucket lines from base in way w's region; a bucket is one entry:
+#          eight 8-byte PTEs, of pages vpn & ~7 .. vpn | 7 (vpn = va >> page
+#          shift), PTE k at +8k.  The entry's tag lives in the PTEs' unused
+#          bits 52..63: bits 12k..12k+11 of the tag in PTE k, k = 0..3.
+#          A PTE slot holds a page when its LEAF bit (16) is set.
+# tag = (vpn >> 3) << 3 | size << 1 | 1 (0 = empty line), below 2^48: a
+# page whose vpn >> 3 reaches 2^45 is refused.  Way w hashes a tag to
+# hv = (tag * K_w mod 2^64) >> 32 and hv to a bucket (hv * NB) >> 32.  An
+# entry lives in the new table or, while a resize is in progress and its
+# old bucket is at or above P, in the old.
 #
-# pt_lookup probes, for every size with pages, all three ways (and the
-# old table's buckets not yet moved) and returns the matching slot: no
-# probe waits for another, so a hardware walker issues them at once.
-# pt_map returns the key's slot if present, else the first empty slot of
-# its three buckets in the new table, else 0 (the host then displaces).
+# pt_lookup probes, for every size with pages, all three ways (and the old
+# table's buckets not yet moved), one line each, and returns the PTE of the
+# matching entry if its page is there: no probe waits for another, so a
+# hardware walker issues them at once.  pt_map returns the page's PTE in
+# its entry, claiming the first empty bucket of the new table for a new
+# entry; else 0 (the host then displaces).  pt_unmap clears the PTE (its
+# tag bits stay) and frees the entry when its last page goes.
 #
 # The first instruction of each section loads the region size in bytes; the
 # host sets it to the size of the regions the program runs on.
@@ -61,14 +70,20 @@ l_size:
     r2 *= 9
     r2 += 12                    # page shift
     r3 = *(u64 *)(r10 - 8)
-    r3 >>= r2
-    r3 <<= r2
-    r3 >>= 12
-    r3 <<= 4
+    r3 >>= r2                   # vpn
+    r4 = r3
+    r4 &= 7
+    r4 <<= 3
+    *(u64 *)(r10 - 32) = r4     # the PTE's offset in its entry
+    r3 >>= 3                    # cluster
+    r2 = r3
+    r2 >>= 45
+    if r2 != 0 goto l_next_size
+    r3 <<= 3
     r2 = r8
-    r2 <<= 2
+    r2 <<= 1
     r3 |= r2
-    r3 |= 2
+    r3 |= 1
     *(u64 *)(r10 - 24) = r3     # tag
     r7 = r8
     r7 += 1
@@ -126,26 +141,29 @@ l_line:
 l_way:
     r1 = r2
     r1 += r3
-    r4 = *(u64 *)(r10 - 24)     # tag
-    r2 = *(u64 *)(r1 + 0)
-    if r2 != r4 goto l_s1
-    r3 += 8
-    goto l_hit
-l_s1:
+    r4 = *(u64 *)(r1 + 0)       # the entry's tag, from its PTEs' top bits
+    r4 >>= 52
+    r2 = *(u64 *)(r1 + 8)
+    r2 >>= 52
+    r2 <<= 12
+    r4 |= r2
     r2 = *(u64 *)(r1 + 16)
-    if r2 != r4 goto l_s2
-    r3 += 24
-    goto l_hit
-l_s2:
-    r2 = *(u64 *)(r1 + 32)
-    if r2 != r4 goto l_s3
-    r3 += 40
-    goto l_hit
-l_s3:
-    r2 = *(u64 *)(r1 + 48)
-    if r2 != r4 goto l_next_probe
-    r3 += 56
-l_hit:
+    r2 >>= 52
+    r2 <<= 24
+    r4 |= r2
+    r2 = *(u64 *)(r1 + 24)
+    r2 >>= 52
+    r2 <<= 36
+    r4 |= r2
+    r2 = *(u64 *)(r10 - 24)
+    if r4 != r2 goto l_next_probe
+    r2 = *(u64 *)(r10 - 32)
+    r2 &= 56
+    r1 += r2
+    r4 = *(u64 *)(r1 + 0)       # the page's PTE, in the same line
+    r4 &= 16
+    if r4 == 0 goto l_next_probe
+    r3 += r2
     *(u64 *)(r10 - 16) = r3
     r4 = *(u64 *)(r10 - 48)
     *(u64 *)(r10 - 56) = r4     # the way holding it
@@ -181,26 +199,31 @@ l_out:
     r6 = *(u64 *)(r1 + 0)       # region: way 0, with the header
     r7 = *(u64 *)(r1 + 16)      # va
     r8 = *(u32 *)(r1 + 28)      # page shift: 12, 21 or 30
-    r1 = 0
     r0 = 0
     if r8 < 12 goto m_out
     if r8 > 30 goto m_out
     r9 -= 64
     r3 = r7
-    r3 >>= r8
-    r3 <<= r8
-    r3 >>= 12
-    r3 <<= 4
+    r3 >>= r8                   # vpn
+    r4 = r3
+    r4 &= 7
+    r4 <<= 3
+    *(u64 *)(r10 - 8) = r4      # the PTE's offset in its entry
+    r3 >>= 3
+    r2 = r3
+    r2 >>= 45
+    if r2 != 0 goto m_out       # beyond the tag's range
+    r3 <<= 3
     r8 -= 12
     r8 /= 9                     # size code
     r2 = r8
-    r2 <<= 2
+    r2 <<= 1
     r3 |= r2
-    r3 |= 2
+    r3 |= 1
     *(u64 *)(r10 - 24) = r3     # tag
-    *(u64 *)(r10 - 16) = r0     # offset of the key's slot (0: not present)
+    *(u64 *)(r10 - 16) = r0     # offset of the key's entry (0: not present)
     *(u64 *)(r10 - 56) = r0     # its way
-    *(u64 *)(r10 - 32) = r0     # offset of the first empty slot (0: none)
+    *(u64 *)(r10 - 32) = r0     # offset of the first empty bucket (0: none)
     *(u64 *)(r10 - 64) = r0     # its way
     r7 = r8
     r7 += 1
@@ -258,58 +281,32 @@ m_line:
 m_way:
     r1 = r2
     r1 += r3
-    r4 = *(u64 *)(r10 - 24)     # tag
-    r2 = *(u64 *)(r1 + 0)
-    r0 = r3
-    r0 += 0
-    if r2 == r4 goto m_found
-    if r2 != 0 goto m_e0
-    if r5 & 1 goto m_e0           # new keys go to the new table only
-    r2 = *(u64 *)(r10 - 32)
-    if r2 != 0 goto m_e0
-    *(u64 *)(r10 - 32) = r0
-    r2 = *(u64 *)(r10 - 48)
-    *(u64 *)(r10 - 64) = r2     # its way
-m_e0:
+    r4 = *(u64 *)(r1 + 0)       # the entry's tag
+    r4 >>= 52
+    r2 = *(u64 *)(r1 + 8)
+    r2 >>= 52
+    r2 <<= 12
+    r4 |= r2
     r2 = *(u64 *)(r1 + 16)
-    r0 = r3
-    r0 += 16
-    if r2 == r4 goto m_found
-    if r2 != 0 goto m_e1
-    if r5 & 1 goto m_e1           # new keys go to the new table only
+    r2 >>= 52
+    r2 <<= 24
+    r4 |= r2
+    r2 = *(u64 *)(r1 + 24)
+    r2 >>= 52
+    r2 <<= 36
+    r4 |= r2
+    r2 = *(u64 *)(r10 - 24)
+    if r4 == r2 goto m_found
+    if r4 != 0 goto m_next_probe
+    if r5 & 1 goto m_next_probe     # new entries go to the new table only
     r2 = *(u64 *)(r10 - 32)
-    if r2 != 0 goto m_e1
-    *(u64 *)(r10 - 32) = r0
+    if r2 != 0 goto m_next_probe
+    *(u64 *)(r10 - 32) = r3
     r2 = *(u64 *)(r10 - 48)
     *(u64 *)(r10 - 64) = r2     # its way
-m_e1:
-    r2 = *(u64 *)(r1 + 32)
-    r0 = r3
-    r0 += 32
-    if r2 == r4 goto m_found
-    if r2 != 0 goto m_e2
-    if r5 & 1 goto m_e2           # new keys go to the new table only
-    r2 = *(u64 *)(r10 - 32)
-    if r2 != 0 goto m_e2
-    *(u64 *)(r10 - 32) = r0
-    r2 = *(u64 *)(r10 - 48)
-    *(u64 *)(r10 - 64) = r2     # its way
-m_e2:
-    r2 = *(u64 *)(r1 + 48)
-    r0 = r3
-    r0 += 48
-    if r2 == r4 goto m_found
-    if r2 != 0 goto m_e3
-    if r5 & 1 goto m_e3           # new keys go to the new table only
-    r2 = *(u64 *)(r10 - 32)
-    if r2 != 0 goto m_e3
-    *(u64 *)(r10 - 32) = r0
-    r2 = *(u64 *)(r10 - 48)
-    *(u64 *)(r10 - 64) = r2     # its way
-m_e3:
     goto m_next_probe
 m_found:
-    *(u64 *)(r10 - 16) = r0
+    *(u64 *)(r10 - 16) = r3
     r2 = *(u64 *)(r10 - 48)
     *(u64 *)(r10 - 56) = r2     # its way
     goto m_done
@@ -318,7 +315,6 @@ m_next_probe:
     if r5 < 6 goto m_probe
 m_done:
     r3 = *(u64 *)(r10 - 16)
-    r9 += 48
     if r3 == 0 goto m_insert
     if r3 > r9 goto m_fail
     r4 = *(u64 *)(r10 - 56)
@@ -330,11 +326,17 @@ m_done:
     r0 = *(u64 *)(r1 + 40)
 m_ret:
     r0 += r3
-    r0 += 8
-    exit
+    r2 = *(u64 *)(r10 - 8)
+    r2 &= 56
+    r0 += r2                    # the page's PTE
+    r3 = *(u64 *)(r0 + 0)
+    r2 = r3
+    r2 &= 16
+    if r2 != 0 goto m_out       # already mapped
+    goto m_claim
 m_insert:
     r3 = *(u64 *)(r10 - 32)
-    if r3 == 0 goto m_fail      # three buckets full: the host displaces
+    if r3 == 0 goto m_fail      # three buckets taken: the host displaces
     if r3 > r9 goto m_fail
     r4 = *(u64 *)(r10 - 64)
     r1 = *(u64 *)(r10 - 40)     # ctx
@@ -345,24 +347,52 @@ m_insert:
     r0 = *(u64 *)(r1 + 40)
 m_new:
     r0 += r3
-    r3 = *(u64 *)(r10 - 24)
-    *(u64 *)(r0 + 0) = r3
-    r2 = r8
-    r2 <<= 2
-    r2 |= 16                    # PTE_LEAF | size, not present yet
+    r3 = *(u64 *)(r10 - 24)     # the tag, 12 bits into each of PTEs 0..3
+    r2 = r3
+    r2 <<= 52
+    *(u64 *)(r0 + 0) = r2
+    r2 = r3
+    r2 >>= 12
+    r2 <<= 52
     *(u64 *)(r0 + 8) = r2
-    r0 += 8
+    r2 = r3
+    r2 >>= 24
+    r2 <<= 52
+    *(u64 *)(r0 + 16) = r2
+    r2 = r3
+    r2 >>= 36
+    r2 <<= 52
+    *(u64 *)(r0 + 24) = r2
     r2 = r8
     r2 <<= 3
     r1 = r6
     r1 += r2
-    r2 = *(u64 *)(r1 + 0)
+    r2 = *(u64 *)(r1 + 32)      # entries in use
+    r2 += 1
+    *(u64 *)(r1 + 32) = r2
+    r2 = *(u64 *)(r10 - 8)
+    r2 &= 56
+    r0 += r2                    # the page's PTE
+    r3 = *(u64 *)(r0 + 0)
+m_claim:
+    r3 >>= 52                   # keep the tag bits
+    r3 <<= 52
+    r2 = r8
+    r2 <<= 2
+    r2 |= 16                    # PTE_LEAF | size, not present yet
+    r3 |= r2
+    *(u64 *)(r0 + 0) = r3
+    r2 = r8
+    r2 <<= 3
+    r1 = r6
+    r1 += r2
+    r2 = *(u64 *)(r1 + 0)       # pages mapped
     r2 += 1
     *(u64 *)(r1 + 0) = r2
     exit
 m_fail:
-m_out:
     r0 = 0
+m_out:
     exit
 
 .hook pt_unmap
@@ -371,7 +401,6 @@ m_out:
     r6 = *(u64 *)(r1 + 0)       # region: way 0, with the header
     r2 = *(u64 *)(r1 + 16)      # va
     *(u64 *)(r10 - 8) = r2
-    r1 = 0
     r9 -= 64
     r8 = 0                      # size code
 u_size:
@@ -386,13 +415,19 @@ u_size:
     r2 += 12
     r3 = *(u64 *)(r10 - 8)
     r3 >>= r2
-    r3 <<= r2
-    r3 >>= 12
-    r3 <<= 4
+    r4 = r3
+    r4 &= 7
+    r4 <<= 3
+    *(u64 *)(r10 - 32) = r4     # the PTE's offset in its entry
+    r3 >>= 3
+    r2 = r3
+    r2 >>= 45
+    if r2 != 0 goto u_next_size
+    r3 <<= 3
     r2 = r8
-    r2 <<= 2
+    r2 <<= 1
     r3 |= r2
-    r3 |= 2
+    r3 |= 1
     *(u64 *)(r10 - 24) = r3     # tag
     r7 = r8
     r7 += 1
@@ -440,7 +475,6 @@ u_line:
     if r3 > r9 goto u_next_probe
     r4 = r5
     r4 >>= 1                    # way
-    *(u64 *)(r10 - 48) = r4
     r1 = *(u64 *)(r10 - 40)     # ctx
     r2 = *(u64 *)(r1 + 0)       # way 0: region
     if r4 == 0 goto u_way
@@ -450,19 +484,30 @@ u_line:
 u_way:
     r1 = r2
     r1 += r3
-    r4 = *(u64 *)(r10 - 24)
-    r2 = *(u64 *)(r1 + 0)
-    r0 = 0
-    if r2 == r4 goto u_remove
+    r4 = *(u64 *)(r1 + 0)       # the entry's tag
+    r4 >>= 52
+    r2 = *(u64 *)(r1 + 8)
+    r2 >>= 52
+    r2 <<= 12
+    r4 |= r2
     r2 = *(u64 *)(r1 + 16)
-    r0 = 16
-    if r2 == r4 goto u_remove
-    r2 = *(u64 *)(r1 + 32)
-    r0 = 32
-    if r2 == r4 goto u_remove
-    r2 = *(u64 *)(r1 + 48)
-    r0 = 48
-    if r2 == r4 goto u_remove
+    r2 >>= 52
+    r2 <<= 24
+    r4 |= r2
+    r2 = *(u64 *)(r1 + 24)
+    r2 >>= 52
+    r2 <<= 36
+    r4 |= r2
+    r2 = *(u64 *)(r10 - 24)
+    if r4 != r2 goto u_next_probe
+    r2 = *(u64 *)(r10 - 32)
+    r2 &= 56
+    r3 = r1
+    r3 += r2
+    r4 = *(u64 *)(r3 + 0)
+    r0 = r4
+    r0 &= 16
+    if r0 != 0 goto u_remove
 u_next_probe:
     r5 += 1
     if r5 < 6 goto u_probe
@@ -472,16 +517,44 @@ u_next_size:
     r0 = 1
     exit
 u_remove:
-    r1 += r0
-    r2 = 0
-    *(u64 *)(r1 + 0) = r2
-    *(u64 *)(r1 + 8) = r2
+    r4 >>= 52                   # clear the PTE, keep the tag bits
+    r4 <<= 52
+    *(u64 *)(r3 + 0) = r4
     r2 = r8
     r2 <<= 3
-    r1 = r6
-    r1 += r2
-    r2 = *(u64 *)(r1 + 0)
+    r3 = r6
+    r3 += r2
+    r2 = *(u64 *)(r3 + 0)
     r2 -= 1
-    *(u64 *)(r1 + 0) = r2
+    *(u64 *)(r3 + 0) = r2
+    r2 = *(u64 *)(r1 + 0)       # any page left in the entry?
+    r4 = *(u64 *)(r1 + 8)
+    r2 |= r4
+    r4 = *(u64 *)(r1 + 16)
+    r2 |= r4
+    r4 = *(u64 *)(r1 + 24)
+    r2 |= r4
+    r4 = *(u64 *)(r1 + 32)
+    r2 |= r4
+    r4 = *(u64 *)(r1 + 40)
+    r2 |= r4
+    r4 = *(u64 *)(r1 + 48)
+    r2 |= r4
+    r4 = *(u64 *)(r1 + 56)
+    r2 |= r4
+    r2 &= 16
     r0 = 0
+    if r2 != 0 goto u_out
+    *(u64 *)(r1 + 0) = r0       # the last page went: free the entry
+    *(u64 *)(r1 + 8) = r0
+    *(u64 *)(r1 + 16) = r0
+    *(u64 *)(r1 + 24) = r0
+    *(u64 *)(r1 + 32) = r0
+    *(u64 *)(r1 + 40) = r0
+    *(u64 *)(r1 + 48) = r0
+    *(u64 *)(r1 + 56) = r0
+    r2 = *(u64 *)(r3 + 32)      # entries in use
+    r2 -= 1
+    *(u64 *)(r3 + 32) = r2
+u_out:
     exit

@@ -23,6 +23,7 @@ bit 4  LEAF: the slot is a page's PTE (set in every value map_page hands out;
        a radix upper-level entry without it points at the next table)
 bit 5  ACCESSED: set by the walk model, cleared by reclaim
 12-51  PFN: the frame mapped (or, in an upper-level entry, the next table)
+52-63  unused (a table may keep its own data there: :meth:`TableMemory.keep`)
 ====== ==========================================================
 
 Linux's PTE layout is per architecture; this one is x86-like but with an
@@ -80,23 +81,40 @@ class TableMemory:
     Maps a pfn to ``(buffer, base)``: the frame's 4096 bytes are
     ``buffer[base:base + 4096]`` (a page-table page has its own buffer; a
     region's frames share the region's buffer).
+
+    A table that keeps its own data in bits the PTE format leaves unused
+    (bits 52..63: a clustered hash table's tags) names those bits per frame
+    with :meth:`keep`: :meth:`read` leaves them out and :meth:`write` leaves
+    them as they are, as an OS's PTE accessors would.
     """
 
     def __init__(self) -> None:
         self.frames: dict[int, tuple[bytearray, int]] = {}
+        self.kept: dict[int, int] = {}  # pfn -> bits of its words the accessors leave alone
 
     def add(self, pfn: int, buf: bytearray, base: int = 0) -> None:
         self.frames[pfn] = (buf, base)
 
     def remove(self, pfn: int) -> None:
         del self.frames[pfn]
+        self.kept.pop(pfn, None)
+
+    def keep(self, pfn: int, bits: int) -> None:
+        """Leave ``bits`` of every word of frame ``pfn`` out of reads and writes."""
+        self.kept[pfn] = bits
 
     def read(self, loc: PteLoc) -> int:
         buf, base = self.frames[loc[0]]
-        return U64.unpack_from(buf, base + loc[1])[0]
+        value = U64.unpack_from(buf, base + loc[1])[0]
+        if self.kept:
+            value &= ~self.kept.get(loc[0], 0)
+        return value
 
     def write(self, loc: PteLoc, value: int) -> None:
         buf, base = self.frames[loc[0]]
+        if self.kept:
+            bits = self.kept.get(loc[0], 0)
+            value = value & ~bits | U64.unpack_from(buf, base + loc[1])[0] & bits
         U64.pack_into(buf, base + loc[1], value)
 
     @property

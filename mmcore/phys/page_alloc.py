@@ -72,7 +72,7 @@ class PageAllocator(Buddy):
     ``reclaim_cb(nid, order, mt) -> pages reclaimed``,
     ``compact_cb(zone, order, mode, mt) -> bool`` and ``oom_cb(nid, order, mt) -> bool``
     (a victim's memory was freed) are set by the MM core;
-    ``kswapd_cb(nid, order, mt)`` records a wakeup.
+    ``kswapd_cb(nid, order, mt, flags)`` records a wakeup.
     """
 
     def __init__(self, phys: PhysMem) -> None:
@@ -84,7 +84,7 @@ class PageAllocator(Buddy):
         self.stats = AllocStats()
         self.reclaim_cb: Callable[[int, int, int], int] | None = None
         self.compact_cb: Callable[[Zone, int, Mode, int], bool] | None = None
-        self.kswapd_cb: Callable[[int, int, int], None] | None = None
+        self.kswapd_cb: Callable[[int, int, int, int], None] | None = None
         self.oom_cb: Callable[[int, int, int], bool] | None = None
         self.min_free_kbytes = 0
         # zonelists[nid][mt]
@@ -206,7 +206,7 @@ class PageAllocator(Buddy):
         if flags & AllocFlag.KSWAPD and self.kswapd_cb is not None:
             stats.kswapd_wakeups += 1
             for n in {z.nid for z in zl}:
-                self.kswapd_cb(n, order, mt)
+                self.kswapd_cb(n, order, mt, flags)
         for attempt in range(SLOWPATH_RETRIES + 1):
             pfn = self._get_page(order, mt, nid, "wmark_min")
             if pfn >= 0:

@@ -29,8 +29,11 @@ entries) and once without.  Reported per pair:
 
 Tables: ``radix`` (the built-in 4-level tree with its PWC), ``hashed`` and
 ``learned`` (the naive programs), ``hashed_c`` (the hashed program built
-from C) and ``ecpt`` (the elastic cuckoo table, ``programs/cuckoo_pt.s``
-with :class:`~mmcore.pagetables.cuckoo.CuckooPageTable`).
+from C), ``ecpt`` (the elastic cuckoo table with clustered entries,
+``programs/cuckoo_pt.s`` with
+:class:`~mmcore.pagetables.ecpt.table.CuckooPageTable`), ``ecpt_unclustered``
+(the same with one tag per page, ``programs/cuckoo_unclustered_pt.s``) and
+``lvm`` (the LVM-like learned table).
 
 The configuration is a TOML file (``programs/pt_study.toml``); errors read
 ``file: key: message``.  This module measures; printing is the CLI's.
@@ -51,7 +54,7 @@ from bpfvm.limits import MAX_TEXT_FILE, read_bounded
 from mmcore.constants import ORDER_1G, ORDER_2M, ORDER_4K, PAGE_SIZE
 from mmcore.errors import ScenarioError
 from mmcore.mm import MM, MMConfig
-from mmcore.pagetables.cuckoo import ECPT, CuckooPageTable
+from mmcore.pagetables.ecpt.table import ECPT, ECPT_UNCLUSTERED, LAYOUTS, CuckooPageTable
 from mmcore.pagetables.latency import CacheHierarchy, CacheLevel, HierarchyConfig
 from mmcore.pagetables.loading import PtPrograms
 from mmcore.pagetables.lvm.table import LVM, LvmPageTable
@@ -68,7 +71,7 @@ DEFAULT_CONFIG = PROGRAMS / "pt_study.toml"
 TABLES: dict[str, tuple[PtDesign, str] | None] = {
     "radix": None, "hashed": (HASHED, "hashed_pt.s"), "learned": (LEARNED, "learned_pt.s"),
     "hashed_c": (HASHED, "hashed_pt.c"), "ecpt": (ECPT, "cuckoo_pt.s"),
-    "lvm": (LVM, "lvm_pt.s")}
+    "ecpt_unclustered": (ECPT_UNCLUSTERED, "cuckoo_unclustered_pt.s"), "lvm": (LVM, "lvm_pt.s")}
 UNIT = {"none": ORDER_4K, "thp": ORDER_2M, "1g": ORDER_1G}
 
 
@@ -326,9 +329,10 @@ def measure(layout: VmaLayout, table: str, cfg: StudyConfig, engine: str = "inte
     else:
         design, source = entry
         progs = (programs or {}).get(table) or PtPrograms.from_file(PROGRAMS / source)
-        if design is ECPT:
+        if design.name in LAYOUTS:
             def factory(mm: MM) -> CuckooPageTable:
-                return CuckooPageTable(mm, progs, engine=engine, seed=cfg.seed)
+                return CuckooPageTable(mm, progs, engine=engine, seed=cfg.seed,
+                                       layout=LAYOUTS[design.name])
         elif design is LVM:
             def factory(mm: MM) -> LvmPageTable:
                 return LvmPageTable(mm, progs, engine=engine)

@@ -375,7 +375,6 @@ class Process:
         self.tlb.invalidate(index << PAGE_SHIFT, order)
 
     def evict(self, pfn: int, index: int, order: int) -> None:
-        self.mm.pinned.discard(pfn)  # reclaim ignores pins (Linux would keep the page)
         loc, _ = self._loc(pfn, index)
         self.mm.mem.write(loc, make_swap_pte(order))
         self.tlb.invalidate(index << PAGE_SHIFT, order)

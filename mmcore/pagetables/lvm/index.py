@@ -1,11 +1,18 @@
 """The learned index of ``programs/lvm_pt.s``: its layout in the root region
 and its arithmetic, exactly as the programs compute it.
 
-A root model (lo, slope, shift, err) predicts which leaf holds a key; the
-leaf is then the last whose first key (``bounds``) is at or below the key,
-searched among the predicted leaf +- (err + 1).  A leaf model (lo, slope,
-err, slots) predicts a slot; the key is within ``err`` slots of it, probed
-in the order :func:`probe_order` gives.  Keys are 4 KiB page numbers.
+Three levels of small linear models.  The root model (lo, slope, shift,
+err) predicts which internal node holds a key; the node is then the last
+whose first key (the node bounds) is at or below the key, searched among
+the predicted node +- (err + 1).  The node's model, of the same form,
+predicts a leaf among the node's leaves, found the same way in the leaf
+bounds.  A leaf model (lo, slope, err, slots) predicts a slot; the key is
+within ``err`` slots of it, probed in the order :func:`probe_order` gives.
+Keys are 4 KiB page numbers.
+
+:func:`group` cuts the leaves into nodes: a run of leaves whose bounds one
+line fits within :data:`NODE_ERR` (at most :data:`NODE_LEAVES` leaves) is
+a node; there are at most :data:`NMAX`.
 """
 
 from __future__ import annotations
@@ -18,11 +25,18 @@ LINE = 64
 HDR_LEAVES = 24
 ROOT = struct.Struct("<QQQQ")  # at 32: lo, slope (8.24), shift, err
 ROOT_OFF = 32
-BOUNDS_OFF = 64
+NODES_OFF = 64  # u64: internal nodes
+NMAX = 32  # internal nodes
+NODE_BOUNDS_OFF = 128
+NODE_RECS_OFF = NODE_BOUNDS_OFF + 8 * NMAX  # 384
+NODE = struct.Struct("<QQIIII")  # lo, slope, shift, err, first leaf, leaves
+BOUNDS_OFF = NODE_RECS_OFF + NODE.size * NMAX  # 1408
 LMAX = 1024  # leaves
-RECS_OFF = BOUNDS_OFF + 8 * LMAX
+RECS_OFF = BOUNDS_OFF + 8 * LMAX  # 9600
 REC = struct.Struct("<QIIIIQ")  # lo, slope, err, slots, region, base
-META_END = RECS_OFF + REC.size * LMAX  # 41024: leaf slots may start here
+META_END = RECS_OFF + REC.size * LMAX  # 42368: leaf slots may start here
+NODE_ERR = 2  # a node's error bound, in leaves, when the leaves allow
+NODE_LEAVES = 64  # leaves per node at most
 SLOT = struct.Struct("<QQ")  # tag, PTE
 ERR_MAX = 4  # a leaf's error bound: the programs probe at most 2 * ERR_MAX + 1 slots
 U32 = (1 << 32) - 1
@@ -91,22 +105,82 @@ class RootModel:
         return (d * (self.slope & ROOT_SLOPE_MASK)) >> 24
 
 
-def find_leaf(root: RootModel, bounds: list[int], k: int) -> int:
-    """The leaf the programs choose for key ``k`` (their bounded binary search)."""
-    n = min(len(bounds), LMAX)
-    p, e = min(root.predict(k), n - 1), (root.err & 1023) + 1
-    lo = p - e if p > e else 0
-    hi = min(p + e, n - 1)
+@dataclass(frozen=True)
+class Node:
+    """An internal node: its model over leaves ``first`` .. ``first + count - 1``."""
+
+    model: RootModel
+    first: int
+    count: int
+
+    def record(self) -> bytes:
+        m = self.model
+        return NODE.pack(m.lo, m.slope, m.shift, m.err, self.first, self.count)
+
+
+def _search(bounds: list[int], k: int, p: int, err: int, first: int, last: int,
+            rounds: int, mask: int) -> int:
+    """The programs' bounded binary search: the last of ``bounds[first..last]``
+    at or below ``k`` among ``p`` +- (err + 1)."""
+    p, e = min(p, last), err + 1
+    lo = max(p - e, first) if p > e else first
+    hi = min(p + e, last)
     lo = min(lo, hi)
-    for _ in range(12):
+    for _ in range(rounds):
         if lo >= hi:
             break
-        mid = ((lo + hi + 1) >> 1) & (LMAX - 1)
+        mid = ((lo + hi + 1) >> 1) & mask
         if bounds[mid] > k:
             hi = mid - 1
         else:
             lo = mid
     return lo
+
+
+def find_node(root: RootModel, node_bounds: list[int], k: int) -> int:
+    """The internal node the programs choose for key ``k``."""
+    n = min(len(node_bounds), NMAX)
+    return _search(node_bounds, k, root.predict(k), root.err & (NMAX - 1), 0, n - 1, 6,
+                   NMAX - 1)
+
+
+def find_leaf(root: RootModel, nodes: list[Node], bounds: list[int], k: int) -> int:
+    """The leaf the programs choose for key ``k`` (root, node, then leaf bounds)."""
+    node = nodes[find_node(root, [bounds[n.first] if i else 0 for i, n in enumerate(nodes)], k)]
+    first = node.first & (LMAX - 1)
+    last = min(first + min(node.count, LMAX) - 1, LMAX - 1)
+    return _search(bounds, k, first + node.model.predict(k), node.model.err & 1023, first,
+                   last, 12, LMAX - 1)
+
+
+def fit_node(bounds: list[int], first: int, count: int) -> Node:
+    """The node over leaves ``first`` .. ``first + count - 1`` (its model
+    predicts a leaf counted from ``first``)."""
+    return Node(RootModel.fit(bounds[first:first + count]), first, count)
+
+
+def group(bounds: list[int], first: int = 0, count: int | None = None,
+          tol: int = NODE_ERR) -> list[Node]:
+    """Nodes over ``count`` leaves from ``first``: one when a line fits them
+    within ``tol`` and they are at most :data:`NODE_LEAVES`, else the halves
+    grouped in turn."""
+    count = len(bounds) - first if count is None else count
+    node = fit_node(bounds, first, count)
+    if count <= 1 or (node.model.err <= tol and count <= NODE_LEAVES):
+        return [node]
+    half = count // 2
+    return group(bounds, first, half, tol) + group(bounds, first + half, count - half, tol)
+
+
+def group_all(bounds: list[int]) -> list[Node]:
+    """Nodes over every leaf, at most :data:`NMAX` of them (the error
+    tolerance doubles until they are few enough)."""
+    tol = NODE_ERR
+    while True:
+        nodes = group(bounds, tol=tol)
+        if len(nodes) <= NMAX:
+            return nodes
+        tol *= 2
 
 
 def true_leaf(bounds: list[int], k: int) -> int:

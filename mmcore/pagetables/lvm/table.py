@@ -10,17 +10,22 @@ all in use and a leaf finds no room, the table is built again whole in
 regions of twice the size (a *grow*).
 
 Training: a full build (:meth:`LvmPageTable.refit`, and every grow) cuts
-the keys into leaves and fits the root; when ``pt_map`` returns 0 (the
-key's window in its leaf is full), only that leaf is fitted again with
-its keys and the new one (a *leaf retrain*), in a new extent; when it
-splits, the new leaves' bounds go into the root and the root is fitted
-again (a *root retrain*, cheap: a linear fit over at most
-:data:`~.index.LMAX` bounds).  Every line a retrain or build reads or
-writes is appended to ``moved_lines``.
+the keys into leaves, groups the leaves into internal nodes
+(:func:`~.index.group_all`) and fits the root over the nodes; when
+``pt_map`` returns 0 (the key's window in its leaf is full), only that
+leaf is fitted again with its keys and the new one (a *leaf retrain*), in
+a new extent; when it splits, the new leaves' bounds go into the node
+above it, which is fitted again (a *node retrain*, a linear fit over at
+most :data:`~.index.NODE_LEAVES` bounds); a node that no longer fits its
+leaves within its error bound is cut in two, and the root is fitted again
+over the nodes (a *root retrain*, over at most :data:`~.index.NMAX`
+bounds).  Every line a retrain or build reads or writes is appended to
+``moved_lines``.
 
-Model cache: the walker keeps the root model in registers (the region's
-first line) and caches the index's other lines -- the bounds it searches
-and the leaf records -- in a dedicated cache of ``model_cache`` entries
+Model cache: the walker keeps the root model and the node count in
+registers (the region's first two lines) and caches the index's other
+lines -- the node bounds and records, the leaf bounds it searches and the
+leaf records -- in a dedicated cache of ``model_cache`` entries
 (LRU), apart from any page-walk cache; a hit costs nothing.  A retrain
 flushes it.
 """
@@ -43,25 +48,36 @@ from mmcore.pagetables.lvm.index import (
     LINE,
     LMAX,
     META_END,
+    NMAX,
+    NODE,
+    NODE_BOUNDS_OFF,
+    NODE_ERR,
+    NODE_LEAVES,
+    NODE_RECS_OFF,
+    NODES_OFF,
     REC,
     RECS_OFF,
     ROOT,
     ROOT_OFF,
     SLOT,
     LeafModel,
+    Node,
     RootModel,
+    fit_node,
+    group,
+    group_all,
     true_leaf,
 )
-from mmcore.pagetables.lvm.recorder import RegionsRecorder
 from mmcore.pagetables.lvm.space import Extents
 from mmcore.pagetables.progpt import CTX, PtDesign, PtStats, run_hook
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
+from mmcore.pagetables.walkrec import WalkRecorder
 from mmcore.phys.region import Region
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
 
-MIN_REGION = 64 << 10  # the index takes 41,024 bytes of the first region
+MIN_REGION = 64 << 10  # the index takes 42,368 bytes of the first region
 MAX_REGION = 64 << 20
 MODEL_CACHE = 32  # entries (64-byte index lines)
 META_LINES = -(-META_END // LINE)
@@ -70,6 +86,7 @@ META_LINES = -(-META_END // LINE)
 @dataclass
 class LvmStats(PtStats):
     leaf_retrains: int = 0
+    node_retrains: int = 0
     root_retrains: int = 0
     builds: int = 0
     regions_added: int = 0
@@ -98,6 +115,7 @@ class LvmPageTable:
         self.regions: list[Region] = []
         self.leaves: list[LeafModel] = []
         self.bounds: list[int] = []
+        self.nodes: list[Node] = []
         self.size = 0
         self._open(region_size)
         self._build([], region_size)
@@ -107,7 +125,7 @@ class LvmPageTable:
         """Fresh engines and recorder for regions of ``size`` bytes."""
         self.size = size
         self.engines = self.programs.engines(size, self.engine_kind)
-        self.recorder = RegionsRecorder(self.programs.for_region(size)[PT_LOOKUP.name],
+        self.recorder = WalkRecorder(self.programs.for_region(size)[PT_LOOKUP.name],
                                         self.programs.helpers)
         self.space = Extents(size)
 
@@ -200,8 +218,8 @@ class LvmPageTable:
         for key, step in lines:
             i, line = key >> 40, key & ((1 << 40) - 1)
             if i == 0 and line < META_LINES:
-                if line == 0:
-                    continue  # the root model: walker registers
+                if line * LINE < NODE_BOUNDS_OFF:
+                    continue  # the root model and the node count: walker registers
                 if self.walk_cache_on:
                     if line in cache:
                         cache.move_to_end(line)
@@ -247,12 +265,23 @@ class LvmPageTable:
         self.moved_lines.append(self._lines(model.region, model.base, model.nbytes))
         return model
 
-    def _write_index(self, first: int = 0) -> None:
-        """Write the root, the bounds and the leaf records from leaf ``first`` on."""
+    def _write_index(self, first: int = 0, root: bool = True) -> None:
+        """Write the nodes (and, when ``root``, the root), the bounds and the
+        leaf records from leaf ``first`` on."""
         buf = self.regions[0].buf
         U64.pack_into(buf, HDR_LEAVES, len(self.leaves))
-        root = RootModel.fit(self.bounds)
-        ROOT.pack_into(buf, ROOT_OFF, root.lo, root.slope, root.shift, root.err)
+        if root:
+            starts = [self.bounds[n.first] if j else 0 for j, n in enumerate(self.nodes)]
+            model = RootModel.fit(starts)
+            ROOT.pack_into(buf, ROOT_OFF, model.lo, model.slope, model.shift, model.err)
+            U64.pack_into(buf, NODES_OFF, len(self.nodes))
+            for j, start in enumerate(starts):
+                U64.pack_into(buf, NODE_BOUNDS_OFF + 8 * j, start)
+            self.moved_lines.append(self._lines(0, NODE_BOUNDS_OFF, 8 * len(starts)))
+        for j, node in enumerate(self.nodes):
+            buf[NODE_RECS_OFF + NODE.size * j:NODE_RECS_OFF + NODE.size * (j + 1)] = \
+                node.record()
+        self.moved_lines.append(self._lines(0, NODE_RECS_OFF, NODE.size * len(self.nodes)))
         for i in range(first, len(self.leaves)):
             U64.pack_into(buf, BOUNDS_OFF + 8 * i, self.bounds[i])
             buf[RECS_OFF + REC.size * i:RECS_OFF + REC.size * (i + 1)] = self.leaves[i].record()
@@ -297,6 +326,7 @@ class LvmPageTable:
                 continue
             break
         self.bounds = [0] + [f.first for f in fitted[1:]]
+        self.nodes = group_all(self.bounds)
         self._write_index()
         self._counts(keys)
         for r in old:
@@ -336,12 +366,33 @@ class LvmPageTable:
         self.leaves[i:i + 1] = models
         self.bounds[i + 1:i + 1] = [f.first for f in fitted[1:]]
         self.stats.leaf_retrains += 1
-        if len(fitted) > 1:
-            self.stats.root_retrains += 1
-        self._write_index(i)
+        regrouped = self._regroup(i, len(fitted) - 1) if len(fitted) > 1 else False
+        self._write_index(i, root=regrouped)
         buf = self.regions[0].buf
         off = 8 * pending[1]
         U64.pack_into(buf, off, U64.unpack_from(buf, off)[0] + 1)
+
+    def _regroup(self, i: int, added: int) -> bool:
+        """Leaf ``i`` became ``added + 1`` leaves: fit its node again, cut it
+        when its line no longer fits (regrouping every leaf when the nodes
+        would be too many); True when the nodes changed (the root is fitted
+        again)."""
+        n = next(j for j, node in enumerate(self.nodes)
+                 if node.first <= i < node.first + node.count)
+        old = self.nodes[n]
+        for j in range(n + 1, len(self.nodes)):
+            node = self.nodes[j]
+            self.nodes[j] = Node(node.model, node.first + added, node.count)
+        node = fit_node(self.bounds, old.first, old.count + added)
+        self.stats.node_retrains += 1
+        if node.model.err <= max(NODE_ERR, old.model.err) and node.count <= NODE_LEAVES:
+            self.nodes[n] = node
+            return False
+        self.nodes[n:n + 1] = group(self.bounds, old.first, node.count)
+        if len(self.nodes) > NMAX:
+            self.nodes = group_all(self.bounds)
+        self.stats.root_retrains += 1
+        return True
 
     def check(self) -> list[str]:
         """Inconsistencies between the index and the pages mapped (empty: none)."""
@@ -358,6 +409,7 @@ class LvmPageTable:
     def info(self) -> dict[str, Any]:
         return {"leaves": len(self.leaves), "regions": len(self.regions),
                 "region_kib": self.size >> 10, "leaf_retrains": self.stats.leaf_retrains,
+                "nodes": len(self.nodes), "node_retrains": self.stats.node_retrains,
                 "root_retrains": self.stats.root_retrains, "builds": self.stats.builds,
                 "grows": self.stats.grows}
 

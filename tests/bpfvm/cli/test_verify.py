@@ -127,7 +127,7 @@ def test_hook_from_directive(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 # ---- .object: the sizes of the objects a hook points at --------------------------------
-PT_FILES = ("hashed_pt.s", "learned_pt.s", "cuckoo_pt.s")
+PT_FILES = ("hashed_pt.s", "learned_pt.s", "cuckoo_pt.s", "cuckoo_unclustered_pt.s")
 
 
 @pytest.mark.parametrize("name", PT_FILES)

@@ -109,3 +109,39 @@ def test_recorder_finds_dependent_and_independent_loads():
     assert rec.ret_step == 0  # the returned pointer needs no load
     rec.run(ctx)
     assert rec.refs == [(0, 1), (2, 1), (8, 2), (15, 3)]  # state reset per run
+
+
+TWO = """
+.hook pt_map
+    r9 = 4096 ll
+    r0 = 0
+    exit
+.hook pt_unmap
+    r9 = 4096 ll
+    r0 = 0
+    exit
+.hook pt_lookup
+    r9 = 4096 ll
+    r6 = *(u64 *)(r1 + 0)       # region
+    r7 = *(u64 *)(r1 + 32)      # region1
+    r2 = *(u64 *)(r6 + 64)      # region 0, line 1, step 1
+    r2 &= 1023
+    r7 += r2
+    r0 = *(u64 *)(r7 + 0)       # region 1, line of r2, step 2
+    r0 = 0
+    exit
+"""
+
+
+def test_recorder_names_the_region_of_each_load():
+    prog = with_region_size(pt_sections(TWO, "two.s")["pt_lookup"], 4096)
+    rec = WalkRecorder(prog, standard_helpers())
+    bufs = [bytearray(4096), bytearray(4096)]
+    bufs[0][64:72] = (640).to_bytes(8, "little")
+    addrs = rec.watch_all(bufs)
+    ctx = bytearray(PT_LOOKUP.ctx_size)
+    ctx[0:8] = addrs[0].to_bytes(8, "little")
+    ctx[32:40] = addrs[1].to_bytes(8, "little")
+    rec.run(ctx)
+    assert rec.region_refs() == [(0, 1, 1), (1, 10, 2)]
+    assert rec.refs == [(1, 1)]  # the first region's loads only

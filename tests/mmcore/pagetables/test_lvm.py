@@ -18,8 +18,12 @@ from mmcore.pagetables.lvm.fit import FitConfig, fit_keys
 from mmcore.pagetables.lvm.index import (
     ERR_MAX,
     META_END,
+    NMAX,
+    NODE_ERR,
+    NODE_LEAVES,
     RootModel,
     find_leaf,
+    group_all,
     probe_order,
     tag_of,
     true_leaf,
@@ -47,14 +51,34 @@ def test_verified_for_every_region_size(size):
     assert set(programs().for_region(size)) == {"pt_map", "pt_unmap", "pt_lookup"}
 
 
-def test_root_search_finds_the_owning_leaf():
+def _root_and_nodes(bounds):
+    nodes = group_all(bounds)
+    root = RootModel.fit([bounds[n.first] if j else 0 for j, n in enumerate(nodes)])
+    return root, nodes
+
+
+def test_root_and_node_search_finds_the_owning_leaf():
     rng = random.Random(3)
     for n in (1, 2, 3, 17, 300, 1024):
         bounds = [0] + sorted(rng.sample(range(1, 1 << 36), n - 1))
-        root = RootModel.fit(bounds)
+        root, nodes = _root_and_nodes(bounds)
+        assert 1 <= len(nodes) <= NMAX and all(nd.count <= NODE_LEAVES for nd in nodes)
+        assert [nd.first for nd in nodes] == sorted({nd.first for nd in nodes})
+        assert sum(nd.count for nd in nodes) == n
         keys = [rng.randrange(1 << 36) for _ in range(300)] + bounds + [b + 1 for b in bounds]
         for k in keys:
-            assert find_leaf(root, bounds, k) == true_leaf(bounds, k), (n, k)
+            assert find_leaf(root, nodes, bounds, k) == true_leaf(bounds, k), (n, k)
+
+
+def test_nodes_fit_a_layout_with_holes_that_one_line_cannot():
+    # 900 evenly spaced leaves in three far-apart runs: one line over them
+    # all is off by hundreds of leaves, the nodes by a few
+    bounds = [0] + [base + i * 64 for base in (1 << 20, 1 << 30, 1 << 34) for i in range(300)]
+    assert RootModel.fit(bounds).err > 100
+    root, nodes = _root_and_nodes(bounds)
+    assert max(nd.model.err for nd in nodes) <= NODE_ERR
+    for k in (bounds[5] + 3, bounds[450], bounds[899] + 10):
+        assert find_leaf(root, nodes, bounds, k) == true_leaf(bounds, k)
 
 
 def test_fitted_leaves_keep_every_key_within_their_bound():
@@ -88,7 +112,8 @@ def test_sequential_faults_retrain_leaves_not_the_table():
         pt.mm.mem.write(pt.map_page(va), model[va])
     assert pt.stats.builds == 1  # the empty table's; every later change was local
     assert 0 < pt.stats.leaf_retrains < 6000 // 20
-    assert pt.stats.root_retrains >= 1 and len(pt.leaves) > 1
+    assert pt.stats.node_retrains >= 1 and len(pt.leaves) > 1
+    assert pt.stats.root_retrains == 0  # sequential leaves: their node's line still fits them
     for va, pte in model.items():
         assert pt.mm.mem.read(pt.get_pte(va + 123)) == pte
     assert not pt.check()
@@ -165,8 +190,9 @@ def test_a_walk_with_the_models_cached_is_one_access():
     pt.walk_cache_on = False
     pt.walk_cache.clear()
     pt.get_pte(BASE + 42 * PAGE_SIZE, walk=True)
-    assert len(pt.last_walk) >= 2  # bounds and leaf record lines, then the slot
-    assert {s for _, s in pt.last_walk} == {1, 2}
+    # the node's record, then the leaf bounds and record lines, then the slot
+    assert len(pt.last_walk) >= 3
+    assert {s for _, s in pt.last_walk} == {1, 2, 3}
 
 
 def test_the_index_stays_in_the_first_region():
@@ -175,3 +201,24 @@ def test_the_index_stays_in_the_first_region():
         loc = pt.map_page(BASE + i * PAGE_SIZE)
         assert loc[0] != pt.regions[0].start or loc[1] >= META_END % PAGE_SIZE or \
             loc[0] >= pt.regions[0].start + META_END // PAGE_SIZE
+
+
+def test_small_vmas_around_a_hole_keep_node_errors_small():
+    pt, model = new_table(), {}
+    starts = [BASE + j * (1 << 22) for j in range(200)]
+    starts += [BASE + (1 << 40) + j * (1 << 22) for j in range(200)]  # far above a hole
+    for j, start in enumerate(starts):
+        for i in range(8):  # a 32 KiB VMA, every page touched
+            va = start + i * PAGE_SIZE
+            model[va] = make_pte(10 + 8 * j + i, ORDER_4K)
+            pt.mm.mem.write(pt.map_page(va), model[va])
+    assert len(pt.leaves) > 100 and len(pt.nodes) > 1
+    assert RootModel.fit(pt.bounds).err > 20  # one line over every leaf is far off
+    assert max(n.model.err for n in pt.nodes) <= NODE_ERR
+    pt.walk_cache_on = False
+    for va, pte in list(model.items())[::97]:
+        assert pt.mm.mem.read(pt.get_pte(va, walk=True)) == pte
+        # node bounds (all 32 in 4 lines), the node's record, at most two
+        # lines of leaf bounds (a node's error is small), the leaf's record, the slot
+        assert len(pt.last_walk) <= 4 + 1 + 2 + 1 + 1
+    assert not pt.check()

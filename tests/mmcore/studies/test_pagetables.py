@@ -22,7 +22,7 @@ TINY = DATA / "pt" / "tiny.toml"
 def test_default_config_parses():
     cfg = load_config(DEFAULT_CONFIG)
     assert [lay.name for lay in cfg.layouts] == ["dense", "sparse", "small_vmas", "mixed_huge"]
-    assert cfg.tables == ("radix", "hashed", "learned", "ecpt", "lvm")
+    assert cfg.tables == ("radix", "hashed", "learned", "ecpt", "ecpt_unclustered", "lvm")
     assert cfg.layouts[2].vmas == (VmaSpec(32 << 10, "none", 1.0, 1024),)
 
 
@@ -122,7 +122,8 @@ def test_cache_stream_and_accesses_are_configured():
 @pytest.fixture(scope="module")
 def latency_rows():
     lay = VmaLayout("d", "", (VmaSpec(8 << 20, "none", 1.0),))
-    cfg = StudyConfig((lay,), ("radix", "ecpt", "lvm"), 1 << 30, 100, accesses=3000,
+    cfg = StudyConfig((lay,), ("radix", "ecpt", "ecpt_unclustered", "lvm"), 1 << 30, 100,
+                      accesses=3000,
                       stream="chase")
     return {t: measure(lay, t, cfg) for t in cfg.tables}
 
@@ -134,6 +135,14 @@ def test_cuckoo_probes_overlap_and_radix_levels_add_up(latency_rows):
     assert ecpt.cyc_p99 <= 250  # one step: never more than one DRAM latency
     assert 1.0 < radix.refs_walk <= 4.0
     assert 0 < ecpt.xlat_share < 1 and 0 < radix.xlat_share < 1
+
+
+def test_clustered_entries_halve_the_dense_table(latency_rows):
+    ecpt, flat = latency_rows["ecpt"], latency_rows["ecpt_unclustered"]
+    assert ecpt.walks == flat.walks and flat.refs_walk == 3.0
+    # a line holds 8 pages' PTEs clustered, 4 pages' (tag, PTE) pairs unclustered
+    assert ecpt.extra["live_kib"] < 0.6 * flat.extra["live_kib"]
+    assert ecpt.rebuild_cyc_per_fault < flat.rebuild_cyc_per_fault
 
 
 def test_resizes_are_counted_as_moved_lines(latency_rows):

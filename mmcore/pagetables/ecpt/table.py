@@ -1,13 +1,15 @@
-"""The host side of the elastic cuckoo page table (``programs/cuckoo_pt.s``).
+"""The host side of the elastic cuckoo page table (``programs/cuckoo_pt.s``,
+clustered entries; ``programs/cuckoo_unclustered_pt.s``, one tag per page:
+the layouts of :mod:`mmcore.pagetables.ecpt.entries`).
 
-The programs look keys up, insert into an empty slot of a key's three
+The programs look keys up, insert into an empty entry of a key's three
 candidate buckets and remove; this module does what ECPT leaves to the OS:
 
 * **displacement**: when ``pt_map`` finds the three buckets full, a random
-  walk of cuckoo kicks (at most :data:`MAX_KICKS`) moves residents to their
-  other ways;
-* **elastic resizing**: when a size's table passes :data:`MAX_LOAD`, or
-  displacement fails, a new table with twice the buckets per way is made
+  walk of cuckoo kicks (at most :data:`MAX_KICKS`) moves resident entries
+  (a clustered entry with all its pages) to their other ways;
+* **elastic resizing**: when a size's table passes :data:`MAX_LOAD` (of
+  its entries), or displacement fails, a new table with twice the buckets per way is made
   and the old one is moved into it :data:`MIGRATE_PER_INSERT` bucket rows
   (one bucket of every way) per insertion, behind the rehash pointer P
   that the programs read: lookups probe the old table's bucket only while
@@ -15,7 +17,7 @@ candidate buckets and remove; this module does what ECPT leaves to the OS:
   the buckets, started when an unmap leaves a size's table below
   :data:`MIN_LOAD` (never below its initial size), and carried on
   :data:`MIGRATE_PER_INSERT` rows per map or unmap;
-* the **cuckoo walk tables** (:mod:`mmcore.pagetables.cwc`), kept exact on
+* the **cuckoo walk tables** (:mod:`mmcore.pagetables.ecpt.cwc`), kept exact on
   every move, whose caches prune the ways a walk probes.
 
 Every way has its own region (``region``, ``region1``, ``region2`` of the
@@ -26,8 +28,10 @@ placed by a bump pointer; when a new table does not fit, every way's
 region is replaced by one twice the live size and the live tables are
 copied into it, packed (ECPT allocates each table's ways anew and needs no
 such copy; the copy is counted as moved lines).
-The header's page counts are the programs'; a key the host places by
-displacement for ``map_page`` is counted there by the host.
+The header's page and entry counts are the programs'; an entry the host
+places by displacement for ``map_page`` is counted there by the host.
+A clustered table's tags live in its PTEs' unused bits, which the MM's
+PTE accessors leave alone (:meth:`~mmcore.pagetables.pte.TableMemory.keep`).
 The hash (``hv`` per way, bucket = ``hv * NB >> 32``) mirrors the program's
 exactly.  Every line moved by displacement, migration or a region copy is
 appended to ``moved_lines``.
@@ -42,11 +46,12 @@ from typing import TYPE_CHECKING, Any
 from mmcore.constants import PAGE_SHIFT, PAGE_SIZE, PAGE_SIZE_ORDERS
 from mmcore.errors import PageTableError
 from mmcore.hooks.specs import MAX_PT_REGIONS, PT_LOOKUP
-from mmcore.pagetables.cwc import CuckooWalkCache, CwcConfig
+from mmcore.pagetables.ecpt.cwc import CuckooWalkCache, CwcConfig
+from mmcore.pagetables.ecpt.entries import CLUSTERED, UNCLUSTERED, EntryLayout
 from mmcore.pagetables.loading import LINE, PtPrograms
-from mmcore.pagetables.lvm.recorder import RegionsRecorder
 from mmcore.pagetables.progpt import CTX, ProgramPageTable, PtDesign, run_hook
 from mmcore.pagetables.pte import U64, PteLoc, reserved_pte
+from mmcore.pagetables.walkrec import WalkRecorder
 from mmcore.phys.region import Region
 
 if TYPE_CHECKING:
@@ -54,19 +59,14 @@ if TYPE_CHECKING:
 
 WAYS = 3
 KEYS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
-SLOTS = 4
 META_END = 4 * LINE
 REGS = struct.Struct("<QQQQQ")  # NB, base, old NB, old base, P
 INITIAL_NB = (8, 1, 1)  # buckets per way, per size code, of a fresh table
-MAX_LOAD = 0.6  # grow a size's table beyond this share of its slots
+MAX_LOAD = 0.6  # grow a size's table beyond this share of its entries
 MIN_LOAD = 0.15  # shrink it (to half the buckets) below this share
 MAX_KICKS = 64
 MIGRATE_PER_INSERT = 2
 M64 = (1 << 64) - 1
-
-
-def tag_of(vpn: int, code: int) -> int:
-    return (vpn << 4) | (code << 2) | 2
 
 
 def hv(tag: int, way: int) -> int:
@@ -77,27 +77,33 @@ def bucket(tag: int, way: int, nb: int) -> int:
     return (hv(tag, way) * nb) >> 32
 
 
-ECPT = PtDesign(
-    name="ecpt",
-    capacity=lambda nbytes: WAYS * ((nbytes - META_END) // LINE * SLOTS),  # per way region
-    max_load=MAX_LOAD,
-    meta_end=lambda nbytes: META_END,
-    meta_in_registers=True,
-)
+def _design(layout: EntryLayout) -> PtDesign:
+    return PtDesign(
+        name=layout.name,
+        capacity=lambda nbytes: WAYS * ((nbytes - META_END) // LINE * layout.per_bucket),
+        max_load=MAX_LOAD,
+        meta_end=lambda nbytes: META_END,
+        meta_in_registers=True,
+    )
 
+
+ECPT = _design(CLUSTERED)
+ECPT_UNCLUSTERED = _design(UNCLUSTERED)
+LAYOUTS = {ECPT.name: CLUSTERED, ECPT_UNCLUSTERED.name: UNCLUSTERED}
 
 
 class CuckooPageTable(ProgramPageTable):
     """An elastic cuckoo page table: the programs plus the OS's side of ECPT."""
 
     def __init__(self, mm: MM, programs: PtPrograms, *, cwc: CwcConfig | None = None,
-                 seed: int = 0, **kw: Any) -> None:
+                 seed: int = 0, layout: EntryLayout = CLUSTERED, **kw: Any) -> None:
+        self.layout = layout
         self.regs = [[nb, 0, 0, 0, 0] for nb in INITIAL_NB]  # per size code
         self.cwc = CuckooWalkCache(cwc)
         self.rng = random.Random(seed)
         self.kicks = self.migrated = self.resizes = self.copies = self.shrinks = 0
         self.ways: list[Region] = []
-        super().__init__(mm, ECPT, programs, **kw)
+        super().__init__(mm, ECPT if layout is CLUSTERED else ECPT_UNCLUSTERED, programs, **kw)
 
     # -- regions, one per way --------------------------------------------------------
     def _install(self, npages: int) -> list[Region] | None:  # type: ignore[override]
@@ -109,12 +115,16 @@ class CuckooPageTable(ProgramPageTable):
                 ways.append(self.mm.regions.alloc(npages, self.nid))
             nbytes = ways[0].size
             engines = self.programs.engines(nbytes, self.engine_kind)
-            counter = RegionsRecorder(self.programs.for_region(nbytes)[PT_LOOKUP.name],
+            counter = WalkRecorder(self.programs.for_region(nbytes)[PT_LOOKUP.name],
                                       self.programs.helpers)
         except Exception:
             for r in ways:
                 self.mm.regions.free(r)
             raise
+        if self.layout.kept_bits:
+            for r in ways:
+                for pfn in range(r.start, r.start + r.npages):
+                    self.mm.mem.keep(pfn, self.layout.kept_bits)
         previous = self.ways or None
         self.ways, self.region, self.engines, self.counter = ways, ways[0], engines, counter
         bufs = [r.buf for r in ways]
@@ -202,15 +212,19 @@ class CuckooPageTable(ProgramPageTable):
     def map_page(self, va: int, size_order: int = 0) -> PteLoc:
         self.stats.maps += 1
         code = PAGE_SIZE_ORDERS.index(size_order)
+        if not self.layout.fits(va, code):
+            raise PageTableError(f"{va:#x}: beyond the addresses a tag can name")
         self._migrate(code, MIGRATE_PER_INSERT)
         known = self.mapped.get(va) == size_order
         r0 = self._run("pt_map", va, PAGE_SHIFT + size_order)
         hook = "pt_map"
-        if r0 == 0:  # three buckets full: the new key goes in by displacement
-            if not self._displace(tag_of(va >> PAGE_SHIFT, code), reserved_pte(size_order), code):
+        if r0 == 0:  # three buckets taken: a new entry goes in by displacement
+            key = self.layout.key(va, code)
+            if not self._displace(self.layout.entry(key, reserved_pte(size_order), va), code):
                 self._grow(code, force=True)
-            buf = self.ways[0].buf
-            U64.pack_into(buf, 8 * code, U64.unpack_from(buf, 8 * code)[0] + 1)
+            self._bump(code, 0, +1)
+            if self.layout.load_word:
+                self._bump(code, self.layout.load_word, +1)
             r0, hook = self._run("pt_lookup", va), "pt_lookup"
             if r0 == 0:
                 raise PageTableError(f"{va:#x}: not in the cuckoo table after displacement")
@@ -224,7 +238,7 @@ class CuckooPageTable(ProgramPageTable):
         if not known:
             self.mapped[va] = size_order
             self._changes += 1
-            if self._count(code) > MAX_LOAD * WAYS * self.regs[code][0] * SLOTS:
+            if self._load(code) > MAX_LOAD * self._entries(code):
                 self._grow(code)
                 loc = self.get_pte(va)  # type: ignore[assignment]
         return loc  # type: ignore[return-value]
@@ -232,11 +246,14 @@ class CuckooPageTable(ProgramPageTable):
     def unmap_page(self, va: int) -> None:
         r0 = self._run("pt_lookup", va)
         at = self._at(r0, self.addrs["pt_lookup"]) if r0 else None
+        code = 0
         if at is not None:
-            w, off = at
-            tag = U64.unpack_from(self.ways[w].buf, off - 8)[0]
-            code = (tag >> 2) & 3
-            self._note_at((tag >> 4) << PAGE_SHIFT, code, w, off, -1)
+            for order in PAGE_SIZE_ORDERS:  # the page that covers va
+                base = va & -(PAGE_SIZE << order)
+                if self.mapped.get(base) == order:
+                    code = PAGE_SIZE_ORDERS.index(order)
+                    self._note_at(base, code, *at, -1)
+                    break
         super().unmap_page(va)
         if at is not None:
             self._migrate(code, MIGRATE_PER_INSERT)
@@ -248,7 +265,7 @@ class CuckooPageTable(ProgramPageTable):
         r = self.regs[code]
         if r[2] or r[0] <= INITIAL_NB[code]:
             return
-        if self._count(code) < MIN_LOAD * WAYS * r[0] * SLOTS:
+        if self._load(code) < MIN_LOAD * self._entries(code):
             self._grow(code, factor=0.5)
             self.shrinks += 1
 
@@ -294,18 +311,36 @@ class CuckooPageTable(ProgramPageTable):
 
     # -- the OS's side: walk tables, displacement, resizing -------------------------
     def _count(self, code: int) -> int:
+        """Pages of size ``code`` mapped (the programs' header count)."""
         return U64.unpack_from(self.ways[0].buf, 8 * code)[0]
+
+    def _load(self, code: int) -> int:
+        """Entries of size ``code`` in use: the count the table's load is measured in."""
+        return U64.unpack_from(self.ways[0].buf, 8 * (self.layout.load_word + code))[0]
+
+    def _entries(self, code: int) -> int:
+        """Entries the size's new table holds, over every way."""
+        return WAYS * self.regs[code][0] * self.layout.per_bucket
+
+    def _bump(self, code: int, word: int, delta: int) -> None:
+        buf, off = self.ways[0].buf, 8 * (word + code)
+        U64.pack_into(buf, off, U64.unpack_from(buf, off)[0] + delta)
 
     def _note_at(self, va: int, code: int, way: int, off: int, delta: int) -> None:
         where = self._where(way, off & -LINE)
         if where is not None:
             self.cwc.note(va, code, way, delta)
 
-    def _slot(self, way: int, off: int) -> tuple[int, int]:
-        return struct.unpack_from("<QQ", self.ways[way].buf, off)  # type: ignore[return-value]
+    def _note_entry(self, entry: bytes, code: int, way: int, delta: int) -> None:
+        """Every page of ``entry`` entered (+1) or left (-1) ``way``."""
+        for va in self.layout.pages(entry, 0):
+            self.cwc.note(va, code, way, delta)
 
-    def _put(self, way: int, off: int, tag: int, pte: int) -> None:
-        struct.pack_into("<QQ", self.ways[way].buf, off, tag, pte)
+    def _get(self, way: int, off: int) -> bytes:
+        return bytes(self.ways[way].buf[off:off + self.layout.size])
+
+    def _set(self, way: int, off: int, entry: bytes) -> None:
+        self.ways[way].buf[off:off + self.layout.size] = entry
 
     def _line(self, code: int, way: int, tag: int) -> int:
         """Offset of ``tag``'s bucket line in ``way``'s region, in the size's new table."""
@@ -317,27 +352,29 @@ class CuckooPageTable(ProgramPageTable):
         for off in offs:
             self.moved_lines.append(range(first + off // LINE, first + off // LINE + 1))
 
-    def _displace(self, tag: int, pte: int, code: int) -> bool:
-        """Insert (tag, pte) into the size's new table by cuckoo kicks; True
-        when every key found a slot (the count is the caller's)."""
+    def _displace(self, entry: bytes, code: int) -> bool:
+        """Insert ``entry`` into the size's new table by cuckoo kicks; True
+        when every entry found a bucket (the counts are the caller's)."""
+        lay = self.layout
+        empty = bytes(lay.size)
         way = self.rng.randrange(WAYS)
         for _ in range(MAX_KICKS):
-            off = self._line(code, way, tag)
+            off = self._line(code, way, lay.tag(entry, 0))
             self._moved(way, off)
-            for s in range(SLOTS):
-                if self._slot(way, off + 16 * s)[0] == 0:
-                    self._put(way, off + 16 * s, tag, pte)
-                    self.cwc.note((tag >> 4) << PAGE_SHIFT, code, way, +1)
+            for s in range(lay.per_bucket):
+                if self._get(way, off + lay.size * s) == empty:
+                    self._set(way, off + lay.size * s, entry)
+                    self._note_entry(entry, code, way, +1)
                     return True
-            s = self.rng.randrange(SLOTS)
-            vtag, vpte = self._slot(way, off + 16 * s)
-            self._put(way, off + 16 * s, tag, pte)
-            self.cwc.note((tag >> 4) << PAGE_SHIFT, code, way, +1)
-            self.cwc.note((vtag >> 4) << PAGE_SHIFT, code, way, -1)
+            s = self.rng.randrange(lay.per_bucket)
+            victim = self._get(way, off + lay.size * s)
+            self._set(way, off + lay.size * s, entry)
+            self._note_entry(entry, code, way, +1)
+            self._note_entry(victim, code, way, -1)
             self.kicks += 1
-            tag, pte = vtag, vpte
+            entry = victim
             way = (way + 1 + self.rng.randrange(WAYS - 1)) % WAYS
-        self._pending = (tag, pte)
+        self._pending = entry
         return False
 
     def _grow(self, code: int, force: bool = False, factor: float = 2) -> None:
@@ -359,7 +396,7 @@ class CuckooPageTable(ProgramPageTable):
             self._write_regs()
         self.resizes += 1
         self.walk_cache.clear()
-        if pending is not None and not self._displace(pending[0], pending[1], code):
+        if pending is not None and not self._displace(pending, code):
             self._grow(code, force=True)
 
     def _copy_regions(self, code: int, new_nb: int) -> None:
@@ -373,7 +410,7 @@ class CuckooPageTable(ProgramPageTable):
         except Exception:
             self.regs = old_regs
             raise
-        self.ways[0].buf[0:24] = old_ways[0].buf[0:24]
+        self.ways[0].buf[0:LINE] = old_ways[0].buf[0:LINE]  # the counts
         for w in range(WAYS):
             buf, src = self.ways[w].buf, old_ways[w].buf
             for c in range(3):
@@ -398,7 +435,8 @@ class CuckooPageTable(ProgramPageTable):
 
     def _migrate(self, code: int, rows: int) -> None:
         """Move ``rows`` bucket rows of the size's old table into the new one."""
-        r = self.regs[code]
+        lay, r = self.layout, self.regs[code]
+        empty = bytes(lay.size)
         for _ in range(rows):
             if not r[2]:
                 return
@@ -407,19 +445,19 @@ class CuckooPageTable(ProgramPageTable):
             off = old_base + p * LINE
             for way in range(WAYS):
                 self._moved(way, off)
-                for s in range(SLOTS):
-                    tag, pte = self._slot(way, off + 16 * s)
-                    if tag:
-                        moving.append((tag, pte, way))
-                        self._put(way, off + 16 * s, 0, 0)
+                for s in range(lay.per_bucket):
+                    entry = self._get(way, off + lay.size * s)
+                    if entry != empty:
+                        moving.append((entry, way))
+                        self._set(way, off + lay.size * s, empty)
             r[4] = p + 1
             if r[4] >= old_nb:
                 r[2] = r[3] = r[4] = 0
             self._write_regs()
-            for tag, pte, way in moving:
-                self.cwc.note((tag >> 4) << PAGE_SHIFT, code, way, -1)
+            for entry, way in moving:
+                self._note_entry(entry, code, way, -1)
                 self.migrated += 1
-                if not self._displace(tag, pte, code):
+                if not self._displace(entry, code):
                     self._grow(code, force=True)
 
 
