@@ -1,54 +1,76 @@
-"""Anonymous faults per second (4 KiB and THP), with no hook engine and with
-a trivial Python engine attached to the huge-page hook (a stand-in until a
-JIT-compiled program can be attached).
+"""Anonymous faults per second, 4 KiB and 2 MiB (THP), with no program
+attached: ``Process.fault`` on each page of a fresh mapping of one 16 GiB
+node.
 
-    python benchmarks/bench_mm_faults.py
+    python benchmarks/bench_mm_faults.py [--runs R] [--against TREE]
+
+Each measurement is a fresh process (100,000 4 KiB faults; 7,000 2 MiB
+faults), CPU time of the fault loop; configurations run interleaved, R
+rounds (default 5), medians printed with their time relative to this tree.
+``--against TREE`` measures another checkout in the same rounds.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmcore.mm import MM  # noqa: E402
-from mmcore.phys.physmem import MachineSpec, NodeSpec  # noqa: E402
-
-RUNS = 5
-PAGES = 50_000
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CASES = (("none", 100_000, 4096), ("thp", 7_000, 2 << 20))
 
 
-class Largest:
-    def run(self, ctx: bytearray) -> int:
-        return 1
+def fault_run(huge: str, n: int, step: int) -> float:
+    """CPU seconds for ``n`` faults ``step`` bytes apart in a ``huge`` mapping."""
+    from mmcore.mm import MM
+    from mmcore.phys.physmem import MachineSpec, NodeSpec
 
-
-def faults_per_second(huge: str, engine: object | None) -> float:
-    mm = MM(MachineSpec((NodeSpec(1 << 19, 1 << 18),)))
-    if engine is not None:
-        mm.hooks.attach("mm_hugepage", engine)  # type: ignore[arg-type]
+    mm = MM(MachineSpec((NodeSpec(1 << 22),)))  # 16 GiB
     p = mm.spawn()
-    step = 4096 if huge == "none" else 2 << 20
-    n = PAGES if huge == "none" else 900
     va = p.mmap(n * step, huge)
     fault = p.fault
-    t = time.perf_counter()
+    t = time.process_time()
     for i in range(n):
         fault(va + i * step)
-    return n / (time.perf_counter() - t)
+    elapsed = time.process_time() - t
+    assert mm.stats.faults == n and p.rss_pages == n * step >> 12
+    return elapsed
+
+
+def measure(tree: Path, huge: str, n: int, step: int) -> float:
+    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); sys.path.insert(1, {str(HERE)!r})\n"
+            f"import bench_mm_faults as b; print(b.fault_run({huge!r}, {n}, {step}))")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(tree)),
+                         check=True, capture_output=True, text=True, cwd=tree).stdout
+    return float(out.split()[-1])
 
 
 def main() -> None:
-    for huge, engine, label in (
-        ("none", None, "4 KiB faults/s"),
-        ("thp", None, "2 MiB faults/s, built-in policy"),
-        ("thp", Largest(), "2 MiB faults/s, Python engine on mm_hugepage"),
-    ):
-        runs = [faults_per_second(huge, engine) for _ in range(RUNS)]
-        print(f"{label:48s} median {statistics.median(runs):,.0f}")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--against", type=Path, action="append", default=[])
+    args = ap.parse_args()
+    trees = [ROOT, *[t.resolve() for t in args.against]]
+    times: dict[tuple[Path, str], list[float]] = {(t, c[0]): [] for t in trees for c in CASES}
+    for r in range(args.runs):
+        for huge, n, step in CASES:
+            for tree in trees:
+                times[tree, huge].append(measure(tree, huge, n, step))
+        print(f"round {r + 1}/{args.runs} done", file=sys.stderr)
+    print(f"faults on one 16 GiB node, no program, CPU time, medians of {args.runs} "
+          f"interleaved runs")
+    for huge, n, _ in CASES:
+        first = statistics.median(times[ROOT, huge])
+        for tree in trees:
+            t = statistics.median(times[tree, huge])
+            label = "4 KiB" if huge == "none" else "2 MiB"
+            print(f"{str(tree):24s} {label} faults {n / t:>10,.0f} /s  {t:5.2f} s CPU  "
+                  f"{t / first:5.2f}x")
 
 
 if __name__ == "__main__":

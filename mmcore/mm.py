@@ -74,7 +74,7 @@ class MMConfig:
     khugepaged_pages_to_scan: int = 4096
     khugepaged_scan_sleep_millisecs: int = 10_000
     khugepaged_max_ptes_none: int = 511
-    scan_balance: str = "fixed"  # the built-in anon/file split: "fixed" or "cost"
+    scan_balance: str = "cost"  # the built-in anon/file split: "cost" (get_scan_count) or "fixed"
 
 
 @dataclass

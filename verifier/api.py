@@ -62,8 +62,9 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     ``insn_limit`` the instructions one run of an accepted program may
     execute (by default an engine's default instruction budget);
     ``formatter`` shows an instruction in diagnostics and the log;
-    ``progress(visits, bound)`` follows a long analysis (``bound``: the
-    instruction count of a program without loops or calls, else ``budget``)."""
+    ``progress(visits, bound)`` follows a long analysis (``bound``: for a
+    program without loops or calls, its instruction count, times the
+    states kept apart per pc if it has join points; else ``budget``)."""
     t0 = time.perf_counter()
     insns = program.insns
 
@@ -119,6 +120,7 @@ def verify(program: Program, hook: HookSpec | None = None, *, ctx_size: int | No
     diags.sort(key=lambda d: d.pc)
     facts = _facts(res, code, loops, bound) if not diags and bound is not None else None
     stats = {"insns": len(insns), "visits": res.visits, "nodes": len(res.states),
+             "states": sum(len(group) for group in res.sets.values()),
              "loops": {lv.head: lv.reason for lv in loops},
              "max_insns": bound.total if bound is not None else None,
              "seconds": round(time.perf_counter() - t0, 6)}
@@ -193,27 +195,29 @@ def _problems(res: Fixpoint) -> list[Problem]:
 
 
 def _by_pc(res: Fixpoint, code: Code) -> dict[int, tuple[Val, ...]]:
-    if len(code.entries) == 1:  # one context per pc: nothing to join
-        return {pc: st.frames[-1].regs for (_chain, pc), st in res.states.items()}
+    """The registers at each pc: joined over the call contexts and the
+    states kept apart there."""
     regs: dict[int, tuple[Val, ...]] = {}
-    for (_chain, pc), st in res.states.items():
-        old = regs.get(pc)
-        regs[pc] = st.regs if old is None else tuple(
-            a.join(b) for a, b in zip(old, st.regs, strict=True))
+    for (_chain, pc), group in res.sets.items():
+        for st in group:
+            old = regs.get(pc)
+            regs[pc] = st.regs if old is None else tuple(
+                [a.join(b) for a, b in zip(old, st.regs, strict=True)])
     return regs
 
 
 def _facts(res: Fixpoint, code: Code, loops: list[LoopVerdict], bound: Bound) -> Facts:
     facts = Facts(regs=_by_pc(res, code), max_insns=bound.total)
-    for (_chain, pc), st in res.states.items():
+    for (_chain, pc), group in res.sets.items():  # each state kept apart: its object
         spec = code.specs[pc]
         if spec is None or spec.kind not in _MEMORY:
             continue
         insn = code.insns[pc]
-        base = st.reg(insn.src if spec.kind is _LDX else insn.dst)
-        kind = base.obj.kind if base.obj is not None else "?"
-        old = facts.memory.get(pc)
-        facts.memory[pc] = kind if old in (None, kind) else "mixed"
+        for st in group:
+            base = st.reg(insn.src if spec.kind is _LDX else insn.dst)
+            kind = base.obj.kind if base.obj is not None else "?"
+            old = facts.memory.get(pc)
+            facts.memory[pc] = kind if old in (None, kind) else "mixed"
     for lv in loops:  # the largest trip bound over the call chains
         old_loop = facts.loops.get(lv.head)
         if old_loop is None or (old_loop[1] or 0) < (lv.trips or 0):

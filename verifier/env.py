@@ -33,6 +33,7 @@ class Env:
     th: Thresholds
     checker: Checker
     chain: tuple[int, ...] = ()  # call sites of the node being analysed
+    part: int = 0  # which of the states kept apart at that node (verifier.partition)
     branches: dict[tuple, tuple[bool, bool]] = field(default_factory=dict)
     loop_th: dict[int, Thresholds] = field(default_factory=dict)  # widening points per loop head
 

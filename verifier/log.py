@@ -5,7 +5,8 @@ possible ("both ways", "always taken", ...).  Level 2 adds, for every
 instruction in program order and every call context that reaches it, the
 register and stack state *after* the instruction: the transfer function
 is applied once more to the instruction's final entry state (the one the
-verdict rests on).  An instruction with one successor shows that state; a
+verdict rests on), to each of them where the analysis kept several apart
+("state 1 of 2").  An instruction with one successor shows that state; a
 conditional jump shows the state on each edge (``-> pc N: ...``, the
 register compared narrowed on each side); an ``exit`` of the main function
 has no successor and shows the state it returns in (``r0``).  The verdict's
@@ -35,19 +36,22 @@ def render_log(program: Program, res: Fixpoint, env: Env, formatter: Formatter,
         return []
     lines: list[str] = []
     insns = program.insns
-    states: dict[int, list[tuple[tuple[int, ...], State]]] = {}
-    for (chain, pc), st in sorted(res.states.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        states.setdefault(pc, []).append((chain, st))
+    states: dict[int, list[tuple[tuple[int, ...], list[State]]]] = {}
+    for (chain, pc), group in sorted(res.sets.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        states.setdefault(pc, []).append((chain, group))
     for pc in sorted(states):
         text = formatter(insns, pc)
         where = program.where(pc)
         if level >= 2:
-            for chain, st in states[pc]:
-                lines.append(f"{where}: pc {pc}: {text}    ; {after(env, chain, pc, st)}")
+            for chain, group in states[pc]:
+                for i, st in enumerate(group):
+                    which = f" (state {i + 1} of {len(group)})" if len(group) > 1 else ""
+                    lines.append(f"{where}: pc {pc}: {text}{which}    ; "
+                                 f"{after(env, chain, pc, st)}")
         spec = env.code.specs[pc]
         if spec is not None and spec.kind is isa.Kind.JCOND:
             fall = taken = False
-            for (chain, bpc), (f, t) in env.branches.items():
+            for (chain, bpc, _part), (f, t) in env.branches.items():
                 if bpc == pc and (chain, pc) in res.states:
                     fall, taken = fall or f, taken or t
             what = ("both ways" if fall and taken else "always taken" if taken

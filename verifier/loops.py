@@ -39,6 +39,7 @@ call given a pointer into the frame) forgets it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from bpfvm import isa
@@ -156,7 +157,7 @@ class _Walk:
     ranges of the variables at the head on every visit but the first) given,
     the exact-view flags hold for the iterations that start on such a visit."""
 
-    def __init__(self, code: Code, states: dict[int, State], depth: int,
+    def __init__(self, code: Code, states: Mapping[int, State], depth: int,
                  later: Ranges | None) -> None:
         self.code, self.states, self.depth, self.later = code, states, depth, later
 
@@ -313,10 +314,35 @@ def _name(var: Var, view: int) -> str:
     return f"fp{var[0]}"
 
 
-def _chain_states(res: Fixpoint) -> dict[Chain, dict[int, State]]:
-    by_chain: dict[Chain, dict[int, State]] = {}
-    for (chain, pc), st in res.states.items():
-        by_chain.setdefault(chain, {})[pc] = st
+class _InChain(Mapping):
+    """pc -> the analysis's state at (``chain``, pc), read (and, where
+    several states were kept apart, joined) only for the pcs asked for."""
+
+    def __init__(self, states: Mapping[tuple[Chain, int], State], chain: Chain) -> None:
+        self.states, self.chain, self.pcs = states, chain, set()
+
+    def __getitem__(self, pc: int) -> State:
+        if pc not in self.pcs:
+            raise KeyError(pc)
+        return self.states[(self.chain, pc)]
+
+    def __contains__(self, pc: object) -> bool:
+        return pc in self.pcs
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.pcs)
+
+    def __len__(self) -> int:
+        return len(self.pcs)
+
+
+def _chain_states(res: Fixpoint) -> dict[Chain, _InChain]:
+    by_chain: dict[Chain, _InChain] = {}
+    for chain, pc in res.states:
+        got = by_chain.get(chain)
+        if got is None:
+            got = by_chain[chain] = _InChain(res.states, chain)
+        got.pcs.add(pc)
     return by_chain
 
 
@@ -332,7 +358,7 @@ def _joined(at_back: dict[int, Recs]) -> Recs:
     return joined or {}
 
 
-def check_loop(code: Code, res: Fixpoint, loop: Loop, states: dict[int, State],
+def check_loop(code: Code, res: Fixpoint, loop: Loop, states: Mapping[int, State],
                chain: Chain = ()) -> LoopVerdict:
     back = _feasible_back(res, loop, chain)
     if not back:

@@ -367,7 +367,8 @@ def _jcond(env: Env, pc: int, insn: Insn, spec: isa.OpSpec, state: State) -> lis
             outcomes.append((t, s))
     else:
         outcomes = _pointer_jcond(env, state, insn, spec, a, b)
-    env.branches[(env.chain, pc)] = (outcomes[0][1] is not None, outcomes[1][1] is not None)
+    env.branches[(env.chain, pc, env.part)] = (outcomes[0][1] is not None,
+                                               outcomes[1][1] is not None)
     return [("next", taken if t else fall, s) for t, s in outcomes if s is not None]
 
 

@@ -234,8 +234,9 @@ class Gen(GenCore):
         self.kill_scratch()
 
     def s_lookup_join(self) -> None:
-        """A lookup result, copied, joined with 0 by an if/else diamond and
-        null-checked (perhaps through a further copy).  Where the check finds 0,
+        """A lookup result, copied, joined with 0 by an if/else diamond (in a
+        register or a stack slot) and null-checked (perhaps through a further
+        copy).  Where the check finds 0,
         the first copy is still the lookup result on one path: with the defect,
         that copy is used as the constant 0."""
         regs = self.long_regs(2) if self.depth == 0 else None
@@ -256,12 +257,19 @@ class Gen(GenCore):
         src = self.rng.choice((0, p))
         sides = [("mov64_k", 0), ("mov64_x", src)]
         self.rng.shuffle(sides)
+        # joined in a stack slot rather than a register: both sides spill, the
+        # join point fills (the verifier keeps register kinds apart, not slots)
+        slot = -8 * self.rng.randint(5, 16) if self.rng.random() < 0.5 else None
         for n, (key, val) in enumerate(sides):
             if n:
                 self.b.jump("ja", end)
                 self.b.place(yes)
             self.b.emit(key, j, val if key == "mov64_x" else 0)
+            if slot is not None:
+                self.b.emit("stxdw", 10, j, slot)
         self.b.place(end)
+        if slot is not None:
+            self.b.emit("ldxdw", j, 10, slot)
         self.wrote(j, scalar=False)
         check = j
         if self.rng.random() < 0.5:

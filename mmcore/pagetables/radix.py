@@ -10,6 +10,13 @@ optional :class:`~mmcore.pagetables.tlb.PageWalkCache` skips the upper levels it
 each level depends on the one above it, so every reference is a step of
 its own (see :mod:`mmcore.pagetables.latency`).
 
+Besides the three operations of every table, ``entry(va)`` gives the value
+``get_pte`` would point at and ``map_pte(va, order, pte)`` maps and writes
+in one step.  A lookup leaves where it stopped (the level, its table), and
+``map_page`` of a va under that table goes on from there; the PTE table of
+the 2 MiB region looked up last is remembered.  Both are forgotten when a
+table page is freed.  Neither changes what a hardware walk costs.
+
 Differences from Linux: an empty table page is freed as soon as its last
 entry is unmapped (Linux frees page tables only in free_pgtables at munmap
 or exit), which keeps page-table memory exact for the metrics; the PWC is
@@ -34,6 +41,7 @@ from mmcore.pagetables.pte import (
 from mmcore.pagetables.tlb import PageWalkCache
 
 SHIFTS = (39, 30, 21, 12)  # PGD, PUD, PMD, PTE
+PATH_SHIFT = (63, 39, 30, 21)  # va >> PATH_SHIFT[level]: the bits that choose that level's table
 LEAF_LEVEL = {ORDER_1G: 1, ORDER_2M: 2, ORDER_4K: 3}
 PFN_MASK = (1 << 40) - 1
 
@@ -54,6 +62,14 @@ class RadixPageTable:
         self.parent: dict[int, PteLoc] = {}
         self.walk_refs = 0
         self.last_walk: list[tuple[int, int]] = []
+        # Where the last lookup stopped (the va bits that chose its table,
+        # level, table, table frees then),
+        # so that map_page of that va goes on from there instead of walking
+        # again; and the PTE table of the 2 MiB region looked up last.  Both
+        # hold while no table page has been freed since (``frees``).
+        self.frees = 0
+        self.stop_key = self.stop_lvl = self.stop_t = self.stop_frees = -1
+        self.leaf_key = self.leaf_t = self.leaf_frees = -1
         self.root = self._new_table()
 
     def _new_table(self) -> int:
@@ -71,8 +87,13 @@ class RadixPageTable:
 
     def map_page(self, va: int, size_order: int = 0) -> PteLoc:
         leaf = LEAF_LEVEL[size_order]
-        bufs, t = self.bufs, self.root
-        for lvl in range(leaf):
+        bufs = self.bufs
+        lvl = self.stop_lvl
+        if va >> PATH_SHIFT[lvl] == self.stop_key and self.stop_frees == self.frees and lvl <= leaf:
+            lvl, t = self.stop_lvl, self.stop_t  # the fault's walk got this far
+        else:
+            lvl, t = 0, self.root
+        while lvl < leaf:
             off = ((va >> SHIFTS[lvl]) & 511) << 3
             e = U64.unpack_from(bufs[t], off)[0]
             if e == 0:
@@ -85,6 +106,7 @@ class RadixPageTable:
                 raise PageTableError(f"{va:#x}: already covered by a larger page")
             else:
                 t = (e >> PTE_PFN_SHIFT) & PFN_MASK
+            lvl += 1
         off = ((va >> SHIFTS[leaf]) & 511) << 3
         e = U64.unpack_from(bufs[t], off)[0]
         if e == 0:
@@ -92,6 +114,8 @@ class RadixPageTable:
             self.used[t] += 1
         elif not e & PTE_LEAF:
             raise PageTableError(f"{va:#x}: smaller pages are mapped under this entry")
+        if leaf == 3:
+            self.leaf_key, self.leaf_t, self.leaf_frees = va >> 21, t, self.frees
         return t, off
 
     def unmap_page(self, va: int) -> None:
@@ -106,6 +130,7 @@ class RadixPageTable:
             del self.bufs[t], self.used[t]
             self.mem.remove(t)
             self._free(t)
+            self.frees += 1
             if self.pwc is not None:
                 self.pwc.flush()
             U64.pack_into(self.bufs[parent], poff, 0)
@@ -113,10 +138,52 @@ class RadixPageTable:
             t = parent
 
     def get_pte(self, va: int, walk: bool = False) -> PteLoc | None:
+        if walk:
+            return self._walk(va)
+        if not self.entry(va):
+            return None
+        return self.stop_t, ((va >> SHIFTS[self.stop_lvl]) & 511) << 3
+
+    def entry(self, va: int) -> int:
+        """The entry ``get_pte(va)`` would point at (0 when it would give
+        None), without building its place."""
+        bufs = self.bufs
+        if va >> 21 == self.leaf_key and self.leaf_frees == self.frees:
+            lvl, t = 3, self.leaf_t
+            e = U64.unpack_from(bufs[t], ((va >> 12) & 511) << 3)[0]
+        else:
+            lvl, t = 0, self.root
+            while True:
+                e = U64.unpack_from(bufs[t], ((va >> SHIFTS[lvl]) & 511) << 3)[0]
+                if lvl == 3 or e & PTE_LEAF or e == 0:
+                    break
+                t = (e >> PTE_PFN_SHIFT) & PFN_MASK
+                lvl += 1
+            if lvl == 3:
+                self.leaf_key, self.leaf_t, self.leaf_frees = va >> 21, t, self.frees
+        self.stop_key, self.stop_lvl, self.stop_t, self.stop_frees = (
+            va >> PATH_SHIFT[lvl], lvl, t, self.frees)
+        return e
+
+    def map_pte(self, va: int, size_order: int, pte: int) -> None:
+        """``map_page`` and write ``pte`` into the slot it gives."""
+        if (size_order == 0 and self.stop_lvl == 3 and va >> 21 == self.stop_key
+                and self.stop_frees == self.frees):  # a fault's lookup found the PTE table
+            t = self.stop_t
+            buf, off = self.bufs[t], ((va >> 12) & 511) << 3
+            if not U64.unpack_from(buf, off)[0]:
+                U64.pack_into(buf, off, pte)
+                self.used[t] += 1
+                return
+        t, off = self.map_page(va, size_order)
+        U64.pack_into(self.bufs[t], off, pte)
+
+    def _walk(self, va: int) -> PteLoc | None:
+        """A hardware walk: through the PWC, counting its references."""
         bufs, t, lvl = self.bufs, self.root, 0
-        pwc = self.pwc if walk else None
+        pwc = self.pwc
         if pwc is not None:
-            lvl, t = pwc.lookup(va, self.root)
+            lvl, t = pwc.lookup(va, t)
         refs = 0
         trail = []
         while True:
@@ -130,9 +197,10 @@ class RadixPageTable:
             if pwc is not None:
                 pwc.fill(lvl, va, t)
             lvl += 1
-        if walk:
-            self.walk_refs += refs
-            self.last_walk = trail
+        self.walk_refs += refs
+        self.last_walk = trail
+        self.stop_key, self.stop_lvl, self.stop_t, self.stop_frees = (
+            va >> PATH_SHIFT[lvl], lvl, t, self.frees)
         return (t, off) if e else None
 
     def destroy(self) -> None:
@@ -143,3 +211,4 @@ class RadixPageTable:
         self.bufs.clear()
         self.used.clear()
         self.parent.clear()
+        self.frees += 1

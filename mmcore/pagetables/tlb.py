@@ -43,14 +43,26 @@ class PageWalkCache:
 
     def lookup(self, va: int, root: int) -> tuple[int, int]:
         """(level to start the walk at, table pfn at that level)."""
-        for lvl in (2, 1, 0):
-            cache = self.caches[lvl]
-            t = cache.get(va >> PWC_SHIFTS[lvl])
-            if t is not None:
-                cache.move_to_end(va >> PWC_SHIFTS[lvl])
+        pd, pdpt, pml4 = self.caches[2], self.caches[1], self.caches[0]
+        key = va >> 21
+        t = pd.get(key)
+        if t is None:
+            key = va >> 30
+            t = pdpt.get(key)
+            if t is None:
+                key = va >> 39
+                t = pml4.get(key)
+                if t is None:
+                    return 0, root
+                pml4.move_to_end(key)
                 self.hits += 1
-                return lvl + 1, t
-        return 0, root
+                return 1, t
+            pdpt.move_to_end(key)
+            self.hits += 1
+            return 2, t
+        pd.move_to_end(key)
+        self.hits += 1
+        return 3, t
 
     def fill(self, lvl: int, va: int, table: int) -> None:
         cache = self.caches[lvl]
@@ -67,28 +79,49 @@ class Tlb:
     """Per-process TLB: one LRU dict per page size, key = va >> page shift."""
 
     def __init__(self, cfg: TlbConfig) -> None:
+        self.c4k: OrderedDict[int, int] = OrderedDict()
+        self.c2m: OrderedDict[int, int] = OrderedDict()
+        self.c1g: OrderedDict[int, int] = OrderedDict()
         self.sizes = (
-            (ORDER_4K, OrderedDict(), cfg.entries_4k),
-            (ORDER_2M, OrderedDict(), cfg.entries_2m),
-            (ORDER_1G, OrderedDict(), cfg.entries_1g),
+            (ORDER_4K, self.c4k, cfg.entries_4k),
+            (ORDER_2M, self.c2m, cfg.entries_2m),
+            (ORDER_1G, self.c1g, cfg.entries_1g),
         )
+        self.cap4k = cfg.entries_4k
         self.hits = 0
         self.misses = 0
         self.invalidations = 0
 
     def lookup(self, va: int) -> int:
         """The pfn ``va`` translates to, or -1 on a miss."""
-        for order, cache, _ in self.sizes:
-            key = va >> (PAGE_SHIFT + order)
-            pfn = cache.get(key)
-            if pfn is not None:
-                cache.move_to_end(key)
-                self.hits += 1
-                return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1))
+        key = va >> PAGE_SHIFT
+        pfn = self.c4k.get(key)
+        if pfn is not None:
+            self.c4k.move_to_end(key)
+            self.hits += 1
+            return pfn
+        key = va >> (PAGE_SHIFT + ORDER_2M)
+        pfn = self.c2m.get(key)
+        if pfn is not None:
+            self.c2m.move_to_end(key)
+            self.hits += 1
+            return pfn + ((va >> PAGE_SHIFT) & ((1 << ORDER_2M) - 1))
+        key = va >> (PAGE_SHIFT + ORDER_1G)
+        pfn = self.c1g.get(key)
+        if pfn is not None:
+            self.c1g.move_to_end(key)
+            self.hits += 1
+            return pfn + ((va >> PAGE_SHIFT) & ((1 << ORDER_1G) - 1))
         self.misses += 1
         return -1
 
     def fill(self, va: int, order: int, pfn: int) -> None:
+        if order == ORDER_4K:
+            cache = self.c4k
+            cache[va >> PAGE_SHIFT] = pfn
+            if len(cache) > self.cap4k:
+                cache.popitem(last=False)
+            return
         for o, cache, cap in self.sizes:
             if o == order:
                 cache[va >> (PAGE_SHIFT + order)] = pfn

@@ -43,7 +43,9 @@ from mmcore.phys.physmem import PhysMem, Zone
 # Linux's MAX_PAGE_ORDER: a fallback steals at most a block of this order, so
 # that our larger blocks (up to 1 GiB) do not flip 512 pageblocks at once.
 FALLBACK_MAX_ORDER = 10
-BUDDY, TAIL, ALLOC, PCP = FrameState.BUDDY, FrameState.TAIL, FrameState.ALLOC, FrameState.PCP
+# plain ints: the frame-state array takes them without an enum conversion
+BUDDY, TAIL, ALLOC, PCP = (int(s) for s in (FrameState.BUDDY, FrameState.TAIL, FrameState.ALLOC,
+                                            FrameState.PCP))
 
 
 class Buddy:

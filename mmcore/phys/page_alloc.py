@@ -25,6 +25,7 @@ and then fails (Linux loops, killing again while victims remain).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 
 from mmcore.constants import (
@@ -38,7 +39,7 @@ from mmcore.constants import (
     AllocFlag,
     ZoneKind,
 )
-from mmcore.phys.buddy import ALLOC, PCP, TAIL, Buddy
+from mmcore.phys.buddy import ALLOC, BUDDY, PCP, TAIL, Buddy
 from mmcore.phys.compaction.control import Mode
 from mmcore.phys.physmem import PhysMem, Zone
 from mmcore.phys.watermarks import (
@@ -50,6 +51,7 @@ from mmcore.phys.watermarks import (
 )
 
 SLOWPATH_RETRIES = 3
+_NO_LINKS = array("i", [-1]) * 1024  # list links of pages off every list
 
 
 class AllocStats:
@@ -72,7 +74,7 @@ class PageAllocator(Buddy):
     ``reclaim_cb(nid, order, mt) -> pages reclaimed``,
     ``compact_cb(zone, order, mode, mt) -> bool`` and ``oom_cb(nid, order, mt) -> bool``
     (a victim's memory was freed) are set by the MM core;
-    ``kswapd_cb(nid, order, mt)`` records a wakeup.
+    ``kswapd_cb(nid, order, mt, flags)`` records a wakeup.
     """
 
     def __init__(self, phys: PhysMem) -> None:
@@ -84,7 +86,7 @@ class PageAllocator(Buddy):
         self.stats = AllocStats()
         self.reclaim_cb: Callable[[int, int, int], int] | None = None
         self.compact_cb: Callable[[Zone, int, Mode, int], bool] | None = None
-        self.kswapd_cb: Callable[[int, int, int], None] | None = None
+        self.kswapd_cb: Callable[[int, int, int, int], None] | None = None
         self.oom_cb: Callable[[int, int, int], bool] | None = None
         self.min_free_kbytes = 0
         # zonelists[nid][mt]
@@ -127,22 +129,85 @@ class PageAllocator(Buddy):
         if not order:
             return True
         nr = z.nr_free
-        return any(nr[o] for o in range(order, NR_ORDERS))
+        for o in range(order, NR_ORDERS):
+            if nr[o]:
+                return True
+        return False
 
     # --- pcp -------------------------------------------------------------
     def _pcp_refill(self, z: Zone, mt: int) -> int:
-        """``rmqueue_bulk``: move ``batch`` pages to the pcp list, return one."""
+        """``rmqueue_bulk``: move ``batch`` pages to the pcp list, return one.
+        Each page is ``rmqueue(z, 0, mt)``; the pages the smallest free block
+        gives (all of it, or as many as are still wanted) are taken at once
+        (:meth:`_split_off`)."""
         lst = z.pcp[mt]
-        st = self.st
+        st, ordr, nxt, prv = self.st, self.ordr, self.nxt, self.prv
+        heads, counts, nr_free = z.heads, z.counts, z.nr_free
         self.stats.pcp_refills += 1
-        for _ in range(z.batch):
-            pfn = self.rmqueue(z, 0, mt)
-            if pfn < 0:
-                break
-            st[pfn] = PCP
-            self.ordr[pfn] = 0
-            lst.append(pfn)
+        want = z.batch
+        while want:
+            for o in range(NR_ORDERS):
+                i = o * NR_MT + mt
+                pfn = heads[i]
+                if pfn >= 0:
+                    break
+            else:  # no block of this type: a fallback steal
+                pfn = self.rmqueue(z, 0, mt)
+                if pfn < 0:
+                    break
+                st[pfn] = PCP
+                ordr[pfn] = 0
+                lst.append(pfn)
+                want -= 1
+                continue
+            n, p = nxt[pfn], prv[pfn]
+            if p >= 0:
+                nxt[p] = n
+            else:
+                heads[i] = n
+            if n >= 0:
+                prv[n] = p
+            counts[i] -= 1
+            nr_free[o] -= 1
+            z.free_pages -= 1 << o
+            take = min(want, 1 << o)
+            self._split_off(z, pfn, o, take, mt)
+            lst.extend(range(pfn, pfn + take))
+            want -= take
         return lst.pop() if lst else -1
+
+    def _split_off(self, z: Zone, pfn: int, order: int, n: int, mt: int) -> None:
+        """Take ``n`` <= 2^order pages from the block at ``pfn`` (already off
+        its list; the lists of lower orders of ``mt`` are empty) in the state
+        ``n`` order-0 ``rmqueue_smallest`` calls leave: page ``pfn + k`` was
+        listed on its own at order ctz(k) (links -1, type ``mt``) and taken
+        (now PCP, order 0) for 0 < k < n; the rest of the block stays listed
+        as the aligned blocks that cover it, one per order."""
+        st, ordr, fmt, nxt, prv = self.st, self.ordr, self.fmt, self.nxt, self.prv
+        lo, hi = pfn + 1, pfn + n
+        st[pfn] = PCP
+        ordr[pfn] = 0
+        if hi > lo:
+            st[lo:hi] = bytes((PCP,)) * (hi - lo)
+            ordr[lo:hi] = bytes(hi - lo)
+            fmt[lo:hi] = bytes((mt,)) * (hi - lo)
+            nxt[lo:hi] = prv[lo:hi] = _NO_LINKS[: hi - lo] if hi - lo <= len(
+                _NO_LINKS) else array("i", [-1]) * (hi - lo)
+        heads, counts, nr_free = z.heads, z.counts, z.nr_free
+        k, end = n, 1 << order
+        while k < end:
+            o = (k & -k).bit_length() - 1
+            b = pfn + k
+            i = o * NR_MT + mt
+            st[b] = BUDDY
+            ordr[b] = o
+            fmt[b] = mt
+            nxt[b] = prv[b] = -1
+            heads[i] = b
+            counts[i] += 1
+            nr_free[o] += 1
+            z.free_pages += 1 << o
+            k += 1 << o
 
     def pcp_drain(self, z: Zone, mt: int, count: int) -> None:
         """``free_pcppages_bulk``: give the ``count`` coldest pages back."""
@@ -206,7 +271,7 @@ class PageAllocator(Buddy):
         if flags & AllocFlag.KSWAPD and self.kswapd_cb is not None:
             stats.kswapd_wakeups += 1
             for n in {z.nid for z in zl}:
-                self.kswapd_cb(n, order, mt)
+                self.kswapd_cb(n, order, mt, flags)
         for attempt in range(SLOWPATH_RETRIES + 1):
             pfn = self._get_page(order, mt, nid, "wmark_min")
             if pfn >= 0:

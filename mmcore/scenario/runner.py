@@ -157,6 +157,13 @@ class Runner:
         p = x.proc
         assert p is not None
         va, stop, unit, done = x.start + x.touched, x.start + end, x.unit, 0
+        if unit == 4096:  # the run of whole pages in one call, then a part page
+            full = (stop - va) >> 12
+            done = p.populate(va, full) << 12
+            va += full << 12
+            if va < stop and p.alive and p.access(va) >= 0 and p.alive:
+                done += stop - va
+            return done
         while va < stop:
             pfn = p.access(va)
             if not p.alive:

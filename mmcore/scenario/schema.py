@@ -143,7 +143,7 @@ class Scenario:
     baseline: Scenario | None = None  # the built-in side of a comparison, if it differs
     mm_options: tuple[tuple[str, Any], ...] = ()  # further MMConfig fields, by name
     hugetlb_resize: tuple[tuple[int, int], ...] = ()  # (tick, nr_hugepages) writes
-    scan_balance: str = "fixed"  # anon/file split: "fixed" or "cost" (get_scan_count)
+    scan_balance: str = "cost"  # anon/file split: "cost" (get_scan_count) or "fixed"
     check_interval: int = 64  # ticks between full invariant checks under --check
 
 _RECORD: list[tuple[str, str, Any, Any, bool]] | None = None  # keys read (schema_keys)
@@ -528,7 +528,7 @@ def parse_scenario(data: dict[str, Any], file: str = "<scenario>", _root: str = 
         ("pin_rate", m.get("pin_rate", _float(0.0, 1.0), 0.0)),
         ("pin_seed", seed),
     ) + thp + hugetlb + khugepaged
-    balance = m.get("scan_balance", _choice(SCAN_BALANCES), "fixed")
+    balance = m.get("scan_balance", _choice(SCAN_BALANCES), "cost")
     check_interval = m.get("check_interval", _int(1), 64)
     m.done()
     raw_phases = r.get("phases", _raw("array of tables"), [])
@@ -688,9 +688,10 @@ KEY_DOCS: dict[str, tuple[str, str] | tuple[str, str, str]] = {
     "mm.tick_millisecs": ("ms", "simulated time of one tick (khugepaged's scan sleep; the "
                           "kcompactd_interval default 50 is Linux's 500 ms)"),
     "mm.swappiness": ("-", "as vm.swappiness: the built-in reclaim split"),
-    "mm.scan_balance": ("-", "the built-in anon/file split: fixed (swappiness / 200 of a "
-                        "pass from anon) or cost (get_scan_count: cache_trim_mode, then "
-                        "cost-proportional with swappiness; workingset refaults)"),
+    "mm.scan_balance": ("-", "the built-in anon/file split: cost (get_scan_count: "
+                        "cache_trim_mode, then cost-proportional with swappiness; "
+                        "workingset refaults) or fixed (swappiness / 200 of a pass from "
+                        "anon, the split before get_scan_count was modelled)"),
     "mm.check_interval": ("ticks", "with --check, a full invariant check every this many "
                           "ticks (and after the last); the ticks between check what they "
                           "touched"),

@@ -13,7 +13,9 @@ comes from seeded streams, :mod:`mmcore.scenario.workload`):
 Kernel memory comes from slab objects with Pareto lifetimes (a few live
 for most of the uptime and pin their slab pages wherever they landed),
 network buffers and page-table-like pages; reclaim balances anon and file
-as ``get_scan_count`` does.
+as ``get_scan_count`` does; a THP fault that finds no free 2 MiB block wakes
+kswapd and kcompactd (THP ``defrag = defer+madvise``, as
+``programs/contiguitas.toml``).
 * ``contiguitas``: the same memory with the unmovable region (the normal
   zone, 10 % of the node at boot) resized by ``contiguitas_resize.s``.
 
@@ -21,8 +23,10 @@ At the end of a run :func:`server_metrics` reads the machine as the paper
 reads a server: whether any free 2 MiB block exists, the share of 2 MiB
 pageblocks (and 1 GiB ranges) holding no unmovable page, the same after a
 full compaction of every zone (the blocks compaction can actually free),
-the THP coverage of anonymous memory, TLB misses and walk references per
-1,000 accesses.  :func:`summarize` makes the fleet table, with a speedup
+the THP coverage of anonymous memory, and TLB misses and walk references
+per 1,000 accesses of a steady reference window over the populated memory
+(:mod:`mmcore.studies.steady_stream`; the run's own references are mostly
+first touches).  :func:`summarize` makes the fleet table, with a speedup
 estimate from :data:`WALK_MODEL` (assumptions stated there).
 
 Runs go through the sweep machinery (:func:`mmcore.studies.sweep.execute`):
@@ -45,6 +49,7 @@ from mmcore.mm import MM
 from mmcore.scenario.attach import verified_programs
 from mmcore.scenario.runner import Runner, clean_gib_ranges
 from mmcore.scenario.schema import parse_scenario
+from mmcore.studies.steady_stream import WINDOW_ACCESSES, steady_window
 
 MIXES = ("web", "cache", "batch")
 VARIANTS = ("linux", "contiguitas")
@@ -54,7 +59,10 @@ REGION_SHARE = 0.10  # the unmovable region at boot, of each node
 # The walk model behind the speedup estimate: each memory access costs
 # BASE_CYCLES of work (data access included) plus, on a TLB miss, its walk's
 # references at REF_CYCLES each (a page-table line found in the LLC, the
-# latency model's default).  Speedup = time(linux) / time(contiguitas) - 1.
+# latency model's default).  Walk references per access come from the
+# steady window after the uptime (mmcore.studies.steady_stream: references
+# with a hot set over the populated memory, no faults), so population does
+# not count.  Speedup = time(linux) / time(contiguitas) - 1.
 WALK_MODEL = {"base_cycles_per_access": 200.0, "cycles_per_walk_ref": 50.0}
 
 # The paper's figures (Contiguitas, ISCA 2023), for the table's side column.
@@ -132,7 +140,7 @@ def server_scenario(s: Server, variant: str) -> dict[str, Any]:
         "name": f"server{s.index}-{s.mix}", "seed": s.seed, "duration": s.uptime,
         "sample_every": s.uptime, "phases": _phases(s.mix, s.uptime),
         "mm": {"compaction_proactiveness": 20, "kcompactd_interval": 25,
-               "scan_balance": "cost"},
+               "scan_balance": "cost", "thp": {"defrag": "defer+madvise"}},
     }
     if variant == "contiguitas":
         movable = int(NODE_MEMORY * (1 - REGION_SHARE)) & -(2 << 20)
@@ -177,15 +185,15 @@ def _free_blocks(mm: MM, order: int) -> int:
                for o in range(order, NR_ORDERS))
 
 
-def server_metrics(mm: MM) -> dict[str, Any]:
-    """The fleet figures of one machine; compacts every zone fully (last)."""
+def server_metrics(mm: MM, window: int = WINDOW_ACCESSES, seed: int = 1) -> dict[str, Any]:
+    """The fleet figures of one machine: a steady reference window of
+    ``window`` accesses over the populated memory first
+    (:func:`mmcore.studies.steady_stream.steady_window`; it neither faults
+    nor allocates), then the layout; compacts every zone fully (last)."""
     procs = [p for p in mm.procs.values() if p.alive]
     rss = sum(p.rss_pages for p in procs)
     huge = sum((p.present[1] << 9) + (p.present[2] << 18) for p in procs)
-    s = mm.stats
-    hits = s.tlb_hits + sum(p.tlb.hits for p in procs)
-    misses = s.tlb_misses + sum(p.tlb.misses for p in procs)
-    accesses = hits + misses
+    steady = steady_window(mm, window, seed)
     unmov = unmovable_pageblocks(mm)
     gib = clean_gib_ranges(mm)
     out = {
@@ -194,8 +202,9 @@ def server_metrics(mm: MM) -> dict[str, Any]:
         "clean_2m_share": round(float((~unmov).mean()), 6),
         "clean_1g_share": round(gib["clean"] / gib["total"], 6) if gib["total"] else 0.0,
         "thp_coverage": round(huge / rss, 6) if rss else None,
-        "tlb_misses_per_1k": round(1000 * misses / accesses, 3) if accesses else None,
-        "walk_refs_per_1k": round(1000 * s.walk_refs / accesses, 3) if accesses else None,
+        "tlb_misses_per_1k": steady["tlb_misses_per_1k"],
+        "walk_refs_per_1k": steady["walk_refs_per_1k"],
+        "window_accesses": steady["accesses"],
         "pageblocks": len(unmov),
     }
     for node in mm.phys.nodes:
@@ -218,7 +227,7 @@ def run_server(task: FleetTask) -> dict[str, Any]:
         sc = parse_scenario(task.scenario, task.file)
         runner = Runner(sc, attach=task.programs is not None, programs=task.programs)
         results = runner.run()
-        row.update(server_metrics(runner.mm))
+        row.update(server_metrics(runner.mm, seed=task.seed))
         row["oom_kills"] = results["metrics"]["oom_kills"]
         work = results["metrics"]["workload"]
         row["offered_bytes"] = work["offered"]["touched_bytes"]

@@ -266,7 +266,7 @@ def _build(mm: MM, layout: VmaLayout, factory: Any, rng: random.Random) -> tuple
     proc = mm.spawn(page_table=factory)
     touched = []
     for vma in layout.fixed:  # a recorded address space: each VMA at its own address
-        proc.vmas.append(Vma(vma.start, vma.end, "none"))
+        proc.insert_vma(Vma(vma.start, vma.end, "none"))
         proc.next_va = max(proc.next_va, vma.end + (1 << 30))
         n = (vma.end - vma.start) >> 12
         for i in sorted(rng.sample(range(n), vma.touched_pages)):

@@ -63,6 +63,27 @@ class LruLists:
         self.zone_count[zi] += pages
         self.zone_entries[zi] += 1
 
+    def add_new(self, pfn: int, kind: int) -> None:
+        """:meth:`add` to list ``kind`` of the node of ``pfn``'s zone."""
+        fr = self.fr
+        zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + kind
+        lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + kind
+        head = self.head
+        h = head[lid]
+        fr.nxt[pfn] = h
+        fr.prv[pfn] = -1
+        if h >= 0:
+            fr.prv[h] = pfn
+        else:
+            self.tail[lid] = pfn
+        head[lid] = pfn
+        fr.lru[pfn] = lid + 1
+        pages = 1 << fr.order[pfn]
+        self.count[lid] += pages
+        self.entries[lid] += 1
+        self.zone_count[zi] += pages
+        self.zone_entries[zi] += 1
+
     def remove(self, pfn: int) -> int:
         """Take ``pfn`` off its list; return the list id it was on."""
         fr = self.fr

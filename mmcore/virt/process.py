@@ -1,7 +1,11 @@
 """Processes: VMAs, anonymous faults (4 KiB, 2 MiB THP, 1 GiB), munmap, exit,
 the translation path (TLB, walk, accessed bits) and the rmap callbacks that
 migration and reclaim use.  Every PTE access goes through the page table's
-``map_page`` / ``unmap_page`` / ``get_pte``.
+``map_page`` / ``unmap_page`` / ``get_pte`` (on the built-in radix table a
+fault uses its ``entry`` and ``map_pte``, the same walks without building a
+PTE place).  A fault walks the table once: ``map_page`` goes on from where
+the fault's lookup stopped.  :meth:`Process.populate` faults a run of pages
+in one call (:mod:`mmcore.virt.populate`).
 
 A THP partly covered by munmap is split (``split_huge_pmd`` and
 ``split_huge_page`` at once: Linux may defer the folio split to the
@@ -35,6 +39,7 @@ from mmcore.constants import (
 from mmcore.errors import PageTableError
 from mmcore.pagetables.pte import (
     PTE_ACCESSED,
+    PTE_PFN_SHIFT,
     PTE_PRESENT,
     PTE_SWAP,
     PageTable,
@@ -44,9 +49,10 @@ from mmcore.pagetables.pte import (
     pte_order,
     pte_pfn,
 )
+from mmcore.pagetables.radix import RadixPageTable
 from mmcore.pagetables.tlb import Tlb
-from mmcore.sources import Source
 from mmcore.virt.lru import LruList, lid_of
+from mmcore.virt.populate import ANON_MT, INACTIVE_ANON, PTE_4K_NEW, populate
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
@@ -87,7 +93,10 @@ class Process:
     def __init__(self, mm: MM, pid: int, home_node: int, pt: PageTable, tlb: Tlb) -> None:
         self.mm, self.pid, self.owner_id, self.home_node = mm, pid, pid, home_node
         self.pt, self.tlb = pt, tlb
-        self.vmas: list[Vma] = []
+        self.radix = isinstance(pt, RadixPageTable)  # offers entry() and map_pte()
+        self.vmas: list[Vma] = []  # by start
+        self.starts: list[int] = []  # their starts, for bisect
+        self.last_vma: Vma | None = None  # the VMA find_vma found last
         self.next_va = VA_BASE
         self.pmd_count: dict[int, int] = {}  # va >> 21 -> 4 KiB slots in use
         self.huge2m: set[int] = set()  # va >> 21 with a 2 MiB slot
@@ -110,14 +119,26 @@ class Process:
         align = 1 << (30 if huge == "1g" else 21)
         start = (self.next_va + align - 1) & -align
         end = start + ((length + 4095) & -4096)
-        self.vmas.append(Vma(start, end, huge, hint, madvised))
+        self.insert_vma(Vma(start, end, huge, hint, madvised))
         self.next_va = end + align  # leave a guard gap
         return start
 
+    def insert_vma(self, vma: Vma) -> None:
+        """Add a VMA at its place in the address order."""
+        i = bisect_right(self.starts, vma.start)
+        self.vmas.insert(i, vma)
+        self.starts.insert(i, vma.start)
+
     def find_vma(self, va: int) -> Vma | None:
-        i = bisect_right([v.start for v in self.vmas], va) - 1
-        if i >= 0 and va < self.vmas[i].end:
-            return self.vmas[i]
+        v = self.last_vma
+        if v is not None and v.start <= va < v.end:
+            return v
+        i = bisect_right(self.starts, va) - 1
+        if i >= 0:
+            v = self.vmas[i]
+            if va < v.end:
+                self.last_vma = v
+                return v
         return None
 
     # --- faults ----------------------------------------------------------
@@ -149,44 +170,71 @@ class Process:
 
         The process is ``MM.current`` meanwhile; if the OOM killer chose it
         during the fault, it exits when the fault returns (-1)."""
-        vma = self.find_vma(va)
-        loc = self.pt.get_pte(va) if vma is not None else None
-        return self._fault(va, vma, loc, self.mm.mem.read(loc) if loc is not None else 0)[0]
+        vma = self.last_vma
+        if vma is None or not vma.start <= va < vma.end:
+            vma = self.find_vma(va)
+            if vma is None:
+                return self._fault(va, None, 0)[0]
+        if self.radix:
+            e = self.pt.entry(va)
+        else:
+            loc = self.pt.get_pte(va)
+            e = self.mm.mem.read(loc) if loc is not None else 0
+        if e & PTE_PRESENT:  # nothing to do (no fault is counted)
+            return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << pte_order(e)) - 1))
+        if not e and vma.huge == "none":
+            return self._fault_none_4k(va, vma)
+        return self._fault(va, vma, e)[0]
 
-    def _fault(self, va: int, vma: Vma | None, loc: PteLoc | None,
-               e: int) -> tuple[int, PteLoc | None, int]:
-        """:meth:`fault` given the VMA and what the page table holds for ``va``
-        (``loc``, None when nothing, and the entry ``e`` there), so a caller
-        that has just walked the table does not walk it again; returns the
-        pfn mapped at ``va`` or -1, and the PTE's place and value afterwards
-        (the place is None when the fault failed)."""
+    def _fault(self, va: int, vma: Vma | None, e: int) -> tuple[int, int]:
+        """:meth:`fault` given the VMA and the entry ``e`` the page table
+        holds for ``va`` (0 when none), so a caller that has just walked the
+        table does not walk it again; returns the pfn mapped at ``va`` or -1,
+        and the PTE's value afterwards (0 when the fault failed; a new PTE
+        has PTE_ACCESSED)."""
         mm = self.mm
         prev, mm.current = mm.current, self
-        out = self._handle(va, vma, loc, e)
+        out = self._handle(va, vma, e)
         mm.current = prev
         if self.oom_victim:
             mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
             mm.exit(self)
-            return -1, None, 0
+            return -1, 0
         return out
 
-    def _handle(self, va: int, vma: Vma | None, loc: PteLoc | None,
-                e: int) -> tuple[int, PteLoc | None, int]:
+    def _fault_none_4k(self, va: int, vma: Vma) -> int:
+        """:meth:`_fault` where nothing is mapped at ``va`` and its VMA takes
+        only 4 KiB pages: the pfn mapped, or -1."""
+        mm = self.mm
+        prev, mm.current = mm.current, self
+        mm.stats.faults += 1
+        pfn = self._fault_4k(va, vma)
+        mm.current = prev
+        if self.oom_victim:
+            mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
+            mm.exit(self)
+            return -1
+        return pfn
+
+    def _handle(self, va: int, vma: Vma | None, e: int) -> tuple[int, int]:
         mm = self.mm
         st = mm.stats
         if vma is None:
             st.segv += 1
-            return -1, None, 0
-        if loc is not None:
+            return -1, 0
+        if e:
             order = pte_order(e)
             if e & PTE_PRESENT:
-                return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), loc, e
+                return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), e
             if e & PTE_SWAP:
                 st.swapins += 1 << order
                 st.major_faults += 1
                 self._drop(va & -(1 << (PAGE_SHIFT + order)), order)
         st.faults += 1
         allowed = self._allowed(vma, va)
+        if allowed == 1:  # 4 KiB only: the hugepage hook is not asked
+            pfn = self._fault_4k(va, vma)
+            return (pfn, (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW) if pfn >= 0 else (-1, 0)
         choice = mm.hook_hugepage(self, vma, va, allowed)
         for size in range(choice, -1, -1):
             if not allowed >> size & 1:
@@ -201,29 +249,62 @@ class Process:
             if order == ORDER_1G:  # hugetlbfs: from the pool, never the buddy at fault
                 pfn = mm.hugetlb.alloc_page(nid, self.owner_id, base >> PAGE_SHIFT)
             else:
-                pfn = mm.alloc(
-                    order, Source.ANON, self.owner_id, base >> PAGE_SHIFT, nid, flags)
+                pfn = mm.pa.alloc(order, ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, flags)
             if pfn >= 0:
                 if order:
                     st.huge_success[size] += 1
                 break
         else:
             st.oom += 1
-            return -1, None, 0
+            return -1, 0
+        e = make_pte(pfn, order) | PTE_ACCESSED
         try:
-            loc = self.pt.map_page(base, order)
+            if self.radix:
+                self.pt.map_pte(base, order, e)
+            else:
+                mm.mem.write(self.pt.map_page(base, order), e)
         except PageTableError:
             mm.free(pfn)
             st.pt_failures += 1
-            return -1, None, 0
-        e = make_pte(pfn, order) | PTE_ACCESSED
-        mm.mem.write(loc, e)
+            return -1, 0
         self._account(base, order, +1)
         self.present[size] += 1
         if order < ORDER_1G:
-            mm.lru.add(pfn, lid_of(mm.phys.zone_of(pfn).nid, LruList.INACTIVE_ANON))
+            mm.lru.add_new(pfn, INACTIVE_ANON)
+            if mm.config.pin_rate:
+                mm.maybe_pin(pfn)
+        return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), e
+
+    def _fault_4k(self, va: int, vma: Vma) -> int:
+        """The 4 KiB anonymous fault at ``va`` (counted, nothing mapped there,
+        ``MM.current`` set): the placement hook, an order-0 page, its PTE
+        (the page table goes on from where the fault's lookup stopped), its
+        LRU list; the pfn, or -1 (no memory: counted as OOM; no table page)."""
+        mm = self.mm
+        nid = mm.hook_placement(self, vma, ORDER_4K)
+        base = va & -4096
+        pfn = mm.pa.alloc(0, ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, ALLOC_DEFAULT)
+        if pfn < 0:
+            mm.stats.oom += 1
+            return -1
+        pte = (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW
+        try:
+            if self.radix:
+                self.pt.map_pte(base, ORDER_4K, pte)
+            else:
+                mm.mem.write(self.pt.map_page(base, ORDER_4K), pte)
+        except PageTableError:
+            mm.free(pfn)
+            mm.stats.pt_failures += 1
+            return -1
+        k = base >> 21
+        pmd = self.pmd_count
+        pmd[k] = pmd.get(k, 0) + 1
+        self.present[0] += 1
+        mm.lru.add_new(pfn, INACTIVE_ANON)
+        if mm.config.pin_rate:
             mm.maybe_pin(pfn)
-        return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), loc, e
+        return pfn
 
     def _account(self, base: int, order: int, delta: int) -> None:
         if order == ORDER_4K:
@@ -290,6 +371,8 @@ class Process:
             if v.end > end:
                 kept.append(Vma(end, v.end, v.huge, v.hint, v.madvised))
         self.vmas = sorted(kept, key=lambda v: v.start)
+        self.starts = [v.start for v in self.vmas]
+        self.last_vma = None
 
     def _split_huge_pmd(self, base: int) -> bool:
         """``split_huge_pmd`` + ``split_huge_page`` for a partial munmap:
@@ -346,18 +429,45 @@ class Process:
         pfn = self.tlb.lookup(va)
         if pfn >= 0:
             return pfn
+        return self.miss(va, self.walk(va))
+
+    def populate(self, va: int, n: int) -> int:
+        """:meth:`access` the ``n`` 4 KiB pages from ``va`` in turn, until
+        the process exits (OOM-killed in a fault); how many got a page
+        (:func:`mmcore.virt.populate.populate`: the same state as those
+        accesses, in one call)."""
+        return populate(self, va, n)
+
+    def walk(self, va: int) -> PteLoc | None:
+        """The hardware walk after a TLB miss at ``va``, counted in the stats."""
+        pt, st = self.pt, self.mm.stats
+        before = pt.walk_refs
+        loc = pt.get_pte(va, walk=True)
+        st.walks += 1
+        st.walk_refs += pt.walk_refs - before
+        return loc
+
+    def miss(self, va: int, loc: PteLoc | None) -> int:
+        """:meth:`access` after a TLB miss and the walk that gave ``loc``."""
         mm = self.mm
-        before = self.pt.walk_refs
-        loc = self.pt.get_pte(va, walk=True)
-        mm.stats.walks += 1
-        mm.stats.walk_refs += self.pt.walk_refs - before
-        e = mm.mem.read(loc) if loc is not None else 0
-        if not e & PTE_PRESENT:  # the fault takes the walk's result and gives the new PTE
-            pfn, loc, e = self._fault(va, self.find_vma(va), loc, e)
-            if pfn < 0 or loc is None:
+        if loc is None:  # the fault takes the walk's result (the table goes on from there)
+            vma = self.find_vma(va)
+            if vma is not None and vma.huge == "none":
+                pfn = self._fault_none_4k(va, vma)
+                if pfn >= 0:
+                    self.tlb.fill(va, ORDER_4K, pfn)
+                return pfn
+            pfn, e = self._fault(va, vma, 0)
+            if pfn < 0:
                 return -1
-        if not e & PTE_ACCESSED:
-            mm.mem.write(loc, e | PTE_ACCESSED)
+        else:
+            e = mm.mem.read(loc)
+            if not e & PTE_PRESENT:
+                pfn, e = self._fault(va, self.find_vma(va), e)
+                if pfn < 0:
+                    return -1
+            elif not e & PTE_ACCESSED:  # a new PTE has the bit already
+                mm.mem.write(loc, e | PTE_ACCESSED)
         order = pte_order(e)
         self.tlb.fill(va, order, pte_pfn(e))
         return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1))
@@ -375,7 +485,6 @@ class Process:
         self.tlb.invalidate(index << PAGE_SHIFT, order)
 
     def evict(self, pfn: int, index: int, order: int) -> None:
-        self.mm.pinned.discard(pfn)  # reclaim ignores pins (Linux would keep the page)
         loc, _ = self._loc(pfn, index)
         self.mm.mem.write(loc, make_swap_pte(order))
         self.tlb.invalidate(index << PAGE_SHIFT, order)

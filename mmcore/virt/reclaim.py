@@ -13,7 +13,10 @@ lists (the ``reclaim`` hook, by default a swappiness-60 split as
 ``get_scan_count`` gives for equal costs), deactivates active pages when
 ``inactive_is_low``, and scans inactive lists from the tail: referenced
 pages (PTE accessed bit through ``get_pte``) are activated, the rest evicted
-(anon to swap, counted only; file dropped).  Reclaimable slab is shrunk in
+(anon to swap, counted only; file dropped).  A long-term pinned anonymous
+page (``MM.pinned``) cannot be unmapped (``try_to_unmap`` fails on a
+``folio_maybe_dma_pinned`` folio): it is activated and counted
+(``nr_unmap_fail``), never swapped.  Reclaimable slab is shrunk in
 proportion to the eligible LRU pages scanned (all that is asked when no LRU
 page is eligible).  Every scanned page is counted on behalf of the
 allocation that caused the reclaim, movable or not: the pressure signal the
@@ -25,9 +28,14 @@ reclaim, once (not again for the allocation's retries, and never for
 kswapd, which scans only what there is).
 
 kswapd is woken (``wakeup_kswapd``) with the highest zone index and order of
-its wakers; it runs at the end of the tick until ``pgdat_balanced``: some
-zone up to that index is above its high watermark plus its lowmem reserve
-for that index.
+its wakers, unless the node is already balanced for that order (then an
+allocation that may not reclaim directly wakes kcompactd itself).  It runs
+at the end of the tick (``balance_pgdat``) until ``pgdat_balanced``: some
+zone up to that index passes the watermark check for the order at its high
+watermark plus its lowmem reserve for that index.  After reclaiming
+``compact_gap(order)`` pages it balances for order 0 only, and going to
+sleep balanced it wakes kcompactd for the order it was woken with
+(``kswapd_try_to_sleep``, :meth:`MM.kswapd_sleep`).
 
 The built-in split (``scan_balance``) is either fixed (swappiness / 200 of
 the pass from anon, as ``get_scan_count`` gives for equal costs) or
@@ -44,9 +52,9 @@ pass scanned (:mod:`mmcore.phys.slab`).
 
 Differences from Linux: no priorities (``DEF_PRIORITY`` is used where the
 split needs one, SCAN_EQUAL never happens), no per-memcg reclaim, kswapd
-runs synchronously at tick end rather than as a thread and balances for
-order 0 only (going to sleep it wakes kcompactd for the order,
-:meth:`MM.kswapd_sleep`); skipped pages are not counted as
+runs synchronously at tick end rather than as a thread, with at most
+``KSWAPD_MAX_PASSES`` passes and no priority loop, and without
+``kswapd_failures`` or watermark boosting; skipped pages are not counted as
 scanned.
 """
 
@@ -54,7 +62,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmcore.constants import GFP_ZONE, MT, NR_ZONE_KINDS, PAGEBLOCK_ORDER, SWAP_CLUSTER_MAX
+from mmcore.constants import (
+    ALLOC_DEFAULT,
+    GFP_ZONE,
+    MT,
+    NR_ZONE_KINDS,
+    PAGEBLOCK_ORDER,
+    SWAP_CLUSTER_MAX,
+    AllocFlag,
+)
+from mmcore.phys.compaction.control import compact_gap
 from mmcore.virt.lru import NR_LRU, LruList, lid_of
 
 if TYPE_CHECKING:
@@ -83,7 +100,11 @@ class Reclaimer:
         self.window = [0, 0]  # since the last zone-resize decision
         self.reclaimed = 0
         self.kswapd_runs = 0
+        self.high_order_runs = 0  # kswapd runs woken for an order above 0
+        self.order_drops = 0  # of them, runs that reclaimed compact_gap and went on for order 0
+        self.balanced_wakeups = 0  # wakeups of a node already balanced for the order
         self.skipped = 0  # pages passed over for being above reclaim_idx
+        self.unmap_fail = 0  # pinned pages kept (activated) instead of evicted
         self.nothing_eligible = False  # the last pass found no LRU page to scan
         # (slow-path entry, nid) of the allocation whose shortfall was counted
         self.shortfalls: set[tuple[int, int]] = set()
@@ -253,6 +274,7 @@ class Reclaimer:
         mm = self.mm
         lru, fr = mm.lru, mm.frames
         lid = lid_of(nid, inactive)
+        pinned = mm.pinned
         reclaimed = scanned = skipped = 0
         eligible = lru.eligible(nid, inactive, idx)[1] if idx < TOP_ZONE else lru.entries[lid]
         budget = min(eligible, nr * SCAN_FACTOR)
@@ -277,6 +299,11 @@ class Reclaimer:
             # (folio_check_references); mapped anon that was used is activated
             if inactive == LruList.INACTIVE_ANON and owner.referenced(pfn, index):
                 lru.move(pfn, lid + 1)
+                pfn = prev
+                continue
+            if pfn in pinned:  # try_to_unmap fails on a maybe-DMA-pinned folio
+                self.unmap_fail += 1 << order
+                lru.move(pfn, lid + 1)  # activate_locked
                 pfn = prev
                 continue
             lru.remove(pfn)
@@ -309,42 +336,77 @@ class Reclaimer:
         self.mm.after_reclaim(nid)
         return got
 
-    def wake(self, nid: int, order: int, mt: int) -> None:
+    def wake(self, nid: int, order: int, mt: int, flags: int = ALLOC_DEFAULT) -> None:
         """``wakeup_kswapd``: kswapd of ``nid`` will balance up to the highest
-        zone index (and order) its wakers need; its scans count on behalf of
-        the first waker's migratetype."""
+        zone index and order its wakers need; its scans count on behalf of
+        the first waker's migratetype.  A node already balanced for the
+        order is left alone; if the allocation may not reclaim directly,
+        kcompactd is woken instead (free memory may be there, but too
+        fragmented for the order)."""
         cz = GFP_ZONE[mt]
+        if self.pgdat_balanced(nid, cz, order):
+            self.balanced_wakeups += 1
+            if not flags & AllocFlag.RECLAIM:
+                self.mm.compaction.kcompactd.wake(nid, order, cz)
+            return
         p = self.pending.get(nid)
         if p is None:
             self.pending[nid] = [order, cz, mt]
         else:
             p[0], p[1] = max(p[0], order), max(p[1], cz)
 
-    def pgdat_balanced(self, nid: int, classzone: int = TOP_ZONE) -> bool:
-        """``pgdat_balanced`` for order 0: some managed zone up to ``classzone``
-        is above its high watermark (plus its reserve for ``classzone``)."""
+    def pgdat_balanced(self, nid: int, classzone: int = TOP_ZONE, order: int = 0) -> bool:
+        """``pgdat_balanced``: some managed zone up to ``classzone`` passes the
+        watermark check for ``order`` at its high watermark (plus its
+        reserve for ``classzone``)."""
+        ok = self.mm.pa.watermark_ok
         return any(
-            z.free_pages > z.wmark_high + z.lowmem_reserve[classzone]
+            ok(z, order, z.wmark_high, classzone)
             for z in self.mm.phys.nodes[nid].zones
             if z.managed and z.kind <= classzone
         )
 
+    def balance_pgdat(self, nid: int, order: int, classzone: int, mt: int) -> int:
+        """``balance_pgdat``: reclaim for ``classzone`` until the node is
+        balanced for the order (or reclaim makes no progress), each pass
+        asking for the eligible zones' high watermarks
+        (``kswapd_shrink_node``).  Once the passes have reclaimed
+        ``compact_gap(order)`` pages the order drops to 0, as
+        ``kswapd_shrink_node`` does: the rest is compaction's job; so it
+        does when a pass reclaims nothing.  Returns the order the node was
+        finally balanced for (``reclaim_order``)."""
+        sc_order, reclaimed = order, 0
+        nr = sum(max(z.wmark_high, SWAP_CLUSTER_MAX)  # kswapd_shrink_node's nr_to_reclaim
+                 for z in self.mm.phys.nodes[nid].zones if z.managed and z.kind <= classzone)
+        for _ in range(KSWAPD_MAX_PASSES):
+            if self.pgdat_balanced(nid, classzone, sc_order):
+                break
+            got = self.shrink_node(nid, nr, mt, classzone)
+            reclaimed += got
+            if sc_order and (reclaimed >= compact_gap(sc_order) or not got):
+                # no progress either: Linux retries until the node is
+                # hopeless (kswapd_failures) and then sleeps; here at once
+                sc_order = 0
+                self.order_drops += 1
+            elif not got:
+                break
+        return sc_order
+
     def run_kswapd(self) -> int:
-        """``balance_pgdat`` for every woken kswapd: reclaim for its zone index
-        until the node is balanced (or reclaim makes no progress)."""
+        """Every woken kswapd: ``balance_pgdat``, then, if the node is balanced
+        for the order reclaim ended with, ``kswapd_try_to_sleep`` (which wakes
+        kcompactd for the order kswapd was woken with)."""
         total = 0
         while self.pending:
             nid, (order, classzone, mt) = self.pending.popitem()
             self.kswapd_runs += 1
+            if order:
+                self.high_order_runs += 1
             self.mm.pa.drain_all(self.mm.phys.nodes[nid].zones)
-            for _ in range(KSWAPD_MAX_PASSES):
-                if self.pgdat_balanced(nid, classzone):
-                    break
-                got = self.shrink_node(nid, SWAP_CLUSTER_MAX * 4, mt, classzone)
-                total += got
-                if not got:
-                    break
+            before = self.reclaimed
+            reclaim_order = self.balance_pgdat(nid, order, classzone, mt)
+            total += self.reclaimed - before
             self.mm.after_reclaim(nid)
-            if self.pgdat_balanced(nid, classzone):
+            if self.pgdat_balanced(nid, classzone, reclaim_order):
                 self.mm.kswapd_sleep(nid, order, classzone)
         return total

@@ -4,7 +4,8 @@ A program of one function without loops is analysed in one pass in rank
 order (``Analyzer._acyclic``) instead of through the heap worklist
 (``Analyzer.worklist``).  Here both run on generated programs, the
 verifier's corpus and hand-written edge cases, and every result must be
-identical: verdict, diagnostics (with their state text), stats, facts.
+identical: verdict, diagnostics (with their state text), stats, facts,
+and the level-2 log, which shows every state kept apart at a pc.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ EDGE_CASES = {  # one function, no loop: joins, infeasible edges, budget, reject
     "join-of-spills": ("r2 = *(u8 *)(r1 + 0)\n*(u64 *)(r10 - 8) = r2\nif r2 > 3 goto +2\n"
                        "*(u64 *)(r10 - 8) = r1\ngoto +0\nr0 = *(u64 *)(r10 - 8)\nr0 = 0\n"
                        "exit\n"),
+    # states kept apart at a join point: a pointer or a scalar; a pointer to the
+    # context, to the stack or a scalar (one path's read is not valid)
+    "ptr-or-scalar": ("r6 = *(u8 *)(r1 + 0)\nr2 = r1\nif r6 > 3 goto +1\nr2 = 7\n"
+                      "if r6 > 3 goto +1\nr2 += 1\nr0 = *(u8 *)(r2 + 0)\nexit\n"),
+    "three-kinds": ("*(u64 *)(r10 - 8) = 0\nr6 = *(u8 *)(r1 + 0)\nr3 = r1\n"
+                   "if r6 == 1 goto +7\nr3 = r10\nr3 += -8\nif r6 == 2 goto +4\nr3 = 5\n"
+                   "if r6 == 3 goto +2\nr3 = 0\nr0 = *(u8 *)(r3 + 0)\nexit\n"),
 }
+SPLIT = ("ptr-or-scalar", "three-kinds")  # cases whose analysis keeps several states at a pc
 
 
 def _canon(v: Verdict) -> tuple:
@@ -60,6 +69,13 @@ def test_generated(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     fast, general = _both(monkeypatch, case.program, hook=t.hook, ctx_size=t.ctx_size,
                           objects=t.object_sizes() if t.objects else None)
     assert fast == general
+
+
+@pytest.mark.parametrize("name", SPLIT)
+def test_edge_cases_keep_states_apart(name: str) -> None:
+    program = assemble(EDGE_CASES[name], f"{name}.s")
+    v = verify(program, helpers=HELPERS, ctx_size=8)
+    assert v.stats["states"] > v.stats["nodes"]
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))

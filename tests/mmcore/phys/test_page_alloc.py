@@ -59,3 +59,55 @@ def test_slow_path_reclaims_to_satisfy_an_allocation():
     assert n == 4096  # reclaim kept the page cache going past memory size
     assert mm.pa.stats.direct_reclaims + mm.reclaim.kswapd_runs > 0 or mm.stats.file_evictions
     mm.check()
+
+
+def _one_by_one(pa: PageAllocator, z, mt: int) -> int:
+    """The refill as ``rmqueue_bulk`` states it: ``batch`` single rmqueue calls."""
+    lst = z.pcp[mt]
+    for _ in range(z.batch):
+        pfn = pa.rmqueue(z, 0, mt)
+        if pfn < 0:
+            break
+        pa.st[pfn] = FrameState.PCP
+        pa.ordr[pfn] = 0
+        lst.append(pfn)
+    return lst.pop() if lst else -1
+
+
+def _state(pa: PageAllocator) -> tuple:
+    fr = pa.phys.frames
+    zones = [(z.heads, z.counts, z.nr_free, z.free_pages, z.pcp) for z in pa.zones]
+    return (bytes(fr.state), bytes(fr.order), bytes(fr.mt), fr.nxt.tobytes(),
+            fr.prv.tobytes(), bytes(fr.pb_mt), repr(zones))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pcp_refill_leaves_the_state_of_single_rmqueue_calls(seed):
+    """The refill that splits a block in one go (and its page-by-page
+    steps) leaves every frame array, list and count exactly as ``batch``
+    single ``rmqueue`` calls do, on fragmented zones with fallbacks."""
+    import random
+
+    def run(refill) -> tuple:
+        rng = random.Random(seed)
+        pa = PageAllocator(PhysMem(MachineSpec((NodeSpec(1 << 14, 1 << 12),))))
+        held = []
+        for _ in range(3000):
+            r = rng.random()
+            if r < 0.1 and held:
+                pa.free(held.pop(rng.randrange(len(held))))
+            elif r < 0.2:
+                pfn = pa.alloc(rng.choice((1, 2, 3, 9)), rng.choice((0, 1, 2)), 7, flags=0)
+                if pfn >= 0:
+                    held.append(pfn)
+            else:
+                mt = rng.choice((MT.MOVABLE, MT.MOVABLE, MT.UNMOVABLE))
+                z = pa.zones[rng.randrange(2)] if mt == MT.MOVABLE else pa.zones[0]
+                if z.free_pages > z.batch:
+                    pfn = refill(pa, z, mt)
+                    if pfn >= 0:
+                        pa.prep(pfn, 0, mt, 7, 0)
+                        held.append(pfn)
+        return _state(pa)
+
+    assert run(PageAllocator._pcp_refill) == run(_one_by_one)

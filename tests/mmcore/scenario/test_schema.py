@@ -30,15 +30,15 @@ def test_minimal_scenario_and_defaults():
 
 
 def test_slab_and_balance_keys():
-    sc = parse_scenario(with_(mm={"scan_balance": "cost", "check_interval": 8}, phases=[
+    sc = parse_scenario(with_(mm={"scan_balance": "fixed", "check_interval": 8}, phases=[
         {"kernel": {"object_rate": 100, "caches": {"dentry": 3, "kmalloc-1k": 1},
                     "object_lifetime": [2, 90], "object_lifetime_alpha": 1.5}}]), "s.toml")
     k = sc.phases[0].kernel
-    assert (sc.scan_balance, sc.check_interval) == ("cost", 8)
+    assert (sc.scan_balance, sc.check_interval) == ("fixed", 8)
     assert k.object_rate == 100 and k.caches == (("dentry", 3.0), ("kmalloc-1k", 1.0))
     assert k.object_lifetime == (2, 90) and k.object_lifetime_alpha == 1.5
     plain = parse_scenario(with_(), "s.toml")
-    assert (plain.scan_balance, plain.check_interval) == ("fixed", 64)
+    assert (plain.scan_balance, plain.check_interval) == ("cost", 64)
     assert plain.phases == ()
 
 

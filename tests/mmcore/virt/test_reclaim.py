@@ -1,8 +1,8 @@
 """Reclaim: swap-out through the PTE, refaults, file eviction, pressure counters."""
 
-from mmcore.constants import MT
+from mmcore.constants import ALLOC_DEFAULT, MT, AllocFlag
 from mmcore.pagetables.pte import PTE_PRESENT, PTE_SWAP
-from tests.mmcore.machines import small_mm
+from tests.mmcore.machines import fragment, small_mm
 
 
 def test_shrink_swaps_unreferenced_anon_and_refault_is_major():
@@ -28,6 +28,28 @@ def test_shrink_swaps_unreferenced_anon_and_refault_is_major():
     assert mm.mem.read(p.pt.get_pte(va + swapped[0])) & PTE_PRESENT
     mm.check()
     assert mm.reclaim.scanned[1] > 0 and mm.reclaim.scanned[0] == 0
+
+
+def test_pinned_anon_pages_are_activated_not_swapped():
+    mm = small_mm(4096)
+    p = mm.spawn()
+    va = p.mmap(256 << 12, "none")
+    pfns = [p.fault(va + (i << 12)) for i in range(256)]
+    pinned = set(pfns[::2])
+    mm.pinned |= pinned
+    mm.reclaim.shrink_node(0, 64, MT.MOVABLE)  # young: all activated
+    mm.reclaim.shrink_active(0, 1, 256)
+    got = mm.reclaim.shrink_node(0, 256, MT.MOVABLE)
+    assert got == 128 and p.swapped == 128 and mm.stats.swapouts == 128
+    assert mm.reclaim.unmap_fail == 128
+    assert mm.pinned == pinned  # every pin kept, each page still mapped
+    for i, pfn in enumerate(pfns):
+        e = mm.mem.read(p.pt.get_pte(va + (i << 12)))
+        assert bool(e & PTE_PRESENT) == (pfn in pinned)
+        if pfn in pinned:
+            assert mm.frames.lru[pfn] - 1 == 1  # ACTIVE_ANON of node 0
+    assert mm.metrics()["reclaim"]["pinned_kept"] == 128
+    mm.check()
 
 
 def test_file_pages_are_dropped_and_counted_for_unmovable_pressure():
@@ -113,25 +135,75 @@ def test_no_eligible_page_means_no_scan_but_pressure_for_the_resize_hook():
     mm.pa.stats.slow += 1  # the next allocation that finds nothing counts its own
     r.direct(0, 0, MT.UNMOVABLE)
     assert seen[-1] == [32, 0] and r.unscannable == 160
+    normal = mm.phys.zones[0]
+    free, normal.free_pages = normal.free_pages, 0  # the normal zone below its watermarks
     r.wake(0, 0, MT.UNMOVABLE)
+    assert r.pending
     r.run_kswapd()  # kswapd finds nothing either, and adds nothing
-    assert seen[-1] == [0, 0] and r.scanned[0] == 0
+    normal.free_pages = free
+    assert seen[-1] == [0, 0] and r.scanned[0] == 0 and r.kswapd_runs == 1
 
 
 def test_kswapd_balances_for_the_highest_zone_its_wakers_need():
     mm = small_mm(4096, movable=2048)
     r = mm.reclaim
+    normal, movable = mm.phys.nodes[0].zones
+    normal.free_pages = movable.free_pages = 0  # nothing balanced
     r.wake(0, 0, MT.UNMOVABLE)
     assert r.pending[0] == [0, 0, MT.UNMOVABLE]
     r.wake(0, 2, MT.MOVABLE)
     assert r.pending[0] == [2, 1, MT.UNMOVABLE]  # scans still count for the first waker
-    normal, movable = mm.phys.nodes[0].zones
     # pgdat_balanced: any eligible zone above high + its reserve for the index
     normal.free_pages, movable.free_pages = 0, movable.wmark_high + 1
     assert r.pgdat_balanced(0, 1) and not r.pgdat_balanced(0, 0)
     normal.free_pages = normal.wmark_high + normal.lowmem_reserve[1]
     movable.free_pages = 0
     assert r.pgdat_balanced(0, 0) and not r.pgdat_balanced(0, 1)
+
+
+def test_pgdat_balanced_for_an_order_needs_a_free_block_of_it():
+    mm = small_mm(4096)
+    r = mm.reclaim
+    z = mm.phys.zones[0]
+    assert r.pgdat_balanced(0, 1, 9)
+    fragment(mm)  # every pageblock holds an unmovable page: no free order-9 block
+    assert z.free_pages > z.wmark_high and not any(z.nr_free[9:])
+    assert r.pgdat_balanced(0, 1, 0) and not r.pgdat_balanced(0, 1, 9)
+
+
+def test_wakeup_kswapd_on_a_balanced_node_wakes_kcompactd_for_light_allocations():
+    mm = small_mm(4096)
+    fragment(mm)
+    r, k = mm.reclaim, mm.compaction.kcompactd
+    r.wake(0, 0, MT.MOVABLE, AllocFlag.KSWAPD)  # order 0 balanced: nothing to do
+    assert not r.pending and k.wakeups == [0] and r.balanced_wakeups == 1
+    r.wake(0, 9, MT.MOVABLE, ALLOC_DEFAULT)  # not balanced for order 9: kswapd
+    assert r.pending[0] == [9, 1, MT.MOVABLE] and k.wakeups == [0]
+    mm.background()
+    # kswapd had nothing to reclaim, went to sleep order-0 balanced, and woke
+    # kcompactd for order 9, which ran in the same tick
+    assert r.high_order_runs == 1 and k.wakeups == [1] and k.runs == [1]
+    mm.check()
+
+
+def test_kswapd_drops_to_order_0_after_reclaiming_compact_gap():
+    mm = small_mm(8192)
+    fragment(mm)  # no order-9 block can come back, whatever reclaim frees
+    z = mm.phys.zones[0]
+    f = mm.new_file(8192)
+    i = 0
+    while z.free_pages >= z.wmark_high:
+        assert f.read(i) >= 0
+        i += 1
+    r = mm.reclaim
+    r.wake(0, 9, MT.MOVABLE)
+    assert r.pending[0] == [9, 1, MT.MOVABLE]
+    r.run_kswapd()
+    # order 9 never balances: after compact_gap(9) pages kswapd went on for
+    # order 0, balanced it and went to sleep
+    assert r.high_order_runs == 1 and r.order_drops == 1
+    assert r.reclaimed >= 2 << 9 and r.pgdat_balanced(0, 1, 0)
+    mm.check()
 
 
 def test_zone_resize_moves_per_zone_lru_counts():
