@@ -2,6 +2,10 @@
 
 import sys
 
-from bpfvm.cli import main
+try:
+    from bpfvm.cli import entry
+except KeyboardInterrupt:  # Ctrl-C before the command line is read
+    print("bpfvm: interrupted", file=sys.stderr)
+    sys.exit(130)
 
-sys.exit(main())
+entry()

@@ -45,14 +45,34 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def entry() -> None:
+    """The process entry (``bpfvm`` and ``python -m bpfvm``): :func:`main`'s code
+    as the exit status.  An interrupt that reached an extension module while it
+    was importing can leave CPython's "unhandled interrupt" mark set although
+    :func:`main` handled it, and the interpreter would then end by SIGINT
+    instead of 130; so an interrupted run ends here, after the exit handlers."""
+    code = main()
+    if code != 130:
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(130)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(argv[0] if argv else None)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
+    try:  # an interrupt while the subcommand's modules load ends as cleanly as a run's
+        parser = build_parser(argv[0] if argv else None)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         code = int(args.func(args))
         sys.stdout.flush()
         return code

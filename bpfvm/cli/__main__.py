@@ -1,7 +1,5 @@
-"""``python -m bpfvm.cli``."""
+"""``python -m bpfvm.cli``: the same entry as ``python -m bpfvm``."""
 
-import sys
+from bpfvm.cli import entry
 
-from bpfvm.cli import main
-
-sys.exit(main())
+entry()
