@@ -48,13 +48,15 @@ def main() -> int:
     sc = load_scenario(args.scenario)
     runner = Runner(sc) if args.programs else Runner(baseline_of(sc), attach=False)
     runner.run()
-    sim = shares(analyze_classes(classes_of(runner.mm))[0])
+    sim_counts = analyze_classes(classes_of(runner.mm))[0]
     snap = load(args.snapshot)
-    real = shares(analyze(snap))
+    real_counts = analyze(snap)
+    sim, real = shares(sim_counts), shares(real_counts)
     print(f"{'':48s} {'simulated':>10s} {'snapshot':>10s}")
     print(f"{'':48s} {sc.name[:10]:>10s} {Path(args.snapshot).stem[:10]:>10s}")
     for k in sim:
         print(f"{k:48s} {100 * sim[k]:9.1f}% {100 * real.get(k, 0.0):9.1f}%")
+    print(f"{'pageblocks':48s} {sim_counts['pageblocks']:10,} {real_counts['pageblocks']:10,}")
     print(f"snapshot: {snap.origin}, kernel {snap.kernel or '?'}, {len(snap.flags):,} frames")
     return 0
 
