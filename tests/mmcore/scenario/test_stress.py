@@ -15,7 +15,8 @@ nodes of different sizes, both resized by contiguitas_resize.s;
 khugepaged under page-cache pressure, with pinned pages; ``hugetlb_pagecache``
 grows and shrinks the 1 GiB pool while files larger than memory are read,
 deleted and replaced; ``tiny_machine`` is a 32 MiB machine where processes
-are larger than memory.
+are larger than memory.  Random small scenarios
+(:mod:`tests.mmcore.scenario.random_scenarios`) must run to their end too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 from bpfvm.cli import main
 from mmcore.scenario.runner import run_scenario
 from tests.conftest import DATA
+from tests.mmcore.scenario.random_scenarios import random_scenario, run
 
 STRESS = DATA / "mm_stress"
 SCENARIOS = sorted(p.stem for p in STRESS.glob("*.toml"))
@@ -91,3 +93,13 @@ def test_cli_check_run_exits_zero(engine: str, tmp_path, capsys) -> None:
     res = json.loads(out.read_text())
     assert set(res["engines"].values()) == {engine}
     assert res["metrics"]["tick"] == res["duration"] - 1
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_scenarios_run_to_their_end(seed: int, engine: str) -> None:
+    sc = random_scenario(seed)
+    res = run(seed, engine)
+    assert res["metrics"]["tick"] == sc["duration"] - 1
+    assert set(res["engines"].values()) <= {engine}
+    assert len(res["engines"]) == len(sc["attach"])
