@@ -260,7 +260,8 @@ class Reclaimer:
                 lru.move(pfn, lid)  # back to the head, as the skipped folios
             else:
                 owner = mm.owners[fr.owner[pfn]]
-                owner.referenced(pfn, fr.index[pfn])  # clears the bit, as folio_referenced
+                # clears the bit, as folio_referenced
+                owner.referenced(pfn, fr.index_lo[pfn] | fr.index_hi[pfn] << 32)
                 lru.move(pfn, lid - 1)
                 moved += 1
             pfn = prev
@@ -294,7 +295,7 @@ class Reclaimer:
                 pfn = prev
                 continue
             owner = mm.owners[owner_id]
-            index, order = fr.index[pfn], fr.order[pfn]
+            index, order = fr.index_lo[pfn] | fr.index_hi[pfn] << 32, fr.order[pfn]
             # unmapped page cache is reclaimed even if PG_referenced
             # (folio_check_references); mapped anon that was used is activated
             if inactive == LruList.INACTIVE_ANON and owner.referenced(pfn, index):

@@ -39,7 +39,7 @@ def migrate(mm: MM, src: int, dst: int) -> None:
     ``dst`` (a free frame or block of the same order, off the free lists,
     state TAIL or ALLOC) and free ``src``."""
     fr, pa = mm.frames, mm.pa
-    order, index = fr.order[src], fr.index[src]
+    order, index = fr.order[src], fr.get_index(src)
     pa.prep(dst, order, fr.mt[src], fr.owner[src], index)
     mm.owners[fr.owner[src]].remap(src, dst, index, order)
     if fr.lru[src]:
