@@ -1,7 +1,8 @@
 """Random small scenarios that must run to their end with every invariant
 checked: one to three nodes of 32-320 MiB with or without a movable zone,
 random MM settings (THP enabled/defrag, khugepaged, hugetlb pool with
-run-time resizes, pin rate, scan balance, watermark gaps), overlapping
+run-time resizes on one or two nodes of 1-2 GiB, pin rate, scan balance,
+watermark gaps), overlapping
 phases of processes, kernel allocations, slab objects and page cache, and a
 random set of the shipped policy programs attached.  The same seed gives
 the same scenario.
@@ -100,8 +101,11 @@ def random_scenario(seed: int) -> dict[str, Any]:
         if rng.random() < 0.6:
             node["movable"] = _mib(2 * rng.randint(1, mem // 2 - 1))
         nodes.append(node)
-    if rng.random() < 0.15:  # one machine large enough for 1 GiB pages
-        nodes = [{"memory": "2GiB", "movable": rng.choice(("0MiB", "1GiB"))}]
+    if rng.random() < 0.2:  # machines large enough for 1 GiB pages
+        nodes = rng.choice((
+            [{"memory": "2GiB", "movable": rng.choice(("0MiB", "1GiB"))}],
+            [{"memory": "1GiB"}, {"memory": "2GiB", "movable": "1GiB"}],
+        ))
     memory = max(int(n["memory"].removesuffix("MiB").removesuffix("GiB")) *
                  (1024 if n["memory"].endswith("GiB") else 1) for n in nodes)
     duration = rng.randint(10, 30)
