@@ -200,7 +200,8 @@ class Jit:
         words = _row_words(cache, row)
         words[0], words[1], words[2], words[3] = self.entry_address, self.state_address, \
             addr, length
-        return BOUND(cache.bound[row]), words, length
+        fn = BOUND(cache.bound[row]) if cache.pybound is None else cache.pybound[row]
+        return fn, words, length
 
     def check(self) -> None:
         """Raise the fault of the last run, if it faulted (for :meth:`bind` callers)."""

@@ -113,3 +113,21 @@ def test_hugepage_program_sees_each_field_it_loads(engine, name):
         assert seen(eng) == want[name], (name, k)
         assert want["allowed"] != 1  # the hook was asked
     assert mm.hooks.stats()["hugepage"]["fallbacks"] == 0
+
+
+def test_a_detached_placement_program_is_not_called():
+    mm = MM(MachineSpec((NodeSpec(1 << 16), NodeSpec(1 << 16))))
+    eng = attach(mm, "placement", reader("placement", 8, 4), "jit")  # pid
+    p = mm.spawn(home_node=1)
+    va = p.mmap(1 << 20, "none")
+    p.fault(va)
+    assert seen(eng) == p.pid and "hook_placement" in vars(mm)
+    mm.hooks.detach("placement")
+    q = mm.spawn(home_node=1)
+    vb = q.mmap(1 << 20, "none")
+    pfn = q.fault(vb)
+    assert seen(eng) == p.pid  # not run for q
+    assert mm.hooks.stats()["placement"]["calls"] == 1
+    assert "hook_placement" not in vars(mm)
+    node = mm.phys.nodes[1]
+    assert node.start <= pfn < node.end  # q's home node, the built-in choice
