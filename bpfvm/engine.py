@@ -11,8 +11,9 @@ addressable for the program (a page-table region, say).  An engine built
 by :func:`bpfvm.load.load` for a hook also has ``ctx_reads``: the (offset,
 size) of every context field the verifier found the program may load
 (it rejects a context load at an offset it cannot pin down, and helpers
-may not read the context), or None when that is not known; a caller
-writing the context in place may skip the other fields.
+may not read the context), or None when that is not known, and
+``ctx_hook``, the name of the hook it was verified for; a caller writing
+that hook's context in place may skip the other fields.
 
 A run executes at most ``budget`` instructions (:data:`INSN_BUDGET` by
 default) in the interpreter and the checked JIT; the unchecked JIT trusts

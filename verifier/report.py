@@ -76,7 +76,7 @@ class Facts:
     max_insns: int = 0  # at most this many instructions run (local calls and loops included)
     # (offset, size) of every context field a load may read; None: not known
     # (a load whose offset is not constant), so any field may be read
-    ctx_reads: frozenset[tuple[int, int]] | None = frozenset()
+    ctx_reads: frozenset[tuple[int, int]] | None = None
 
     def reg(self, pc: int, r: int) -> Val | None:
         vals = self.regs.get(pc)

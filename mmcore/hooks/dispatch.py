@@ -213,7 +213,9 @@ class HookTable:
         it moves there."""
         hp = self.points[name]
         hp.engine = engine
-        hp.reads = _field_names(hp.spec, getattr(engine, "ctx_reads", None))
+        verified_for = getattr(engine, "ctx_hook", None)
+        hp.reads = _field_names(hp.spec, getattr(engine, "ctx_reads", None)) \
+            if verified_for == hp.spec.name else None
         hp.stale = True  # in-place writers look at the fields to write again
         if isinstance(engine, Tiered):
             def swap(fn: Callable[[], int]) -> None:

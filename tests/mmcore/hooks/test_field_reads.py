@@ -131,3 +131,15 @@ def test_a_detached_placement_program_is_not_called():
     assert "hook_placement" not in vars(mm)
     node = mm.phys.nodes[1]
     assert node.start <= pfn < node.end  # q's home node, the built-in choice
+
+
+def test_a_program_verified_for_another_hook_gets_every_field():
+    mm = MM(MachineSpec((NodeSpec(1 << 16),)))
+    helpers = policy_helpers()
+    text = ".hook hugepage\n    r0 = *(u32 *)(r1 + 4)\n    r0 &= 1\n    exit\n"
+    loaded = load(assemble(text, helpers=helpers), helpers=helpers, hook=HUGEPAGE)
+    assert loaded.engine.ctx_hook == "hugepage"
+    mm.hooks.attach("placement", loaded.engine)
+    assert mm.hooks.points["placement"].reads is None
+    mm.hooks.attach("hugepage", loaded.engine)
+    assert mm.hooks.points["hugepage"].reads == {"allowed"}
