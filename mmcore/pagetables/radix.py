@@ -167,10 +167,11 @@ class RadixPageTable:
 
     def map_pte(self, va: int, size_order: int, pte: int) -> None:
         """``map_page`` and write ``pte`` into the slot it gives."""
-        if (size_order == 0 and self.stop_lvl == 3 and va >> 21 == self.stop_key
-                and self.stop_frees == self.frees):  # a fault's lookup found the PTE table
+        lvl = self.stop_lvl
+        if (lvl == LEAF_LEVEL[size_order] and va >> PATH_SHIFT[lvl] == self.stop_key
+                and self.stop_frees == self.frees):  # a fault's lookup found the leaf's table
             t = self.stop_t
-            buf, off = self.bufs[t], ((va >> 12) & 511) << 3
+            buf, off = self.bufs[t], ((va >> SHIFTS[lvl]) & 511) << 3
             if not U64.unpack_from(buf, off)[0]:
                 U64.pack_into(buf, off, pte)
                 self.used[t] += 1
