@@ -20,6 +20,7 @@ from mmcore.pagetables.pte import (
     PTE_PFN_SHIFT,
     PTE_PRESENT,
     PTE_SWAP,
+    U64,
     make_pte,
     pte_order,
     pte_pfn,
@@ -103,63 +104,60 @@ class AnonFaults:
             vma = self.find_vma(va)
             if vma is None:
                 return self._fault(va, None, 0)[0]
-        if self.radix:
-            e = self.pt.entry(va)
-        else:
+        if not self.radix:
             loc = self.pt.get_pte(va)
             e = self.mm.mem.read(loc) if loc is not None else 0
+            if e & PTE_PRESENT:
+                return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << pte_order(e)) - 1))
+            if not e and vma.huge == "none":
+                return self._fault_none_4k(va, vma)
+            return self._fault(va, vma, e)[0]
+        pt = self.pt
+        e = pt.entry(va)
         if e & PTE_PRESENT:  # nothing to do (no fault is counted)
             return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << pte_order(e)) - 1))
         if e:
             return self._fault(va, vma, e)[0]
         huge = vma.huge
-        if huge == "none":
-            mm = self.mm
-            if self.radix and self.placement.engine is None:
-                # _fault_none_4k while the first zone above its watermark has
-                # a page on its pcp list (mm.pa.alloc's fast path)
-                for z in mm.pa.zonelists[self.home_node][ANON_MT]:
-                    if z.free_pages > z.low_for[ANON_MT]:
-                        if z.pcp[ANON_MT]:
-                            return self._fault_pcp_4k(va, z.pcp[ANON_MT])
-                        break
-            return self._fault_none_4k(va, vma)
-        if huge == "thp" and self.radix:
+        if huge == "thp":
             return self._fault_thp(va, vma)
-        return self._fault(va, vma, 0)[0]
-
-    def _fault_pcp_4k(self, va: int, pcp: list[int]) -> int:
-        """:meth:`_fault_none_4k` with no placement program, its page the
-        hot end of ``pcp`` (``PageAllocator.alloc`` of order 0 written out)."""
+        if huge != "none":
+            return self._fault(va, vma, 0)[0]
         mm = self.mm
-        prev, mm.current = mm.current, self
-        mm.stats.faults += 1
-        pfn = pcp.pop()
-        pa = mm.pa
-        pa.st[pfn] = ALLOC
-        pa.fmt[pfn] = ANON_MT
-        pa.owner[pfn] = self.owner_id
-        pa.index[pfn] = va >> PAGE_SHIFT
-        try:
-            self.pt.map_pte(va & -4096, ORDER_4K, (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW)
-        except PageTableError:
-            mm.free(pfn)
-            mm.stats.pt_failures += 1
-            pfn = -1
-        else:
-            k = va >> 21
-            pmd = self.pmd_count
-            pmd[k] = pmd.get(k, 0) + 1
-            self.present[0] += 1
-            mm.lru.add_new(pfn, INACTIVE_ANON)
-            if mm.config.pin_rate:
-                mm.maybe_pin(pfn)
-        mm.current = prev
-        if self.oom_victim:
-            mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
-            mm.exit(self)
-            return -1
-        return pfn
+        if pt.stop_lvl == 3 and self.placement.engine is None:
+            # _fault_none_4k while the PTE table is there and the first zone
+            # above its watermark has a page on its pcp list: PageAllocator.alloc's
+            # fast path, the slot the lookup stopped at written in place (its
+            # table stays: nothing here can free one) and LruLists.add_new
+            for z in mm.pa.zonelists[self.home_node][ANON_MT]:
+                if z.free_pages > z.low_for[ANON_MT]:
+                    pcp = z.pcp[ANON_MT]
+                    if not pcp:
+                        break
+                    mm.stats.faults += 1
+                    pfn = pcp.pop()
+                    fr = mm.frames
+                    fr.state[pfn] = ALLOC
+                    fr.mt[pfn] = ANON_MT
+                    fr.owner[pfn] = self.owner_id
+                    fr.index[pfn] = va >> PAGE_SHIFT
+                    t = pt.stop_t
+                    U64.pack_into(pt.bufs[t], ((va >> 12) & 511) << 3,
+                                  (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW)
+                    pt.used[t] += 1
+                    k = va >> 21
+                    pmd = self.pmd_count
+                    pmd[k] = pmd.get(k, 0) + 1
+                    self.present[0] += 1
+                    mm.lru.add_new(pfn, INACTIVE_ANON)
+                    if mm.config.pin_rate:
+                        mm.maybe_pin(pfn)
+                    if self.oom_victim:
+                        mm.oom.pages_freed += self.rss_pages + pt.table_pages()
+                        mm.exit(self)
+                        return -1
+                    return pfn
+        return self._fault_none_4k(va, vma)
 
     def _fault_thp(self, va: int, vma: Vma) -> int:
         """:meth:`_fault` where nothing is mapped at ``va`` in a ``thp`` VMA of
