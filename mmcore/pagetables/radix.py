@@ -14,8 +14,8 @@ Besides the three operations of every table, ``entry(va)`` gives the value
 ``get_pte`` would point at and ``map_pte(va, order, pte)`` maps and writes
 in one step.  A lookup leaves where it stopped (the level, its table), and
 ``map_page`` of a va under that table goes on from there; the PTE table of
-the 2 MiB region looked up last is remembered.  Both are forgotten when a
-table page is freed.  Neither changes what a hardware walk costs.
+the 2 MiB region looked up last is remembered, and the PMD table of the
+1 GiB region looked up last.  All are forgotten when a table page is freed.  Neither changes what a hardware walk costs.
 
 Differences from Linux: an empty table page is freed as soon as its last
 entry is unmapped (Linux frees page tables only in free_pgtables at munmap
@@ -63,13 +63,14 @@ class RadixPageTable:
         self.walk_refs = 0
         self.last_walk: list[tuple[int, int]] = []
         # Where the last lookup stopped (the va bits that chose its table,
-        # level, table, table frees then),
-        # so that map_page of that va goes on from there instead of walking
-        # again; and the PTE table of the 2 MiB region looked up last.  Both
+        # level, table, table frees then), so that map_page of that va goes
+        # on from there instead of walking again; the PTE table of the 2 MiB
+        # region and the PMD table of the 1 GiB region looked up last.  All
         # hold while no table page has been freed since (``frees``).
         self.frees = 0
         self.stop_key = self.stop_lvl = self.stop_t = self.stop_frees = -1
         self.leaf_key = self.leaf_t = self.leaf_frees = -1
+        self.pmd_key = self.pmd_t = self.pmd_frees = -1
         self.root = self._new_table()
 
     def _new_table(self) -> int:
@@ -152,13 +153,18 @@ class RadixPageTable:
             lvl, t = 3, self.leaf_t
             e = U64.unpack_from(bufs[t], ((va >> 12) & 511) << 3)[0]
         else:
-            lvl, t = 0, self.root
+            if va >> 30 == self.pmd_key and self.pmd_frees == self.frees:
+                lvl, t = 2, self.pmd_t
+            else:
+                lvl, t = 0, self.root
             while True:
                 e = U64.unpack_from(bufs[t], ((va >> SHIFTS[lvl]) & 511) << 3)[0]
                 if lvl == 3 or e & PTE_LEAF or e == 0:
                     break
                 t = (e >> PTE_PFN_SHIFT) & PFN_MASK
                 lvl += 1
+                if lvl == 2:
+                    self.pmd_key, self.pmd_t, self.pmd_frees = va >> 30, t, self.frees
             if lvl == 3:
                 self.leaf_key, self.leaf_t, self.leaf_frees = va >> 21, t, self.frees
         self.stop_key, self.stop_lvl, self.stop_t, self.stop_frees = (
