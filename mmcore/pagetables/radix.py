@@ -15,7 +15,9 @@ Besides the three operations of every table, ``entry(va)`` gives the value
 in one step.  A lookup leaves where it stopped (the level, its table), and
 ``map_page`` of a va under that table goes on from there; the PTE table of
 the 2 MiB region looked up last is remembered, and the PMD table of the
-1 GiB region looked up last.  All are forgotten when a table page is freed.  Neither changes what a hardware walk costs.
+1 GiB region looked up last.  All are forgotten when a table page is freed;
+none changes what a hardware walk costs.  ``pte_slots(va)`` lists the slots
+in use of a PTE table in one read (munmap and exit skip the empty ones).
 
 Differences from Linux: an empty table page is freed as soon as its last
 entry is unmapped (Linux frees page tables only in free_pgtables at munmap
@@ -25,6 +27,7 @@ flushed whole when a table page is freed.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 from mmcore.constants import ORDER_1G, ORDER_2M, ORDER_4K
@@ -44,6 +47,7 @@ SHIFTS = (39, 30, 21, 12)  # PGD, PUD, PMD, PTE
 PATH_SHIFT = (63, 39, 30, 21)  # va >> PATH_SHIFT[level]: the bits that choose that level's table
 LEAF_LEVEL = {ORDER_1G: 1, ORDER_2M: 2, ORDER_4K: 3}
 PFN_MASK = (1 << 40) - 1
+PTE_TABLE = struct.Struct("<512Q")  # a table page's entries
 
 
 class RadixPageTable:
@@ -170,6 +174,18 @@ class RadixPageTable:
         self.stop_key, self.stop_lvl, self.stop_t, self.stop_frees = (
             va >> PATH_SHIFT[lvl], lvl, t, self.frees)
         return e
+
+    def pte_slots(self, va: int) -> list[int]:
+        """The slots (0-511, ascending) that hold an entry in the PTE table
+        of ``va``'s 2 MiB region; none when that region has no PTE table."""
+        t, lvl = self.root, 0
+        while lvl < 3:
+            e = U64.unpack_from(self.bufs[t], ((va >> SHIFTS[lvl]) & 511) << 3)[0]
+            if e == 0 or e & PTE_LEAF:
+                return []
+            t = (e >> PTE_PFN_SHIFT) & PFN_MASK
+            lvl += 1
+        return [i for i, w in enumerate(PTE_TABLE.unpack(self.bufs[t])) if w]
 
     def map_pte(self, va: int, size_order: int, pte: int) -> None:
         """``map_page`` and write ``pte`` into the slot it gives."""

@@ -163,6 +163,12 @@ class Process(AnonFaults):
                 self._drop(h << 21, ORDER_2M)
         for k in sorted(i for i in self.pmd_count if start < (i + 1) << 21 and i << 21 < end):
             lo, hi = max(start, k << 21), min(end, (k + 1) << 21)
+            if self.radix:  # only the slots in use: one read of the PTE table
+                first, stop = (lo >> PAGE_SHIFT) & 511, ((hi - 1) >> PAGE_SHIFT & 511) + 1
+                for i in self.pt.pte_slots(lo):
+                    if first <= i < stop:
+                        self._drop((k << 21) | (i << PAGE_SHIFT), ORDER_4K)
+                continue
             for va in range(lo & -4096, hi, 4096):
                 if self.pt.get_pte(va) is not None:
                     self._drop(va, ORDER_4K)
