@@ -264,7 +264,9 @@ class Process(AnonFaults):
         if loc is None:  # the fault takes the walk's result (the table goes on from there)
             vma = self.find_vma(va)
             if vma is not None and vma.huge == "none":
-                pfn = self._fault_none_4k(va, vma)
+                # a radix table's fault looks the PTE table up again from
+                # where the walk left it (one read) for its pcp fast path
+                pfn = self.fault(va) if self.radix else self._fault_none_4k(va, vma)
                 if pfn >= 0:
                     self.tlb.fill(va, ORDER_4K, pfn)
                 return pfn

@@ -1,6 +1,6 @@
 """The fault path's written-out cases leave the state the general path
 leaves: ``Process.fault`` (a 4 KiB page from a pcp list, a 2 MiB page with
-no program), ``PageAllocator._get_block`` and the munmap/exit walk over the
+no program), ``PageAllocator.alloc`` of a block and the munmap/exit walk over the
 slots in use (``RadixPageTable.pte_slots``) against the general steps, on
 random sequences of faults, THP and 4 KiB mappings, partial munmaps that
 split THPs, reclaim to swap and exits, under memory pressure."""
@@ -14,7 +14,6 @@ import pytest
 from mmcore.constants import MT
 from mmcore.mm import MM, MMConfig
 from mmcore.pagetables.radix import RadixPageTable
-from mmcore.phys.buddy import ALLOC
 from mmcore.phys.page_alloc import PageAllocator
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 from mmcore.sources import Source
@@ -35,13 +34,18 @@ def _general_fault(p: Process, va: int) -> int:
     return p._fault(va, vma, e)[0]
 
 
-def _general_block(self: PageAllocator, order: int, mt: int, nid: int) -> int:
+_ALLOC = PageAllocator.alloc
+
+
+def _general_alloc(self: PageAllocator, order: int, mt: int, owner: int, index: int = 0,
+                   nid: int = 0, flags: int = 7) -> int:
+    """``PageAllocator.alloc`` with its order > 0 case as _get_page and prep."""
+    if order == 0:
+        return _ALLOC(self, order, mt, owner, index, nid, flags)
     pfn = self._get_page(order, mt, nid, "wmark_low")
     if pfn >= 0:
-        self.st[pfn] = ALLOC
-        self.ordr[pfn] = order
-        self.fmt[pfn] = mt
-    return pfn
+        return self.prep(pfn, order, mt, owner, index)
+    return self._slowpath(order, mt, owner, index, nid, flags)
 
 
 def _general_slots(self: RadixPageTable, va: int) -> list[int]:
@@ -99,7 +103,7 @@ def _run(seed: int, engine: str | None, fault) -> tuple[list[int], dict]:
 @pytest.mark.parametrize("seed, engine", [(1, None), (2, None), (3, None), (4, "interp")])
 def test_fast_fault_paths_leave_the_general_paths_state(seed, engine, monkeypatch):
     got, state = _run(seed, engine, Process.fault)
-    monkeypatch.setattr(PageAllocator, "_get_block", _general_block)
+    monkeypatch.setattr(PageAllocator, "alloc", _general_alloc)
     monkeypatch.setattr(RadixPageTable, "pte_slots", _general_slots)
     want, expected = _run(seed, engine, _general_fault)
     assert got == want
