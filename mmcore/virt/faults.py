@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmcore.constants import ALLOC_DEFAULT, ORDER_1G, ORDER_2M, ORDER_4K, PAGE_SHIFT, AllocFlag
+from mmcore.constants import (
+    ALLOC_DEFAULT,
+    NR_ZONE_KINDS,
+    ORDER_1G,
+    ORDER_2M,
+    ORDER_4K,
+    PAGE_SHIFT,
+    PAGEBLOCK_ORDER,
+    AllocFlag,
+)
 from mmcore.errors import PageTableError
 from mmcore.pagetables.pte import (
     PTE_ACCESSED,
@@ -26,6 +35,7 @@ from mmcore.pagetables.pte import (
     pte_pfn,
 )
 from mmcore.phys.buddy import ALLOC
+from mmcore.virt.lru import NR_LRU
 from mmcore.virt.populate import ANON_MT, INACTIVE_ANON, PTE_4K_NEW
 
 if TYPE_CHECKING:
@@ -149,7 +159,22 @@ class AnonFaults:
                     pmd = self.pmd_count
                     pmd[k] = pmd.get(k, 0) + 1
                     self.present[0] += 1
-                    mm.lru.add_new(pfn, INACTIVE_ANON)
+                    lru = mm.lru  # LruLists.add_new(pfn, INACTIVE_ANON) of an order-0 page
+                    zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
+                    lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
+                    h = lru.head[lid]
+                    fr.nxt[pfn] = h
+                    fr.prv[pfn] = -1
+                    if h >= 0:
+                        fr.prv[h] = pfn
+                    else:
+                        lru.tail[lid] = pfn
+                    lru.head[lid] = pfn
+                    fr.lru[pfn] = lid + 1
+                    lru.count[lid] += 1
+                    lru.entries[lid] += 1
+                    lru.zone_count[zi] += 1
+                    lru.zone_entries[zi] += 1
                     if mm.config.pin_rate:
                         mm.maybe_pin(pfn)
                     if self.oom_victim:
