@@ -97,7 +97,7 @@ def _run(seed: int, engine: str | None, fault) -> tuple[list[int], dict]:
         mm.tick += 1
         if step % 50 == 0:
             mm.background()
-    return got, _state(mm)
+    return got, {**_state(mm), "lru entries per zone": list(mm.lru.zone_entries)}
 
 
 @pytest.mark.parametrize("seed, engine", [(1, None), (2, None), (3, None), (4, "interp")])
