@@ -270,9 +270,15 @@ class Process(AnonFaults):
                 if pfn >= 0:
                     self.tlb.fill(va, ORDER_4K, pfn)
                 return pfn
-            pfn, e = self._fault(va, vma, 0)
-            if pfn < 0:
-                return -1
+            if vma is not None and vma.huge == "thp" and self.radix:  # its fast path too
+                pfn = self.fault(va)
+                if pfn < 0:
+                    return -1
+                e = self.pt.entry(va)
+            else:
+                pfn, e = self._fault(va, vma, 0)
+                if pfn < 0:
+                    return -1
         else:
             e = mm.mem.read(loc)
             if not e & PTE_PRESENT:
