@@ -192,8 +192,10 @@ class AnonFaults:
         (a failed attempt goes on with its 4 KiB one)."""
         mm = self.mm
         b2 = va & -(1 << 21)
+        enabled = mm.config.thp_enabled  # MM.thp_allowed
         if not (vma.start <= b2 and b2 + (1 << 21) <= vma.end
-                and not self.pmd_count.get(va >> 21) and mm.thp_allowed(vma)
+                and not self.pmd_count.get(va >> 21)
+                and (enabled == "always" or enabled == "madvise" and vma.madvised)
                 and self.hugepage.engine is None and self.placement.engine is None):
             return self._fault(va, vma, 0)[0]
         prev, mm.current = mm.current, self
@@ -216,7 +218,22 @@ class AnonFaults:
             else:
                 self.huge2m.add(b2 >> 21)
                 self.present[1] += 1
-                mm.lru.add_new(pfn, INACTIVE_ANON)
+                lru, fr = mm.lru, mm.frames  # LruLists.add_new(pfn, INACTIVE_ANON), 512 pages
+                zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
+                lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
+                h = lru.head[lid]
+                fr.nxt[pfn] = h
+                fr.prv[pfn] = -1
+                if h >= 0:
+                    fr.prv[h] = pfn
+                else:
+                    lru.tail[lid] = pfn
+                lru.head[lid] = pfn
+                fr.lru[pfn] = lid + 1
+                lru.count[lid] += 1 << ORDER_2M
+                lru.entries[lid] += 1
+                lru.zone_count[zi] += 1 << ORDER_2M
+                lru.zone_entries[zi] += 1
                 if mm.config.pin_rate:
                     mm.maybe_pin(pfn)
                 out = pfn + ((va >> PAGE_SHIFT) & 511)

@@ -65,7 +65,7 @@ class LruLists:
 
     def add_new(self, pfn: int, kind: int) -> None:
         """:meth:`add` to list ``kind`` of the node of ``pfn``'s zone (written
-        out for an order-0 page in ``AnonFaults.fault``)."""
+        out in the fault path's 4 KiB and 2 MiB cases)."""
         fr = self.fr
         zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + kind
         lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + kind
