@@ -2,11 +2,13 @@
 hugepage and placement hooks, the allocation and the PTE.
 
 :class:`AnonFaults` holds the fault path of :class:`~mmcore.virt.process.Process`.
-:meth:`AnonFaults.fault` looks the page table up once; a 4 KiB page from
-a pcp list and a 2 MiB page with no program attached take paths with the
-general path's steps written out (:meth:`AnonFaults._fault_pcp_4k`,
-:meth:`AnonFaults._fault_thp`) that leave the state it leaves; every other
-fault takes the general path (:meth:`AnonFaults._handle`).
+:meth:`AnonFaults.fault` looks the page table up once.  Two common cases
+take the general path's steps written out, leaving the state it leaves:
+a 4 KiB fault with no placement program whose page comes from a pcp list
+and whose PTE table is there (in :meth:`AnonFaults.fault`: the page, the
+PTE written into the slot the lookup stopped at, the LRU add), and a 2 MiB
+fault with no hugepage or placement program (:meth:`AnonFaults._fault_thp`).
+Every other fault takes the general path (:meth:`AnonFaults._handle`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Processes: VMAs, anonymous faults (4 KiB, 2 MiB THP, 1 GiB), munmap, exit,
-the translation path (TLB, walk, accessed bits) and the rmap callbacks that
-migration and reclaim use.  Every PTE access goes through the page table's
+"""Processes: VMAs, anonymous faults (4 KiB, 2 MiB THP, 1 GiB: the fault
+path is :mod:`mmcore.virt.faults`), munmap, exit, the translation path
+(TLB, walk, accessed bits) and the rmap callbacks that migration and
+reclaim use.  Every PTE access goes through the page table's
 ``map_page`` / ``unmap_page`` / ``get_pte`` (on the built-in radix table a
 fault uses its ``entry`` and ``map_pte``, the same walks without building a
-PTE place).  A fault walks the table once: ``map_page`` goes on from where
-the fault's lookup stopped.  :meth:`Process.populate` faults a run of pages
-in one call (:mod:`mmcore.virt.populate`).
+PTE place, and munmap reads a PTE table's slots in use at once with
+``pte_slots``).  A fault walks the table once: ``map_page`` goes on from
+where the fault's lookup stopped.  :meth:`Process.populate` faults a run of
+pages in one call (:mod:`mmcore.virt.populate`).
 
 A THP partly covered by munmap is split (``split_huge_pmd`` and
 ``split_huge_page`` at once: Linux may defer the folio split to the
