@@ -125,6 +125,58 @@ class AnonFaults:
                 return self._fault_none_4k(va, vma)
             return self._fault(va, vma, e)[0]
         pt = self.pt
+        if (va >> 21 == pt.leaf_key and pt.leaf_frees == pt.frees and vma.huge == "none"
+                and self.placement.engine is None):
+            # _fault_none_4k when the lookup's PTE table is the one looked up
+            # last (RadixPageTable.entry's first case, read in place), its slot
+            # is empty and the first zone above its watermark has a page on
+            # its pcp list: PageAllocator.alloc's fast path, the PTE written
+            # into that slot and LruLists.add_new
+            t = pt.leaf_t
+            buf, off = pt.bufs[t], ((va >> PAGE_SHIFT) & 511) << 3
+            mm = self.mm
+            if not U64.unpack_from(buf, off)[0]:
+                for z in mm.pa.zonelists[self.home_node][ANON_MT]:
+                    if z.free_pages > z.low_for[ANON_MT]:
+                        pcp = z.pcp[ANON_MT]
+                        if pcp:
+                            mm.stats.faults += 1
+                            pfn = pcp.pop()
+                            fr = mm.frames
+                            fr.state[pfn] = ALLOC
+                            fr.mt[pfn] = ANON_MT
+                            fr.owner[pfn] = self.owner_id
+                            fr.index[pfn] = va >> PAGE_SHIFT
+                            U64.pack_into(buf, off, (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW)
+                            self.pt.used[t] += 1
+                            k = va >> 21
+                            pmd = self.pmd_count
+                            pmd[k] = pmd.get(k, 0) + 1
+                            self.present[0] += 1
+                            lru = mm.lru  # LruLists.add_new(pfn, INACTIVE_ANON) of an order-0 page
+                            zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
+                            lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
+                            h = lru.head[lid]
+                            fr.nxt[pfn] = h
+                            fr.prv[pfn] = -1
+                            if h >= 0:
+                                fr.prv[h] = pfn
+                            else:
+                                lru.tail[lid] = pfn
+                            lru.head[lid] = pfn
+                            fr.lru[pfn] = lid + 1
+                            lru.count[lid] += 1
+                            lru.entries[lid] += 1
+                            lru.zone_count[zi] += 1
+                            lru.zone_entries[zi] += 1
+                            if mm.config.pin_rate:
+                                mm.maybe_pin(pfn)
+                            if self.oom_victim:
+                                mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
+                                mm.exit(self)
+                                return -1
+                            return pfn
+                        break
         e = pt.entry(va)
         if e & PTE_PRESENT:  # nothing to do (no fault is counted)
             return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << pte_order(e)) - 1))
@@ -133,58 +185,9 @@ class AnonFaults:
         huge = vma.huge
         if huge == "thp":
             return self._fault_thp(va, vma)
-        if huge != "none":
-            return self._fault(va, vma, 0)[0]
-        mm = self.mm
-        if pt.stop_lvl == 3 and self.placement.engine is None:
-            # _fault_none_4k while the PTE table is there and the first zone
-            # above its watermark has a page on its pcp list: PageAllocator.alloc's
-            # fast path, the slot the lookup stopped at written in place (its
-            # table stays: nothing here can free one) and LruLists.add_new
-            for z in mm.pa.zonelists[self.home_node][ANON_MT]:
-                if z.free_pages > z.low_for[ANON_MT]:
-                    pcp = z.pcp[ANON_MT]
-                    if not pcp:
-                        break
-                    mm.stats.faults += 1
-                    pfn = pcp.pop()
-                    fr = mm.frames
-                    fr.state[pfn] = ALLOC
-                    fr.mt[pfn] = ANON_MT
-                    fr.owner[pfn] = self.owner_id
-                    fr.index[pfn] = va >> PAGE_SHIFT
-                    t = pt.stop_t
-                    U64.pack_into(pt.bufs[t], ((va >> 12) & 511) << 3,
-                                  (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW)
-                    pt.used[t] += 1
-                    k = va >> 21
-                    pmd = self.pmd_count
-                    pmd[k] = pmd.get(k, 0) + 1
-                    self.present[0] += 1
-                    lru = mm.lru  # LruLists.add_new(pfn, INACTIVE_ANON) of an order-0 page
-                    zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
-                    lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
-                    h = lru.head[lid]
-                    fr.nxt[pfn] = h
-                    fr.prv[pfn] = -1
-                    if h >= 0:
-                        fr.prv[h] = pfn
-                    else:
-                        lru.tail[lid] = pfn
-                    lru.head[lid] = pfn
-                    fr.lru[pfn] = lid + 1
-                    lru.count[lid] += 1
-                    lru.entries[lid] += 1
-                    lru.zone_count[zi] += 1
-                    lru.zone_entries[zi] += 1
-                    if mm.config.pin_rate:
-                        mm.maybe_pin(pfn)
-                    if self.oom_victim:
-                        mm.oom.pages_freed += self.rss_pages + pt.table_pages()
-                        mm.exit(self)
-                        return -1
-                    return pfn
-        return self._fault_none_4k(va, vma)
+        if huge == "none":
+            return self._fault_none_4k(va, vma)
+        return self._fault(va, vma, 0)[0]
 
     def _fault_thp(self, va: int, vma: Vma) -> int:
         """:meth:`_fault` where nothing is mapped at ``va`` in a ``thp`` VMA of
