@@ -353,7 +353,23 @@ class AnonFaults:
         mm = self.mm
         nid = mm.hook_placement(self, vma, ORDER_4K)
         base = va & -4096
-        pfn = mm.pa.alloc(0, ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, ALLOC_DEFAULT)
+        for z in mm.pa.zonelists[nid][ANON_MT]:  # PageAllocator.alloc's pcp fast path
+            if z.free_pages > z.low_for[ANON_MT]:
+                pcp = z.pcp[ANON_MT]
+                if pcp:
+                    pfn = pcp.pop()
+                    fr = mm.frames
+                    fr.state[pfn] = ALLOC
+                    fr.mt[pfn] = ANON_MT
+                    fr.owner[pfn] = self.owner_id
+                    fr.index[pfn] = base >> PAGE_SHIFT
+                    break
+                pfn = -1  # a refill: the allocator's own path, from the first zone again
+                break
+        else:
+            pfn = -1
+        if pfn < 0:
+            pfn = mm.pa.alloc(0, ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, ALLOC_DEFAULT)
         if pfn < 0:
             mm.stats.oom += 1
             return -1

@@ -11,9 +11,10 @@ import random
 
 import pytest
 
-from mmcore.constants import MT
+from mmcore.constants import ALLOC_DEFAULT, MT
+from mmcore.errors import PageTableError
 from mmcore.mm import MM, MMConfig
-from mmcore.pagetables.pte import PTE_PRESENT, pte_order, pte_pfn
+from mmcore.pagetables.pte import PTE_ACCESSED, PTE_PRESENT, make_pte, pte_order, pte_pfn
 from mmcore.pagetables.radix import RadixPageTable
 from mmcore.phys.page_alloc import PageAllocator
 from mmcore.phys.physmem import MachineSpec, NodeSpec
@@ -47,6 +48,29 @@ def _general_alloc(self: PageAllocator, order: int, mt: int, owner: int, index: 
     if pfn >= 0:
         return self.prep(pfn, order, mt, owner, index)
     return self._slowpath(order, mt, owner, index, nid, flags)
+
+
+def _general_fault_4k(self: Process, va: int, vma) -> int:
+    """``Process._fault_4k`` with its page from ``PageAllocator.alloc``."""
+    mm = self.mm
+    nid = mm.hook_placement(self, vma, 0)
+    base = va & -4096
+    pfn = mm.pa.alloc(0, int(MT.MOVABLE), self.owner_id, base >> 12, nid, ALLOC_DEFAULT)
+    if pfn < 0:
+        mm.stats.oom += 1
+        return -1
+    try:
+        self.pt.map_pte(base, 0, make_pte(pfn, 0) | PTE_ACCESSED)
+    except PageTableError:
+        mm.free(pfn)
+        mm.stats.pt_failures += 1
+        return -1
+    self.pmd_count[base >> 21] = self.pmd_count.get(base >> 21, 0) + 1
+    self.present[0] += 1
+    mm.lru.add_new(pfn, 0)
+    if mm.config.pin_rate:
+        mm.maybe_pin(pfn)
+    return pfn
 
 
 def _general_slots(self: RadixPageTable, va: int) -> list[int]:
@@ -106,6 +130,7 @@ def _run(seed: int, engine: str | None) -> tuple[list[int], dict]:
 def test_fast_fault_paths_leave_the_general_paths_state(seed, engine, monkeypatch):
     got, state = _run(seed, engine)
     monkeypatch.setattr(Process, "fault", _general_fault)
+    monkeypatch.setattr(Process, "_fault_4k", _general_fault_4k)
     monkeypatch.setattr(PageAllocator, "alloc", _general_alloc)
     monkeypatch.setattr(RadixPageTable, "pte_slots", _general_slots)
     want, expected = _run(seed, engine)
