@@ -4,10 +4,10 @@ hugepage and placement hooks, the allocation and the PTE.
 :class:`AnonFaults` holds the fault path of :class:`~mmcore.virt.process.Process`.
 :meth:`AnonFaults.fault` looks the page table up once.  Two common cases
 take the general path's steps written out, leaving the state it leaves:
-a 4 KiB fault with no placement program whose page comes from a pcp list
-and whose PTE table is there (in :meth:`AnonFaults.fault`: the page, the
-PTE written into the slot the lookup stopped at, the LRU add), and a 2 MiB
-fault with no hugepage or placement program (:meth:`AnonFaults._fault_thp`).
+a 4 KiB fault under the PTE table looked up last whose page comes from a
+pcp list (in :meth:`AnonFaults.fault`: the placement hook, the page, the
+PTE written into the slot read, the LRU add), and a 2 MiB fault with no
+hugepage or placement program (:meth:`AnonFaults._fault_thp`).
 Every other fault takes the general path (:meth:`AnonFaults._handle`).
 """
 
@@ -125,58 +125,65 @@ class AnonFaults:
                 return self._fault_none_4k(va, vma)
             return self._fault(va, vma, e)[0]
         pt = self.pt
-        if (va >> 21 == pt.leaf_key and pt.leaf_frees == pt.frees and vma.huge == "none"
-                and self.placement.engine is None):
+        if va >> 21 == pt.leaf_key and pt.leaf_frees == pt.frees and vma.huge == "none":
             # _fault_none_4k when the lookup's PTE table is the one looked up
-            # last (RadixPageTable.entry's first case, read in place), its slot
-            # is empty and the first zone above its watermark has a page on
-            # its pcp list: PageAllocator.alloc's fast path, the PTE written
-            # into that slot and LruLists.add_new
+            # last (RadixPageTable.entry's first case, read in place) and its
+            # slot is empty; when the first zone above its watermark has a
+            # page on its pcp list: PageAllocator.alloc's fast path, the PTE
+            # written into that slot and LruLists.add_new
             t = pt.leaf_t
             buf, off = pt.bufs[t], ((va >> PAGE_SHIFT) & 511) << 3
-            mm = self.mm
             if not U64.unpack_from(buf, off)[0]:
-                for z in mm.pa.zonelists[self.home_node][ANON_MT]:
+                mm = self.mm
+                prev, mm.current = mm.current, self
+                mm.stats.faults += 1
+                nid = (self.home_node if self.placement.engine is None
+                       else mm.hook_placement(self, vma, ORDER_4K))
+                for z in mm.pa.zonelists[nid][ANON_MT]:
                     if z.free_pages > z.low_for[ANON_MT]:
                         pcp = z.pcp[ANON_MT]
-                        if pcp:
-                            mm.stats.faults += 1
-                            pfn = pcp.pop()
-                            fr = mm.frames
-                            fr.state[pfn] = ALLOC
-                            fr.mt[pfn] = ANON_MT
-                            fr.owner[pfn] = self.owner_id
-                            fr.index[pfn] = va >> PAGE_SHIFT
-                            U64.pack_into(buf, off, (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW)
-                            self.pt.used[t] += 1
-                            k = va >> 21
-                            pmd = self.pmd_count
-                            pmd[k] = pmd.get(k, 0) + 1
-                            self.present[0] += 1
-                            lru = mm.lru  # LruLists.add_new(pfn, INACTIVE_ANON) of an order-0 page
-                            zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
-                            lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
-                            h = lru.head[lid]
-                            fr.nxt[pfn] = h
-                            fr.prv[pfn] = -1
-                            if h >= 0:
-                                fr.prv[h] = pfn
-                            else:
-                                lru.tail[lid] = pfn
-                            lru.head[lid] = pfn
-                            fr.lru[pfn] = lid + 1
-                            lru.count[lid] += 1
-                            lru.entries[lid] += 1
-                            lru.zone_count[zi] += 1
-                            lru.zone_entries[zi] += 1
-                            if mm.config.pin_rate:
-                                mm.maybe_pin(pfn)
-                            if self.oom_victim:
-                                mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
-                                mm.exit(self)
-                                return -1
-                            return pfn
+                        if not pcp or pt.leaf_frees != pt.frees:
+                            pfn = self._fault_4k(va, vma, nid)
+                            break
+                        pfn = pcp.pop()
+                        fr = mm.frames
+                        fr.state[pfn] = ALLOC
+                        fr.mt[pfn] = ANON_MT
+                        fr.owner[pfn] = self.owner_id
+                        fr.index[pfn] = va >> PAGE_SHIFT
+                        U64.pack_into(buf, off, (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW)
+                        pt.used[t] += 1
+                        k = va >> 21
+                        pmd = self.pmd_count
+                        pmd[k] = pmd.get(k, 0) + 1
+                        self.present[0] += 1
+                        lru = mm.lru  # LruLists.add_new(pfn, INACTIVE_ANON) of an order-0 page
+                        zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
+                        lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
+                        h = lru.head[lid]
+                        fr.nxt[pfn] = h
+                        fr.prv[pfn] = -1
+                        if h >= 0:
+                            fr.prv[h] = pfn
+                        else:
+                            lru.tail[lid] = pfn
+                        lru.head[lid] = pfn
+                        fr.lru[pfn] = lid + 1
+                        lru.count[lid] += 1
+                        lru.entries[lid] += 1
+                        lru.zone_count[zi] += 1
+                        lru.zone_entries[zi] += 1
+                        if mm.config.pin_rate:
+                            mm.maybe_pin(pfn)
                         break
+                else:
+                    pfn = self._fault_4k(va, vma, nid)
+                mm.current = prev
+                if self.oom_victim:
+                    mm.oom.pages_freed += self.rss_pages + pt.table_pages()
+                    mm.exit(self)
+                    return -1
+                return pfn
         e = pt.entry(va)
         if e & PTE_PRESENT:  # nothing to do (no fault is counted)
             return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << pte_order(e)) - 1))
@@ -345,13 +352,15 @@ class AnonFaults:
                 mm.maybe_pin(pfn)
         return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), e
 
-    def _fault_4k(self, va: int, vma: Vma) -> int:
+    def _fault_4k(self, va: int, vma: Vma, nid: int = -1) -> int:
         """The 4 KiB anonymous fault at ``va`` (counted, nothing mapped there,
-        ``MM.current`` set): the placement hook, an order-0 page, its PTE
-        (the page table goes on from where the fault's lookup stopped), its
-        LRU list; the pfn, or -1 (no memory: counted as OOM; no table page)."""
+        ``MM.current`` set): the placement hook (unless its answer ``nid`` is
+        given), an order-0 page, its PTE (the page table goes on from where
+        the fault's lookup stopped), its LRU list; the pfn, or -1 (no memory:
+        counted as OOM; no table page)."""
         mm = self.mm
-        nid = mm.hook_placement(self, vma, ORDER_4K)
+        if nid < 0:
+            nid = mm.hook_placement(self, vma, ORDER_4K)
         base = va & -4096
         for z in mm.pa.zonelists[nid][ANON_MT]:  # PageAllocator.alloc's pcp fast path
             if z.free_pages > z.low_for[ANON_MT]:

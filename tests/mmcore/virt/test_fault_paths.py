@@ -50,10 +50,11 @@ def _general_alloc(self: PageAllocator, order: int, mt: int, owner: int, index: 
     return self._slowpath(order, mt, owner, index, nid, flags)
 
 
-def _general_fault_4k(self: Process, va: int, vma) -> int:
+def _general_fault_4k(self: Process, va: int, vma, nid: int = -1) -> int:
     """``Process._fault_4k`` with its page from ``PageAllocator.alloc``."""
     mm = self.mm
-    nid = mm.hook_placement(self, vma, 0)
+    if nid < 0:
+        nid = mm.hook_placement(self, vma, 0)
     base = va & -4096
     pfn = mm.pa.alloc(0, int(MT.MOVABLE), self.owner_id, base >> 12, nid, ALLOC_DEFAULT)
     if pfn < 0:
