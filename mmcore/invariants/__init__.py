@@ -31,7 +31,7 @@ from mmcore.invariants.owners import check_anon_frames, check_files, check_slab,
 if TYPE_CHECKING:
     from mmcore.mm import MM
 
-_TRACKED = ("state", "order", "owner", "index")
+_TRACKED = ("state", "order", "owner", "index_lo", "index_hi")
 
 
 def check_all(mm: MM) -> FrameView:

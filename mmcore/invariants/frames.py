@@ -28,10 +28,21 @@ from mmcore.virt.lru import NR_LRU
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
+    from mmcore.phys.physmem import Frames
 
 
 def _fail(msg: str) -> None:
     raise InvariantError(msg)
+
+
+class IndexView:
+    """``view[pfns]``: the frames' indexes (both parts), as int64."""
+
+    def __init__(self, fr: Frames) -> None:
+        self.indexes = fr.indexes
+
+    def __getitem__(self, pfns: np.ndarray) -> np.ndarray:
+        return self.indexes(pfns)
 
 
 class FrameView:
@@ -42,7 +53,7 @@ class FrameView:
         self.n = fr.n
         self.st, self.owner, self.lru = fr.view("state"), fr.view("owner"), fr.view("lru")
         self.order = fr.view("order")
-        self.mt, self.index = fr.view("mt"), fr.view("index")
+        self.mt, self.index = fr.view("mt"), IndexView(fr)
         self.heads = np.nonzero(self.st != FrameState.TAIL)[0]
         self.pb_zone = np.frombuffer(fr.pb_zone, dtype=np.uint8)
         self.pb_mt = np.frombuffer(fr.pb_mt, dtype=np.uint8)

@@ -60,7 +60,7 @@ class KernelAllocs:
         fr = self.mm.frames
         return (
             fr.state[pfn] == FrameState.ALLOC
-            and fr.index[pfn] == seq
+            and fr.get_index(pfn) == seq
             and fr.owner[pfn] in self._owners
         )
 

@@ -80,7 +80,8 @@ class PageAllocator(Buddy):
     def __init__(self, phys: PhysMem) -> None:
         super().__init__(phys)
         self.owner = phys.frames.owner
-        self.index = phys.frames.index
+        self.index_lo, self.index_hi = phys.frames.index_lo, phys.frames.index_hi
+        self.set_index = phys.frames.set_index
         self.pb_zone = phys.frames.pb_zone
         self.zones = phys.zones
         self.stats = AllocStats()
@@ -239,7 +240,10 @@ class PageAllocator(Buddy):
                         self.st[pfn] = ALLOC
                         self.fmt[pfn] = mt
                         self.owner[pfn] = owner
-                        self.index[pfn] = index
+                        if index >> 32 or self.index_hi[pfn]:
+                            self.set_index(pfn, index)
+                        else:
+                            self.index_lo[pfn] = index
                         return pfn
         else:
             # _get_page(order, mt, nid, "wmark_low") and prep, written out:
@@ -313,7 +317,10 @@ class PageAllocator(Buddy):
         self.ordr[pfn] = order
         self.fmt[pfn] = mt
         self.owner[pfn] = owner
-        self.index[pfn] = index
+        if index >> 32 or self.index_hi[pfn]:
+            self.set_index(pfn, index)
+        else:
+            self.index_lo[pfn] = index
         return pfn
 
     def _slowpath(self, order: int, mt: int, owner: int, index: int, nid: int, flags: int) -> int:

@@ -70,11 +70,14 @@ _FIELDS = (  # name, element type: what it holds
     ("lru", np.uint8),  # 0: on no LRU list, else LRU list id + 1
     ("ref", np.uint8),  # PG_referenced for page-cache pages
     ("owner", np.int32),  # owner id, 0 when free
-    ("index", np.int64),  # vpn / file index / handle
+    ("index_lo", np.uint32),  # vpn / file index / handle: its low 32 bits ...
+    ("index_hi", np.int8),  # ... and the rest, signed (0 for most indexes: never written)
     ("nxt", np.int32),  # list links (buddy or LRU); pfns < 2**31 (MAX_FRAMES)
     ("prv", np.int32),
 )
 MAX_FRAMES = 1 << 31  # 8 TiB: pfns and list links fit the int32 link arrays
+INDEX_BITS = 40  # an index is a signed 40-bit number (a vpn of a 48-bit va has 36 bits)
+LO_MASK = (1 << 32) - 1
 
 
 def lazy_zeros(n: int, dtype: type) -> np.ndarray:
@@ -95,7 +98,14 @@ class Frames:
     memoryview (Python ints, about as fast as a ``bytearray``); :meth:`view`
     gives the numpy array itself for bulk queries.  Widths: pfns (and so
     the ``nxt``/``prv`` links) stay below ``MAX_FRAMES``, owner ids are
-    counters of owners created; ``index`` needs 64 bits (a vpn has 36).
+    counters of owners created.  An index (a vpn has 36 bits, a slab
+    handle is negative) is split in two arrays, ``index_lo`` (its low 32
+    bits) and ``index_hi`` (the rest, a signed byte): the high part is
+    written only when it or the value there is not 0, so a machine whose
+    indexes fit 32 bits never commits a page of it.  :meth:`get_index`
+    and :meth:`set_index` read and write one index, :meth:`indexes` many;
+    a hot path may write ``index_lo`` alone where ``value >> 32`` and
+    ``index_hi[pfn]`` are both 0.
     """
 
     def __init__(self, n: int) -> None:
@@ -106,10 +116,36 @@ class Frames:
         mv = {name: memoryview(arr) for name, arr in self._arrays.items()}
         self.state, self.order, self.mt = mv["state"], mv["order"], mv["mt"]
         self.lru, self.ref, self.owner = mv["lru"], mv["ref"], mv["owner"]
-        self.index, self.nxt, self.prv = mv["index"], mv["nxt"], mv["prv"]
+        self.index_lo, self.index_hi = mv["index_lo"], mv["index_hi"]
+        self.nxt, self.prv = mv["nxt"], mv["prv"]
         npb = (n + PAGEBLOCK_PAGES - 1) >> PAGEBLOCK_ORDER
         self.pb_mt = bytearray([MT.MOVABLE]) * npb  # pageblock migratetype
         self.pb_zone = bytearray(npb)  # global zone id of each pageblock
+
+    def get_index(self, pfn: int) -> int:
+        return self.index_lo[pfn] | self.index_hi[pfn] << 32
+
+    def set_index(self, pfn: int, value: int) -> None:
+        hi = value >> 32
+        if not -(1 << (INDEX_BITS - 33)) <= hi < 1 << (INDEX_BITS - 33):
+            raise ValueError(f"index {value:#x} of pfn {pfn:#x}: more than {INDEX_BITS} bits")
+        self.index_lo[pfn] = value & LO_MASK
+        if hi or self.index_hi[pfn]:
+            self.index_hi[pfn] = hi
+
+    def indexes(self, pfns: np.ndarray) -> np.ndarray:
+        """The indexes of the frames ``pfns`` (an integer array), as int64."""
+        lo = self._arrays["index_lo"][pfns].astype(np.int64)
+        return lo | self._arrays["index_hi"][pfns].astype(np.int64) << 32
+
+    def set_indexes(self, pfns: np.ndarray, values: np.ndarray) -> None:
+        """:meth:`set_index` for the frames ``pfns`` (an integer array)."""
+        values = np.asarray(values, dtype=np.int64)
+        hi = values >> 32
+        if (hi < -(1 << (INDEX_BITS - 33))).any() or (hi >= 1 << (INDEX_BITS - 33)).any():
+            raise ValueError(f"an index of more than {INDEX_BITS} bits")
+        self._arrays["index_lo"][pfns] = values & LO_MASK
+        self._arrays["index_hi"][pfns] = hi
 
     def view(self, name: str) -> np.ndarray:
         """A zero-copy numpy view of one per-frame or per-pageblock array."""

@@ -245,7 +245,7 @@ class SlabAllocator:
     # --- views --------------------------------------------------------------------
     def is_slab_page(self, pfn: int) -> bool:
         fr = self.mm.frames
-        return fr.state[pfn] == FrameState.ALLOC and fr.index[pfn] < 0 and fr.owner[pfn] in (
+        return fr.state[pfn] == FrameState.ALLOC and fr.get_index(pfn) < 0 and fr.owner[pfn] in (
             KERNEL_OWNER[Source.SLAB_RECLAIMABLE], KERNEL_OWNER[Source.SLAB_UNMOVABLE])
 
     def stats(self) -> dict[str, dict[str, float | int]]:

@@ -81,7 +81,7 @@ def seed(mm: MM, classes: np.ndarray) -> Seeded:
     fr.view("mt")[unmov] = MT.UNMOVABLE
     fr.view("mt")[movable] = MT.MOVABLE
     fr.view("owner")[unmov] = KERNEL
-    fr.view("index")[unmov] = 0
+    fr.set_indexes(np.flatnonzero(unmov), 0)
     mm.kernel.pages[Source.SLAB_UNMOVABLE] += int(unmov.sum())
     # the recorded page cache (and anonymous memory): one clean file
     pfns = np.nonzero(movable)[0]
@@ -90,7 +90,7 @@ def seed(mm: MM, classes: np.ndarray) -> Seeded:
         f = mm.new_file(len(pfns), 0)
         fid = f.fid
         fr.view("owner")[pfns] = f.fid
-        fr.view("index")[pfns] = np.arange(len(pfns))
+        fr.set_indexes(pfns, np.arange(len(pfns)))
         f.pages = type(f.pages)("i", pfns.astype(np.int32).tobytes())
         f.cached = len(pfns)
         lid = lid_of(0, LruList.INACTIVE_FILE)
@@ -145,7 +145,7 @@ def classes_of(mm: MM, recorded: np.ndarray | None = None, recorded_file: int = 
     head_class[alloc & np.isin(o, procs)] = PageClass.ANON
     head_class[alloc & (o == HUGETLB_OWNER)] = PageClass.ANON  # KPF_HUGE reads as anon
     if recorded is not None:  # seeded kernel pages (index 0) keep their recorded class
-        keep = alloc & (o == KERNEL) & (fr.view("index")[heads] == 0)
+        keep = alloc & (o == KERNEL) & (fr.indexes(heads) == 0)
         keep |= alloc & (o == recorded_file)
         head_class[keep] = np.asarray(recorded, dtype=np.uint8)[heads[keep]]
     sizes = np.left_shift(1, order[heads])

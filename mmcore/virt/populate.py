@@ -44,7 +44,7 @@ def populate(proc: Process, va: int, n: int) -> int:
     mm, pt, tlb = proc.mm, proc.pt, proc.tlb
     st, pa, lru = mm.stats, mm.pa, mm.lru
     c4k, c2m, c1g, cap = tlb.c4k, tlb.c2m, tlb.c1g, tlb.cap4k
-    fst, ffmt, fowner, findex = pa.st, pa.fmt, pa.owner, pa.index
+    fst, ffmt, fowner, findex, fhi = pa.st, pa.fmt, pa.owner, pa.index_lo, pa.index_hi
     zonelists, oid, pmd, present = pa.zonelists, proc.owner_id, proc.pmd_count, proc.present
     placed = mm.hooks.attached("placement")
     pin = mm.config.pin_rate
@@ -75,7 +75,10 @@ def populate(proc: Process, va: int, n: int) -> int:
                             fst[pfn] = ALLOC
                             ffmt[pfn] = ANON_MT
                             fowner[pfn] = oid
-                            findex[pfn] = vpn
+                            if vpn >> 32 or fhi[pfn]:
+                                pa.set_index(pfn, vpn)
+                            else:
+                                findex[pfn] = vpn
                         else:
                             pfn = pa.alloc(0, ANON_MT, oid, vpn, nid, ALLOC_DEFAULT)
                         break

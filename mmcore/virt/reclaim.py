@@ -72,6 +72,7 @@ from mmcore.constants import (
     AllocFlag,
 )
 from mmcore.phys.compaction.control import compact_gap
+from mmcore.virt.isolate import settle
 from mmcore.virt.lru import NR_LRU, LruList, lid_of
 
 if TYPE_CHECKING:
@@ -240,80 +241,99 @@ class Reclaimer:
                 return self.default_split(ia + aa, if_ + af), 0
         return pct, target
 
-    def _skip(self, pfn: int, idx: int) -> bool:
-        """``folio_zonenum(folio) > sc->reclaim_idx``."""
-        return self.zone_kind[self.mm.frames.pb_zone[pfn >> PAGEBLOCK_ORDER]] > idx
-
     def shrink_active(self, nid: int, active: int, nr: int, idx: int = TOP_ZONE) -> None:
         """``shrink_active_list``: move up to ``nr`` eligible pages from the
         tail of an active list to its inactive list, clearing their
-        referenced bits."""
+        referenced bits (pages above ``idx`` go back to the head); the list
+        changes at once afterwards (:func:`~mmcore.virt.isolate.settle`)."""
         mm = self.mm
         lru, fr = mm.lru, mm.frames
         lid = lid_of(nid, active)
-        pfn, visits, skipped, moved = lru.tail[lid], lru.entries[lid], 0, 0
-        while moved < nr and pfn >= 0 and visits:
+        prv, owner_of, lo, hi = fr.prv, fr.owner, fr.index_lo, fr.index_hi
+        owners, kind_of, pb_zone = mm.owners, self.zone_kind, fr.pb_zone
+        check_zone = idx < TOP_ZONE
+        pfn, visits, skipped = lru.tail[lid], lru.entries[lid], 0
+        back: list[int] = []
+        moved: list[int] = []
+        last = -1
+        while len(moved) < nr and pfn >= 0 and visits:
             visits -= 1
-            prev = fr.prv[pfn]
-            if idx < TOP_ZONE and skipped < SWAP_CLUSTER_MAX_SKIPPED and self._skip(pfn, idx):
+            last = pfn
+            if (check_zone and skipped < SWAP_CLUSTER_MAX_SKIPPED
+                    and kind_of[pb_zone[pfn >> PAGEBLOCK_ORDER]] > idx):
                 skipped += 1
-                lru.move(pfn, lid)  # back to the head, as the skipped folios
+                back.append(pfn)  # back to the head, as the skipped folios
             else:
-                owner = mm.owners[fr.owner[pfn]]
-                owner.referenced(pfn, fr.index[pfn])  # clears the bit, as folio_referenced
-                lru.move(pfn, lid - 1)
-                moved += 1
-            pfn = prev
+                # clears the bit, as folio_referenced
+                owners[owner_of[pfn]].referenced(pfn, lo[pfn] | hi[pfn] << 32)
+                moved.append(pfn)
+            pfn = prv[pfn]
+        if last >= 0:
+            settle(lru, lid, last, back, moved, lid - 1, [])
         self.skipped += skipped
 
     def shrink_inactive(
         self, nid: int, inactive: int, nr: int, target: int, idx: int = TOP_ZONE
     ) -> tuple[int, int]:
         """``shrink_inactive_list``: scan the eligible tail of an inactive list
-        for ``nr`` pages; return (pages reclaimed, pages scanned)."""
+        for ``nr`` pages; return (pages reclaimed, pages scanned).  The scan
+        decides for each page it reaches, then the list changes at once
+        (:func:`~mmcore.virt.isolate.settle`) and the evicted pages are
+        unmapped and freed in the order they were reached."""
         mm = self.mm
         lru, fr = mm.lru, mm.frames
         lid = lid_of(nid, inactive)
-        pinned = mm.pinned
+        pinned, owners = mm.pinned, mm.owners
+        prv, owner_of, order_of, lo, hi = fr.prv, fr.owner, fr.order, fr.index_lo, fr.index_hi
+        kind_of, pb_zone = self.zone_kind, fr.pb_zone
+        anon = inactive == LruList.INACTIVE_ANON
+        check_zone = idx < TOP_ZONE
         reclaimed = scanned = skipped = 0
-        eligible = lru.eligible(nid, inactive, idx)[1] if idx < TOP_ZONE else lru.entries[lid]
+        eligible = lru.eligible(nid, inactive, idx)[1] if check_zone else lru.entries[lid]
         budget = min(eligible, nr * SCAN_FACTOR)
         pfn, visits = lru.tail[lid], lru.entries[lid]
+        back: list[int] = []
+        active: list[int] = []
+        gone: list[int] = []
+        evict: list[tuple[object, int, int, int]] = []
+        last = -1
         while reclaimed < nr and scanned < budget and pfn >= 0 and visits:
             visits -= 1
-            prev = fr.prv[pfn]
-            if idx < TOP_ZONE and skipped < SWAP_CLUSTER_MAX_SKIPPED and self._skip(pfn, idx):
+            last = pfn
+            if (check_zone and skipped < SWAP_CLUSTER_MAX_SKIPPED
+                    and kind_of[pb_zone[pfn >> PAGEBLOCK_ORDER]] > idx):
                 skipped += 1
-                lru.move(pfn, lid)
-                pfn = prev
+                back.append(pfn)
+                pfn = prv[pfn]
                 continue
             scanned += 1
-            owner_id = fr.owner[pfn]
+            owner_id = owner_of[pfn]
             if target and owner_id != target:
-                lru.move(pfn, lid)
-                pfn = prev
+                back.append(pfn)
+                pfn = prv[pfn]
                 continue
-            owner = mm.owners[owner_id]
-            index, order = fr.index[pfn], fr.order[pfn]
+            owner = owners[owner_id]
+            index, order = lo[pfn] | hi[pfn] << 32, order_of[pfn]
             # unmapped page cache is reclaimed even if PG_referenced
             # (folio_check_references); mapped anon that was used is activated
-            if inactive == LruList.INACTIVE_ANON and owner.referenced(pfn, index):
-                lru.move(pfn, lid + 1)
-                pfn = prev
-                continue
-            if pfn in pinned:  # try_to_unmap fails on a maybe-DMA-pinned folio
+            if anon and owner.referenced(pfn, index):
+                active.append(pfn)
+            elif pfn in pinned:  # try_to_unmap fails on a maybe-DMA-pinned folio
                 self.unmap_fail += 1 << order
-                lru.move(pfn, lid + 1)  # activate_locked
-                pfn = prev
-                continue
-            lru.remove(pfn)
-            owner.evict(pfn, index, order)
-            mm.pa.free(pfn)
-            reclaimed += 1 << order
-            pfn = prev
+                active.append(pfn)  # activate_locked
+            else:
+                gone.append(pfn)
+                evict.append((owner, pfn, index, order))
+                reclaimed += 1 << order
+            pfn = prv[pfn]
+        if last >= 0:
+            settle(lru, lid, last, back, active, lid + 1, gone)
+        free = mm.pa.free
+        for owner, pfn, index, order in evict:
+            owner.evict(pfn, index, order)  # type: ignore[attr-defined]
+            free(pfn)
         self.skipped += skipped
         if self.balance == "cost":  # lru_note_cost: anon written out, pages kept
-            anon = inactive == LruList.INACTIVE_ANON
             mm.workingset.note_cost(nid, not anon, reclaimed if anon else 0, scanned - reclaimed)
         return reclaimed, scanned
 

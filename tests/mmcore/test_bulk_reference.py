@@ -160,7 +160,7 @@ def frames_state(mm) -> tuple:
     fr = mm.frames
     c = mm.compaction
     arrays = tuple(fr.view(n).tobytes() for n in ("state", "order", "mt", "lru", "owner",
-                                                    "index", "nxt", "prv"))
+                                                    "index_lo", "index_hi", "nxt", "prv"))
     zones = tuple((tuple(z.heads), tuple(z.counts), z.free_pages) for z in mm.phys.zones)
     return arrays + zones + (bytes(fr.pb_mt), bytes(c.skip), c.migrated, c.scanned,
                              c.isolate_failed, c.runs, c.successes, tuple(c.flush))

@@ -7,7 +7,12 @@ A 2 MiB folio (THP) migrates as a unit into a free order-9 target.  A page
 is migratable when it is an allocated movable block with an owner that can
 remap it and it is not pinned (``MM.pinned``: long-term pins such as
 ``FOLL_LONGTERM`` GUP keep the page where it is; reclaim may still drop
-it).  Differences from Linux: no migration entries, no dirty or writeback
+it).  The new page takes the old one's place on its LRU list when both are
+on one node; a page migrated to another node (``alloc_contig_range``'s
+targets may come from any node) goes to the head of that node's list of
+the same kind, as ``putback_lru_page`` adds it: LRU lists are per node.
+
+Differences from Linux: no migration entries, no dirty or writeback
 state, no -EAGAIN retries: a migration either happens or is refused.
 """
 
@@ -34,11 +39,17 @@ def migrate(mm: MM, src: int, dst: int) -> None:
     ``dst`` (a free frame or block of the same order, off the free lists,
     state TAIL or ALLOC) and free ``src``."""
     fr, pa = mm.frames, mm.pa
-    order, index = fr.order[src], fr.index[src]
+    order, index = fr.order[src], fr.get_index(src)
     pa.prep(dst, order, fr.mt[src], fr.owner[src], index)
     mm.owners[fr.owner[src]].remap(src, dst, index, order)
     if fr.lru[src]:
-        mm.lru.replace(src, dst)
+        zones = mm.phys.zones
+        if zones[fr.pb_zone[src >> PAGEBLOCK_ORDER]].nid == zones[
+                fr.pb_zone[dst >> PAGEBLOCK_ORDER]].nid:
+            mm.lru.replace(src, dst)
+        else:
+            lists_per_node = len(mm.lru.head) // len(mm.phys.nodes)
+            mm.lru.add_new(dst, mm.lru.remove(src) % lists_per_node)
     fr.owner[src] = 0
     fr.state[src] = TAIL
     pa.free_one(mm.phys.zone_of(src), src, order, fr.pb_mt[src >> PAGEBLOCK_ORDER])

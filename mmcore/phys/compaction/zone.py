@@ -27,8 +27,9 @@ free blocks of pageblock order or more are not used as targets.
 Differences: no cached scanner positions (every run starts at the zone's
 ends), no ``fast_find_migrateblock``/``fast_isolate_freepages``, no lock
 contention (so ASYNC never aborts for it), and a source zone may send its
-pages to a different target zone (Contiguitas evacuates the unmovable
-region that way).
+pages to a different target zone of its node (Contiguitas evacuates the
+unmovable region that way); a target on another node is refused, as
+Linux's compaction never leaves its zone.
 """
 
 from __future__ import annotations
@@ -123,12 +124,16 @@ class Compactor:
     ) -> Result:
         """Compact ``z`` for a block of ``order`` (-1: proactive/whole zone).
 
-        With ``target``, movable pages go to free pages of that zone instead.
-        Returns SUCCESS when the goal was reached, else COMPLETE.
+        With ``target`` (another zone of the same node), movable pages go to
+        free pages of that zone instead.  Returns SUCCESS when the goal was
+        reached, else COMPLETE.
         """
         mm = self.mm
         pa, fr = mm.pa, mm.frames
         tz = target if target is not None else z
+        if tz.nid != z.nid:
+            raise ValueError(f"compaction of {z.name} into {tz.name}: a target on another node "
+                             "(compaction migrates within a node)")
         if not z.managed or not tz.managed:
             return Result.SKIPPED
         self.runs += 1

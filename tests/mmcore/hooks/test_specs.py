@@ -127,7 +127,7 @@ def test_reclaim_hook_splits_and_targets_one_process() -> None:
     for p in (a, b):  # clear accessed bits so that reclaim evicts
         for pfn in range(8192):
             if mm.frames.owner[pfn] == p.pid:
-                p.referenced(pfn, mm.frames.index[pfn])
+                p.referenced(pfn, mm.frames.get_index(pfn))
     target_off = HOOKS["reclaim"].field_named("target_pid").offset
     rec = Recorder(100, {target_off: b.pid})
     mm.hooks.attach("reclaim", rec)

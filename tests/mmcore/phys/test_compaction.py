@@ -1,9 +1,13 @@
 """Compaction on crafted layouts."""
 
+import pytest
+
 from mmcore.constants import MT, FrameState
+from mmcore.errors import InvariantError
 from mmcore.phys.compaction.control import Result
-from mmcore.virt.lru import LruList, lid_of
-from tests.mmcore.machines import small_mm
+from mmcore.phys.compaction.migrate import migrate
+from mmcore.virt.lru import NR_LRU, LruList, lid_of
+from tests.mmcore.machines import fragment, small_mm
 
 
 def crafted(mm, file_pfns):
@@ -85,3 +89,50 @@ def test_evacuation_moves_movable_pages_to_the_movable_zone():
     mm.compact(0, evacuate_normal=True)
     assert all(movable.start <= p < movable.end for p in f.pages if p >= 0)
     mm.check()
+
+
+def two_node_anon(pages_each: int = 2048):
+    """A two-node machine with one process's 4 KiB pages in node 0's zone."""
+    mm = small_mm(pages_each, nodes=2)
+    p = mm.spawn(home_node=0)
+    va = p.mmap(256 << 12, "none")
+    pfns = [p.access(va + (i << 12)) for i in range(256)]
+    assert all(mm.phys.zone_of(f).nid == 0 for f in pfns)
+    return mm, p, va
+
+
+def test_compaction_refuses_a_target_zone_on_another_node():
+    mm, _, _ = two_node_anon()
+    fragment(mm, 2)  # node 1's normal zone: free order-0 targets between slab pages
+    src, dst = mm.phys.nodes[0].normal, mm.phys.nodes[1].normal
+    with pytest.raises(ValueError, match="another node"):
+        mm.compaction.compact_zone(src, -1, target=dst)
+    assert mm.compaction.migrated == 0
+    mm.check()
+
+
+def test_a_page_migrated_to_another_node_moves_to_that_nodes_lru():
+    mm, p, va = two_node_anon()
+    src = p.tlb.lookup(va) if p.tlb.lookup(va) is not None else p.access(va)
+    kind = (mm.frames.lru[src] - 1) % NR_LRU
+    z1 = mm.phys.nodes[1].normal
+    mm.pa.drain_all()
+    dst = mm.pa.rmqueue(z1, 0, MT.MOVABLE)
+    mm.frames.state[dst] = FrameState.TAIL
+    before = [mm.lru.entries[lid_of(n, kind)] for n in range(2)]
+    migrate(mm, src, dst)
+    assert mm.frames.lru[dst] - 1 == lid_of(1, kind)  # the target node's list of that kind
+    assert mm.lru.head[lid_of(1, kind)] == dst  # put back at its head, as putback_lru_page
+    assert [mm.lru.entries[lid_of(n, kind)] for n in range(2)] == [before[0] - 1, before[1] + 1]
+    assert p.access(va) == dst
+    mm.check()
+
+
+def test_check_rejects_a_page_on_another_nodes_lru():
+    mm, p, va = two_node_anon()
+    pfn = p.access(va)
+    lid = mm.frames.lru[pfn] - 1
+    mm.lru.remove(pfn)
+    mm.lru.add(pfn, lid_of(1, lid % NR_LRU))  # listed on node 1, lives on node 0
+    with pytest.raises(InvariantError, match="wrong kind or node"):
+        mm.check()

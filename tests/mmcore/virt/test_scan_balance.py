@@ -43,7 +43,7 @@ def test_fixed_balance_swaps_with_the_same_page_cache():
     p, _ = with_anon_and_file(mm, 2000, 1 << DEF_PRIORITY)
     for pfn in range(mm.frames.n):  # clear accessed bits so that anon reclaim evicts
         if mm.frames.owner[pfn] == p.pid:
-            p.referenced(pfn, mm.frames.index[pfn])
+            p.referenced(pfn, mm.frames.get_index(pfn))
     mm.reclaim.shrink_node(0, 256, MT.MOVABLE)
     assert mm.stats.swapouts > 0  # 30% of the pass from anon
     assert "workingset" not in mm.metrics()
