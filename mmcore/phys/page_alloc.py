@@ -299,7 +299,10 @@ class PageAllocator(Buddy):
                 ordr[pfn] = order
                 fmt[pfn] = mt
                 self.owner[pfn] = owner
-                self.index[pfn] = index
+                if index >> 32 or self.index_hi[pfn]:
+                    self.set_index(pfn, index)
+                else:
+                    self.index_lo[pfn] = index
                 return pfn
         return self._slowpath(order, mt, owner, index, nid, flags)
 

@@ -150,7 +150,10 @@ class AnonFaults:
                         fr.state[pfn] = ALLOC
                         fr.mt[pfn] = ANON_MT
                         fr.owner[pfn] = self.owner_id
-                        fr.index[pfn] = va >> PAGE_SHIFT
+                        if va >> 44 or fr.index_hi[pfn]:  # Frames.set_index
+                            fr.set_index(pfn, va >> PAGE_SHIFT)
+                        else:
+                            fr.index_lo[pfn] = va >> PAGE_SHIFT
                         U64.pack_into(buf, off, (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW)
                         pt.used[t] += 1
                         k = va >> 21
@@ -371,7 +374,10 @@ class AnonFaults:
                     fr.state[pfn] = ALLOC
                     fr.mt[pfn] = ANON_MT
                     fr.owner[pfn] = self.owner_id
-                    fr.index[pfn] = base >> PAGE_SHIFT
+                    if base >> 44 or fr.index_hi[pfn]:  # Frames.set_index
+                        fr.set_index(pfn, base >> PAGE_SHIFT)
+                    else:
+                        fr.index_lo[pfn] = base >> PAGE_SHIFT
                     break
                 pfn = -1  # a refill: the allocator's own path, from the first zone again
                 break
