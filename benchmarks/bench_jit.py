@@ -400,6 +400,7 @@ def call_overhead(lib: ctypes.CDLL) -> None:
          200_000),
         ("JIT: Jit.run(ctx)", lambda: jit.run(ctx), 50_000),
         ("interpreter: Interpreter.run(ctx)", lambda: interp.run(ctx), 20_000),
+        ("interpreter: Interpreter.bind(ctx)()  (translated)", interp.bind(other), 50_000),
     ]
     for label, fn, number in rows:
         print(f"{label:<50} {median_ns(fn, number):>8.0f}")

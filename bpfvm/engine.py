@@ -7,7 +7,13 @@ once with r1 = the address of ``mem`` and r2 = its length and returns r0
 gives a zero-argument function running it on a fixed buffer the caller
 writes in place: it returns r0, or :data:`FAULT` when the run faulted, and
 ``check()`` then raises that fault.  ``address_of(buf)`` makes a host buffer
-addressable for the program (a page-table region, say).
+addressable for the program (a page-table region, say).  An engine built
+by :func:`bpfvm.load.load` for a hook also has ``ctx_reads``: the (offset,
+size) of every context field the verifier found the program may load
+(it rejects a context load at an offset it cannot pin down, and helpers
+may not read the context), or None when that is not known, and
+``ctx_hook``, the name of the hook it was verified for; a caller writing
+that hook's context in place may skip the other fields.
 
 A run executes at most ``budget`` instructions (:data:`INSN_BUDGET` by
 default) in the interpreter and the checked JIT; the unchecked JIT trusts

@@ -180,7 +180,10 @@ def load(program: Program, *, helpers: HelperTable, engine: str = "interp",
     """Validate, verify and build an engine for ``program``.
 
     Raises :class:`~bpfvm.errors.BytecodeErrors` for malformed bytecode and
-    :class:`Rejected` when the verifier says no.
+    :class:`Rejected` when the verifier says no.  A program verified for a
+    ``hook`` gets an engine whose ``ctx_reads`` holds the context fields the
+    verifier found it may load and ``ctx_hook`` that hook's name (see
+    :mod:`bpfvm.engine`).
     """
     validate(program.insns, helpers)
     verdict = None
@@ -189,5 +192,8 @@ def load(program: Program, *, helpers: HelperTable, engine: str = "interp",
                                objects=objects, formatter=formatter(program, helpers))
         if not verdict.accepted:
             raise Rejected(verdict)
-    return Loaded(make_engine(program, engine, helpers, maps=maps, env=env, checked=checked),
-                  verdict)
+    eng = make_engine(program, engine, helpers, maps=maps, env=env, checked=checked)
+    if verdict is not None and verdict.facts is not None and hook is not None:
+        eng.ctx_reads = verdict.facts.ctx_reads  # type: ignore[attr-defined]
+        eng.ctx_hook = hook.name  # type: ignore[attr-defined]
+    return Loaded(eng, verdict)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MethodType
 from typing import Any, Protocol
 
 from mmcore.constants import NR_ORDERS, ORDER_2M, PAGEBLOCK_ORDER, ZoneKind
 from mmcore.errors import OutOfMemoryError, PageTableError
 from mmcore.hooks.dispatch import HookTable, slot
 from mmcore.hooks.inplace import LifetimeContext, ReclaimContext, ZoneResizeContext
+from mmcore.hooks.placement import placement_call
 from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
 from mmcore.invariants import check_all
 from mmcore.metrics import collect
@@ -110,14 +112,14 @@ PageTableFactory = Callable[["MM"], PageTable]
 
 # where the hook-backed decisions write their context fields (index into the
 # context view of the field's width, see mmcore.hooks.dispatch.HookPoint.views)
-_PL = {f.name: slot(PLACEMENT, f.name) for f in PLACEMENT.fields}
-_PL_ORDER, _PL_SOURCE, _PL_PID, _PL_HOME, _PL_NODES, _PL_HINT, _PL_FREE = (
-    _PL["order"], _PL["source"], _PL["pid"], _PL["home_node"], _PL["nr_nodes"], _PL["hint"],
-    _PL["free_node0"])
+# (the placement fields written per call: mmcore.hooks.placement)
+_PL_SOURCE, _PL_NODES, _PL_FREE = (slot(PLACEMENT, n) for n in ("source", "nr_nodes",
+                                                                 "free_node0"))
 _HP = {f.name: slot(HUGEPAGE, f.name) for f in HUGEPAGE.fields}
+_HP_FIELDS = ("pid", "allowed", "va", "vma_start", "vma_end", "huge_2m", "huge_1g", "rss",
+              "free_2m", "free_1g")
 _HP_PID, _HP_ALLOWED, _HP_VA, _HP_START, _HP_END, _HP_2M, _HP_1G, _HP_RSS, _HP_FREE2M, \
-    _HP_FREE1G = (_HP[n] for n in ("pid", "allowed", "va", "vma_start", "vma_end", "huge_2m",
-                                   "huge_1g", "rss", "free_2m", "free_1g"))
+    _HP_FREE1G = (_HP[n] for n in _HP_FIELDS)
 _HP_MAX = HUGEPAGE.ret_max
 assert PLACEMENT.ret_min == HUGEPAGE.ret_min == 0 and PLACEMENT.ret_max == MAX_CTX_NODES - 1
 _ANON = int(Source.ANON)
@@ -168,10 +170,13 @@ class MM:
         _, _, self._pl32, self._pl64 = self._placement.views()
         self._hugepage = self.hooks.points["hugepage"]
         _, _, self._hp32, self._hp64 = self._hugepage.views()
+        # which fields the attached program loads: set while the hook point is stale
+        self._hp_wants: tuple[bool, ...] = ()
         self.reclaim.hook = ReclaimContext(self.hooks)
         self.kernel.lifetime = LifetimeContext(self.hooks)
         self._zone_resize = ZoneResizeContext(self.hooks)
         self._node_zones = [tuple(node.zones) for node in self.phys.nodes]
+        self._pl_nodes = len(self._node_zones)
         self.pa.reclaim_cb = self.reclaim.direct
         self.pa.compact_cb = self.compaction.direct
         self.pa.kswapd_cb = self.reclaim.wake
@@ -273,42 +278,48 @@ class MM:
 
     # --- hook-backed decisions -------------------------------------------------
     # Each writes the context of its hook record (mmcore.hooks.specs) field by
-    # field into the hook's buffer, and only when a program is attached.
+    # field into the hook's buffer, and only when a program is attached: only
+    # the fields the program loads (HookPoint.needs), looked up again after
+    # an attach (HookPoint.stale); the placement call is written for the
+    # program (mmcore.hooks.placement).
     def _default_placement(self, order: int, source: int, pid: int, home: int, *rest: int) -> int:
         return home
 
     def hook_placement(self, proc: Process, vma: Vma, order: int) -> int:
+        """The node of a new user page: the process's home node, or what the
+        attached program proposes.  With a program attached, this makes the
+        placement call for it (:func:`placement_call`) and installs it as
+        this instance's ``hook_placement``, which hands back here once the
+        hook point goes stale (an attach or detach makes a new one)."""
         hp = self._placement
         if hp.engine is None:
+            self.__dict__.pop("hook_placement", None)
             return proc.home_node
-        hp.calls += 1
+        self._placement_fixed()
+        call = placement_call(hp, self._pl32, self._pl64, self._node_zones,
+                              MethodType(MM.hook_placement, self), self._placement_settle)
+        self.hook_placement = call  # type: ignore[method-assign]
+        return call(proc, vma, order)
+
+    def _placement_fixed(self) -> None:
+        """Write the placement fields that never change (and absent nodes'
+        free pages)."""
         w32, w64 = self._pl32, self._pl64
-        node_zones = self._node_zones
-        n = len(node_zones)
-        if hp.stale:  # the fields that never change, and absent nodes' free pages
-            w32[_PL_SOURCE] = _ANON
-            w32[_PL_NODES] = n
-            for i in range(_PL_FREE + n, _PL_FREE + MAX_CTX_NODES):
-                w64[i] = 0
-            hp.stale = False
-        w32[_PL_ORDER] = order
-        w32[_PL_PID] = proc.pid
-        w32[_PL_HOME] = home = proc.home_node
-        w32[_PL_HINT] = vma.hint & _U32
-        i = _PL_FREE
-        for normal, movable in node_zones:
-            w64[i] = normal.free_pages + movable.free_pages
-            i += 1
-        try:
-            r0 = hp.fast()  # type: ignore[misc]
-        except Exception as exc:  # an engine fault must never reach MM state
-            hp.failed(exc)
-            return home
-        if r0 < n:  # n <= the hook's ret_max + 1: the one check r0 needs
-            return r0
-        r = hp.settle(r0)  # a fault, or out of range (counted)
+        n = self._pl_nodes
+        w32[_PL_SOURCE] = _ANON
+        w32[_PL_NODES] = n
+        for i in range(_PL_FREE + n, _PL_FREE + MAX_CTX_NODES):
+            w64[i] = 0
+        self._placement.stale = False
+
+    def _placement_settle(self, r0: int, home: int) -> int:
+        """The node for an r0 that is not one as it is: a fault or a value
+        out of range (a fallback, counted), or in the hook's range but not a
+        node (refused)."""
+        hp = self._placement
+        r = hp.settle(r0)
         if r is not None:
-            if r < n:
+            if r < self._pl_nodes:
                 return r
             hp.refuse()
         return home
@@ -324,23 +335,34 @@ class MM:
         hp.calls += 1
         if hp.engine is None:
             return allowed.bit_length() - 1
-        zones = self._node_zones[proc.home_node]
-        free_2m = sum(
-            z.nr_free[o] << (o - ORDER_2M) for z in zones for o in range(ORDER_2M, NR_ORDERS)
-        )
-        free_1g = self.hugetlb.free_count(proc.home_node)
+        if hp.stale:
+            need = hp.needs
+            self._hp_wants = tuple(need(f) for f in _HP_FIELDS)
+            hp.stale = False
         w32, w64 = self._hp32, self._hp64
-        present = proc.present
-        w32[_HP_PID] = proc.pid
-        w32[_HP_ALLOWED] = allowed
-        w64[_HP_VA] = va
-        w64[_HP_START] = vma.start
-        w64[_HP_END] = vma.end
-        w64[_HP_2M] = present[1]
-        w64[_HP_1G] = present[2]
-        w64[_HP_RSS] = proc.rss_pages
-        w64[_HP_FREE2M] = free_2m
-        w64[_HP_FREE1G] = free_1g
+        pid, allow, at, start, end, h2m, h1g, rss, f2m, f1g = self._hp_wants
+        if pid:
+            w32[_HP_PID] = proc.pid
+        if allow:
+            w32[_HP_ALLOWED] = allowed
+        if at:
+            w64[_HP_VA] = va
+        if start:
+            w64[_HP_START] = vma.start
+        if end:
+            w64[_HP_END] = vma.end
+        if h2m:
+            w64[_HP_2M] = proc.present[1]
+        if h1g:
+            w64[_HP_1G] = proc.present[2]
+        if rss:
+            w64[_HP_RSS] = proc.rss_pages
+        if f2m:
+            w64[_HP_FREE2M] = sum(z.nr_free[o] << (o - ORDER_2M)
+                                  for z in self._node_zones[proc.home_node]
+                                  for o in range(ORDER_2M, NR_ORDERS))
+        if f1g:
+            w64[_HP_FREE1G] = self.hugetlb.free_count(proc.home_node)
         try:
             r0 = hp.fast()  # type: ignore[misc]
         except Exception as exc:  # an engine fault must never reach MM state

@@ -208,6 +208,7 @@ def _by_pc(res: Fixpoint, code: Code) -> dict[int, tuple[Val, ...]]:
 
 def _facts(res: Fixpoint, code: Code, loops: list[LoopVerdict], bound: Bound) -> Facts:
     facts = Facts(regs=_by_pc(res, code), max_insns=bound.total)
+    reads: set[tuple[int, int] | None] = set()  # the context fields loads read
     for (_chain, pc), group in res.sets.items():  # each state kept apart: its object
         spec = code.specs[pc]
         if spec is None or spec.kind not in _MEMORY:
@@ -218,10 +219,14 @@ def _facts(res: Fixpoint, code: Code, loops: list[LoopVerdict], bound: Bound) ->
             kind = base.obj.kind if base.obj is not None else "?"
             old = facts.memory.get(pc)
             facts.memory[pc] = kind if old in (None, kind) else "mixed"
+            if kind == "ctx" and spec.kind is _LDX:
+                reads.add(None if base.num is None or not base.num.is_const()
+                          else (base.num.smin + insn.off, spec.width))
     for lv in loops:  # the largest trip bound over the call chains
         old_loop = facts.loops.get(lv.head)
         if old_loop is None or (old_loop[1] or 0) < (lv.trips or 0):
             facts.loops[lv.head] = (lv.reason, lv.trips)
+    facts.ctx_reads = None if None in reads else frozenset(reads)  # type: ignore[arg-type]
     return facts
 
 

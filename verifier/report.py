@@ -74,6 +74,9 @@ class Facts:
     memory: dict[int, str] = field(default_factory=dict)  # pc -> object kind accessed
     loops: dict[int, tuple[str, int | None]] = field(default_factory=dict)  # head -> (reg, trips)
     max_insns: int = 0  # at most this many instructions run (local calls and loops included)
+    # (offset, size) of every context field a load may read; None: not known
+    # (a load whose offset is not constant), so any field may be read
+    ctx_reads: frozenset[tuple[int, int]] | None = None
 
     def reg(self, pc: int, r: int) -> Val | None:
         vals = self.regs.get(pc)

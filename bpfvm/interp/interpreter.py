@@ -46,6 +46,7 @@ from bpfvm.errors import BpfvmError, VmFault
 from bpfvm.helpers import HelperTable
 from bpfvm.interp.memory import AddressSpace
 from bpfvm.interp.ops import FACTORIES, STACK_SIZE, ZERO_STACK, Exit, compile_handlers
+from bpfvm.interp.translate import translate
 from bpfvm.isa.insn import validate
 from bpfvm.maps import Map, make_maps
 from bpfvm.program import Program
@@ -112,7 +113,9 @@ class Interpreter:
     def bind(self, buf: bytearray) -> Callable[[], int]:
         """A zero-argument function running the program on ``buf`` (written in
         place by the caller): r0, or :data:`~bpfvm.engine.FAULT` after a fault,
-        which :meth:`check` then raises."""
+        which :meth:`check` then raises.  The program runs translated into
+        one Python function (:mod:`bpfvm.interp.translate`, checking what
+        this loop checks) when it can be, else on the reference loop."""
         run = self.run
 
         def call() -> int:
@@ -123,7 +126,8 @@ class Interpreter:
                 return FAULT
             self._fault = None
             return r0
-        return call
+        fast = translate(self, buf, call)
+        return call if fast is None else fast
 
     def check(self) -> None:
         """Raise the fault of the last bound call, if it faulted."""

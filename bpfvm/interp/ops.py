@@ -149,9 +149,10 @@ def _exit(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
     return exit_
 
 
-def _lddw(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
+def lddw_constant(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> int:
+    """The value the ``lddw`` at ``pc`` loads (a map's handle or value address
+    for the map pseudo sources); :class:`BytecodeError` for a bad map reference."""
     second = vm.program.insns[pc + 1]
-    r, d, n = vm._r, insn.dst, pc + 2
     if spec.op == "lddw":
         value = lddw_value(insn, second)
     else:
@@ -166,6 +167,12 @@ def _lddw(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
                 raise BytecodeError(pc, f"map '{m.name}': direct value access needs an "
                                     "array map")
             value = (vm.map_value_addr(m, 0) + map_value_offset(insn, second)) & M64
+    return value
+
+
+def _lddw(vm: Interpreter, pc: int, insn: Insn, spec: isa.OpSpec) -> Handler:
+    r, d, n = vm._r, insn.dst, pc + 2
+    value = lddw_constant(vm, pc, insn, spec)
 
     def lddw() -> int:
         r[d] = value

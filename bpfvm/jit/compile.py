@@ -8,10 +8,15 @@ function, ``bpf_main``.  Once per cache, a small module of
 :data:`BOUND_SLOTS` zero-argument entry points ``bpf_bound<k>()`` is
 compiled; each calls the function in row ``k`` of the global ``bpf_rows``
 with that row's (state, r1, r2): calling a native function without
-arguments is the cheapest call ctypes can make, which is what the MM
-core's hot path wants.  :meth:`JitCache.acquire` hands a row to one engine
-at a time.  (Compiling the entry points with every program instead would
-double the compile time of a small program: LLVM's cost is per function.)
+arguments is the cheapest call ctypes can make.  Cheaper still, and what
+the MM core's hot path calls: ``bpf_pybound<k>`` wraps ``bpf_bound<k>`` as
+a CPython ``METH_NOARGS`` function returning r0 as a Python int, made a
+builtin function object once per row (:attr:`JitCache.pybound`; a call
+costs what calling ``len`` costs, not a ctypes call's argument and result
+conversion; None where ``ctypes.pythonapi`` is not CPython's).
+:meth:`JitCache.acquire` hands a row to one engine at a time.  (Compiling
+the entry points with every program instead would double the compile time
+of a small program: LLVM's cost is per function.)
 
 Code is optimized for the host CPU and lives as long as a :class:`Compiled`
 referring to it (the cache keeps the most recent ``capacity`` entries).
@@ -19,10 +24,12 @@ referring to it (the cache keeps the most recent ``capacity`` entries).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -34,6 +41,7 @@ from bpfvm.program import Program
 
 BOUND_SLOTS = 32  # zero-argument entry points per cache, shared by its programs
 ROWS_NAME = "bpf_rows"
+PYLONG_NAME = "PyLong_FromUnsignedLongLong"
 ROW_WORDS = 4  # function, state, r1, r2
 OPT_LEVEL = 3
 
@@ -65,8 +73,10 @@ class Compiled:
 
 
 def _entry_points() -> ir.Module:
-    """``bpf_bound<k>()`` = ``rows[k][0](rows[k][1], rows[k][2], rows[k][3])``."""
+    """``bpf_bound<k>()`` = ``rows[k][0](rows[k][1], rows[k][2], rows[k][3])``;
+    ``bpf_pybound<k>(self, unused)`` = ``PyLong_FromUnsignedLongLong(bpf_bound<k>())``."""
     module = ir.Module("bpf_bound")
+    to_int = ir.Function(module, ir.FunctionType(PTR, [I64]), PYLONG_NAME)
     row = ir.ArrayType(I64, ROW_WORDS)
     rows = ir.GlobalVariable(module, ir.ArrayType(row, BOUND_SLOTS), ROWS_NAME)
     rows.initializer = ir.Constant(rows.value_type, None)
@@ -78,7 +88,33 @@ def _entry_points() -> ir.Module:
                         typ=I64) for w in range(ROW_WORDS)]
         target = b.inttoptr(words[0], main_type.as_pointer())
         b.ret(b.call(target, [b.inttoptr(words[1], PTR), words[2], words[3]], tail=True))
+        py = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR]), f"bpf_pybound{k}")
+        b = ir.IRBuilder(py.append_basic_block())
+        b.ret(b.call(to_int, [b.call(fn, [])], tail=True))
     return module
+
+
+class _MethodDef(ctypes.Structure):
+    """CPython's ``PyMethodDef``."""
+
+    _fields_ = [("name", ctypes.c_char_p), ("meth", ctypes.c_void_p),
+                ("flags", ctypes.c_int), ("doc", ctypes.c_char_p)]
+
+
+METH_NOARGS = 0x0004
+
+
+def _python_api() -> tuple[int, Callable[..., object]] | None:
+    """(address of ``PyLong_FromUnsignedLongLong``, ``PyCFunction_NewEx``), or None."""
+    api = getattr(ctypes, "pythonapi", None)
+    try:
+        to_int = ctypes.cast(api.PyLong_FromUnsignedLongLong, ctypes.c_void_p).value  # type: ignore[union-attr]
+        new = api.PyCFunction_NewEx  # type: ignore[union-attr]
+    except AttributeError:
+        return None
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.POINTER(_MethodDef), ctypes.py_object, ctypes.py_object]
+    return (to_int, new) if to_int else None
 
 
 def _count_instructions(module: ir.Module) -> int:
@@ -99,21 +135,32 @@ class JitCache:
         self._rows_tracker: object | None = None  # the entry points, made on first use
         self.rows = 0  # address of bpf_rows (BOUND_SLOTS rows of ROW_WORDS words)
         self.bound: tuple[int, ...] = ()  # addresses of i64 bpf_bound<k>()
+        self.pybound: tuple[Callable[[], int], ...] | None = None  # bpf_pybound<k> as builtins
+        self._defs: ctypes.Array | None = None  # their PyMethodDefs (kept as long as they are)
         self.free: list[int] = []
 
     def acquire(self) -> int | None:
         """A free row of ``bpf_rows`` (None when all are taken); its entry
         point is ``bound[row]``, its words at ``rows + 8 * ROW_WORDS * row``."""
         if self._rows_tracker is None:
+            api = _python_api()
             obj = self._tm.emit_object(self._optimize(_entry_points()))
             lib = llvm.JITLibraryBuilder().add_object_img(obj)
+            lib.import_symbol(PYLONG_NAME, api[0] if api else 0)
             names = [ROWS_NAME] + [f"bpf_bound{k}" for k in range(BOUND_SLOTS)]
-            for name in names:
+            for name in names + [f"bpf_pybound{k}" for k in range(BOUND_SLOTS)]:
                 lib.export_symbol(name)
             tracker = lib.link(self._jit, f"bpf_bound{next(self._names)}")
             self._rows_tracker = tracker
             self.rows = tracker[ROWS_NAME]
             self.bound = tuple(tracker[f"bpf_bound{k}"] for k in range(BOUND_SLOTS))
+            if api is not None:
+                self._defs = defs = (_MethodDef * BOUND_SLOTS)()
+                for k in range(BOUND_SLOTS):
+                    defs[k].name, defs[k].flags = b"bpf_bound", METH_NOARGS
+                    defs[k].meth = tracker[f"bpf_pybound{k}"]
+                self.pybound = tuple(api[1](ctypes.pointer(defs[k]), None, None)
+                                     for k in range(BOUND_SLOTS))
             self.free = list(range(BOUND_SLOTS))
         return self.free.pop() if self.free else None
 

@@ -96,6 +96,7 @@ class Jit:
         self._state = (ctypes.c_uint64 * words)()
         self.state_address = ctypes.addressof(self._state)
         self._pins: list[object] = []
+        self._binds: dict[tuple[int, int], Callable[[], int]] = {}  # (address, length) bound
         self._storage: list[int] = []
         for i, m in enumerate(self.maps):
             view, addr = _pin(m.buf)
@@ -182,11 +183,15 @@ class Jit:
         context into it in place before each call.
         """
         view, addr = _pin(buf)
+        again = self._binds.get((addr, len(buf)))
+        if again is not None:  # bound to this buffer before: the same row, no new one
+            return again
         self._pins.append(view)
         fn, _, _ = self._bound_to(addr, len(buf))
         if fn is None:  # every row taken: a (slower) call with arguments
             main, state, n = self._main, self.state_address, len(buf)
-            return lambda: main(state, addr, n)
+            fn = lambda: main(state, addr, n)  # noqa: E731
+        self._binds[(addr, len(buf))] = fn
         return fn
 
     def _bound_to(self, addr: int, length: int) -> tuple[Callable[[], int] | None,
@@ -200,7 +205,8 @@ class Jit:
         words = _row_words(cache, row)
         words[0], words[1], words[2], words[3] = self.entry_address, self.state_address, \
             addr, length
-        return BOUND(cache.bound[row]), words, length
+        fn = BOUND(cache.bound[row]) if cache.pybound is None else cache.pybound[row]
+        return fn, words, length
 
     def check(self) -> None:
         """Raise the fault of the last run, if it faulted (for :meth:`bind` callers)."""

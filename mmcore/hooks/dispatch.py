@@ -20,7 +20,10 @@ integer that is checked against precomputed bounds without a signed
 conversion whenever the hook's range is non-negative.  A fault, a value
 outside those bounds and a hook with a negative range take the slow path
 (:meth:`HookPoint.settle`).  :meth:`HookTable.call` / :meth:`HookTable.decide`
-take the fields as a tuple for hooks that are rarely called.
+take the fields as a tuple for hooks that are rarely called.  A caller
+writing fields in place may skip those the attached program never loads
+(:meth:`HookPoint.needs`, from the verifier's account of the program's
+context loads); :attr:`HookPoint.stale` tells it when to look again.
 
 Hook points are named after their records in :mod:`mmcore.hooks.specs`; the names
 with an ``mm_`` prefix (``mm_placement``) are accepted everywhere a name is
@@ -65,6 +68,20 @@ def _python_bound(engine: Any, ctx: bytearray) -> Callable[[], int]:
     return lambda: int(run(ctx)) & M64
 
 
+def _field_names(spec: HookSpec, reads: Any) -> frozenset[str] | None:
+    """The names of the fields at the (offset, size) pairs ``reads``; None
+    (every field) when ``reads`` is None or names a place no field is at."""
+    if reads is None:
+        return None
+    names = set()
+    for offset, size in reads:
+        f = spec.field_at(offset, size)
+        if f is None:
+            return None
+        names.add(f.name)
+    return frozenset(names)
+
+
 class AliasDict(dict):
     """A dict by hook name that also answers ``mm_``-prefixed names."""
 
@@ -96,6 +113,8 @@ class HookPoint:
     stale: bool = True
     lo: int = field(init=False)  # bounds an unsigned r0 is valid within as it is
     hi: int = field(init=False)
+    # the fields the attached program may load (the engine's ctx_reads), None: all
+    reads: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         self.packer = ctx_struct(self.spec)
@@ -140,6 +159,11 @@ class HookPoint:
         if self.lo <= r0 <= self.hi:
             return r0
         return self.settle(r0)
+
+    def needs(self, name: str) -> bool:
+        """Whether the attached program may load field ``name`` (a caller
+        writing fields in place may skip the others; see :attr:`reads`)."""
+        return self.reads is None or name in self.reads
 
     def refuse(self) -> None:
         """Count a proposal the caller's contract check refused."""
@@ -189,6 +213,10 @@ class HookTable:
         it moves there."""
         hp = self.points[name]
         hp.engine = engine
+        verified_for = getattr(engine, "ctx_hook", None)
+        hp.reads = _field_names(hp.spec, getattr(engine, "ctx_reads", None)) \
+            if verified_for == hp.spec.name else None
+        hp.stale = True  # in-place writers look at the fields to write again
         if isinstance(engine, Tiered):
             def swap(fn: Callable[[], int]) -> None:
                 if hp.engine is engine:
@@ -202,6 +230,8 @@ class HookTable:
         hp = self.points[name]
         hp.engine = None
         hp.fast = None
+        hp.reads = None
+        hp.stale = True
 
     def attached(self, name: str) -> bool:
         return self.points[name].engine is not None

@@ -113,6 +113,21 @@ def test_bound_rows_run_out_gracefully_and_come_back() -> None:
     assert again.run(bytearray([9])) == 9
 
 
+def test_binding_one_buffer_again_takes_no_new_row() -> None:
+    """A hook point attaching the same engine again and again (detach, attach)
+    binds its one buffer each time: the rows must not run out."""
+    cache = JitCache()
+    jit = Jit(FIRST_BYTE, standard_helpers(), cache=cache)
+    ctx = bytearray(b"\x05")
+    first = jit.bind(ctx)
+    free = len(cache.free)
+    for _ in range(2 * BOUND_SLOTS):
+        assert jit.bind(ctx)() == 5
+    assert len(cache.free) == free and jit.bind(ctx) is first
+    other = jit.bind(bytearray(b"\x06"))  # another buffer: its own row
+    assert other() == 6 and len(cache.free) == free - 1
+
+
 def test_entry_address_is_a_c_function_of_state_and_memory() -> None:
     jit = Jit(FIRST_BYTE, standard_helpers())
     fn = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64,
