@@ -14,8 +14,10 @@ Besides the three operations of every table, ``entry(va)`` gives the value
 ``get_pte`` would point at and ``map_pte(va, order, pte)`` maps and writes
 in one step.  A lookup leaves where it stopped (the level, its table), and
 ``map_page`` of a va under that table goes on from there; the PTE table of
-the 2 MiB region looked up last is remembered.  Both are forgotten when a
-table page is freed.  Neither changes what a hardware walk costs.
+the 2 MiB region looked up last is remembered, and the PMD table of the
+1 GiB region looked up last.  All are forgotten when a table page is freed;
+none changes what a hardware walk costs.  ``pte_slots(va)`` lists the slots
+in use of a PTE table in one read (munmap and exit skip the empty ones).
 
 Differences from Linux: an empty table page is freed as soon as its last
 entry is unmapped (Linux frees page tables only in free_pgtables at munmap
@@ -25,6 +27,7 @@ flushed whole when a table page is freed.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 from mmcore.constants import ORDER_1G, ORDER_2M, ORDER_4K
@@ -44,6 +47,7 @@ SHIFTS = (39, 30, 21, 12)  # PGD, PUD, PMD, PTE
 PATH_SHIFT = (63, 39, 30, 21)  # va >> PATH_SHIFT[level]: the bits that choose that level's table
 LEAF_LEVEL = {ORDER_1G: 1, ORDER_2M: 2, ORDER_4K: 3}
 PFN_MASK = (1 << 40) - 1
+PTE_TABLE = struct.Struct("<512Q")  # a table page's entries
 
 
 class RadixPageTable:
@@ -63,13 +67,14 @@ class RadixPageTable:
         self.walk_refs = 0
         self.last_walk: list[tuple[int, int]] = []
         # Where the last lookup stopped (the va bits that chose its table,
-        # level, table, table frees then),
-        # so that map_page of that va goes on from there instead of walking
-        # again; and the PTE table of the 2 MiB region looked up last.  Both
+        # level, table, table frees then), so that map_page of that va goes
+        # on from there instead of walking again; the PTE table of the 2 MiB
+        # region and the PMD table of the 1 GiB region looked up last.  All
         # hold while no table page has been freed since (``frees``).
         self.frees = 0
         self.stop_key = self.stop_lvl = self.stop_t = self.stop_frees = -1
         self.leaf_key = self.leaf_t = self.leaf_frees = -1
+        self.pmd_key = self.pmd_t = self.pmd_frees = -1
         self.root = self._new_table()
 
     def _new_table(self) -> int:
@@ -152,25 +157,43 @@ class RadixPageTable:
             lvl, t = 3, self.leaf_t
             e = U64.unpack_from(bufs[t], ((va >> 12) & 511) << 3)[0]
         else:
-            lvl, t = 0, self.root
+            if va >> 30 == self.pmd_key and self.pmd_frees == self.frees:
+                lvl, t = 2, self.pmd_t
+            else:
+                lvl, t = 0, self.root
             while True:
                 e = U64.unpack_from(bufs[t], ((va >> SHIFTS[lvl]) & 511) << 3)[0]
                 if lvl == 3 or e & PTE_LEAF or e == 0:
                     break
                 t = (e >> PTE_PFN_SHIFT) & PFN_MASK
                 lvl += 1
+                if lvl == 2:
+                    self.pmd_key, self.pmd_t, self.pmd_frees = va >> 30, t, self.frees
             if lvl == 3:
                 self.leaf_key, self.leaf_t, self.leaf_frees = va >> 21, t, self.frees
         self.stop_key, self.stop_lvl, self.stop_t, self.stop_frees = (
             va >> PATH_SHIFT[lvl], lvl, t, self.frees)
         return e
 
+    def pte_slots(self, va: int) -> list[int]:
+        """The slots (0-511, ascending) that hold an entry in the PTE table
+        of ``va``'s 2 MiB region; none when that region has no PTE table."""
+        t, lvl = self.root, 0
+        while lvl < 3:
+            e = U64.unpack_from(self.bufs[t], ((va >> SHIFTS[lvl]) & 511) << 3)[0]
+            if e == 0 or e & PTE_LEAF:
+                return []
+            t = (e >> PTE_PFN_SHIFT) & PFN_MASK
+            lvl += 1
+        return [i for i, w in enumerate(PTE_TABLE.unpack(self.bufs[t])) if w]
+
     def map_pte(self, va: int, size_order: int, pte: int) -> None:
         """``map_page`` and write ``pte`` into the slot it gives."""
-        if (size_order == 0 and self.stop_lvl == 3 and va >> 21 == self.stop_key
-                and self.stop_frees == self.frees):  # a fault's lookup found the PTE table
+        lvl = self.stop_lvl
+        if (lvl == LEAF_LEVEL[size_order] and va >> PATH_SHIFT[lvl] == self.stop_key
+                and self.stop_frees == self.frees):  # a fault's lookup found the leaf's table
             t = self.stop_t
-            buf, off = self.bufs[t], ((va >> 12) & 511) << 3
+            buf, off = self.bufs[t], ((va >> SHIFTS[lvl]) & 511) << 3
             if not U64.unpack_from(buf, off)[0]:
                 U64.pack_into(buf, off, pte)
                 self.used[t] += 1

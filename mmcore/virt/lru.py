@@ -64,7 +64,8 @@ class LruLists:
         self.zone_entries[zi] += 1
 
     def add_new(self, pfn: int, kind: int) -> None:
-        """:meth:`add` to list ``kind`` of the node of ``pfn``'s zone."""
+        """:meth:`add` to list ``kind`` of the node of ``pfn``'s zone (written
+        out in the fault path's 4 KiB and 2 MiB cases)."""
         fr = self.fr
         zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + kind
         lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + kind

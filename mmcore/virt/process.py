@@ -1,11 +1,13 @@
-"""Processes: VMAs, anonymous faults (4 KiB, 2 MiB THP, 1 GiB), munmap, exit,
-the translation path (TLB, walk, accessed bits) and the rmap callbacks that
-migration and reclaim use.  Every PTE access goes through the page table's
+"""Processes: VMAs, anonymous faults (4 KiB, 2 MiB THP, 1 GiB: the fault
+path is :mod:`mmcore.virt.faults`), munmap, exit, the translation path
+(TLB, walk, accessed bits) and the rmap callbacks that migration and
+reclaim use.  Every PTE access goes through the page table's
 ``map_page`` / ``unmap_page`` / ``get_pte`` (on the built-in radix table a
 fault uses its ``entry`` and ``map_pte``, the same walks without building a
-PTE place).  A fault walks the table once: ``map_page`` goes on from where
-the fault's lookup stopped.  :meth:`Process.populate` faults a run of pages
-in one call (:mod:`mmcore.virt.populate`).
+PTE place, and munmap reads a PTE table's slots in use at once with
+``pte_slots``).  A fault walks the table once: ``map_page`` goes on from
+where the fault's lookup stopped.  :meth:`Process.populate` faults a run of
+pages in one call (:mod:`mmcore.virt.populate`).
 
 A THP partly covered by munmap is split (``split_huge_pmd`` and
 ``split_huge_page`` at once: Linux may defer the folio split to the
@@ -28,18 +30,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mmcore.constants import (
-    ALLOC_DEFAULT,
     MT,
     ORDER_1G,
     ORDER_2M,
     ORDER_4K,
     PAGE_SHIFT,
-    AllocFlag,
 )
 from mmcore.errors import PageTableError
 from mmcore.pagetables.pte import (
     PTE_ACCESSED,
-    PTE_PFN_SHIFT,
     PTE_PRESENT,
     PTE_SWAP,
     PageTable,
@@ -51,32 +50,16 @@ from mmcore.pagetables.pte import (
 )
 from mmcore.pagetables.radix import RadixPageTable
 from mmcore.pagetables.tlb import Tlb
+from mmcore.virt.faults import SIZE_ORDERS, AnonFaults
 from mmcore.virt.lru import LruList, lid_of
-from mmcore.virt.populate import ANON_MT, INACTIVE_ANON, PTE_4K_NEW, populate
+from mmcore.virt.populate import populate
 
 if TYPE_CHECKING:
     from mmcore.mm import MM
 
 HUGE_MODES = ("none", "thp", "1g")
-SIZE_ORDERS = (ORDER_4K, ORDER_2M, ORDER_1G)  # hook return value -> order
 THP_ENABLED = ("always", "madvise", "never")  # /sys/kernel/mm/transparent_hugepage/enabled
 THP_DEFRAG = ("always", "defer", "defer+madvise", "madvise", "never")  # .../defrag
-_DIRECT = AllocFlag.RECLAIM | AllocFlag.COMPACT
-
-
-def thp_fault_flags(defrag: str, madvised: bool) -> int:
-    """``vma_thp_gfp_mask``: what a THP fault may do to get its page —
-    direct reclaim and compaction (GFP_TRANSHUGE), only wake kswapd and
-    kcompactd (GFP_TRANSHUGE_LIGHT | __GFP_KSWAPD_RECLAIM), or neither."""
-    if defrag == "always":
-        return _DIRECT
-    if defrag == "defer":
-        return AllocFlag.KSWAPD
-    if defrag == "defer+madvise":
-        return _DIRECT if madvised else AllocFlag.KSWAPD
-    if defrag == "madvise":
-        return _DIRECT if madvised else 0
-    return 0
 VA_BASE = 1 << 32
 
 
@@ -89,11 +72,13 @@ class Vma:
     madvised: bool = False  # madvise(MADV_HUGEPAGE)
 
 
-class Process:
+class Process(AnonFaults):
     def __init__(self, mm: MM, pid: int, home_node: int, pt: PageTable, tlb: Tlb) -> None:
         self.mm, self.pid, self.owner_id, self.home_node = mm, pid, pid, home_node
         self.pt, self.tlb = pt, tlb
         self.radix = isinstance(pt, RadixPageTable)  # offers entry() and map_pte()
+        self.placement = mm.hooks.points["placement"]
+        self.hugepage = mm.hooks.points["hugepage"]
         self.vmas: list[Vma] = []  # by start
         self.starts: list[int] = []  # their starts, for bisect
         self.last_vma: Vma | None = None  # the VMA find_vma found last
@@ -141,184 +126,6 @@ class Process:
                 return v
         return None
 
-    # --- faults ----------------------------------------------------------
-    def _allowed(self, vma: Vma, va: int) -> int:
-        """Bit mask of page sizes a fault at ``va`` may use (bit i: SIZE_ORDERS[i]):
-        2 MiB when THP is enabled for the VMA, 1 GiB in a ``1g`` VMA."""
-        mask = 1
-        if vma.huge == "none":
-            return mask
-        b2 = va & -(1 << 21)
-        if vma.start <= b2 and b2 + (1 << 21) <= vma.end and not self.pmd_count.get(va >> 21):
-            if self.mm.thp_allowed(vma):
-                mask |= 2
-            b1 = va & -(1 << 30)
-            if (
-                vma.huge == "1g"
-                and vma.start <= b1
-                and b1 + (1 << 30) <= vma.end
-                and not any(
-                    i in self.pmd_count or i in self.huge2m
-                    for i in range(b1 >> 21, (b1 >> 21) + 512)
-                )
-            ):
-                mask |= 4
-        return mask
-
-    def fault(self, va: int) -> int:
-        """Handle a fault at ``va``; return the pfn mapped there or -1.
-
-        The process is ``MM.current`` meanwhile; if the OOM killer chose it
-        during the fault, it exits when the fault returns (-1)."""
-        vma = self.last_vma
-        if vma is None or not vma.start <= va < vma.end:
-            vma = self.find_vma(va)
-            if vma is None:
-                return self._fault(va, None, 0)[0]
-        if self.radix:
-            e = self.pt.entry(va)
-        else:
-            loc = self.pt.get_pte(va)
-            e = self.mm.mem.read(loc) if loc is not None else 0
-        if e & PTE_PRESENT:  # nothing to do (no fault is counted)
-            return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << pte_order(e)) - 1))
-        if not e and vma.huge == "none":
-            return self._fault_none_4k(va, vma)
-        return self._fault(va, vma, e)[0]
-
-    def _fault(self, va: int, vma: Vma | None, e: int) -> tuple[int, int]:
-        """:meth:`fault` given the VMA and the entry ``e`` the page table
-        holds for ``va`` (0 when none), so a caller that has just walked the
-        table does not walk it again; returns the pfn mapped at ``va`` or -1,
-        and the PTE's value afterwards (0 when the fault failed; a new PTE
-        has PTE_ACCESSED)."""
-        mm = self.mm
-        prev, mm.current = mm.current, self
-        out = self._handle(va, vma, e)
-        mm.current = prev
-        if self.oom_victim:
-            mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
-            mm.exit(self)
-            return -1, 0
-        return out
-
-    def _fault_none_4k(self, va: int, vma: Vma) -> int:
-        """:meth:`_fault` where nothing is mapped at ``va`` and its VMA takes
-        only 4 KiB pages: the pfn mapped, or -1."""
-        mm = self.mm
-        prev, mm.current = mm.current, self
-        mm.stats.faults += 1
-        pfn = self._fault_4k(va, vma)
-        mm.current = prev
-        if self.oom_victim:
-            mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
-            mm.exit(self)
-            return -1
-        return pfn
-
-    def _handle(self, va: int, vma: Vma | None, e: int) -> tuple[int, int]:
-        mm = self.mm
-        st = mm.stats
-        if vma is None:
-            st.segv += 1
-            return -1, 0
-        if e:
-            order = pte_order(e)
-            if e & PTE_PRESENT:
-                return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), e
-            if e & PTE_SWAP:
-                st.swapins += 1 << order
-                st.major_faults += 1
-                self._drop(va & -(1 << (PAGE_SHIFT + order)), order)
-        st.faults += 1
-        allowed = self._allowed(vma, va)
-        if allowed == 1:  # 4 KiB only: the hugepage hook is not asked
-            pfn = self._fault_4k(va, vma)
-            return (pfn, (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW) if pfn >= 0 else (-1, 0)
-        choice = mm.hook_hugepage(self, vma, va, allowed)
-        for size in range(choice, -1, -1):
-            if not allowed >> size & 1:
-                continue
-            order = SIZE_ORDERS[size]
-            base = va & -(1 << (PAGE_SHIFT + order))
-            if order:
-                st.huge_attempts[size] += 1
-            flags = ALLOC_DEFAULT if not order else thp_fault_flags(
-                mm.config.thp_defrag, vma.madvised)
-            nid = mm.hook_placement(self, vma, order)
-            if order == ORDER_1G:  # hugetlbfs: from the pool, never the buddy at fault
-                pfn = mm.hugetlb.alloc_page(nid, self.owner_id, base >> PAGE_SHIFT)
-            else:
-                pfn = mm.pa.alloc(order, ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, flags)
-            if pfn >= 0:
-                if order:
-                    st.huge_success[size] += 1
-                break
-        else:
-            st.oom += 1
-            return -1, 0
-        e = make_pte(pfn, order) | PTE_ACCESSED
-        try:
-            if self.radix:
-                self.pt.map_pte(base, order, e)
-            else:
-                mm.mem.write(self.pt.map_page(base, order), e)
-        except PageTableError:
-            mm.free(pfn)
-            st.pt_failures += 1
-            return -1, 0
-        self._account(base, order, +1)
-        self.present[size] += 1
-        if order < ORDER_1G:
-            mm.lru.add_new(pfn, INACTIVE_ANON)
-            if mm.config.pin_rate:
-                mm.maybe_pin(pfn)
-        return pfn + ((va >> PAGE_SHIFT) & ((1 << order) - 1)), e
-
-    def _fault_4k(self, va: int, vma: Vma) -> int:
-        """The 4 KiB anonymous fault at ``va`` (counted, nothing mapped there,
-        ``MM.current`` set): the placement hook, an order-0 page, its PTE
-        (the page table goes on from where the fault's lookup stopped), its
-        LRU list; the pfn, or -1 (no memory: counted as OOM; no table page)."""
-        mm = self.mm
-        nid = mm.hook_placement(self, vma, ORDER_4K)
-        base = va & -4096
-        pfn = mm.pa.alloc(0, ANON_MT, self.owner_id, base >> PAGE_SHIFT, nid, ALLOC_DEFAULT)
-        if pfn < 0:
-            mm.stats.oom += 1
-            return -1
-        pte = (pfn << PTE_PFN_SHIFT) | PTE_4K_NEW
-        try:
-            if self.radix:
-                self.pt.map_pte(base, ORDER_4K, pte)
-            else:
-                mm.mem.write(self.pt.map_page(base, ORDER_4K), pte)
-        except PageTableError:
-            mm.free(pfn)
-            mm.stats.pt_failures += 1
-            return -1
-        k = base >> 21
-        pmd = self.pmd_count
-        pmd[k] = pmd.get(k, 0) + 1
-        self.present[0] += 1
-        mm.lru.add_new(pfn, INACTIVE_ANON)
-        if mm.config.pin_rate:
-            mm.maybe_pin(pfn)
-        return pfn
-
-    def _account(self, base: int, order: int, delta: int) -> None:
-        if order == ORDER_4K:
-            k = base >> 21
-            n = self.pmd_count.get(k, 0) + delta
-            if n:
-                self.pmd_count[k] = n
-            else:
-                self.pmd_count.pop(k, None)
-        elif order == ORDER_2M:
-            (self.huge2m.add if delta > 0 else self.huge2m.discard)(base >> 21)
-        else:
-            (self.huge1g.add if delta > 0 else self.huge1g.discard)(base >> 30)
-
     def _drop(self, base: int, order: int) -> None:
         """Unmap the page of ``order`` at ``base``, freeing its frame or swap."""
         mm = self.mm
@@ -358,6 +165,12 @@ class Process:
                 self._drop(h << 21, ORDER_2M)
         for k in sorted(i for i in self.pmd_count if start < (i + 1) << 21 and i << 21 < end):
             lo, hi = max(start, k << 21), min(end, (k + 1) << 21)
+            if self.radix:  # only the slots in use: one read of the PTE table
+                first, stop = (lo >> PAGE_SHIFT) & 511, ((hi - 1) >> PAGE_SHIFT & 511) + 1
+                for i in self.pt.pte_slots(lo):
+                    if first <= i < stop:
+                        self._drop((k << 21) | (i << PAGE_SHIFT), ORDER_4K)
+                continue
             for va in range(lo & -4096, hi, 4096):
                 if self.pt.get_pte(va) is not None:
                     self._drop(va, ORDER_4K)
@@ -453,13 +266,21 @@ class Process:
         if loc is None:  # the fault takes the walk's result (the table goes on from there)
             vma = self.find_vma(va)
             if vma is not None and vma.huge == "none":
-                pfn = self._fault_none_4k(va, vma)
+                # a radix table's fault looks the PTE table up again from
+                # where the walk left it (one read) for its pcp fast path
+                pfn = self.fault(va) if self.radix else self._fault_none_4k(va, vma)
                 if pfn >= 0:
                     self.tlb.fill(va, ORDER_4K, pfn)
                 return pfn
-            pfn, e = self._fault(va, vma, 0)
-            if pfn < 0:
-                return -1
+            if vma is not None and vma.huge == "thp" and self.radix:  # its fast path too
+                pfn = self.fault(va)
+                if pfn < 0:
+                    return -1
+                e = self.pt.entry(va)
+            else:
+                pfn, e = self._fault(va, vma, 0)
+                if pfn < 0:
+                    return -1
         else:
             e = mm.mem.read(loc)
             if not e & PTE_PRESENT:

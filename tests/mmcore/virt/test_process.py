@@ -116,7 +116,7 @@ def test_partial_munmap_splits_a_thp_and_keeps_the_rest_mapped():
 
 def test_thp_enabled_and_defrag_decide_the_fault_flags():
     from mmcore.constants import AllocFlag
-    from mmcore.virt.process import thp_fault_flags
+    from mmcore.virt.faults import thp_fault_flags
 
     direct = AllocFlag.RECLAIM | AllocFlag.COMPACT
     assert thp_fault_flags("always", False) == direct
