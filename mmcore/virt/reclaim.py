@@ -9,8 +9,8 @@ rotates them to the list head, as ``isolate_lru_folios`` does (after
 as there); the amounts to scan come from the eligible zones' sizes
 (``lruvec_lru_size(..., reclaim_idx)``), so a list with no eligible page is
 not scanned at all.  ``shrink_node`` splits its work between anon and file
-lists (the ``reclaim`` hook, by default a swappiness-60 split as
-``get_scan_count`` gives for equal costs), deactivates active pages when
+lists (the ``reclaim`` hook, by default ``get_scan_count``'s balance:
+see ``scan_balance`` below), deactivates active pages when
 ``inactive_is_low``, and scans inactive lists from the tail: referenced
 pages (PTE accessed bit through ``get_pte``) are activated, the rest evicted
 (anon to swap, counted only; file dropped).  A long-term pinned anonymous
