@@ -97,6 +97,27 @@ def test_a_small_fleet_runs_both_sides_on_the_same_offered_work():
     assert rows[0]["clean_1g_share"] <= rows[1]["clean_1g_share"]
 
 
+def test_a_fleet_on_a_cluster_by_address_gives_the_local_rows():
+    """``--cluster ADDR``: the servers run on the cluster's workers, with the
+    figures the same servers give in this process (wall times aside)."""
+    from distributed import LocalCluster
+
+    from mmcore.studies.sweep import Execution
+
+    servers = fleet.plan_fleet(1, seed=4, uptime=(25, 25))
+    here = fleet.run_fleet(servers)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        how = Execution(cluster=cluster.scheduler_address)
+        there = fleet.run_fleet(servers, how)
+        assert len(how.workers) == 2
+
+    def figures(rows):
+        return [{k: v for k, v in r.items() if k != "wall_seconds"}
+                for r in rows]
+    assert figures(there) == figures(here) and all(r["status"] == "ok" for r in there)
+
+
 def test_cli_study_prints_json_and_refuses_bad_flags(capsys):
     assert main(["mm", "study", "contiguitas", "--servers", "1", "--jobs", "1",
                  "--uptime", "25-25", "--json", "-"]) == 0
