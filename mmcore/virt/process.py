@@ -305,8 +305,11 @@ class Process(AnonFaults):
         self.mm.mem.write(loc, make_pte(new, order) | (e & PTE_ACCESSED))
         self.tlb.invalidate(index << PAGE_SHIFT, order)
 
-    def evict(self, pfn: int, index: int, order: int) -> None:
-        loc, _ = self._loc(pfn, index)
+    def evict(self, pfn: int, index: int, order: int, loc: PteLoc | None = None) -> None:
+        """Unmap the page to swap; ``loc``: its PTE's place when the caller
+        has it already (:meth:`unreferenced`), else it is looked up."""
+        if loc is None:
+            loc, _ = self._loc(pfn, index)
         self.mm.mem.write(loc, make_swap_pte(order))
         self.tlb.invalidate(index << PAGE_SHIFT, order)
         self.present[SIZE_ORDERS.index(order)] -= 1
@@ -315,9 +318,16 @@ class Process(AnonFaults):
         self.mm.stats.swap_used += 1 << order
 
     def referenced(self, pfn: int, index: int) -> bool:
+        """Test and clear the page's accessed bit (``folio_referenced``)."""
+        return self.unreferenced(pfn, index) is None
+
+    def unreferenced(self, pfn: int, index: int) -> PteLoc | None:
+        """:meth:`referenced` for reclaim's scan: None when the page was
+        referenced (its accessed bit is now clear), else its PTE's place,
+        which stays valid for :meth:`evict` while no page table is freed."""
         loc, e = self._loc(pfn, index)
         if e & PTE_ACCESSED:
             self.mm.mem.write(loc, e & ~PTE_ACCESSED)
             self.tlb.invalidate(index << PAGE_SHIFT, pte_order(e))
-            return True
-        return False
+            return None
+        return loc

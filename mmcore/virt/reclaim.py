@@ -60,7 +60,7 @@ scanned.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmcore.constants import (
     ALLOC_DEFAULT,
@@ -295,7 +295,7 @@ class Reclaimer:
         back: list[int] = []
         active: list[int] = []
         gone: list[int] = []
-        evict: list[tuple[object, int, int, int]] = []
+        evict: list[tuple[Any, int, int, int, Any]] = []
         last = -1
         while reclaimed < nr and scanned < budget and pfn >= 0 and visits:
             visits -= 1
@@ -315,22 +315,27 @@ class Reclaimer:
             owner = owners[owner_id]
             index, order = lo[pfn] | hi[pfn] << 32, order_of[pfn]
             # unmapped page cache is reclaimed even if PG_referenced
-            # (folio_check_references); mapped anon that was used is activated
-            if anon and owner.referenced(pfn, index):
+            # (folio_check_references); mapped anon that was used is activated;
+            # an anon page's PTE place, found by the test, serves its eviction
+            loc = owner.unreferenced(pfn, index) if anon else None
+            if anon and loc is None:
                 active.append(pfn)
             elif pfn in pinned:  # try_to_unmap fails on a maybe-DMA-pinned folio
                 self.unmap_fail += 1 << order
                 active.append(pfn)  # activate_locked
             else:
                 gone.append(pfn)
-                evict.append((owner, pfn, index, order))
+                evict.append((owner, pfn, index, order, loc))
                 reclaimed += 1 << order
             pfn = prv[pfn]
         if last >= 0:
             settle(lru, lid, last, back, active, lid + 1, gone)
         free = mm.pa.free
-        for owner, pfn, index, order in evict:
-            owner.evict(pfn, index, order)  # type: ignore[attr-defined]
+        for owner, pfn, index, order, loc in evict:
+            if loc is None:
+                owner.evict(pfn, index, order)
+            else:
+                owner.evict(pfn, index, order, loc)
             free(pfn)
         self.skipped += skipped
         if self.balance == "cost":  # lru_note_cost: anon written out, pages kept
