@@ -14,12 +14,11 @@ size is measured in both trees.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from intree import measure_in
 
 HERE = Path(__file__).resolve().parents[1]
 GIB_PAGES = 1 << 18
@@ -67,14 +66,7 @@ def measure(gib: int, thp_share: float) -> dict[str, float]:
 
 
 def run_tree(tree: Path, gib: int, thp_share: float) -> dict[str, float]:
-    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); "
-            f"sys.path.insert(0, {str(HERE / 'benchmarks')!r}); import json, bench_mm_rss; "
-            f"print(json.dumps(bench_mm_rss.measure({gib}, {thp_share})))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=tree, check=False)
-    if res.returncode:
-        sys.exit(f"{tree}: {res.stderr.strip().splitlines()[-1] if res.stderr else 'failed'}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return measure_in(tree, "bench_mm_rss", gib, thp_share)
 
 
 def main() -> None:

@@ -26,10 +26,10 @@ import argparse
 import hashlib
 import json
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from intree import measure_in
 
 HERE = Path(__file__).resolve().parents[1]
 GIB_PAGES = 1 << 18
@@ -92,14 +92,7 @@ def measure(workload: str, gib: float) -> dict[str, float | str]:
 
 
 def run_tree(tree: Path, workload: str, gib: float) -> dict[str, float | str]:
-    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); "
-            f"sys.path.insert(0, {str(HERE / 'benchmarks')!r}); import json, bench_reclaim; "
-            f"print(json.dumps(bench_reclaim.measure({workload!r}, {gib})))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=tree, check=False)
-    if res.returncode:
-        sys.exit(f"{tree}: {res.stderr.strip().splitlines()[-1] if res.stderr else 'failed'}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return measure_in(tree, "bench_reclaim", workload, gib)
 
 
 def main() -> None:
