@@ -233,22 +233,7 @@ class AnonFaults:
             else:
                 self.huge2m.add(b2 >> 21)
                 self.present[1] += 1
-                lru, fr = mm.lru, mm.frames  # LruLists.add_new(pfn, INACTIVE_ANON), 512 pages
-                zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
-                lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
-                h = lru.head[lid]
-                fr.nxt[pfn] = h
-                fr.prv[pfn] = -1
-                if h >= 0:
-                    fr.prv[h] = pfn
-                else:
-                    lru.tail[lid] = pfn
-                lru.head[lid] = pfn
-                fr.lru[pfn] = lid + 1
-                lru.count[lid] += 1 << ORDER_2M
-                lru.entries[lid] += 1
-                lru.zone_count[zi] += 1 << ORDER_2M
-                lru.zone_entries[zi] += 1
+                mm.lru.add_new(pfn, INACTIVE_ANON)  # one entry of 512 pages
                 if mm.config.pin_rate:
                     mm.maybe_pin(pfn)
                 out = pfn + ((va >> PAGE_SHIFT) & 511)

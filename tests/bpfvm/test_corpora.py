@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import struct
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -249,9 +250,12 @@ def instruction(draw: st.DrawFn, room: int, callee: bool = False) -> list[Insn]:
     return [_insn(spec, dst=base, src=src, off=off)]
 
 
-def _body(draw: st.DrawFn, n: int, callee: bool) -> list[Insn]:
-    """``n`` drawn units; a jump skips whole units, never into one."""
-    units = [draw(instruction(n - i - 1, callee)) for i in range(n)]
+def body(draw: st.DrawFn, n: int, callee: bool,
+         keep: Callable[[list[Insn]], bool] | None = None) -> list[Insn]:
+    """``n`` drawn units (only those ``keep`` takes, when given); a jump
+    skips whole units, never into one."""
+    units = [draw(instruction(n - i - 1, callee) if keep is None
+                  else instruction(n - i - 1, callee).filter(keep)) for i in range(n)]
     starts = [0]
     for unit in units:
         starts.append(starts[-1] + len(unit))
@@ -270,9 +274,9 @@ def programs(draw: st.DrawFn) -> Program:
     code: list[Insn] = [Insn(0xBF, CTX_REG, 1)]
     for r in WORK:
         code += lddw(r, draw(st.integers(0, M64)))
-    code += _body(draw, draw(st.integers(1, 30)), callee=False)
+    code += body(draw, draw(st.integers(1, 30)), callee=False)
     code += [Insn(0x7B, CTX_REG, r, 64 + 8 * k) for k, r in enumerate(WORK)] + [Insn(0x95)]
-    callee = _body(draw, draw(st.integers(0, 8)), callee=True) + [Insn(0x95)]
+    callee = body(draw, draw(st.integers(0, 8)), callee=True) + [Insn(0x95)]
     entry = len(code)
     code = [i._replace(imm=entry - pc - 1) if i == CALL_F else i for pc, i in enumerate(code)]
     return Program(code + callee, list(MAPS))

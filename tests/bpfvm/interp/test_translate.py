@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bpfvm import isa
 from bpfvm.asm.assembler import assemble
 from bpfvm.engine import FAULT
 from bpfvm.interp.interpreter import Interpreter
@@ -136,18 +135,7 @@ def straight_programs(draw: st.DrawFn) -> Program:
     code: list[Insn] = [Insn(0xBF, corpora.CTX_REG, 1)]
     for r in corpora.WORK:
         code += lddw(r, draw(st.integers(0, corpora.M64)))
-    n = draw(st.integers(1, 30))
-    units = [draw(corpora.instruction(n - i - 1).filter(_plain)) for i in range(n)]
-    starts = [0]
-    for unit in units:
-        starts.append(starts[-1] + len(unit))
-    body: list[Insn] = []
-    for u, unit in enumerate(units):
-        for insn in unit:
-            if insn.spec and insn.spec.kind is isa.Kind.JCOND and len(unit) == 1:
-                insn = insn._replace(off=starts[min(u + 1 + insn.off, n)] - len(body) - 1)
-            body.append(insn)
-    code += body
+    code += corpora.body(draw, draw(st.integers(1, 30)), callee=False, keep=_plain)
     code += [Insn(0x7B, corpora.CTX_REG, r, 64 + 8 * k)
              for k, r in enumerate(corpora.WORK)] + [Insn(0x95)]
     return Program(code, list(corpora.MAPS))
