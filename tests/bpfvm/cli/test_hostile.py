@@ -36,6 +36,10 @@ BIG = "9" * 5000  # past Python's int-digit limit (4300)
 def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
+    # a suite started in the background of a shell ignores SIGINT, and so
+    # would every child (ignored signals survive exec): Ctrl-C as a terminal
+    # sends it needs the default disposition
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env() -> dict[str, str]:
