@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bpfvm.errors import BpfvmError
+from bpfvm.usercache import cache_dir
 
 TARGET = ("-target", "bpfel-freestanding")
 INSTALL_HINT = "install one with: pip install 'bpfvm[cc]' (or put clang on PATH)"
@@ -76,8 +77,7 @@ def require_compiler() -> tuple[str, ...]:
 def header_dir(text: str) -> Path:
     """A cache directory holding ``bpfvm.h`` with this text (one directory per text)."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bpfvm"
-    where = base / f"include-{digest}"
+    where = cache_dir() / f"include-{digest}"
     try:
         where.mkdir(parents=True, exist_ok=True)
     except OSError:

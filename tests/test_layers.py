@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 PACKAGES = ("bpfvm", "verifier", "mmcore")
 BPFVM_TOP = {"bpfvm", "bpfvm.program", "bpfvm.maps", "bpfvm.helpers", "bpfvm.stdhelpers",
              "bpfvm.vmenv", "bpfvm.errors", "bpfvm.hookspec", "bpfvm.engine", "bpfvm.toolchain",
-             "bpfvm.limits"}
+             "bpfvm.limits", "bpfvm.native", "bpfvm.usercache"}
 MM_BASE = {"mmcore", "mmcore.constants", "mmcore.errors", "mmcore.sources"}
 MM_MACHINE = {"mmcore.mm", "mmcore.metrics", "mmcore.invariants"}
 DRIVERS = {"bpfvm.load", "bpfvm.conformance"}

@@ -20,23 +20,18 @@ token classes come from (the standalone module or lark).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import marshal
-import os
 import re
 import sys
 import types
 from pathlib import Path
 from typing import Any
 
+from bpfvm.usercache import cache_dir, digest, write_atomic
+
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 _VERSION = re.compile(rb"""__version__\s*(?::\s*str\s*)?=\s*["']([^"']+)["']""")
-
-
-def cache_dir() -> Path:
-    """Where bpfvm keeps files it can rebuild: ``$XDG_CACHE_HOME/bpfvm``."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bpfvm"
 
 
 def lark_version() -> str:
@@ -57,10 +52,9 @@ def lark_version() -> str:
 def cache_path(grammar: str, options: dict[str, Any]) -> Path:
     """The cache file for ``grammar`` built with ``options`` by the installed
     lark, for this Python's bytecode."""
-    key = "\0".join([grammar, repr(sorted(options.items())), lark_version(),
-                     importlib.util.MAGIC_NUMBER.hex()])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    return cache_dir() / f"asm-grammar-{digest}.pyc"
+    name = digest(grammar, repr(sorted(options.items())), lark_version(),
+                  importlib.util.MAGIC_NUMBER.hex())
+    return cache_dir() / f"asm-grammar-{name}.pyc"
 
 
 def load_parser(transformer: Any, **options: Any) -> tuple[Any, types.ModuleType]:
@@ -111,14 +105,5 @@ def _build_code(path: Path, grammar: str, options: dict[str, Any]) -> types.Code
         code = compile(source.getvalue(), f"<bpfvm grammar {path.name}>", "exec")
     except Exception:  # noqa: BLE001 - a lark without the standalone tool: use lark itself
         return None
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(marshal.dumps(code))
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+    write_atomic(path, marshal.dumps(code))
     return code

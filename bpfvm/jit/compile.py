@@ -37,28 +37,13 @@ from llvmlite import ir
 
 from bpfvm.jit.ir import I64, MAIN_NAME, PTR, Layout
 from bpfvm.jit.lower import lower
+from bpfvm.native import METH_NOARGS, MethodDef, builtin, host_target_machine, optimize, python_api
 from bpfvm.program import Program
 
 BOUND_SLOTS = 32  # zero-argument entry points per cache, shared by its programs
 ROWS_NAME = "bpf_rows"
 PYLONG_NAME = "PyLong_FromUnsignedLongLong"
 ROW_WORDS = 4  # function, state, r1, r2
-OPT_LEVEL = 3
-
-
-@functools.cache
-def _initialize() -> None:
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-
-
-def host_target_machine() -> llvm.TargetMachine:
-    """A target machine for this CPU, position-independent code, optimizing."""
-    _initialize()
-    target = llvm.Target.from_triple(llvm.get_process_triple())
-    return target.create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-        opt=OPT_LEVEL, reloc="pic", codemodel="small")
 
 
 @dataclass
@@ -94,29 +79,6 @@ def _entry_points() -> ir.Module:
     return module
 
 
-class _MethodDef(ctypes.Structure):
-    """CPython's ``PyMethodDef``."""
-
-    _fields_ = [("name", ctypes.c_char_p), ("meth", ctypes.c_void_p),
-                ("flags", ctypes.c_int), ("doc", ctypes.c_char_p)]
-
-
-METH_NOARGS = 0x0004
-
-
-def _python_api() -> tuple[int, Callable[..., object]] | None:
-    """(address of ``PyLong_FromUnsignedLongLong``, ``PyCFunction_NewEx``), or None."""
-    api = getattr(ctypes, "pythonapi", None)
-    try:
-        to_int = ctypes.cast(api.PyLong_FromUnsignedLongLong, ctypes.c_void_p).value  # type: ignore[union-attr]
-        new = api.PyCFunction_NewEx  # type: ignore[union-attr]
-    except AttributeError:
-        return None
-    new.restype = ctypes.py_object
-    new.argtypes = [ctypes.POINTER(_MethodDef), ctypes.py_object, ctypes.py_object]
-    return (to_int, new) if to_int else None
-
-
 def _count_instructions(module: ir.Module) -> int:
     return sum(len(block.instructions) for fn in module.functions for block in fn.blocks)
 
@@ -143,10 +105,10 @@ class JitCache:
         """A free row of ``bpf_rows`` (None when all are taken); its entry
         point is ``bound[row]``, its words at ``rows + 8 * ROW_WORDS * row``."""
         if self._rows_tracker is None:
-            api = _python_api()
+            api = python_api()
             obj = self._tm.emit_object(self._optimize(_entry_points()))
             lib = llvm.JITLibraryBuilder().add_object_img(obj)
-            lib.import_symbol(PYLONG_NAME, api[0] if api else 0)
+            lib.import_symbol(PYLONG_NAME, api[PYLONG_NAME] if api else 0)
             names = [ROWS_NAME] + [f"bpf_bound{k}" for k in range(BOUND_SLOTS)]
             for name in names + [f"bpf_pybound{k}" for k in range(BOUND_SLOTS)]:
                 lib.export_symbol(name)
@@ -155,12 +117,11 @@ class JitCache:
             self.rows = tracker[ROWS_NAME]
             self.bound = tuple(tracker[f"bpf_bound{k}"] for k in range(BOUND_SLOTS))
             if api is not None:
-                self._defs = defs = (_MethodDef * BOUND_SLOTS)()
+                self._defs = defs = (MethodDef * BOUND_SLOTS)()
                 for k in range(BOUND_SLOTS):
                     defs[k].name, defs[k].flags = b"bpf_bound", METH_NOARGS
                     defs[k].meth = tracker[f"bpf_pybound{k}"]
-                self.pybound = tuple(api[1](ctypes.pointer(defs[k]), None, None)
-                                     for k in range(BOUND_SLOTS))
+                self.pybound = tuple(builtin(defs[k]) for k in range(BOUND_SLOTS))
             self.free = list(range(BOUND_SLOTS))
         return self.free.pop() if self.free else None
 
@@ -201,14 +162,7 @@ class JitCache:
         return self._tm.emit_assembly(self._optimize(lower(program, layout)))
 
     def _optimize(self, module: ir.Module) -> llvm.ModuleRef:
-        module.triple = self._tm.triple
-        module.data_layout = str(self._tm.target_data)
-        ref = llvm.parse_assembly(str(module))
-        ref.verify()
-        tuning = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
-        builder = llvm.create_pass_builder(self._tm, tuning)
-        builder.getModulePassManager().run(ref, builder)
-        return ref
+        return optimize(self._tm, str(module))
 
     def _compile(self, key: tuple, program: Program, layout: Layout) -> Compiled:
         start = time.perf_counter()
