@@ -136,7 +136,7 @@ def check_free_lists(mm: MM, v: FrameView) -> None:
                 _fail(f"{z.name}: list ({k // NR_MT},{k % NR_MT}) has {int(counts[base + k])} "
                       f"blocks, count says {z.counts[k]}")
         nr = [sum(z.counts[o * NR_MT:(o + 1) * NR_MT]) for o in range(NR_ORDERS)]
-        if nr != z.nr_free or sum(n << o for o, n in enumerate(nr)) != z.free_pages:
+        if nr != list(z.nr_free) or sum(n << o for o, n in enumerate(nr)) != z.free_pages:
             _fail(f"{z.name}: nr_free/free_pages disagree with the lists")
     _check_pcp(mm, v)
 

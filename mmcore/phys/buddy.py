@@ -38,6 +38,7 @@ from mmcore.constants import (
     PAGEBLOCK_PAGES,
     FrameState,
 )
+from mmcore.phys.native import compiled
 from mmcore.phys.physmem import PhysMem, Zone
 
 # Linux's MAX_PAGE_ORDER: a fallback steals at most a block of this order, so
@@ -62,6 +63,9 @@ class Buddy:
         # the region boundary (set by the MM core for a Contiguitas region)
         self.confine: Callable[[Zone], bool] = lambda z: False
         self.confined = 0  # fallbacks placed by that rule
+        # the compiled list steps (mmcore.phys.native), None: the Python ones
+        self.native = compiled()
+        self.native_free = self.native.free if self.native is not None else None
 
     # --- list primitives -------------------------------------------------
     def _add(self, z: Zone, pfn: int, order: int, mt: int) -> None:
@@ -101,7 +105,13 @@ class Buddy:
 
     # --- free ------------------------------------------------------------
     def free_one(self, z: Zone, pfn: int, order: int, mt: int) -> None:
-        """``__free_one_page``: merge with free buddies, then list the block."""
+        """``__free_one_page``: merge with free buddies, then list the block
+        (compiled where :mod:`mmcore.phys.native` is, the same steps)."""
+        free = self.native_free
+        if free is not None:
+            free(z.desc, pfn, order, mt, z.start, z.end)
+            z.free_pages += 1 << order  # each merge takes a buddy off as it grows the block
+            return
         st, ordr, start, end = self.st, self.ordr, z.start, z.end
         while order < MAX_ORDER:
             buddy = pfn ^ (1 << order)

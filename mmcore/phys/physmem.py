@@ -23,12 +23,12 @@ import numpy as np
 from mmcore.constants import (
     MT,
     NR_MT,
-    NR_ORDERS,
     NR_ZONE_KINDS,
     PAGEBLOCK_ORDER,
     PAGEBLOCK_PAGES,
     ZoneKind,
 )
+from mmcore.phys.native import ZoneArrays
 
 LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20
 
@@ -177,17 +177,24 @@ class Zone:
     """
 
     __slots__ = (
-        "zid", "nid", "kind", "start", "end", "heads", "counts", "nr_free", "free_pages",
+        "zid", "nid", "kind", "start", "end", "heads", "counts", "nr_free", "desc", "_lists",
+        "free_pages",
         "pcp", "wmark_min", "wmark_low", "wmark_high", "batch", "pcp_high", "lowmem_reserve",
         "low_for",
     )  # fmt: skip
 
-    def __init__(self, zid: int, nid: int, kind: ZoneKind, start: int, end: int) -> None:
+    def __init__(self, zid: int, nid: int, kind: ZoneKind, start: int, end: int,
+                 frames: Frames | None = None) -> None:
         self.zid, self.nid, self.kind = zid, nid, kind
         self.start, self.end = start, end
-        self.heads = [-1] * (NR_ORDERS * NR_MT)
-        self.counts = [0] * (NR_ORDERS * NR_MT)
-        self.nr_free = [0] * NR_ORDERS
+        # free-list heads and block counts per (order, migratetype) at
+        # order * NR_MT + mt, blocks per order: int64 arrays read and written
+        # as Python ints; ``desc`` addresses them and ``frames``' arrays for
+        # the compiled allocation step (mmcore.phys.native; 0 without frames)
+        self._lists = ZoneArrays(frames._arrays if frames is not None else None)
+        self.heads, self.counts, self.nr_free = (
+            self._lists.heads, self._lists.counts, self._lists.nr_free)
+        self.desc = self._lists.desc
         self.free_pages = 0  # pages on the buddy free lists (pcp excluded, as NR_FREE_PAGES)
         self.pcp: list[list[int]] = [[] for _ in range(NR_MT)]
         self.wmark_min = self.wmark_low = self.wmark_high = 0
@@ -248,7 +255,7 @@ class PhysMem:
             for kind, (lo, hi) in zip(
                 ZoneKind, ((start, boundary), (boundary, node.end)), strict=True
             ):
-                zone = Zone(len(self.zones), nid, kind, lo, hi)
+                zone = Zone(len(self.zones), nid, kind, lo, hi, self.frames)
                 node.zones.append(zone)
                 self.zones.append(zone)
                 self.frames.pb_zone[lo >> PAGEBLOCK_ORDER : hi >> PAGEBLOCK_ORDER] = bytes(

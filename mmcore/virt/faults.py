@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from mmcore.constants import (
     ALLOC_DEFAULT,
+    GFP_ZONE,
     NR_ZONE_KINDS,
     ORDER_1G,
     ORDER_2M,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 SIZE_ORDERS = (ORDER_4K, ORDER_2M, ORDER_1G)  # hook return value -> order
 PTE_2M_NEW = make_pte(0, ORDER_2M) | PTE_ACCESSED
+ANON_CZ = GFP_ZONE[ANON_MT]  # the classzone of an anonymous allocation
 _DIRECT = AllocFlag.RECLAIM | AllocFlag.COMPACT
 
 
@@ -187,6 +189,14 @@ class AnonFaults:
                     mm.exit(self)
                     return -1
                 return pfn
+        if va >> 30 == pt.pmd_key and pt.pmd_frees == pt.frees and vma.huge == "thp":
+            # the PMD table of the 1 GiB region looked up last: its slot for
+            # va read in place (RadixPageTable.entry's second case); empty,
+            # the 2 MiB page goes there
+            t = pt.pmd_t
+            buf, off = pt.bufs[t], ((va >> 21) & 511) << 3
+            if not U64.unpack_from(buf, off)[0]:
+                return self._fault_thp(va, vma, buf, off, t)
         e = pt.entry(va)
         if e & PTE_PRESENT:  # nothing to do (no fault is counted)
             return pte_pfn(e) + ((va >> PAGE_SHIFT) & ((1 << pte_order(e)) - 1))
@@ -199,12 +209,16 @@ class AnonFaults:
             return self._fault_none_4k(va, vma)
         return self._fault(va, vma, 0)[0]
 
-    def _fault_thp(self, va: int, vma: Vma) -> int:
+    def _fault_thp(self, va: int, vma: Vma, buf: bytearray | None = None, off: int = 0,
+                   t: int = -1) -> int:
         """:meth:`_fault` where nothing is mapped at ``va`` in a ``thp`` VMA of
         a radix table: when a 2 MiB page may be had there and no hugepage
         or placement program is attached, :meth:`_allowed`, the hooks'
         built-in answers and the 2 MiB attempt of :meth:`_place` written out
-        (a failed attempt goes on with its 4 KiB one)."""
+        (a failed attempt goes on with its 4 KiB one).  ``buf``, ``off``:
+        the empty PMD slot of ``va`` in table ``t``, when the caller read it
+        in place (the PMD entry is then written there, and the LRU add is
+        :meth:`LruLists.add_new` written out)."""
         mm = self.mm
         b2 = va & -(1 << 21)
         enabled = mm.config.thp_enabled  # MM.thp_allowed
@@ -218,25 +232,66 @@ class AnonFaults:
         st.faults += 1
         self.hugepage.calls += 1
         st.huge_attempts[1] += 1
-        pfn = mm.pa.alloc(ORDER_2M, ANON_MT, self.owner_id, b2 >> PAGE_SHIFT, self.home_node,
-                          thp_fault_flags(mm.config.thp_defrag, vma.madvised))
+        pa = mm.pa
+        take = pa.native_take
+        pfn = -1
+        if take is not None and not b2 >> 44:
+            # PageAllocator.alloc of a block from the first zone that passes
+            # its watermark test (a take that finds no block changes nothing:
+            # alloc, from the start, goes on to the fallback)
+            for z in pa.zonelists[self.home_node][ANON_MT]:
+                if z.free_pages - 511 <= z.wmark_low + z.lowmem_reserve[ANON_CZ]:
+                    continue
+                pfn = take(z.desc, ORDER_2M, ANON_MT, self.owner_id, b2 >> PAGE_SHIFT)
+                if pfn >= 0:
+                    z.free_pages -= 512
+                break
+        if pfn < 0:
+            pfn = pa.alloc(ORDER_2M, ANON_MT, self.owner_id, b2 >> PAGE_SHIFT, self.home_node,
+                           thp_fault_flags(mm.config.thp_defrag, vma.madvised))
         if pfn < 0:
             out = self._place(va, vma, 0, 3)[0]
         else:
             st.huge_success[1] += 1
-            try:
-                self.pt.map_pte(b2, ORDER_2M, (pfn << PTE_PFN_SHIFT) | PTE_2M_NEW)
-            except PageTableError:
-                mm.free(pfn)
-                st.pt_failures += 1
-                out = -1
-            else:
+            if buf is not None:
+                U64.pack_into(buf, off, (pfn << PTE_PFN_SHIFT) | PTE_2M_NEW)
+                self.pt.used[t] += 1
                 self.huge2m.add(b2 >> 21)
                 self.present[1] += 1
-                mm.lru.add_new(pfn, INACTIVE_ANON)  # one entry of 512 pages
+                lru = mm.lru  # LruLists.add_new(pfn, INACTIVE_ANON): one entry of 512 pages
+                fr = mm.frames
+                zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
+                lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
+                h = lru.head[lid]
+                fr.nxt[pfn] = h
+                fr.prv[pfn] = -1
+                if h >= 0:
+                    fr.prv[h] = pfn
+                else:
+                    lru.tail[lid] = pfn
+                lru.head[lid] = pfn
+                fr.lru[pfn] = lid + 1
+                lru.count[lid] += 512
+                lru.entries[lid] += 1
+                lru.zone_count[zi] += 512
+                lru.zone_entries[zi] += 1
                 if mm.config.pin_rate:
                     mm.maybe_pin(pfn)
                 out = pfn + ((va >> PAGE_SHIFT) & 511)
+            else:
+                try:
+                    self.pt.map_pte(b2, ORDER_2M, (pfn << PTE_PFN_SHIFT) | PTE_2M_NEW)
+                except PageTableError:
+                    mm.free(pfn)
+                    st.pt_failures += 1
+                    out = -1
+                else:
+                    self.huge2m.add(b2 >> 21)
+                    self.present[1] += 1
+                    mm.lru.add_new(pfn, INACTIVE_ANON)  # one entry of 512 pages
+                    if mm.config.pin_rate:
+                        mm.maybe_pin(pfn)
+                    out = pfn + ((va >> PAGE_SHIFT) & 511)
         mm.current = prev
         if self.oom_victim:
             mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()

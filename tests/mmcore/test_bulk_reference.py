@@ -253,7 +253,8 @@ def test_list_checks_agree_with_walking_the_links(seed):
         outcomes.add(want)
         fr.view("nxt")[:], fr.view("prv")[:] = saved[0], saved[1]
         for z, h in zip(mm.phys.zones, saved[2], strict=True):
-            z.heads[:] = h
+            for k, head in enumerate(h):
+                z.heads[k] = head
         mm.lru.tail[:] = saved[3]
     assert "rejected" in outcomes  # the corruptions were seen
 
@@ -350,7 +351,7 @@ def walk_free_lists(mm) -> None:
                     _fail(f"{z.name}: list ({order},{mt}) has {n} blocks, count says {want}")
                 nr_free[order] += n
                 pages += n << order
-        if nr_free != z.nr_free or pages != z.free_pages:
+        if nr_free != list(z.nr_free) or pages != z.free_pages:
             _fail(f"{z.name}: nr_free/free_pages disagree with the lists")
         in_zone = st[z.start : z.end]
         if int((in_zone == FrameState.BUDDY).sum()) != sum(nr_free):

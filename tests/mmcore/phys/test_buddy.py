@@ -30,7 +30,7 @@ def test_split_lists_the_upper_halves_then_merge_restores():
     pfn = pa.rmqueue(z, 0, MT.MOVABLE)
     assert pfn == 0
     # orders 0..9 each hold one block, at pfn 1 << order
-    assert z.nr_free[:10] == [1] * 10 and z.nr_free[10] == 0
+    assert list(z.nr_free[:10]) == [1] * 10 and z.nr_free[10] == 0
     for order in range(10):
         assert z.heads[order * NR_MT + MT.MOVABLE] == 1 << order
     assert z.free_pages == 1023

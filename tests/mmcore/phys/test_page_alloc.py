@@ -76,7 +76,8 @@ def _one_by_one(pa: PageAllocator, z, mt: int) -> int:
 
 def _state(pa: PageAllocator) -> tuple:
     fr = pa.phys.frames
-    zones = [(z.heads, z.counts, z.nr_free, z.free_pages, z.pcp) for z in pa.zones]
+    zones = [(list(z.heads), list(z.counts), list(z.nr_free), z.free_pages, z.pcp)
+             for z in pa.zones]
     return (bytes(fr.state), bytes(fr.order), bytes(fr.mt), fr.nxt.tobytes(),
             fr.prv.tobytes(), bytes(fr.pb_mt), repr(zones))
 

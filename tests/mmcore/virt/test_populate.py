@@ -45,7 +45,8 @@ def _state(mm: MM) -> dict[str, Any]:
     fr = mm.frames
     arrays = {k: bytes(v) for k, v in vars(fr).items()
               if isinstance(v, (bytearray, memoryview))}  # the per-frame and pageblock arrays
-    zones = [(z.heads, z.counts, z.nr_free, z.free_pages, z.pcp) for z in mm.phys.zones]
+    zones = [(list(z.heads), list(z.counts), list(z.nr_free), z.free_pages, z.pcp)
+             for z in mm.phys.zones]
     lru = mm.lru
     procs = {pid: (p.present, p.swapped, sorted(p.pmd_count.items()), sorted(p.huge2m),
                    list(p.tlb.c4k.items()), list(p.tlb.c2m.items()), p.tlb.hits, p.tlb.misses,
