@@ -89,10 +89,69 @@ def python_api() -> dict[str, int] | None:
     return found if all(found.values()) else None  # type: ignore[return-value]
 
 
-def builtin(defn: MethodDef) -> Callable[..., object]:
-    """A builtin function object for ``defn`` (which must outlive it); only
-    where :func:`python_api` is not None."""
+def builtin(defn: MethodDef, bound: object = None) -> Callable[..., object]:
+    """A builtin function object for ``defn`` (which must outlive it),
+    whose C function gets ``bound`` as its ``self``; only where
+    :func:`python_api` is not None."""
     new = ctypes.pythonapi.PyCFunction_NewEx
     new.restype = ctypes.py_object
     new.argtypes = [ctypes.POINTER(MethodDef), ctypes.py_object, ctypes.py_object]
-    return new(ctypes.pointer(defn), None, None)
+    return new(ctypes.pointer(defn), bound, None)
+
+
+def fastcall_ir(name: str, nargs: int, bound: bool = False) -> str:
+    """LLVM assembly of ``py_<name>``, a ``METH_FASTCALL`` entry point that
+    converts int arguments (``PyLong_AsLongLong``), calls ``i64 @name(ptr,
+    i64...)`` and returns its result as an int.  The pointer is the first
+    of ``nargs`` arguments, or, when ``bound``, the int the builtin was
+    made with (:func:`builtin`), ahead of ``nargs`` arguments.  Builtins
+    made of it trust their callers: no count or type check."""
+    lines = [f"define ptr @py_{name}(ptr %self, ptr %args, i64 %nargs) {{"]
+    if bound:
+        lines.append("  %v0 = call i64 @PyLong_AsLongLong(ptr %self)")
+    first = 1 if bound else 0
+    for k in range(nargs):
+        v = k + first
+        lines += [f"  %a{k}p = getelementptr ptr, ptr %args, i64 {k}",
+                  f"  %a{k} = load ptr, ptr %a{k}p",
+                  f"  %v{v} = call i64 @PyLong_AsLongLong(ptr %a{k})"]
+    lines.append("  %d = inttoptr i64 %v0 to ptr")
+    args = ", ".join(["ptr %d"] + [f"i64 %v{k}" for k in range(1, nargs + first)])
+    lines += [f"  %r = call i64 @{name}({args})",
+              "  %out = call ptr @PyLong_FromLongLong(i64 %r)",
+              "  ret ptr %out", "}"]
+    return "\n".join(lines) + "\n"
+
+
+_LINKED: list[object] = []  # linked code and its method records live as long as the process
+
+
+def link_entry_points(text: str, entries: tuple[tuple[str, int, bool], ...],
+                      cache_name: str) -> dict[str, MethodDef] | None:
+    """Compile LLVM assembly ``text`` (functions taking a pointer and i64s,
+    returning i64; it may call ``PyLong_AsLongLong`` and
+    ``PyLong_FromLongLong``) with a :func:`fastcall_ir` entry point for each
+    (name, nargs, bound) of ``entries``; the object code is kept in the
+    user's cache as ``cache_name``.  Returns the method record of each
+    entry point by name (:func:`builtin` makes functions of them), or None
+    where there is no CPython C API.  The code stays loaded for the life of
+    the process."""
+    api = python_api()
+    if api is None:
+        return None
+    tm = host_target_machine()
+    full = ("declare i64 @PyLong_AsLongLong(ptr)\ndeclare ptr @PyLong_FromLongLong(i64)\n"
+            + text + "".join(fastcall_ir(*e) for e in entries))
+    obj = cached_object(tm, full, cache_name)
+    jit = llvm.create_lljit_compiler(tm)
+    lib = llvm.JITLibraryBuilder().add_object_img(obj)
+    for name in ("PyLong_AsLongLong", "PyLong_FromLongLong"):
+        lib.import_symbol(name, api[name])
+    for name, _, _ in entries:
+        lib.export_symbol(f"py_{name}")
+    tracker = lib.link(jit, cache_name)
+    flags = METH_FASTCALL
+    defs = {name: MethodDef(name.encode(), tracker[f"py_{name}"], flags, None)
+            for name, _, _ in entries}
+    _LINKED.append((jit, tracker, defs))
+    return defs

@@ -41,9 +41,6 @@ DESC_FIELDS = ("heads", "counts", "nr_free", "state", "order", "mt", "nxt", "prv
                "index_lo", "index_hi")
 
 _IR = """
-declare i64 @PyLong_AsLongLong(ptr)
-declare ptr @PyLong_FromLongLong(i64)
-
 define internal ptr @word(ptr %d, i64 %k) alwaysinline {{
   %p = getelementptr i64, ptr %d, i64 %k
   %w = load i64, ptr %p
@@ -350,24 +347,6 @@ class ZoneArrays:
             self.desc = int(words.ctypes.data)
 
 
-def _wrapper(name: str, nargs: int) -> str:
-    """``py_<name>``: a ``METH_FASTCALL`` entry point that converts its
-    ``nargs`` int arguments (the first an address), calls ``name`` and
-    returns its result as an int.  Builtins made of it trust their callers
-    (this module's own): no count or type check."""
-    lines = [f"define ptr @py_{name}(ptr %self, ptr %args, i64 %nargs) {{"]
-    for k in range(nargs):
-        lines += [f"  %a{k}p = getelementptr ptr, ptr %args, i64 {k}",
-                  f"  %a{k} = load ptr, ptr %a{k}p",
-                  f"  %v{k} = call i64 @PyLong_AsLongLong(ptr %a{k})"]
-    lines.append("  %d = inttoptr i64 %v0 to ptr")
-    args = ", ".join(["ptr %d"] + [f"i64 %v{k}" for k in range(1, nargs)])
-    lines += [f"  %r = call i64 @{name}({args})",
-              "  %out = call ptr @PyLong_FromLongLong(i64 %r)",
-              "  ret ptr %out", "}"]
-    return "\n".join(lines) + "\n"
-
-
 class Compiled(NamedTuple):
     """The compiled steps, as builtins."""
 
@@ -375,7 +354,7 @@ class Compiled(NamedTuple):
     free: Callable[[int, int, int, int, int, int], int]  # (desc, pfn, order, mt, start, end)
 
 
-ENTRY_POINTS = (("buddy_take", 5), ("buddy_free", 6))
+ENTRY_POINTS = (("buddy_take", 5, False), ("buddy_free", 6, False))
 
 
 @functools.cache
@@ -385,28 +364,10 @@ def compiled() -> Compiled | None:
         return None
     from bpfvm import native
 
-    api = native.python_api()
-    if api is None:
-        return None
-    import llvmlite.binding as llvm
-
-    tm = native.host_target_machine()
     text = _IR.format(nr_orders=NR_ORDERS, nr_mt=NR_MT, max_order=MAX_ORDER,
                       buddy=int(FrameState.BUDDY), alloc=int(FrameState.ALLOC),
                       tail=int(FrameState.TAIL))
-    text += "".join(_wrapper(name, n) for name, n in ENTRY_POINTS)
-    obj = native.cached_object(tm, text, "mmcore-buddy")
-    jit = llvm.create_lljit_compiler(tm)
-    lib = llvm.JITLibraryBuilder().add_object_img(obj)
-    for name in ("PyLong_AsLongLong", "PyLong_FromLongLong"):
-        lib.import_symbol(name, api[name])
-    for name, _ in ENTRY_POINTS:
-        lib.export_symbol(f"py_{name}")
-    tracker = lib.link(jit, "mmcore_buddy")
-    defs = [native.MethodDef(name.encode(), tracker[f"py_{name}"], native.METH_FASTCALL, None)
-            for name, _ in ENTRY_POINTS]
-    _KEEP.append((jit, tracker, defs))
-    return Compiled(*(native.builtin(d) for d in defs))  # type: ignore[arg-type]
-
-
-_KEEP: list[object] = []  # the code and its method record live as long as the process
+    defs = native.link_entry_points(text, ENTRY_POINTS, "mmcore-buddy")
+    if defs is None:
+        return None
+    return Compiled(*(native.builtin(defs[name]) for name, _, _ in ENTRY_POINTS))  # type: ignore[arg-type]

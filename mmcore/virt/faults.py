@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING
 from mmcore.constants import (
     ALLOC_DEFAULT,
     GFP_ZONE,
-    NR_ZONE_KINDS,
     ORDER_1G,
     ORDER_2M,
     ORDER_4K,
     PAGE_SHIFT,
-    PAGEBLOCK_ORDER,
     AllocFlag,
 )
 from mmcore.errors import PageTableError
@@ -38,7 +36,6 @@ from mmcore.pagetables.pte import (
     pte_pfn,
 )
 from mmcore.phys.buddy import ALLOC
-from mmcore.virt.lru import NR_LRU
 from mmcore.virt.populate import ANON_MT, INACTIVE_ANON, PTE_4K_NEW
 
 if TYPE_CHECKING:
@@ -131,8 +128,8 @@ class AnonFaults:
             # _fault_none_4k when the lookup's PTE table is the one looked up
             # last (RadixPageTable.entry's first case, read in place) and its
             # slot is empty; when the first zone above its watermark has a
-            # page on its pcp list: PageAllocator.alloc's fast path, the PTE
-            # written into that slot and LruLists.add_new
+            # page on its pcp list: PageAllocator.alloc's fast path and the
+            # PTE written into that slot
             t = pt.leaf_t
             buf, off = pt.bufs[t], ((va >> PAGE_SHIFT) & 511) << 3
             if not U64.unpack_from(buf, off)[0]:
@@ -162,22 +159,7 @@ class AnonFaults:
                         pmd = self.pmd_count
                         pmd[k] = pmd.get(k, 0) + 1
                         self.present[0] += 1
-                        lru = mm.lru  # LruLists.add_new(pfn, INACTIVE_ANON) of an order-0 page
-                        zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
-                        lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
-                        h = lru.head[lid]
-                        fr.nxt[pfn] = h
-                        fr.prv[pfn] = -1
-                        if h >= 0:
-                            fr.prv[h] = pfn
-                        else:
-                            lru.tail[lid] = pfn
-                        lru.head[lid] = pfn
-                        fr.lru[pfn] = lid + 1
-                        lru.count[lid] += 1
-                        lru.entries[lid] += 1
-                        lru.zone_count[zi] += 1
-                        lru.zone_entries[zi] += 1
+                        mm.lru.add_new(pfn, INACTIVE_ANON)
                         if mm.config.pin_rate:
                             mm.maybe_pin(pfn)
                         break
@@ -217,8 +199,7 @@ class AnonFaults:
         built-in answers and the 2 MiB attempt of :meth:`_place` written out
         (a failed attempt goes on with its 4 KiB one).  ``buf``, ``off``:
         the empty PMD slot of ``va`` in table ``t``, when the caller read it
-        in place (the PMD entry is then written there, and the LRU add is
-        :meth:`LruLists.add_new` written out)."""
+        in place (the PMD entry is then written there)."""
         mm = self.mm
         b2 = va & -(1 << 21)
         enabled = mm.config.thp_enabled  # MM.thp_allowed
@@ -258,23 +239,7 @@ class AnonFaults:
                 self.pt.used[t] += 1
                 self.huge2m.add(b2 >> 21)
                 self.present[1] += 1
-                lru = mm.lru  # LruLists.add_new(pfn, INACTIVE_ANON): one entry of 512 pages
-                fr = mm.frames
-                zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + INACTIVE_ANON
-                lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + INACTIVE_ANON
-                h = lru.head[lid]
-                fr.nxt[pfn] = h
-                fr.prv[pfn] = -1
-                if h >= 0:
-                    fr.prv[h] = pfn
-                else:
-                    lru.tail[lid] = pfn
-                lru.head[lid] = pfn
-                fr.lru[pfn] = lid + 1
-                lru.count[lid] += 512
-                lru.entries[lid] += 1
-                lru.zone_count[zi] += 512
-                lru.zone_entries[zi] += 1
+                mm.lru.add_new(pfn, INACTIVE_ANON)  # one entry of 512 pages
                 if mm.config.pin_rate:
                     mm.maybe_pin(pfn)
                 out = pfn + ((va >> PAGE_SHIFT) & 511)

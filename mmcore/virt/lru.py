@@ -14,13 +14,19 @@ Linux: no per-memcg lruvecs, no unevictable list, no multi-generational LRU.
 
 from __future__ import annotations
 
+import functools
+import os
 from enum import IntEnum
 from math import isqrt
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mmcore.constants import NR_ZONE_KINDS, PAGEBLOCK_ORDER
 from mmcore.phys.physmem import Frames
+
+if TYPE_CHECKING:
+    from bpfvm.native import MethodDef
 
 
 class LruList(IntEnum):
@@ -33,17 +39,140 @@ class LruList(IntEnum):
 NR_LRU = 4
 
 
+# LLVM assembly of LruLists.add_new over the descriptor's arrays (DESC_FIELDS)
+_IR = """
+define i64 @lru_add_new(ptr %d, i64 %pfn, i64 %kind) {{
+  %w = getelementptr i64, ptr %d, i64 0
+  %head = load ptr, ptr %w
+  %w1 = getelementptr i64, ptr %d, i64 1
+  %tail = load ptr, ptr %w1
+  %w2 = getelementptr i64, ptr %d, i64 2
+  %count = load ptr, ptr %w2
+  %w3 = getelementptr i64, ptr %d, i64 3
+  %entries = load ptr, ptr %w3
+  %w4 = getelementptr i64, ptr %d, i64 4
+  %zcount = load ptr, ptr %w4
+  %w5 = getelementptr i64, ptr %d, i64 5
+  %zentries = load ptr, ptr %w5
+  %w6 = getelementptr i64, ptr %d, i64 6
+  %nxt = load ptr, ptr %w6
+  %w7 = getelementptr i64, ptr %d, i64 7
+  %prv = load ptr, ptr %w7
+  %w8 = getelementptr i64, ptr %d, i64 8
+  %lru = load ptr, ptr %w8
+  %w9 = getelementptr i64, ptr %d, i64 9
+  %order = load ptr, ptr %w9
+  %w10 = getelementptr i64, ptr %d, i64 10
+  %pbzone = load ptr, ptr %w10
+  %pb = lshr i64 %pfn, {pageblock_order}
+  %zp = getelementptr i8, ptr %pbzone, i64 %pb
+  %z8 = load i8, ptr %zp
+  %z = zext i8 %z8 to i64
+  %zk = mul i64 %z, {nr_lru}
+  %zi = add i64 %zk, %kind
+  %node = udiv i64 %zi, {per_node}
+  %nk = mul i64 %node, {nr_lru}
+  %lid = add i64 %nk, %kind
+  %hp = getelementptr i64, ptr %head, i64 %lid
+  %h = load i64, ptr %hp
+  %h32 = trunc i64 %h to i32
+  %pfn32 = trunc i64 %pfn to i32
+  %np = getelementptr i32, ptr %nxt, i64 %pfn
+  store i32 %h32, ptr %np
+  %pp = getelementptr i32, ptr %prv, i64 %pfn
+  store i32 -1, ptr %pp
+  %has = icmp sge i64 %h, 0
+  br i1 %has, label %linked, label %first
+
+linked:
+  %hpv = getelementptr i32, ptr %prv, i64 %h
+  store i32 %pfn32, ptr %hpv
+  br label %listed
+
+first:
+  %tp = getelementptr i64, ptr %tail, i64 %lid
+  store i64 %pfn, ptr %tp
+  br label %listed
+
+listed:
+  store i64 %pfn, ptr %hp
+  %lid1 = add i64 %lid, 1
+  %lid8 = trunc i64 %lid1 to i8
+  %lp = getelementptr i8, ptr %lru, i64 %pfn
+  store i8 %lid8, ptr %lp
+  %op = getelementptr i8, ptr %order, i64 %pfn
+  %o8 = load i8, ptr %op
+  %o = zext i8 %o8 to i64
+  %pages = shl i64 1, %o
+  %cp = getelementptr i64, ptr %count, i64 %lid
+  %c = load i64, ptr %cp
+  %c1 = add i64 %c, %pages
+  store i64 %c1, ptr %cp
+  %ep = getelementptr i64, ptr %entries, i64 %lid
+  %e = load i64, ptr %ep
+  %e1 = add i64 %e, 1
+  store i64 %e1, ptr %ep
+  %zcp = getelementptr i64, ptr %zcount, i64 %zi
+  %zc = load i64, ptr %zcp
+  %zc1 = add i64 %zc, %pages
+  store i64 %zc1, ptr %zcp
+  %zep = getelementptr i64, ptr %zentries, i64 %zi
+  %ze = load i64, ptr %zep
+  %ze1 = add i64 %ze, 1
+  store i64 %ze1, ptr %zep
+  ret i64 0
+}}
+"""
+DESC_FIELDS = ("head", "tail", "count", "entries", "zone_count", "zone_entries")
+
+
+@functools.cache
+def _compiled_add_new() -> MethodDef | None:
+    """The method record of the compiled :meth:`LruLists.add_new` (bound to
+    a descriptor), or None (no CPython C API, or ``BPFVM_NATIVE=0``)."""
+    if os.environ.get("BPFVM_NATIVE", "1") == "0":
+        return None
+    from bpfvm import native
+
+    text = _IR.format(pageblock_order=PAGEBLOCK_ORDER, nr_lru=NR_LRU,
+                      per_node=NR_ZONE_KINDS * NR_LRU)
+    defs = native.link_entry_points(text, (("lru_add_new", 2, True),), "mmcore-lru")
+    return defs["lru_add_new"] if defs is not None else None
+
+
 class LruLists:
+    """The lists of every node.  Heads, tails and counts are int64 arrays,
+    read and written as Python ints through memoryviews; :meth:`add_new`,
+    the fault path's step, is compiled where it can be (the same steps, a
+    builtin bound to the arrays' descriptor; ``BPFVM_NATIVE=0`` keeps the
+    Python method)."""
+
     def __init__(self, frames: Frames, nr_nodes: int) -> None:
         self.fr = frames
         n = nr_nodes * NR_LRU
-        self.head = [-1] * n
-        self.tail = [-1] * n
-        self.count = [0] * n  # pages (not entries): a THP counts 512
-        self.entries = [0] * n
-        # per zone (global zone id * NR_LRU + list kind): pages and entries
-        self.zone_count = [0] * (n * NR_ZONE_KINDS)
-        self.zone_entries = [0] * (n * NR_ZONE_KINDS)
+        arrays = {
+            "head": np.full(n, -1, dtype=np.int64),
+            "tail": np.full(n, -1, dtype=np.int64),
+            "count": np.zeros(n, dtype=np.int64),  # pages (not entries): a THP counts 512
+            "entries": np.zeros(n, dtype=np.int64),
+            # per zone (global zone id * NR_LRU + list kind): pages and entries
+            "zone_count": np.zeros(n * NR_ZONE_KINDS, dtype=np.int64),
+            "zone_entries": np.zeros(n * NR_ZONE_KINDS, dtype=np.int64),
+        }
+        self.head, self.tail, self.count, self.entries, self.zone_count, self.zone_entries = (
+            memoryview(arrays[f]) for f in DESC_FIELDS)
+        defn = _compiled_add_new()
+        if defn is not None:
+            from bpfvm.native import builtin
+
+            pb_zone = np.frombuffer(frames.pb_zone, dtype=np.uint8)
+            words = [arrays[f].ctypes.data for f in DESC_FIELDS]
+            words += [frames.view(f).ctypes.data for f in ("nxt", "prv", "lru", "order")]
+            desc = np.array(words + [pb_zone.ctypes.data], dtype=np.int64)
+            self._keep = (arrays, pb_zone, desc)
+            self.add_new = builtin(defn, int(desc.ctypes.data))  # type: ignore[method-assign]
+        else:
+            self._keep = (arrays,)
 
     def add(self, pfn: int, lid: int) -> None:
         fr = self.fr
@@ -63,9 +192,9 @@ class LruLists:
         self.zone_count[zi] += pages
         self.zone_entries[zi] += 1
 
-    def add_new(self, pfn: int, kind: int) -> None:
-        """:meth:`add` to list ``kind`` of the node of ``pfn``'s zone (written
-        out in the fault path's 4 KiB and 2 MiB cases)."""
+    def add_new(self, pfn: int, kind: int) -> int:
+        """:meth:`add` to list ``kind`` of the node of ``pfn``'s zone (the
+        fault path's step; compiled where it can be); returns 0."""
         fr = self.fr
         zi = fr.pb_zone[pfn >> PAGEBLOCK_ORDER] * NR_LRU + kind
         lid = zi // (NR_ZONE_KINDS * NR_LRU) * NR_LRU + kind
@@ -84,6 +213,7 @@ class LruLists:
         self.entries[lid] += 1
         self.zone_count[zi] += pages
         self.zone_entries[zi] += 1
+        return 0
 
     def remove(self, pfn: int) -> int:
         """Take ``pfn`` off its list; return the list id it was on."""
@@ -162,7 +292,7 @@ class LruLists:
             entries += self.zone_entries[zi]
         return pages, entries
     def node_counts(self, nid: int) -> list[int]:
-        return self.count[nid * NR_LRU : (nid + 1) * NR_LRU]
+        return self.count[nid * NR_LRU : (nid + 1) * NR_LRU].tolist()
 
     def inactive_is_low(self, nid: int, inactive: int) -> bool:
         """``inactive_is_low``: inactive * ratio < active, ratio = sqrt(10 * GiB)."""

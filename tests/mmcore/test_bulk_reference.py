@@ -255,7 +255,8 @@ def test_list_checks_agree_with_walking_the_links(seed):
         for z, h in zip(mm.phys.zones, saved[2], strict=True):
             for k, head in enumerate(h):
                 z.heads[k] = head
-        mm.lru.tail[:] = saved[3]
+        for k, tail in enumerate(saved[3]):
+            mm.lru.tail[k] = tail
     assert "rejected" in outcomes  # the corruptions were seen
 
 

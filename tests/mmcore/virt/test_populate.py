@@ -55,7 +55,7 @@ def _state(mm: MM) -> dict[str, Any]:
              for pid, p in mm.procs.items()}
     ptes = {pfn: bytes(buf[base:base + 4096]) for pfn, (buf, base) in mm.mem.frames.items()}
     return {"frames": arrays, "zones": repr(zones), "procs": procs, "ptes": ptes,
-            "lru": (lru.head, lru.tail, lru.count, lru.entries, lru.zone_count),
+            "lru": [list(x) for x in (lru.head, lru.tail, lru.count, lru.entries, lru.zone_count)],
             "stats": asdict(mm.stats), "alloc": vars(mm.pa.stats), "steals": mm.pa.steals,
             "hooks": mm.hooks.stats(), "metrics": mm.metrics()}
 

@@ -87,7 +87,8 @@ def state(mm) -> tuple:
     fr, lru, rc = mm.frames, mm.lru, mm.reclaim
     arrays = tuple(fr.view(n).tobytes() for n in ("state", "order", "mt", "lru", "ref", "owner",
                                                     "index_lo", "index_hi", "nxt", "prv"))
-    lists = (lru.head, lru.tail, lru.count, lru.entries, lru.zone_count, lru.zone_entries)
+    lists = tuple(list(x) for x in (lru.head, lru.tail, lru.count, lru.entries, lru.zone_count,
+                                      lru.zone_entries))
     zones = tuple((tuple(z.heads), tuple(z.counts), z.free_pages, tuple(map(tuple, z.pcp)))
                   for z in mm.phys.zones)
     ws = mm.workingset
