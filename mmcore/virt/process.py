@@ -41,6 +41,7 @@ from mmcore.pagetables.pte import (
     PTE_ACCESSED,
     PTE_PRESENT,
     PTE_SWAP,
+    U64,
     PageTable,
     PteLoc,
     make_pte,
@@ -48,7 +49,7 @@ from mmcore.pagetables.pte import (
     pte_order,
     pte_pfn,
 )
-from mmcore.pagetables.radix import RadixPageTable
+from mmcore.pagetables.radix import SHIFTS, RadixPageTable
 from mmcore.pagetables.tlb import Tlb
 from mmcore.virt.faults import SIZE_ORDERS, AnonFaults
 from mmcore.virt.lru import LruList, lid_of
@@ -324,7 +325,21 @@ class Process(AnonFaults):
     def unreferenced(self, pfn: int, index: int) -> PteLoc | None:
         """:meth:`referenced` for reclaim's scan: None when the page was
         referenced (its accessed bit is now clear), else its PTE's place,
-        which stays valid for :meth:`evict` while no page table is freed."""
+        which stays valid for :meth:`evict` while no page table is freed.
+        A radix table's entry is read and cleared in place in the table page
+        its lookup stopped at (``RadixPageTable.entry``)."""
+        if self.radix:
+            va = index << PAGE_SHIFT
+            pt = self.pt
+            e = pt.entry(va)
+            if not e:
+                raise PageTableError(f"pid {self.pid}: no PTE for vpn {index:#x} (pfn {pfn:#x})")
+            t, off = pt.stop_t, ((va >> SHIFTS[pt.stop_lvl]) & 511) << 3
+            if e & PTE_ACCESSED:
+                U64.pack_into(pt.bufs[t], off, e & ~PTE_ACCESSED)
+                self.tlb.invalidate(va, pte_order(e))
+                return None
+            return t, off
         loc, e = self._loc(pfn, index)
         if e & PTE_ACCESSED:
             self.mm.mem.write(loc, e & ~PTE_ACCESSED)
