@@ -48,172 +48,153 @@ define internal ptr @word(ptr %d, i64 %k) alwaysinline {{
   ret ptr %q
 }}
 
-define i64 @buddy_take(ptr %d, i64 %order, i64 %mt, i64 %owner, i64 %index) {{
+define internal i64 @at64(ptr %d, i64 %k, i64 %i) alwaysinline {{
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i64, ptr %a, i64 %i
+  %v = load i64, ptr %p
+  ret i64 %v
+}}
+
+define internal void @add64(ptr %d, i64 %k, i64 %i, i64 %n) alwaysinline {{
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i64, ptr %a, i64 %i
+  %v = load i64, ptr %p
+  %v1 = add i64 %v, %n
+  store i64 %v1, ptr %p
+  ret void
+}}
+
+define internal void @set8(ptr %d, i64 %k, i64 %i, i64 %v) alwaysinline {{
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i8, ptr %a, i64 %i
+  %v8 = trunc i64 %v to i8
+  store i8 %v8, ptr %p
+  ret void
+}}
+
+define internal void @set32(ptr %d, i64 %k, i64 %i, i64 %v) alwaysinline {{
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i32, ptr %a, i64 %i
+  %v32 = trunc i64 %v to i32
+  store i32 %v32, ptr %p
+  ret void
+}}
+
+define internal i64 @get32(ptr %d, i64 %k, i64 %i) alwaysinline {{
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i32, ptr %a, i64 %i
+  %v32 = load i32, ptr %p
+  %v = sext i32 %v32 to i64
+  ret i64 %v
+}}
+
+; Buddy._del without the state write: block pfn off list i (order o)
+define internal void @unlink(ptr %d, i64 %pfn, i64 %i, i64 %o) alwaysinline {{
 entry:
-  %heads = call ptr @word(ptr %d, i64 0)
-  %counts = call ptr @word(ptr %d, i64 1)
-  %nrfree = call ptr @word(ptr %d, i64 2)
-  %st = call ptr @word(ptr %d, i64 3)
-  %ordr = call ptr @word(ptr %d, i64 4)
-  %fmt = call ptr @word(ptr %d, i64 5)
-  %nxt = call ptr @word(ptr %d, i64 6)
-  %prv = call ptr @word(ptr %d, i64 7)
-  %own = call ptr @word(ptr %d, i64 8)
-  %ilo = call ptr @word(ptr %d, i64 9)
-  %ihi = call ptr @word(ptr %d, i64 10)
-  br label %search
-
-search:
-  %o = phi i64 [ %order, %entry ], [ %o1, %next ]
-  %more = icmp slt i64 %o, {nr_orders}
-  br i1 %more, label %look, label %none
-
-look:
-  %oi = mul i64 %o, {nr_mt}
-  %i = add i64 %oi, %mt
-  %hp = getelementptr i64, ptr %heads, i64 %i
-  %pfn = load i64, ptr %hp
-  %found = icmp sge i64 %pfn, 0
-  %o1 = add i64 %o, 1
-  br i1 %found, label %unlink, label %next
-
-next:
-  br label %search
-
-none:
-  ret i64 -1
-
-unlink:
-  %np = getelementptr i32, ptr %nxt, i64 %pfn
-  %n32 = load i32, ptr %np
-  %pp = getelementptr i32, ptr %prv, i64 %pfn
-  %p32 = load i32, ptr %pp
-  %n = sext i32 %n32 to i64
-  %p = sext i32 %p32 to i64
+  %n = call i64 @get32(ptr %d, i64 6, i64 %pfn)
+  %p = call i64 @get32(ptr %d, i64 7, i64 %pfn)
   %hasp = icmp sge i64 %p, 0
   br i1 %hasp, label %linkp, label %linkhead
-
 linkp:
-  %pn = getelementptr i32, ptr %nxt, i64 %p
-  store i32 %n32, ptr %pn
+  call void @set32(ptr %d, i64 6, i64 %p, i64 %n)
   br label %linkn
-
 linkhead:
+  %heads = call ptr @word(ptr %d, i64 0)
+  %hp = getelementptr i64, ptr %heads, i64 %i
   store i64 %n, ptr %hp
   br label %linkn
-
 linkn:
   %hasn = icmp sge i64 %n, 0
   br i1 %hasn, label %linkn2, label %counted
-
 linkn2:
-  %npv = getelementptr i32, ptr %prv, i64 %n
-  store i32 %p32, ptr %npv
+  call void @set32(ptr %d, i64 7, i64 %n, i64 %p)
   br label %counted
-
 counted:
-  %cp = getelementptr i64, ptr %counts, i64 %i
-  %c = load i64, ptr %cp
-  %c1 = sub i64 %c, 1
-  store i64 %c1, ptr %cp
-  %fp = getelementptr i64, ptr %nrfree, i64 %o
-  %f = load i64, ptr %fp
-  %f1 = sub i64 %f, 1
-  store i64 %f1, ptr %fp
-  %mt8 = trunc i64 %mt to i8
-  br label %expand
+  call void @add64(ptr %d, i64 1, i64 %i, i64 -1)
+  call void @add64(ptr %d, i64 2, i64 %o, i64 -1)
+  ret void
+}}
 
+; Buddy._add: block pfn (order o) at the head of the list of mt
+define internal void @push(ptr %d, i64 %pfn, i64 %o, i64 %mt) alwaysinline {{
+entry:
+  %oi = mul i64 %o, {nr_mt}
+  %i = add i64 %oi, %mt
+  %h = call i64 @at64(ptr %d, i64 0, i64 %i)
+  call void @set8(ptr %d, i64 3, i64 %pfn, i64 {buddy})
+  call void @set8(ptr %d, i64 4, i64 %pfn, i64 %o)
+  call void @set8(ptr %d, i64 5, i64 %pfn, i64 %mt)
+  call void @set32(ptr %d, i64 6, i64 %pfn, i64 %h)
+  call void @set32(ptr %d, i64 7, i64 %pfn, i64 -1)
+  %has = icmp sge i64 %h, 0
+  br i1 %has, label %link, label %listed
+link:
+  call void @set32(ptr %d, i64 7, i64 %h, i64 %pfn)
+  br label %listed
+listed:
+  %heads = call ptr @word(ptr %d, i64 0)
+  %hp = getelementptr i64, ptr %heads, i64 %i
+  store i64 %pfn, ptr %hp
+  call void @add64(ptr %d, i64 1, i64 %i, i64 1)
+  call void @add64(ptr %d, i64 2, i64 %o, i64 1)
+  ret void
+}}
+
+define i64 @buddy_take(ptr %d, i64 %order, i64 %mt, i64 %owner, i64 %index) {{
+entry:
+  br label %search
+search:
+  %o = phi i64 [ %order, %entry ], [ %o1, %look ]
+  %more = icmp slt i64 %o, {nr_orders}
+  br i1 %more, label %look, label %none
+look:
+  %oi = mul i64 %o, {nr_mt}
+  %i = add i64 %oi, %mt
+  %pfn = call i64 @at64(ptr %d, i64 0, i64 %i)
+  %found = icmp sge i64 %pfn, 0
+  %o1 = add i64 %o, 1
+  br i1 %found, label %take, label %search
+none:
+  ret i64 -1
+take:
+  call void @unlink(ptr %d, i64 %pfn, i64 %i, i64 %o)
+  br label %expand
 expand:
-  %eo = phi i64 [ %o, %counted ], [ %lo, %splithead ]
+  %eo = phi i64 [ %o, %take ], [ %lo, %split ]
   %split_more = icmp sgt i64 %eo, %order
   br i1 %split_more, label %split, label %done
-
 split:
   %lo = sub i64 %eo, 1
   %half = shl i64 1, %lo
   %b = add i64 %pfn, %half
-  %b32 = trunc i64 %b to i32
-  %li = mul i64 %lo, {nr_mt}
-  %bi = add i64 %li, %mt
-  %bhp = getelementptr i64, ptr %heads, i64 %bi
-  %h = load i64, ptr %bhp
-  %h32 = trunc i64 %h to i32
-  %stb = getelementptr i8, ptr %st, i64 %b
-  store i8 {buddy}, ptr %stb
-  %orb = getelementptr i8, ptr %ordr, i64 %b
-  %lo8 = trunc i64 %lo to i8
-  store i8 %lo8, ptr %orb
-  %fmb = getelementptr i8, ptr %fmt, i64 %b
-  store i8 %mt8, ptr %fmb
-  %nxb = getelementptr i32, ptr %nxt, i64 %b
-  store i32 %h32, ptr %nxb
-  %pvb = getelementptr i32, ptr %prv, i64 %b
-  store i32 -1, ptr %pvb
-  %hash = icmp sge i64 %h, 0
-  br i1 %hash, label %splitprv, label %splithead
-
-splitprv:
-  %hpv = getelementptr i32, ptr %prv, i64 %h
-  store i32 %b32, ptr %hpv
-  br label %splithead
-
-splithead:
-  store i64 %b, ptr %bhp
-  %bcp = getelementptr i64, ptr %counts, i64 %bi
-  %bc = load i64, ptr %bcp
-  %bc1 = add i64 %bc, 1
-  store i64 %bc1, ptr %bcp
-  %bfp = getelementptr i64, ptr %nrfree, i64 %lo
-  %bf = load i64, ptr %bfp
-  %bf1 = add i64 %bf, 1
-  store i64 %bf1, ptr %bfp
+  call void @push(ptr %d, i64 %b, i64 %lo, i64 %mt)
   br label %expand
-
 done:
-  %sth = getelementptr i8, ptr %st, i64 %pfn
-  store i8 {alloc}, ptr %sth
-  %orh = getelementptr i8, ptr %ordr, i64 %pfn
-  %order8 = trunc i64 %order to i8
-  store i8 %order8, ptr %orh
-  %fmh = getelementptr i8, ptr %fmt, i64 %pfn
-  store i8 %mt8, ptr %fmh
-  %owh = getelementptr i32, ptr %own, i64 %pfn
-  %owner32 = trunc i64 %owner to i32
-  store i32 %owner32, ptr %owh
-  %ilh = getelementptr i32, ptr %ilo, i64 %pfn
-  %index32 = trunc i64 %index to i32
-  store i32 %index32, ptr %ilh
+  call void @set8(ptr %d, i64 3, i64 %pfn, i64 {alloc})
+  call void @set8(ptr %d, i64 4, i64 %pfn, i64 %order)
+  call void @set8(ptr %d, i64 5, i64 %pfn, i64 %mt)
+  call void @set32(ptr %d, i64 8, i64 %pfn, i64 %owner)
+  call void @set32(ptr %d, i64 9, i64 %pfn, i64 %index)
+  %ihi = call ptr @word(ptr %d, i64 10)
   %ihh = getelementptr i8, ptr %ihi, i64 %pfn
   %ihv = load i8, ptr %ihh
   %ihset = icmp ne i8 %ihv, 0
   br i1 %ihset, label %clearhi, label %out
-
 clearhi:
   store i8 0, ptr %ihh
   br label %out
-
 out:
   ret i64 %pfn
 }}
 
 define i64 @buddy_free(ptr %d, i64 %pfn0, i64 %order0, i64 %mt, i64 %start, i64 %end) {{
 entry:
-  %heads = call ptr @word(ptr %d, i64 0)
-  %counts = call ptr @word(ptr %d, i64 1)
-  %nrfree = call ptr @word(ptr %d, i64 2)
-  %st = call ptr @word(ptr %d, i64 3)
-  %ordr = call ptr @word(ptr %d, i64 4)
-  %fmt = call ptr @word(ptr %d, i64 5)
-  %nxt = call ptr @word(ptr %d, i64 6)
-  %prv = call ptr @word(ptr %d, i64 7)
   br label %merge
-
 merge:
   %pfn = phi i64 [ %pfn0, %entry ], [ %merged, %unlinked ]
   %o = phi i64 [ %order0, %entry ], [ %o1, %unlinked ]
   %top = icmp sge i64 %o, {max_order}
   br i1 %top, label %add, label %probe
-
 probe:
   %bit = shl i64 1, %o
   %buddy = xor i64 %pfn, %bit
@@ -221,106 +202,36 @@ probe:
   %above = icmp sge i64 %buddy, %end
   %out = or i1 %below, %above
   br i1 %out, label %add, label %probe2
-
 probe2:
+  %st = call ptr @word(ptr %d, i64 3)
   %bsp = getelementptr i8, ptr %st, i64 %buddy
   %bst = load i8, ptr %bsp
   %isfree = icmp eq i8 %bst, {buddy}
   br i1 %isfree, label %probe3, label %add
-
 probe3:
+  %ordr = call ptr @word(ptr %d, i64 4)
   %bop = getelementptr i8, ptr %ordr, i64 %buddy
   %bo8 = load i8, ptr %bop
   %bo = zext i8 %bo8 to i64
   %same = icmp eq i64 %bo, %o
   br i1 %same, label %unlink, label %add
-
 unlink:
+  %fmt = call ptr @word(ptr %d, i64 5)
   %bfp = getelementptr i8, ptr %fmt, i64 %buddy
   %bf8 = load i8, ptr %bfp
   %bf = zext i8 %bf8 to i64
   %oi = mul i64 %o, {nr_mt}
   %i = add i64 %oi, %bf
-  %np = getelementptr i32, ptr %nxt, i64 %buddy
-  %n32 = load i32, ptr %np
-  %pp = getelementptr i32, ptr %prv, i64 %buddy
-  %p32 = load i32, ptr %pp
-  %n = sext i32 %n32 to i64
-  %p = sext i32 %p32 to i64
-  %hasp = icmp sge i64 %p, 0
-  br i1 %hasp, label %linkp, label %linkhead
-
-linkp:
-  %pn = getelementptr i32, ptr %nxt, i64 %p
-  store i32 %n32, ptr %pn
-  br label %linkn
-
-linkhead:
-  %hp = getelementptr i64, ptr %heads, i64 %i
-  store i64 %n, ptr %hp
-  br label %linkn
-
-linkn:
-  %hasn = icmp sge i64 %n, 0
-  br i1 %hasn, label %linkn2, label %unlinked
-
-linkn2:
-  %npv = getelementptr i32, ptr %prv, i64 %n
-  store i32 %p32, ptr %npv
+  call void @unlink(ptr %d, i64 %buddy, i64 %i, i64 %o)
   br label %unlinked
-
 unlinked:
   store i8 {tail}, ptr %bsp
-  %cp = getelementptr i64, ptr %counts, i64 %i
-  %c = load i64, ptr %cp
-  %c1 = sub i64 %c, 1
-  store i64 %c1, ptr %cp
-  %fp = getelementptr i64, ptr %nrfree, i64 %o
-  %f = load i64, ptr %fp
-  %f1 = sub i64 %f, 1
-  store i64 %f1, ptr %fp
   %nbit = xor i64 %bit, -1
   %merged = and i64 %pfn, %nbit
   %o1 = add i64 %o, 1
   br label %merge
-
 add:
-  %ai0 = mul i64 %o, {nr_mt}
-  %ai = add i64 %ai0, %mt
-  %ahp = getelementptr i64, ptr %heads, i64 %ai
-  %h = load i64, ptr %ahp
-  %h32 = trunc i64 %h to i32
-  %pfn32 = trunc i64 %pfn to i32
-  %sth = getelementptr i8, ptr %st, i64 %pfn
-  store i8 {buddy}, ptr %sth
-  %orh = getelementptr i8, ptr %ordr, i64 %pfn
-  %o8 = trunc i64 %o to i8
-  store i8 %o8, ptr %orh
-  %fmh = getelementptr i8, ptr %fmt, i64 %pfn
-  %mt8 = trunc i64 %mt to i8
-  store i8 %mt8, ptr %fmh
-  %nxh = getelementptr i32, ptr %nxt, i64 %pfn
-  store i32 %h32, ptr %nxh
-  %pvh = getelementptr i32, ptr %prv, i64 %pfn
-  store i32 -1, ptr %pvh
-  %hash = icmp sge i64 %h, 0
-  br i1 %hash, label %addprv, label %addhead
-
-addprv:
-  %hpv = getelementptr i32, ptr %prv, i64 %h
-  store i32 %pfn32, ptr %hpv
-  br label %addhead
-
-addhead:
-  store i64 %pfn, ptr %ahp
-  %acp = getelementptr i64, ptr %counts, i64 %ai
-  %ac = load i64, ptr %acp
-  %ac1 = add i64 %ac, 1
-  store i64 %ac1, ptr %acp
-  %afp = getelementptr i64, ptr %nrfree, i64 %o
-  %af = load i64, ptr %afp
-  %af1 = add i64 %af, 1
-  store i64 %af1, ptr %afp
+  call void @push(ptr %d, i64 %pfn, i64 %o, i64 %mt)
   ret i64 %o
 }}
 """

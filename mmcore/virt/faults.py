@@ -234,15 +234,10 @@ class AnonFaults:
             out = self._place(va, vma, 0, 3)[0]
         else:
             st.huge_success[1] += 1
+            out = pfn + ((va >> PAGE_SHIFT) & 511)
             if buf is not None:
                 U64.pack_into(buf, off, (pfn << PTE_PFN_SHIFT) | PTE_2M_NEW)
                 self.pt.used[t] += 1
-                self.huge2m.add(b2 >> 21)
-                self.present[1] += 1
-                mm.lru.add_new(pfn, INACTIVE_ANON)  # one entry of 512 pages
-                if mm.config.pin_rate:
-                    mm.maybe_pin(pfn)
-                out = pfn + ((va >> PAGE_SHIFT) & 511)
             else:
                 try:
                     self.pt.map_pte(b2, ORDER_2M, (pfn << PTE_PFN_SHIFT) | PTE_2M_NEW)
@@ -250,13 +245,12 @@ class AnonFaults:
                     mm.free(pfn)
                     st.pt_failures += 1
                     out = -1
-                else:
-                    self.huge2m.add(b2 >> 21)
-                    self.present[1] += 1
-                    mm.lru.add_new(pfn, INACTIVE_ANON)  # one entry of 512 pages
-                    if mm.config.pin_rate:
-                        mm.maybe_pin(pfn)
-                    out = pfn + ((va >> PAGE_SHIFT) & 511)
+            if out >= 0:
+                self.huge2m.add(b2 >> 21)
+                self.present[1] += 1
+                mm.lru.add_new(pfn, INACTIVE_ANON)  # one entry of 512 pages
+                if mm.config.pin_rate:
+                    mm.maybe_pin(pfn)
         mm.current = prev
         if self.oom_victim:
             mm.oom.pages_freed += self.rss_pages + self.pt.table_pages()
