@@ -25,12 +25,24 @@ from mmcore.pagetables.pte import PTE_PFN_MASK, PTE_PFN_SHIFT, PTE_PRESENT, pte_
 from mmcore.sources import KERNEL_OWNER
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mmcore.invariants.frames import FrameView
     from mmcore.mm import MM
+    from mmcore.pagetables.pte import PteLoc
 
 
 def _fail(msg: str) -> None:
     raise InvariantError(msg)
+
+
+def _reader(get_pte: Callable[[int], PteLoc | None],
+            read: Callable[[PteLoc], int]) -> Callable[[int], int]:
+    """The PTE value at a va (0 where there is none) through ``get_pte``."""
+    def value(va: int) -> int:
+        loc = get_pte(va)
+        return read(loc) if loc is not None else 0
+    return value
 
 
 def check_anon_frames(mm: MM, v: FrameView, pfns: np.ndarray) -> None:
@@ -51,12 +63,12 @@ def check_anon_frames(mm: MM, v: FrameView, pfns: np.ndarray) -> None:
         if not group.size:
             continue
         proc = procs[int(owner[group[0]])]
-        get_pte = proc.pt.get_pte
+        # a radix table gives the entry itself (read in place); others its place
+        value = proc.pt.entry if proc.radix else _reader(proc.pt.get_pte, read)
         g = sel[group]
         for pfn, vpn, order in zip(g.tolist(), v.index[g].tolist(), v.order[g].tolist(),
                                    strict=True):
-            loc = get_pte(vpn << PAGE_SHIFT)
-            e = read(loc) if loc is not None else 0
+            e = value(vpn << PAGE_SHIFT)
             if not e & PTE_PRESENT or (e & mask) >> shift != pfn or pte_order(e) != order:
                 _fail(f"pid {proc.pid}: va {vpn << PAGE_SHIFT:#x} does not map its frame "
                       f"{pfn:#x}/{order}")
