@@ -130,9 +130,10 @@ class Tlb:
                 return
 
     def invalidate(self, va: int, order: int) -> None:
-        for o, cache, _ in self.sizes:
-            if o == order and cache.pop(va >> (PAGE_SHIFT + order), None) is not None:
-                self.invalidations += 1
+        cache = self.c4k if order == ORDER_4K else self.c2m if order == ORDER_2M else (
+            self.c1g if order == ORDER_1G else None)
+        if cache is not None and cache.pop(va >> (PAGE_SHIFT + order), None) is not None:
+            self.invalidations += 1
 
     def flush(self) -> None:
         for _, cache, _ in self.sizes:

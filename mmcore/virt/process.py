@@ -311,7 +311,10 @@ class Process(AnonFaults):
         has it already (:meth:`unreferenced`), else it is looked up."""
         if loc is None:
             loc, _ = self._loc(pfn, index)
-        self.mm.mem.write(loc, make_swap_pte(order))
+        if self.radix:  # TableMemory.write of a table with no kept bits
+            U64.pack_into(self.pt.bufs[loc[0]], loc[1], make_swap_pte(order))
+        else:
+            self.mm.mem.write(loc, make_swap_pte(order))
         self.tlb.invalidate(index << PAGE_SHIFT, order)
         self.present[SIZE_ORDERS.index(order)] -= 1
         self.swapped += 1 << order
@@ -331,10 +334,15 @@ class Process(AnonFaults):
         if self.radix:
             va = index << PAGE_SHIFT
             pt = self.pt
-            e = pt.entry(va)
+            if va >> 21 == pt.leaf_key and pt.leaf_frees == pt.frees:
+                # the PTE table looked up last (entry's first case, inline)
+                t, off = pt.leaf_t, ((va >> PAGE_SHIFT) & 511) << 3
+                e = U64.unpack_from(pt.bufs[t], off)[0]
+            else:
+                e = pt.entry(va)
+                t, off = pt.stop_t, ((va >> SHIFTS[pt.stop_lvl]) & 511) << 3
             if not e:
                 raise PageTableError(f"pid {self.pid}: no PTE for vpn {index:#x} (pfn {pfn:#x})")
-            t, off = pt.stop_t, ((va >> SHIFTS[pt.stop_lvl]) & 511) << 3
             if e & PTE_ACCESSED:
                 U64.pack_into(pt.bufs[t], off, e & ~PTE_ACCESSED)
                 self.tlb.invalidate(va, pte_order(e))
