@@ -123,15 +123,68 @@ def fastcall_ir(name: str, nargs: int, bound: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+# what every module linked here may use: the C-API conversions; @word(d, k),
+# the k-th word of a descriptor (an array of addresses) as a pointer; element i
+# of the descriptor's k-th array: @at64 / @get32 (sign-extended) read it,
+# @set8 / @set32 store the low bits of a value, @add64 adds to it
+_PRELUDE = """declare i64 @PyLong_AsLongLong(ptr)
+declare ptr @PyLong_FromLongLong(i64)
+
+define internal ptr @word(ptr %d, i64 %k) alwaysinline {
+  %p = getelementptr i64, ptr %d, i64 %k
+  %w = load i64, ptr %p
+  %q = inttoptr i64 %w to ptr
+  ret ptr %q
+}
+define internal i64 @at64(ptr %d, i64 %k, i64 %i) alwaysinline {
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i64, ptr %a, i64 %i
+  %v = load i64, ptr %p
+  ret i64 %v
+}
+
+define internal void @add64(ptr %d, i64 %k, i64 %i, i64 %n) alwaysinline {
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i64, ptr %a, i64 %i
+  %v = load i64, ptr %p
+  %v1 = add i64 %v, %n
+  store i64 %v1, ptr %p
+  ret void
+}
+
+define internal void @set8(ptr %d, i64 %k, i64 %i, i64 %v) alwaysinline {
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i8, ptr %a, i64 %i
+  %v8 = trunc i64 %v to i8
+  store i8 %v8, ptr %p
+  ret void
+}
+
+define internal void @set32(ptr %d, i64 %k, i64 %i, i64 %v) alwaysinline {
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i32, ptr %a, i64 %i
+  %v32 = trunc i64 %v to i32
+  store i32 %v32, ptr %p
+  ret void
+}
+
+define internal i64 @get32(ptr %d, i64 %k, i64 %i) alwaysinline {
+  %a = call ptr @word(ptr %d, i64 %k)
+  %p = getelementptr i32, ptr %a, i64 %i
+  %v32 = load i32, ptr %p
+  %v = sext i32 %v32 to i64
+  ret i64 %v
+}
+"""
 _LINKED: list[object] = []  # linked code and its method records live as long as the process
 
 
 def link_entry_points(text: str, entries: tuple[tuple[str, int, bool], ...],
                       cache_name: str) -> dict[str, MethodDef] | None:
     """Compile LLVM assembly ``text`` (functions taking a pointer and i64s,
-    returning i64; it may call ``PyLong_AsLongLong`` and
-    ``PyLong_FromLongLong``) with a :func:`fastcall_ir` entry point for each
-    (name, nargs, bound) of ``entries``; the object code is kept in the
+    returning i64; it may call ``PyLong_AsLongLong``, ``PyLong_FromLongLong``
+    and the descriptor accessors of ``_PRELUDE``) with a :func:`fastcall_ir`
+    entry point for each (name, nargs, bound) of ``entries``; the object code is kept in the
     user's cache as ``cache_name``.  Returns the method record of each
     entry point by name (:func:`builtin` makes functions of them), or None
     where there is no CPython C API.  The code stays loaded for the life of
@@ -140,8 +193,7 @@ def link_entry_points(text: str, entries: tuple[tuple[str, int, bool], ...],
     if api is None:
         return None
     tm = host_target_machine()
-    full = ("declare i64 @PyLong_AsLongLong(ptr)\ndeclare ptr @PyLong_FromLongLong(i64)\n"
-            + text + "".join(fastcall_ir(*e) for e in entries))
+    full = _PRELUDE + text + "".join(fastcall_ir(*e) for e in entries)
     obj = cached_object(tm, full, cache_name)
     jit = llvm.create_lljit_compiler(tm)
     lib = llvm.JITLibraryBuilder().add_object_img(obj)

@@ -41,53 +41,6 @@ DESC_FIELDS = ("heads", "counts", "nr_free", "state", "order", "mt", "nxt", "prv
                "index_lo", "index_hi")
 
 _IR = """
-define internal ptr @word(ptr %d, i64 %k) alwaysinline {{
-  %p = getelementptr i64, ptr %d, i64 %k
-  %w = load i64, ptr %p
-  %q = inttoptr i64 %w to ptr
-  ret ptr %q
-}}
-
-define internal i64 @at64(ptr %d, i64 %k, i64 %i) alwaysinline {{
-  %a = call ptr @word(ptr %d, i64 %k)
-  %p = getelementptr i64, ptr %a, i64 %i
-  %v = load i64, ptr %p
-  ret i64 %v
-}}
-
-define internal void @add64(ptr %d, i64 %k, i64 %i, i64 %n) alwaysinline {{
-  %a = call ptr @word(ptr %d, i64 %k)
-  %p = getelementptr i64, ptr %a, i64 %i
-  %v = load i64, ptr %p
-  %v1 = add i64 %v, %n
-  store i64 %v1, ptr %p
-  ret void
-}}
-
-define internal void @set8(ptr %d, i64 %k, i64 %i, i64 %v) alwaysinline {{
-  %a = call ptr @word(ptr %d, i64 %k)
-  %p = getelementptr i8, ptr %a, i64 %i
-  %v8 = trunc i64 %v to i8
-  store i8 %v8, ptr %p
-  ret void
-}}
-
-define internal void @set32(ptr %d, i64 %k, i64 %i, i64 %v) alwaysinline {{
-  %a = call ptr @word(ptr %d, i64 %k)
-  %p = getelementptr i32, ptr %a, i64 %i
-  %v32 = trunc i64 %v to i32
-  store i32 %v32, ptr %p
-  ret void
-}}
-
-define internal i64 @get32(ptr %d, i64 %k, i64 %i) alwaysinline {{
-  %a = call ptr @word(ptr %d, i64 %k)
-  %p = getelementptr i32, ptr %a, i64 %i
-  %v32 = load i32, ptr %p
-  %v = sext i32 %v32 to i64
-  ret i64 %v
-}}
-
 ; Buddy._del without the state write: block pfn off list i (order o)
 define internal void @unlink(ptr %d, i64 %pfn, i64 %i, i64 %o) alwaysinline {{
 entry:

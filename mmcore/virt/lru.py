@@ -42,29 +42,9 @@ NR_LRU = 4
 # LLVM assembly of LruLists.add_new over the descriptor's arrays (DESC_FIELDS)
 _IR = """
 define i64 @lru_add_new(ptr %d, i64 %pfn, i64 %kind) {{
-  %w = getelementptr i64, ptr %d, i64 0
-  %head = load ptr, ptr %w
-  %w1 = getelementptr i64, ptr %d, i64 1
-  %tail = load ptr, ptr %w1
-  %w2 = getelementptr i64, ptr %d, i64 2
-  %count = load ptr, ptr %w2
-  %w3 = getelementptr i64, ptr %d, i64 3
-  %entries = load ptr, ptr %w3
-  %w4 = getelementptr i64, ptr %d, i64 4
-  %zcount = load ptr, ptr %w4
-  %w5 = getelementptr i64, ptr %d, i64 5
-  %zentries = load ptr, ptr %w5
-  %w6 = getelementptr i64, ptr %d, i64 6
-  %nxt = load ptr, ptr %w6
-  %w7 = getelementptr i64, ptr %d, i64 7
-  %prv = load ptr, ptr %w7
-  %w8 = getelementptr i64, ptr %d, i64 8
-  %lru = load ptr, ptr %w8
-  %w9 = getelementptr i64, ptr %d, i64 9
-  %order = load ptr, ptr %w9
-  %w10 = getelementptr i64, ptr %d, i64 10
-  %pbzone = load ptr, ptr %w10
+entry:
   %pb = lshr i64 %pfn, {pageblock_order}
+  %pbzone = call ptr @word(ptr %d, i64 10)
   %zp = getelementptr i8, ptr %pbzone, i64 %pb
   %z8 = load i8, ptr %zp
   %z = zext i8 %z8 to i64
@@ -73,53 +53,34 @@ define i64 @lru_add_new(ptr %d, i64 %pfn, i64 %kind) {{
   %node = udiv i64 %zi, {per_node}
   %nk = mul i64 %node, {nr_lru}
   %lid = add i64 %nk, %kind
-  %hp = getelementptr i64, ptr %head, i64 %lid
-  %h = load i64, ptr %hp
-  %h32 = trunc i64 %h to i32
-  %pfn32 = trunc i64 %pfn to i32
-  %np = getelementptr i32, ptr %nxt, i64 %pfn
-  store i32 %h32, ptr %np
-  %pp = getelementptr i32, ptr %prv, i64 %pfn
-  store i32 -1, ptr %pp
+  %h = call i64 @at64(ptr %d, i64 0, i64 %lid)
+  call void @set32(ptr %d, i64 6, i64 %pfn, i64 %h)
+  call void @set32(ptr %d, i64 7, i64 %pfn, i64 -1)
   %has = icmp sge i64 %h, 0
   br i1 %has, label %linked, label %first
-
 linked:
-  %hpv = getelementptr i32, ptr %prv, i64 %h
-  store i32 %pfn32, ptr %hpv
+  call void @set32(ptr %d, i64 7, i64 %h, i64 %pfn)
   br label %listed
-
 first:
+  %tail = call ptr @word(ptr %d, i64 1)
   %tp = getelementptr i64, ptr %tail, i64 %lid
   store i64 %pfn, ptr %tp
   br label %listed
-
 listed:
+  %head = call ptr @word(ptr %d, i64 0)
+  %hp = getelementptr i64, ptr %head, i64 %lid
   store i64 %pfn, ptr %hp
   %lid1 = add i64 %lid, 1
-  %lid8 = trunc i64 %lid1 to i8
-  %lp = getelementptr i8, ptr %lru, i64 %pfn
-  store i8 %lid8, ptr %lp
+  call void @set8(ptr %d, i64 8, i64 %pfn, i64 %lid1)
+  %order = call ptr @word(ptr %d, i64 9)
   %op = getelementptr i8, ptr %order, i64 %pfn
   %o8 = load i8, ptr %op
   %o = zext i8 %o8 to i64
   %pages = shl i64 1, %o
-  %cp = getelementptr i64, ptr %count, i64 %lid
-  %c = load i64, ptr %cp
-  %c1 = add i64 %c, %pages
-  store i64 %c1, ptr %cp
-  %ep = getelementptr i64, ptr %entries, i64 %lid
-  %e = load i64, ptr %ep
-  %e1 = add i64 %e, 1
-  store i64 %e1, ptr %ep
-  %zcp = getelementptr i64, ptr %zcount, i64 %zi
-  %zc = load i64, ptr %zcp
-  %zc1 = add i64 %zc, %pages
-  store i64 %zc1, ptr %zcp
-  %zep = getelementptr i64, ptr %zentries, i64 %zi
-  %ze = load i64, ptr %zep
-  %ze1 = add i64 %ze, 1
-  store i64 %ze1, ptr %zep
+  call void @add64(ptr %d, i64 2, i64 %lid, i64 %pages)
+  call void @add64(ptr %d, i64 3, i64 %lid, i64 1)
+  call void @add64(ptr %d, i64 4, i64 %zi, i64 %pages)
+  call void @add64(ptr %d, i64 5, i64 %zi, i64 1)
   ret i64 0
 }}
 """
