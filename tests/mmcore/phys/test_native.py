@@ -6,6 +6,7 @@ merges back), on two machines side by side."""
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 
@@ -19,6 +20,9 @@ from mmcore.phys import native
 from mmcore.phys.physmem import MachineSpec, NodeSpec
 
 CPYTHON = platform.python_implementation() == "CPython"
+# the compiled steps are there: CPython, and not turned off for this run
+COMPILED = CPYTHON and os.environ.get("BPFVM_NATIVE", "1") != "0"
+NO_STEPS = "the compiled steps need CPython's C API and BPFVM_NATIVE unset or not 0"
 
 
 def _state(mm: MM) -> tuple:
@@ -36,7 +40,7 @@ def _pair() -> tuple[MM, MM]:
     return compiled, python
 
 
-@pytest.mark.skipif(not CPYTHON, reason="the compiled step needs CPython's C API")
+@pytest.mark.skipif(not COMPILED, reason=NO_STEPS)
 def test_the_compiled_step_is_there_on_cpython():
     steps = native.compiled()
     assert steps is not None
@@ -49,7 +53,7 @@ def test_bpfvm_native_0_keeps_the_python_step(monkeypatch):
     assert native.compiled.__wrapped__() is None
 
 
-@pytest.mark.skipif(not CPYTHON, reason="the compiled step needs CPython's C API")
+@pytest.mark.skipif(not COMPILED, reason=NO_STEPS)
 @pytest.mark.parametrize("seed", range(6))
 def test_random_allocations_and_frees_leave_the_same_state(seed):
     rng = random.Random(seed)
@@ -78,7 +82,7 @@ def test_random_allocations_and_frees_leave_the_same_state(seed):
     check_free_lists(mms[0], v)
 
 
-@pytest.mark.skipif(not CPYTHON, reason="the compiled step needs CPython's C API")
+@pytest.mark.skipif(not COMPILED, reason=NO_STEPS)
 def test_the_compiled_step_clears_a_high_index_byte_and_reports_no_block():
     mm = MM(MachineSpec((NodeSpec(1 << 14),)))
     pa, fr = mm.pa, mm.frames

@@ -5,6 +5,7 @@ munmaps, reclaim under pressure and exits."""
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 import types
@@ -17,8 +18,9 @@ from mmcore.sources import Source
 from mmcore.virt.lru import LruLists
 from tests.mmcore.virt.test_populate import _state
 
-pytestmark = pytest.mark.skipif(platform.python_implementation() != "CPython",
-                                reason="the compiled steps need CPython's C API")
+pytestmark = pytest.mark.skipif(
+    platform.python_implementation() != "CPython" or os.environ.get("BPFVM_NATIVE") == "0",
+    reason="the compiled steps need CPython's C API and BPFVM_NATIVE unset or not 0")
 
 
 def _machine(compiled: bool, seed: int) -> MM:
