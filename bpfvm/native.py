@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 from collections.abc import Callable
 
 import llvmlite.binding as llvm
@@ -184,13 +185,14 @@ def link_entry_points(text: str, entries: tuple[tuple[str, int, bool], ...],
     """Compile LLVM assembly ``text`` (functions taking a pointer and i64s,
     returning i64; it may call ``PyLong_AsLongLong``, ``PyLong_FromLongLong``
     and the descriptor accessors of ``_PRELUDE``) with a :func:`fastcall_ir`
-    entry point for each (name, nargs, bound) of ``entries``; the object code is kept in the
-    user's cache as ``cache_name``.  Returns the method record of each
-    entry point by name (:func:`builtin` makes functions of them), or None
-    where there is no CPython C API.  The code stays loaded for the life of
-    the process."""
+    entry point for each (name, nargs, bound) of ``entries``; the object
+    code is kept in the user's cache as ``cache_name``.  Returns the method
+    record of each entry point by name (:func:`builtin` makes functions of
+    them), or None where there is no CPython C API or ``BPFVM_NATIVE=0``
+    asks for none (callers then run their Python steps).  The code stays
+    loaded for the life of the process."""
     api = python_api()
-    if api is None:
+    if api is None or os.environ.get("BPFVM_NATIVE", "1") == "0":
         return None
     tm = host_target_machine()
     full = _PRELUDE + text + "".join(fastcall_ir(*e) for e in entries)
@@ -202,8 +204,7 @@ def link_entry_points(text: str, entries: tuple[tuple[str, int, bool], ...],
     for name, _, _ in entries:
         lib.export_symbol(f"py_{name}")
     tracker = lib.link(jit, cache_name)
-    flags = METH_FASTCALL
-    defs = {name: MethodDef(name.encode(), tracker[f"py_{name}"], flags, None)
+    defs = {name: MethodDef(name.encode(), tracker[f"py_{name}"], METH_FASTCALL, None)
             for name, _, _ in entries}
     _LINKED.append((jit, tracker, defs))
     return defs

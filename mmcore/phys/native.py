@@ -28,7 +28,6 @@ Set ``BPFVM_NATIVE=0`` to force the Python steps.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -197,18 +196,15 @@ class ZoneArrays:
 
     __slots__ = ("heads", "counts", "nr_free", "_keep", "desc")
 
-    def __init__(self, frames: dict[str, np.ndarray] | None) -> None:
-        heads = np.full(NR_ORDERS * NR_MT, -1, dtype=np.int64)
-        counts = np.zeros(NR_ORDERS * NR_MT, dtype=np.int64)
-        nr_free = np.zeros(NR_ORDERS, dtype=np.int64)
-        self._keep = (heads, counts, nr_free)
-        self.heads, self.counts, self.nr_free = (memoryview(a) for a in self._keep)
-        self.desc = 0
-        if frames is not None:
-            arrays = {"heads": heads, "counts": counts, "nr_free": nr_free, **frames}
-            words = np.array([arrays[f].ctypes.data for f in DESC_FIELDS], dtype=np.int64)
-            self._keep += (words,)
-            self.desc = int(words.ctypes.data)
+    def __init__(self, frames: dict[str, np.ndarray]) -> None:
+        lists = {"heads": np.full(NR_ORDERS * NR_MT, -1, dtype=np.int64),
+                 "counts": np.zeros(NR_ORDERS * NR_MT, dtype=np.int64),
+                 "nr_free": np.zeros(NR_ORDERS, dtype=np.int64)}
+        self.heads, self.counts, self.nr_free = (memoryview(a) for a in lists.values())
+        arrays = {**lists, **frames}
+        words = np.array([arrays[f].ctypes.data for f in DESC_FIELDS], dtype=np.int64)
+        self._keep = (lists, words)
+        self.desc = int(words.ctypes.data)
 
 
 class Compiled(NamedTuple):
@@ -224,8 +220,6 @@ ENTRY_POINTS = (("buddy_take", 5, False), ("buddy_free", 6, False))
 @functools.cache
 def compiled() -> Compiled | None:
     """The compiled steps, or None (no CPython C API, or ``BPFVM_NATIVE=0``)."""
-    if os.environ.get("BPFVM_NATIVE", "1") == "0":
-        return None
     from bpfvm import native
 
     text = _IR.format(nr_orders=NR_ORDERS, nr_mt=NR_MT, max_order=MAX_ORDER,

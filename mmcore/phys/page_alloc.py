@@ -82,7 +82,7 @@ class PageAllocator(Buddy):
         self.owner = phys.frames.owner
         self.index_lo, self.index_hi = phys.frames.index_lo, phys.frames.index_hi
         self.set_index = phys.frames.set_index
-        # the compiled rmqueue_smallest + prep (None: _take, in Python)
+        # the compiled rmqueue_smallest + prep (None: the Python steps)
         self.native_take = self.native.take if self.native is not None else None
         self.pb_zone = phys.frames.pb_zone
         self.zones = phys.zones
@@ -249,9 +249,9 @@ class PageAllocator(Buddy):
                         return pfn
         else:
             # _get_page(order, mt, nid, "wmark_low") and prep: the watermark
-            # test, then rmqueue_smallest (_del, expand) and prep in one step,
-            # compiled (mmcore.phys.native) or _take; a zone with no block of
-            # mt takes rmqueue (the fallback)
+            # test, then rmqueue_smallest and prep (in one compiled step where
+            # mmcore.phys.native is); a zone with no block of mt takes rmqueue
+            # (the fallback)
             take = self.native_take
             cz = GFP_ZONE[mt]
             for z in self.zonelists[nid][mt]:
@@ -259,68 +259,19 @@ class PageAllocator(Buddy):
                     continue
                 if take is not None and 0 <= index <= 0xFFFFFFFF:
                     pfn = take(z.desc, order, mt, owner, index)
+                    if pfn >= 0:
+                        z.free_pages -= 1 << order
+                        return pfn
                 else:
-                    pfn = self._take(z, order, mt, owner, index)
-                if pfn >= 0:
-                    z.free_pages -= 1 << order
-                    return pfn
+                    pfn = self.rmqueue_smallest(z, order, mt)
+                    if pfn >= 0:
+                        return self.prep(pfn, order, mt, owner, index)
                 nr = z.nr_free
                 if any(nr[o] for o in range(order, NR_ORDERS)):
                     pfn = self.rmqueue(z, order, mt)
                     if pfn >= 0:
                         return self.prep(pfn, order, mt, owner, index)
         return self._slowpath(order, mt, owner, index, nid, flags)
-
-    def _take(self, z: Zone, order: int, mt: int, owner: int, index: int) -> int:
-        """``rmqueue_smallest`` of ``mt`` and ``prep``, in one pass over the
-        frame arrays: the pfn of a block of ``1 << order`` frames now
-        allocated to ``owner`` at ``index``, or -1 when ``mt`` has no block
-        of that order or above.  ``z.free_pages`` is left to the caller (it
-        drops by ``1 << order``).  The compiled ``take`` of
-        :mod:`mmcore.phys.native` takes the same steps."""
-        heads = z.heads
-        for o in range(order, NR_ORDERS):
-            i = o * NR_MT + mt
-            pfn = heads[i]
-            if pfn >= 0:
-                break
-        else:
-            return -1
-        st, ordr, fmt, nxt, prv = self.st, self.ordr, self.fmt, self.nxt, self.prv
-        n, p = nxt[pfn], prv[pfn]
-        if p >= 0:
-            nxt[p] = n
-        else:
-            heads[i] = n
-        if n >= 0:
-            prv[n] = p
-        counts, nr_free = z.counts, z.nr_free
-        counts[i] -= 1
-        nr_free[o] -= 1
-        while o > order:  # expand: the upper halves go on their lists
-            o -= 1
-            b = pfn + (1 << o)
-            i = o * NR_MT + mt
-            h = heads[i]
-            st[b] = BUDDY
-            ordr[b] = o
-            fmt[b] = mt
-            nxt[b] = h
-            prv[b] = -1
-            if h >= 0:
-                prv[h] = b
-            heads[i] = b
-            counts[i] += 1
-            nr_free[o] += 1
-        st[pfn] = ALLOC
-        ordr[pfn] = order
-        fmt[pfn] = mt
-        self.owner[pfn] = owner
-        if index >> 32 or self.index_hi[pfn]:
-            self.set_index(pfn, index)
-        else:
-            self.index_lo[pfn] = index
-        return pfn
 
     def _get_page(self, order: int, mt: int, nid: int, mark: str) -> int:
         cz = GFP_ZONE[mt]

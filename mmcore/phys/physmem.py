@@ -184,14 +184,14 @@ class Zone:
     )  # fmt: skip
 
     def __init__(self, zid: int, nid: int, kind: ZoneKind, start: int, end: int,
-                 frames: Frames | None = None) -> None:
+                 frames: Frames) -> None:
         self.zid, self.nid, self.kind = zid, nid, kind
         self.start, self.end = start, end
         # free-list heads and block counts per (order, migratetype) at
         # order * NR_MT + mt, blocks per order: int64 arrays read and written
         # as Python ints; ``desc`` addresses them and ``frames``' arrays for
-        # the compiled allocation step (mmcore.phys.native; 0 without frames)
-        self._lists = ZoneArrays(frames._arrays if frames is not None else None)
+        # the compiled list steps (mmcore.phys.native)
+        self._lists = ZoneArrays(frames._arrays)
         self.heads, self.counts, self.nr_free = (
             self._lists.heads, self._lists.counts, self._lists.nr_free)
         self.desc = self._lists.desc

@@ -15,7 +15,6 @@ Linux: no per-memcg lruvecs, no unevictable list, no multi-generational LRU.
 from __future__ import annotations
 
 import functools
-import os
 from enum import IntEnum
 from math import isqrt
 from typing import TYPE_CHECKING
@@ -91,8 +90,6 @@ DESC_FIELDS = ("head", "tail", "count", "entries", "zone_count", "zone_entries")
 def _compiled_add_new() -> MethodDef | None:
     """The method record of the compiled :meth:`LruLists.add_new` (bound to
     a descriptor), or None (no CPython C API, or ``BPFVM_NATIVE=0``)."""
-    if os.environ.get("BPFVM_NATIVE", "1") == "0":
-        return None
     from bpfvm import native
 
     text = _IR.format(pageblock_order=PAGEBLOCK_ORDER, nr_lru=NR_LRU,

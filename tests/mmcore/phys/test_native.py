@@ -1,5 +1,5 @@
 """The compiled list steps (``mmcore.phys.native``) leave the state the
-Python ones (``PageAllocator._take``, ``Buddy.free_one``) leave: random
+Python ones (``Buddy.rmqueue_smallest`` and ``prep``, ``Buddy.free_one``) leave: random
 block allocations and frees, of every migratetype and of orders 0-18
 (pcp refills and drains, fallbacks, splits from the largest blocks,
 merges back), on two machines side by side."""
