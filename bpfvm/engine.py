@@ -153,5 +153,13 @@ class Tiered:
     def check(self) -> None:
         self.current.check()
 
+    def native_entry(self, buf: bytearray) -> int | None:
+        """The JIT's native entry for ``buf`` once the engine has moved
+        there; None before (a bound call keeps counting runs until then)."""
+        if self.jit is None:
+            return None
+        entry = getattr(self.jit, "native_entry", None)
+        return entry(buf) if callable(entry) else None
+
     def address_of(self, buf: bytearray, name: str | None = None) -> int:
         return self.tier_up().address_of(buf, name)

@@ -23,6 +23,10 @@ from bpfvm import usercache
 OPT_LEVEL = 3
 METH_NOARGS = 0x0004
 METH_FASTCALL = 0x0080
+# the C API a linked module may call (declared in its text as it needs them)
+API_NAMES = ("PyLong_FromUnsignedLongLong", "PyLong_FromLongLong", "PyLong_AsLongLong",
+             "PyLong_AsUnsignedLongLongMask", "PyObject_GetAttr", "PyObject_Vectorcall",
+             "Py_DecRef", "PyErr_Occurred")
 
 
 @functools.cache
@@ -77,11 +81,11 @@ class MethodDef(ctypes.Structure):
 
 @functools.cache
 def python_api() -> dict[str, int] | None:
-    """Addresses of the C-API functions native entry points call
-    (``PyLong_FromUnsignedLongLong``, ``PyLong_FromLongLong``,
-    ``PyLong_AsLongLong``), or None where there is no CPython C API."""
+    """Addresses of the C-API functions native entry points call (the int
+    conversions, attribute lookup, reference release, vectorcall and the
+    error test of :data:`API_NAMES`), or None where there is no CPython C API."""
     api = getattr(ctypes, "pythonapi", None)
-    names = ("PyLong_FromUnsignedLongLong", "PyLong_FromLongLong", "PyLong_AsLongLong")
+    names = API_NAMES
     try:
         found = {n: ctypes.cast(getattr(api, n), ctypes.c_void_p).value for n in names}
         api.PyCFunction_NewEx  # type: ignore[union-attr]  # noqa: B018
@@ -180,12 +184,14 @@ define internal i64 @get32(ptr %d, i64 %k, i64 %i) alwaysinline {
 _LINKED: list[object] = []  # linked code and its method records live as long as the process
 
 
-def link_entry_points(text: str, entries: tuple[tuple[str, int, bool], ...],
+def link_entry_points(text: str, entries: tuple[tuple[str, int | None, bool], ...],
                       cache_name: str) -> dict[str, MethodDef] | None:
     """Compile LLVM assembly ``text`` (functions taking a pointer and i64s,
-    returning i64; it may call ``PyLong_AsLongLong``, ``PyLong_FromLongLong``
-    and the descriptor accessors of ``_PRELUDE``) with a :func:`fastcall_ir`
-    entry point for each (name, nargs, bound) of ``entries``; the object
+    returning i64; it may call the C API of :data:`API_NAMES`, declaring
+    what it calls beyond the prelude's, and the descriptor accessors of
+    ``_PRELUDE``) with a :func:`fastcall_ir` entry point for each (name,
+    nargs, bound) of ``entries`` (nargs None: ``text`` defines ``py_<name>``,
+    a ``METH_FASTCALL`` entry point, itself); the object
     code is kept in the user's cache as ``cache_name``.  Returns the method
     record of each entry point by name (:func:`builtin` makes functions of
     them), or None where there is no CPython C API or ``BPFVM_NATIVE=0``
@@ -195,11 +201,11 @@ def link_entry_points(text: str, entries: tuple[tuple[str, int, bool], ...],
     if api is None or os.environ.get("BPFVM_NATIVE", "1") == "0":
         return None
     tm = host_target_machine()
-    full = _PRELUDE + text + "".join(fastcall_ir(*e) for e in entries)
+    full = _PRELUDE + text + "".join(fastcall_ir(*e) for e in entries if e[1] is not None)
     obj = cached_object(tm, full, cache_name)
     jit = llvm.create_lljit_compiler(tm)
     lib = llvm.JITLibraryBuilder().add_object_img(obj)
-    for name in ("PyLong_AsLongLong", "PyLong_FromLongLong"):
+    for name in API_NAMES:
         lib.import_symbol(name, api[name])
     for name, _, _ in entries:
         lib.export_symbol(f"py_{name}")

@@ -22,6 +22,7 @@ from mmcore.errors import OutOfMemoryError, PageTableError
 from mmcore.hooks.dispatch import HookTable, slot
 from mmcore.hooks.inplace import LifetimeContext, ReclaimContext, ZoneResizeContext
 from mmcore.hooks.placement import placement_call
+from mmcore.hooks.placement_native import native_placement_call
 from mmcore.hooks.specs import HUGEPAGE, LIFETIME, MAX_CTX_NODES, PLACEMENT, RECLAIM, ZONE_RESIZE
 from mmcore.invariants import check_all
 from mmcore.metrics import collect
@@ -288,7 +289,8 @@ class MM:
     def hook_placement(self, proc: Process, vma: Vma, order: int) -> int:
         """The node of a new user page: the process's home node, or what the
         attached program proposes.  With a program attached, this makes the
-        placement call for it (:func:`placement_call`) and installs it as
+        placement call for it (compiled, :func:`native_placement_call`, for
+        a program on the JIT; else :func:`placement_call`) and installs it as
         this instance's ``hook_placement``, which hands back here once the
         hook point goes stale (an attach or detach makes a new one)."""
         hp = self._placement
@@ -296,8 +298,11 @@ class MM:
             self.__dict__.pop("hook_placement", None)
             return proc.home_node
         self._placement_fixed()
-        call = placement_call(hp, self._pl32, self._pl64, self._node_zones,
-                              MethodType(MM.hook_placement, self), self._placement_settle)
+        generic = MethodType(MM.hook_placement, self)
+        call = native_placement_call(hp, self._node_zones, generic, self._placement_settle)
+        if call is None:
+            call = placement_call(hp, self._pl32, self._pl64, self._node_zones, generic,
+                                  self._placement_settle)
         self.hook_placement = call  # type: ignore[method-assign]
         return call(proc, vma, order)
 

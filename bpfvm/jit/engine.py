@@ -97,6 +97,7 @@ class Jit:
         self.state_address = ctypes.addressof(self._state)
         self._pins: list[object] = []
         self._binds: dict[tuple[int, int], Callable[[], int]] = {}  # (address, length) bound
+        self._natives: dict[tuple[int, int], int] = {}  # (address, length): its row's entry
         self._storage: list[int] = []
         for i, m in enumerate(self.maps):
             view, addr = _pin(m.buf)
@@ -194,6 +195,13 @@ class Jit:
         self._binds[(addr, len(buf))] = fn
         return fn
 
+    def native_entry(self, buf: bytearray) -> int | None:
+        """The address of a native ``uint64_t f(void)`` running the program
+        on ``buf`` as :meth:`bind`'s function does (binding it first), for
+        compiled callers; None when no bound row was free."""
+        self.bind(buf)
+        return self._natives.get((_pin(buf)[1], len(buf)))
+
     def _bound_to(self, addr: int, length: int) -> tuple[Callable[[], int] | None,
                                                          ctypes.Array | None, int]:
         """A zero-argument entry point of a free row set to (this engine, addr, length)."""
@@ -202,6 +210,7 @@ class Jit:
         if row is None:
             return None, None, length
         self._rows.append(row)
+        self._natives[(addr, length)] = cache.bound[row]
         words = _row_words(cache, row)
         words[0], words[1], words[2], words[3] = self.entry_address, self.state_address, \
             addr, length

@@ -33,6 +33,7 @@ looked up, for scenario files and callers written against them.
 from __future__ import annotations
 
 import struct
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,13 +105,12 @@ class HookPoint:
     packer: struct.Struct = field(init=False)
     masks: tuple[int, ...] = field(init=False)
     ctx: bytearray = field(init=False, repr=False)
-    calls: int = 0
+    # [calls, stale] as int64 words at a fixed address (``words_address``), so
+    # that a compiled call can count and see staleness (:attr:`calls`, :attr:`stale`)
+    words: array = field(init=False, repr=False)
     fallbacks: int = 0
     errors: int = 0
     last_error: str = ""
-    # True until a caller writing fields in place has written the ones it keeps
-    # fixed; pack() (a caller writing every field) sets it again
-    stale: bool = True
     lo: int = field(init=False)  # bounds an unsigned r0 is valid within as it is
     hi: int = field(init=False)
     # the fields the attached program may load (the engine's ctx_reads), None: all
@@ -121,9 +121,35 @@ class HookPoint:
         fields = sorted(self.spec.fields, key=lambda f: f.offset)
         self.masks = tuple((1 << (8 * f.size)) - 1 for f in fields)
         self.ctx = bytearray(self.packer.size)
+        self.words = array("q", (0, 1))
         # r0 (unsigned) in lo..hi is valid as it is; anything else goes the slow way
         lo, hi = self.spec.ret_min, self.spec.ret_max
         self.lo, self.hi = (lo, hi) if 0 <= lo <= hi < 1 << 63 else (1, 0)
+
+    @property
+    def calls(self) -> int:
+        """Decisions asked of this hook point so far."""
+        return self.words[0]
+
+    @calls.setter
+    def calls(self, n: int) -> None:
+        self.words[0] = n
+
+    @property
+    def stale(self) -> bool:
+        """True until a caller writing fields in place has written the ones
+        it keeps fixed; an attach, a detach, a move of a tiered engine to
+        the JIT and :meth:`pack` (a caller writing every field) set it again."""
+        return self.words[1] != 0
+
+    @stale.setter
+    def stale(self, value: bool) -> None:
+        self.words[1] = 1 if value else 0
+
+    @property
+    def words_address(self) -> int:
+        """Where :attr:`words` lives (stable for the hook point's life)."""
+        return self.words.buffer_info()[0]
 
     def views(self) -> tuple[memoryview, memoryview, memoryview, memoryview]:
         """Views of the context buffer as arrays of u8, u16, u32 and u64 (native
@@ -221,6 +247,7 @@ class HookTable:
             def swap(fn: Callable[[], int]) -> None:
                 if hp.engine is engine:
                     hp.fast = fn
+                    hp.stale = True  # callers that call the JIT directly look again
             hp.fast = engine.bind(hp.ctx, swap)
             return
         bind = getattr(engine, "bind", None)

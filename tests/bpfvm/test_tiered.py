@@ -87,3 +87,11 @@ def test_forced_engines_stay_put() -> None:
     for name in ("interp", "jit"):
         eng = load(prog, helpers=HELPERS, engine=name, ctx_size=8).engine
         assert not isinstance(eng, Tiered)
+
+
+def test_a_native_entry_only_once_on_the_jit() -> None:
+    eng = tiered(COUNTER, after=2)
+    buf = bytearray(8)
+    assert eng.native_entry(buf) is None
+    eng.tier_up()
+    assert eng.native_entry(buf) == eng.jit.native_entry(buf) is not None

@@ -119,3 +119,27 @@ def test_an_array_lookup_with_a_constant_handle_is_a_bounds_test() -> None:
 def test_assembly_is_native_code() -> None:
     asm = default_cache().assembly(PROGRAM, layout_of(PROGRAM))
     assert "bpf_main" in asm and "ret" in asm
+
+
+def test_a_native_entry_runs_the_program_on_its_buffer(cache: JitCache) -> None:
+    import ctypes
+
+    load8 = Program([Insn(0x79, 0, 1, 0, 0), Insn(0x07, 0, imm=1), EXIT])  # r0 = *(u64*)r1 + 1
+    jit = Jit(load8, standard_helpers(), cache=cache)
+    buf = bytearray(8)
+    entry = jit.native_entry(buf)
+    assert entry in cache.bound and jit.native_entry(buf) == entry  # one row per buffer
+    fn = ctypes.CFUNCTYPE(ctypes.c_uint64)(entry)
+    buf[0] = 41
+    assert fn() == 42 == jit.bind(buf)()
+    other = bytearray(8)
+    assert jit.native_entry(other) not in (None, entry)
+
+
+def test_no_native_entry_once_every_row_is_taken() -> None:
+    cache = JitCache()
+    jit = Jit(PROGRAM, standard_helpers(), cache=cache)
+    while cache.acquire() is not None:
+        pass
+    buf = bytearray(8)
+    assert jit.native_entry(buf) is None and jit.bind(buf)() == 6  # the slower call serves
