@@ -337,13 +337,14 @@ class MM:
         if allowed == 1:
             return 0
         hp = self._hugepage
-        hp.calls += 1
+        words = hp.words  # [calls, stale] (HookPoint.calls, HookPoint.stale)
+        words[0] += 1
         if hp.engine is None:
             return allowed.bit_length() - 1
-        if hp.stale:
+        if words[1]:
             need = hp.needs
             self._hp_wants = tuple(need(f) for f in _HP_FIELDS)
-            hp.stale = False
+            words[1] = 0
         w32, w64 = self._hp32, self._hp64
         pid, allow, at, start, end, h2m, h1g, rss, f2m, f1g = self._hp_wants
         if pid:

@@ -8,9 +8,9 @@ fields that never change were written by the caller), runs the bound
 engine and checks r0 against the number of nodes -- no per-call tests of
 which fields to write, every constant folded in.  The function hands the
 call back to ``generic`` (the MM core's own, which makes a new one) once
-the hook point is stale (an attach, a detach, a packed call).  What it
-writes is what :meth:`MM.hook_placement <mmcore.mm.MM.hook_placement>`
-writes field by field; the tests of the placement hook's fields hold both
+the hook point is stale (an attach, a detach, a packed call, a tiered
+engine's move to the JIT).  What it writes is what
+:meth:`MM.hook_placement <mmcore.mm.MM.hook_placement>` writes field by field; the tests of the placement hook's fields hold both
 to the MM core's state.  A program running on the JIT gets the compiled
 call of :mod:`mmcore.hooks.placement_native` instead, which does the same
 with no Python frame around the program.
@@ -43,19 +43,19 @@ def placement_call(hp: HookPoint, w32: memoryview, w64: memoryview,
     the call to hand back to when ``hp`` is stale (with the same
     arguments), ``settle(r0, home)`` the node for an r0 that is not one."""
     lines = ["def call(proc, vma, order):",
-             "    if hp.stale:",
+             "    if words[1]:  # hp.stale",
              "        return generic(proc, vma, order)",
-             "    hp.calls += 1",
+             "    words[0] += 1  # hp.calls",
              "    home = proc.home_node"]
     lines += [f"    {store}" for name, store in _STORES.items() if hp.needs(name)]
-    ns: dict[str, Any] = {"hp": hp, "w32": w32, "w64": w64, "generic": generic,
-                          "settle": settle}
+    ns: dict[str, Any] = {"hp": hp, "words": hp.words, "fast": hp.fast, "w32": w32,
+                          "w64": w64, "generic": generic, "settle": settle}
     if any(hp.needs(f"free_node{i}") for i in range(len(node_zones))):
         for i, (normal, movable) in enumerate(node_zones):
             ns[f"normal{i}"], ns[f"movable{i}"] = normal, movable
             lines.append(f"    w64[{_FREE + i}] = normal{i}.free_pages + movable{i}.free_pages")
     lines += ["    try:",
-              "        r0 = hp.fast()",
+              "        r0 = fast()  # hp.fast (a move to the JIT makes hp stale)",
               "    except Exception as exc:  # an engine fault must never reach MM state",
               "        hp.failed(exc)",
               "        return home",
