@@ -10,8 +10,9 @@ which fields to write, every constant folded in.  The function hands the
 call back to ``generic`` (the MM core's own, which makes a new one) once
 the hook point is stale (an attach, a detach, a packed call, a tiered
 engine's move to the JIT).  What it writes is what
-:meth:`MM.hook_placement <mmcore.mm.MM.hook_placement>` writes field by field; the tests of the placement hook's fields hold both
-to the MM core's state.  A program running on the JIT gets the compiled
+:meth:`MM.hook_placement <mmcore.mm.MM.hook_placement>` writes field by
+field; the tests of the placement hook's fields hold both to the MM
+core's state.  A program running on the JIT gets the compiled
 call of :mod:`mmcore.hooks.placement_native` instead, which does the same
 with no Python frame around the program.
 """

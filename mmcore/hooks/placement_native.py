@@ -75,6 +75,18 @@ define internal void @put32(ptr %ctx, i64 %off, i64 %v) alwaysinline {{
   ret void
 }}
 
+; o.name's low 32 bits stored at ctx + off; false with an exception set on failure
+define internal i1 @attr32(ptr %o, ptr %name, ptr %ctx, i64 %off) alwaysinline {{
+  %x = call i64 @attr(ptr %o, ptr %name)
+  %bad = call i1 @failed(i64 %x)
+  br i1 %bad, label %no, label %yes
+yes:
+  call void @put32(ptr %ctx, i64 %off, i64 %x)
+  ret i1 true
+no:
+  ret i1 false
+}}
+
 define internal ptr @obj(ptr %d, i64 %k) alwaysinline {{
   %p = call ptr @word(ptr %d, i64 %k)
   ret ptr %p
@@ -126,12 +138,8 @@ s_pid:
   br i1 %w2, label %do_pid, label %s_home
 do_pid:
   %pname = call ptr @obj(ptr %d, i64 {_W_PID})
-  %pid = call i64 @attr(ptr %proc, ptr %pname)
-  %pbad = call i1 @failed(i64 %pid)
-  br i1 %pbad, label %err, label %put_pid
-put_pid:
-  call void @put32(ptr %ctx, i64 {_OFF["pid"]}, i64 %pid)
-  br label %s_home
+  %pok = call i1 @attr32(ptr %proc, ptr %pname, ptr %ctx, i64 {_OFF["pid"]})
+  br i1 %pok, label %s_home, label %err
 s_home:
   %b4 = and i64 %fl, 4
   %w4 = icmp ne i64 %b4, 0
@@ -145,12 +153,8 @@ s_hint:
   br i1 %w8, label %do_hint, label %s_free
 do_hint:
   %iname = call ptr @obj(ptr %d, i64 {_W_HINT})
-  %hint = call i64 @attr(ptr %vma, ptr %iname)
-  %ibad = call i1 @failed(i64 %hint)
-  br i1 %ibad, label %err, label %put_hint
-put_hint:
-  call void @put32(ptr %ctx, i64 {_OFF["hint"]}, i64 %hint)
-  br label %s_free
+  %iok = call i1 @attr32(ptr %vma, ptr %iname, ptr %ctx, i64 {_OFF["hint"]})
+  br i1 %iok, label %s_free, label %err
 s_free:
   %np = getelementptr i64, ptr %d, i64 {_W_NODES}
   %n = load i64, ptr %np
