@@ -8,12 +8,15 @@ head of the same list and those moved (activated or deactivated) at the
 head of the other list, each in the order the scan reached them, so the
 last one reached heads its list; the rest (evicted) are off every list.
 The per-list and per-zone page and entry counts change by what left and
-what joined.
+what joined.  :func:`settle_arrays` does the same for numpy arrays of pfns,
+with array operations.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from mmcore.constants import PAGEBLOCK_ORDER
 from mmcore.virt.lru import NR_LRU
@@ -83,3 +86,72 @@ def _prepend(lru: LruLists, lid: int, pfns: list[int]) -> None:
         follow = pfn
     prv[follow] = -1
     lru.head[lid] = follow
+
+
+SMALL = 48  # fewer pages than this: the list loops are faster
+
+
+def settle_arrays(lru: LruLists, lid: int, last: int, back: np.ndarray, moved: np.ndarray,
+                  to: int, gone: np.ndarray) -> None:
+    """:func:`settle` with arrays (int64) of pfns."""
+    if len(back) + len(moved) + len(gone) < SMALL:
+        settle(lru, lid, last, back.tolist(), moved.tolist(), to, gone.tolist())
+        return
+    fr = lru.fr
+    prv = fr.prv
+    new_tail = prv[last]
+    if new_tail >= 0:
+        fr.nxt[new_tail] = -1
+    else:
+        lru.head[lid] = -1
+    lru.tail[lid] = new_tail
+    order, mark, nxt = fr.view("order"), fr.view("lru"), fr.view("nxt")
+    pb_zone = np.frombuffer(fr.pb_zone, dtype=np.uint8)
+    zone_count = np.frombuffer(lru.zone_count, dtype=np.int64)
+    zone_entries = np.frombuffer(lru.zone_entries, dtype=np.int64)
+    count, entries = lru.count, lru.entries
+    kind, to_kind = lid % NR_LRU, to % NR_LRU
+    if len(gone):
+        pages = np.int64(1) << order[gone].astype(np.int64)
+        zi = pb_zone[gone >> PAGEBLOCK_ORDER].astype(np.int64) * NR_LRU
+        count[lid] -= int(pages.sum())
+        np.subtract.at(zone_count, zi + kind, pages)
+        np.subtract.at(zone_entries, zi + kind, 1)
+        mark[gone] = 0
+        nxt[gone] = -1  # as taken off as the tail: their prv links are left as they were
+        entries[lid] -= len(gone)
+        if new_tail < 0 and len(back) and gone[-1] == last:
+            prv[last] = int(back[0])  # see settle
+    if len(moved):
+        pages = np.int64(1) << order[moved].astype(np.int64)
+        zi = pb_zone[moved >> PAGEBLOCK_ORDER].astype(np.int64) * NR_LRU
+        total = int(pages.sum())
+        count[lid] -= total
+        count[to] += total
+        np.subtract.at(zone_count, zi + kind, pages)
+        np.subtract.at(zone_entries, zi + kind, 1)
+        np.add.at(zone_count, zi + to_kind, pages)
+        np.add.at(zone_entries, zi + to_kind, 1)
+        mark[moved] = to + 1
+        entries[lid] -= len(moved)
+        entries[to] += len(moved)
+    _prepend_array(lru, lid, back)
+    _prepend_array(lru, to, moved)
+
+
+def _prepend_array(lru: LruLists, lid: int, pfns: np.ndarray) -> None:
+    """:func:`_prepend` of an array."""
+    if not len(pfns):
+        return
+    fr = lru.fr
+    nxt, prv = fr.view("nxt"), fr.view("prv")
+    follow, first, newest = lru.head[lid], int(pfns[0]), int(pfns[-1])
+    if follow < 0:
+        lru.tail[lid] = first
+    else:
+        fr.prv[follow] = first
+    nxt[first] = follow
+    nxt[pfns[1:]] = pfns[:-1]
+    prv[pfns[:-1]] = pfns[1:]
+    fr.prv[newest] = -1
+    lru.head[lid] = newest
