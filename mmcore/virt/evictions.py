@@ -85,20 +85,29 @@ def drop_cached(mm: MM, pfns: np.ndarray, index: np.ndarray, oids: np.ndarray) -
     """``File.evict`` of each page, in order."""
     fr, ws = mm.frames, mm.workingset
     fr.view("ref")[pfns] = 0
+    first = int(oids[0])
+    files = ([(first, slice(None))] if (oids == first).all()
+             else [(o, oids == o) for o in np.unique(oids).tolist()])
     if ws.enabled:  # workingset_eviction: the node's age at each eviction, in turn
-        nids = np.array([z.nid for z in mm.phys.zones], dtype=np.int64)[
-            np.frombuffer(fr.pb_zone, dtype=np.uint8)[pfns >> PAGEBLOCK_ORDER]]
-        ages = np.empty(len(pfns), dtype=np.int64)
-        for nid in np.unique(nids).tolist():
-            mine = nids == nid
-            n = int(mine.sum())
-            ages[mine] = ws.age[nid] + np.arange(n)
-            ws.age[nid] += n
-    for oid in np.unique(oids).tolist():
+        zones = mm.phys.zones
+        zids = np.frombuffer(fr.pb_zone, dtype=np.uint8)[pfns >> PAGEBLOCK_ORDER]
+        nids = np.array([z.nid for z in zones], dtype=np.int64)[zids]
+        nid = int(nids[0])
+        if (nids == nid).all():
+            ages = np.arange(ws.age[nid], ws.age[nid] + len(pfns), dtype=np.int64)
+            ws.age[nid] += len(pfns)
+        else:
+            ages = np.empty(len(pfns), dtype=np.int64)
+            for nid in np.unique(nids).tolist():
+                mine = nids == nid
+                n = int(mine.sum())
+                ages[mine] = np.arange(ws.age[nid], ws.age[nid] + n)
+                ws.age[nid] += n
+    for oid, mine in files:
         f = mm.owners[oid]
-        mine = oids == oid
-        np.frombuffer(f.pages, dtype=np.int32)[index[mine]] = -1
-        f.cached -= int(mine.sum())
+        at = index[mine]
+        np.frombuffer(f.pages, dtype=np.int32)[at] = -1
+        f.cached -= len(at)
         if ws.enabled:
-            f.shadows.update(zip(index[mine].tolist(), ages[mine].tolist(), strict=True))
+            f.shadows.update(zip(at.tolist(), ages[mine].tolist(), strict=True))
     mm.stats.file_evictions += len(pfns)

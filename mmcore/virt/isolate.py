@@ -22,6 +22,7 @@ from mmcore.constants import PAGEBLOCK_ORDER
 from mmcore.virt.lru import NR_LRU
 
 if TYPE_CHECKING:
+    from mmcore.phys.physmem import Frames
     from mmcore.virt.lru import LruLists
 
 
@@ -105,38 +106,50 @@ def settle_arrays(lru: LruLists, lid: int, last: int, back: np.ndarray, moved: n
     else:
         lru.head[lid] = -1
     lru.tail[lid] = new_tail
-    order, mark, nxt = fr.view("order"), fr.view("lru"), fr.view("nxt")
-    pb_zone = np.frombuffer(fr.pb_zone, dtype=np.uint8)
-    zone_count = np.frombuffer(lru.zone_count, dtype=np.int64)
-    zone_entries = np.frombuffer(lru.zone_entries, dtype=np.int64)
+    mark = fr.view("lru")
     count, entries = lru.count, lru.entries
     kind, to_kind = lid % NR_LRU, to % NR_LRU
     if len(gone):
-        pages = np.int64(1) << order[gone].astype(np.int64)
-        zi = pb_zone[gone >> PAGEBLOCK_ORDER].astype(np.int64) * NR_LRU
-        count[lid] -= int(pages.sum())
-        np.subtract.at(zone_count, zi + kind, pages)
-        np.subtract.at(zone_entries, zi + kind, 1)
+        for zi, pages, n in _per_zone(fr, gone):
+            count[lid] -= pages
+            lru.zone_count[zi + kind] -= pages
+            lru.zone_entries[zi + kind] -= n
         mark[gone] = 0
-        nxt[gone] = -1  # as taken off as the tail: their prv links are left as they were
+        fr.view("nxt")[gone] = -1  # as taken off as the tail: their prv links are left as they were
         entries[lid] -= len(gone)
         if new_tail < 0 and len(back) and gone[-1] == last:
             prv[last] = int(back[0])  # see settle
     if len(moved):
-        pages = np.int64(1) << order[moved].astype(np.int64)
-        zi = pb_zone[moved >> PAGEBLOCK_ORDER].astype(np.int64) * NR_LRU
-        total = int(pages.sum())
-        count[lid] -= total
-        count[to] += total
-        np.subtract.at(zone_count, zi + kind, pages)
-        np.subtract.at(zone_entries, zi + kind, 1)
-        np.add.at(zone_count, zi + to_kind, pages)
-        np.add.at(zone_entries, zi + to_kind, 1)
+        for zi, pages, n in _per_zone(fr, moved):
+            count[lid] -= pages
+            count[to] += pages
+            lru.zone_count[zi + kind] -= pages
+            lru.zone_entries[zi + kind] -= n
+            lru.zone_count[zi + to_kind] += pages
+            lru.zone_entries[zi + to_kind] += n
         mark[moved] = to + 1
         entries[lid] -= len(moved)
         entries[to] += len(moved)
     _prepend_array(lru, lid, back)
     _prepend_array(lru, to, moved)
+
+
+def _per_zone(fr: Frames, pfns: np.ndarray) -> list[tuple[int, int, int]]:
+    """(zone id * NR_LRU, pages, entries) of the pages ``pfns``, zone by zone."""
+    zones = np.frombuffer(fr.pb_zone, dtype=np.uint8)[pfns >> PAGEBLOCK_ORDER]
+    order = fr.view("order")[pfns]
+    big = order.any()
+    first = int(zones[0])
+    if (zones == first).all():
+        pages = int((np.int64(1) << order.astype(np.int64)).sum()) if big else len(pfns)
+        return [(first * NR_LRU, pages, len(pfns))]
+    out = []
+    for z in np.unique(zones).tolist():
+        mine = zones == z
+        n = int(mine.sum())
+        pages = int((np.int64(1) << order[mine].astype(np.int64)).sum()) if big else n
+        out.append((z * NR_LRU, pages, n))
+    return out
 
 
 def _prepend_array(lru: LruLists, lid: int, pfns: np.ndarray) -> None:

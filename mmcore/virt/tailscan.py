@@ -57,23 +57,20 @@ class Window:
             np.frombuffer(fr.pb_zone, dtype=np.uint8)]  # zone kind per pageblock
         self.idx, self.check_zone, self.cap = idx, check_zone, cap
 
-    def skips(self, pfns: np.ndarray, skipped: int) -> np.ndarray:
-        """Pages skipped for their zone, ``skipped`` skips made already."""
-        if not self.check_zone:
-            return np.zeros(len(pfns), dtype=bool)
+    def skips(self, pfns: np.ndarray, skipped: int) -> np.ndarray | None:
+        """Pages skipped for their zone, ``skipped`` skips made already
+        (None: none of them)."""
+        if not self.check_zone or skipped >= self.cap:
+            return None
         above = self.kind[pfns >> PAGEBLOCK_ORDER] > self.idx
-        if skipped >= self.cap:
-            return np.zeros(len(pfns), dtype=bool)
+        if not above.any():
+            return None
         return above & (np.cumsum(above) - above < self.cap - skipped)
 
     def indexes(self, pfns: np.ndarray) -> np.ndarray:
-        return self.lo[pfns].astype(np.int64) | self.hi[pfns].astype(np.int64) << 32
-
-
-def cut(steps: np.ndarray, room: int) -> int:
-    """Pages before the first whose preceding ``steps`` add up to ``room``."""
-    before = np.cumsum(steps) - steps
-    return int(np.searchsorted(before, room, side="left"))
+        hi = self.hi[pfns]
+        lo = self.lo[pfns].astype(np.int64)
+        return lo | hi.astype(np.int64) << 32 if hi.any() else lo
 
 
 class InactiveScan:
@@ -97,65 +94,113 @@ class InactiveScan:
     def run(self, pfn: int, visits: int) -> int:
         """Scan from ``pfn`` (at most ``visits`` pages); the last page reached, or -1."""
         prv = self.rc.mm.frames.prv
-        last, size = -1, max(FIRST_WINDOW, 2 * self.nr)
+        last, grow = -1, 1
+        # a page-cache scan frees every page it takes but skipped, other
+        # processes' and pinned ones: its first window is what it must reclaim
+        exact = not self.anon and not self.target and not self.check_zone
         while self.reclaimed < self.nr and self.scanned < self.budget and pfn >= 0 and visits:
             room = self.budget - self.scanned
             if self.check_zone and self.skipped < self.cap:
                 room += self.cap - self.skipped
+            need = self.nr - self.reclaimed
+            size = min((need if exact else max(FIRST_WINDOW, 2 * need)) * grow, MAX_WINDOW)
             pfns = gather(prv, pfn, min(visits, room, size))
             k = self.window(pfns)
             visits -= k
             last = int(pfns[k - 1])
             pfn = prv[last]
-            size = min(size * 2, MAX_WINDOW)
+            grow *= 2
         return last
 
     def window(self, pfns: np.ndarray) -> int:
         """Decide the pages ``pfns`` (the next ones reached); how many the scan took."""
         win, m = self.win, len(pfns)
-        skip = win.skips(pfns, self.skipped)
-        scan = ~skip
-        oids = win.owner[pfns]
-        cand = scan & (oids == self.target) if self.target else scan
-        ci = np.flatnonzero(cand)
-        pc = pfns[ci]
-        index, orders = win.indexes(pc), win.order[pc]
+        skip = win.skips(pfns, self.skipped)  # None: no page skipped
+        oids = win.owner[pfns] if self.target else None
+        if skip is None and oids is None:
+            ci, pc, cand = None, pfns, None  # every page a candidate
+        else:
+            cand = ~skip if skip is not None else np.ones(m, dtype=bool)
+            if oids is not None:
+                cand &= oids == self.target
+            ci = np.flatnonzero(cand)
+            pc = pfns[ci]
+        n = len(pc)
+        orders = win.order[pc]
+        big = bool(orders.any())
+        index = win.indexes(pc)
         ptes: Ptes | None = None
+        keep = None  # candidates kept (activated), None: none
         if self.anon:
-            ptes = locate(self.rc.mm.owners, oids[ci], index)
+            ptes = locate(self.rc.mm.owners, win.owner[pc], index)
             if ptes is None:
                 return self.by_page(pfns)
-            refd = (ptes.e & ACCESSED) != 0
-        else:
-            refd = np.zeros(len(ci), dtype=bool)
+            keep = refd = (ptes.e & ACCESSED) != 0
         pinned = self.rc.mm.pinned
-        pin = (~refd & np.isin(pc, np.fromiter(pinned, dtype=np.int64, count=len(pinned)))
-               if pinned else np.zeros(len(ci), dtype=bool))
-        freed = ~(refd | pin)
-        got = np.zeros(m, dtype=np.int64)
-        got[ci[freed]] = np.int64(1) << orders[freed].astype(np.int64)
-        k = min(m, cut(got, self.nr - self.reclaimed),
-                cut(scan.astype(np.int64), self.budget - self.scanned))
+        pin = None
+        if pinned and n:
+            pin = np.isin(pc, np.fromiter(pinned, dtype=np.int64, count=len(pinned)))
+            if keep is not None:
+                pin &= ~keep
+                keep = keep | pin
+            else:
+                keep = pin
+        # where the scan stops: before the page after the one that reclaims
+        # the nr-th page or that scans the budget-th
+        need = self.nr - self.reclaimed
+        if big:
+            got = np.int64(1) << orders.astype(np.int64)
+            if keep is not None:
+                got[keep] = 0
+            kc = int(np.searchsorted(np.cumsum(got), need, side="left")) + 1
+        else:
+            fpos = np.flatnonzero(~keep) if keep is not None else None
+            nfree = len(fpos) if fpos is not None else n
+            kc = (int(fpos[need - 1]) if fpos is not None else need - 1) + 1 if nfree >= need \
+                else n + 1
+        k = m if kc > n else kc if ci is None else int(ci[kc - 1]) + 1  # pages, by reclaim
+        left = self.budget - self.scanned
+        if skip is None:
+            k = min(k, left)
+        else:
+            spos = np.flatnonzero(~skip)
+            if len(spos) >= left:
+                k = min(k, int(spos[left - 1]) + 1)
+        kc = k if ci is None else int(np.searchsorted(ci, k))  # candidates taken
         # the pages before the cut take effect
-        inside = ci < k
-        self.skipped += int(skip[:k].sum())
-        self.scanned += int(scan[:k].sum())
-        self.reclaimed += int(got[:k].sum())
-        self.back.append(pfns[:k][~cand[:k]])
-        self.active.append(pc[inside & ~freed])
-        sel = inside & pin
-        if sel.any():
-            self.unmap_fail += int((np.int64(1) << orders[sel].astype(np.int64)).sum())
-        gone = inside & freed
-        self.gone.append(pc[gone])
+        skipped = int(skip[:k].sum()) if skip is not None else 0
+        self.skipped += skipped
+        self.scanned += k - skipped
+        if cand is not None:
+            self.back.append(pfns[:k][~cand[:k]])
+        if keep is None:
+            gone = pc[:kc]
+            freed = None
+        else:
+            freed = ~keep
+            freed[kc:] = False
+            gone = pc[freed]
+            self.active.append(pc[:kc][keep[:kc]])
+        self.gone.append(gone)
+        if big:
+            o = orders[freed] if freed is not None else orders[:kc]
+            self.reclaimed += int((np.int64(1) << o.astype(np.int64)).sum())
+        else:
+            self.reclaimed += len(gone)
+        if pin is not None and pin[:kc].any():
+            self.unmap_fail += int((np.int64(1) << orders[:kc][pin[:kc]].astype(np.int64)).sum())
         if ptes is not None:
-            sel = inside & refd
-            if sel.any():
-                ptes.clear_accessed(sel)
-            if gone.any():
-                self.evict.append(("anon", pc[gone], ptes, gone, orders))
-        elif gone.any():
-            self.evict.append(("file", pc[gone], index[gone], orders[gone], oids[ci][gone]))
+            refd[kc:] = False
+            if refd.any():
+                ptes.clear_accessed(refd)
+            if len(gone):
+                if freed is None:
+                    freed = np.zeros(n, dtype=bool)
+                    freed[:kc] = True
+                self.evict.append(("anon", gone, ptes, freed, orders))
+        elif len(gone):
+            sel = freed if freed is not None else slice(0, kc)
+            self.evict.append(("file", gone, index[sel], orders[sel], win.owner[gone]))
         return k
 
     def by_page(self, pfns: np.ndarray) -> int:
@@ -206,13 +251,17 @@ def active_window(rc: Reclaimer, win: Window, pfns: np.ndarray, skipped: int,
     skips made and ``room`` pages still to move: the pages it passes over
     and those it moves (their referenced bits cleared), up to where it stops."""
     skip = win.skips(pfns, skipped)
-    move = ~skip
-    k = min(len(pfns), cut(move.astype(np.int64), room))
-    pfns, skip, move = pfns[:k], skip[:k], move[:k]
-    moved = pfns[move]
+    if skip is None:
+        passed, moved = NONE, pfns[:room]
+    else:
+        k = len(pfns)
+        mpos = np.flatnonzero(~skip)
+        if len(mpos) >= room:
+            k = int(mpos[room - 1]) + 1
+        passed, moved = pfns[:k][skip[:k]], pfns[:k][~skip[:k]]
     if len(moved):
         referenced(rc, win, moved)
-    return pfns[skip], moved
+    return passed, moved
 
 
 def referenced(rc: Reclaimer, win: Window, pfns: np.ndarray) -> None:
