@@ -146,7 +146,7 @@ def drop_tlb(tlb: Tlb, index: np.ndarray, orders: np.ndarray) -> None:
         keys = index[orders == order] >> order
         if not len(keys):
             continue
-        hit = cache.keys() & set(keys.tolist())
+        hit = [key for key in set(keys.tolist()) if key in cache]
         for key in hit:
             del cache[key]
         tlb.invalidations += len(hit)

@@ -268,7 +268,8 @@ def referenced(rc: Reclaimer, win: Window, pfns: np.ndarray) -> None:
     """``owner.referenced`` of each page (test and clear), its result unused."""
     mm = rc.mm
     oids = win.owner[pfns]
-    if all(type(mm.owners.get(o)) is File for o in np.unique(oids).tolist()):
+    if type(mm.owners.get(int(oids[0]))) is File and all(
+            type(mm.owners.get(o)) is File for o in np.unique(oids).tolist()):
         # PG_referenced cleared
         mm.frames.view("ref")[pfns] = 0
         return
