@@ -53,8 +53,8 @@ class Window:
         fr = rc.mm.frames
         self.owner, self.order = fr.view("owner"), fr.view("order")
         self.lo, self.hi = fr.view("index_lo"), fr.view("index_hi")
-        self.kind = np.frombuffer(rc.zone_kind, dtype=np.uint8)[
-            np.frombuffer(fr.pb_zone, dtype=np.uint8)]  # zone kind per pageblock
+        self.zone_kind = np.frombuffer(rc.zone_kind, dtype=np.uint8)
+        self.pb_zone = np.frombuffer(fr.pb_zone, dtype=np.uint8)
         self.idx, self.check_zone, self.cap = idx, check_zone, cap
 
     def skips(self, pfns: np.ndarray, skipped: int) -> np.ndarray | None:
@@ -62,7 +62,7 @@ class Window:
         (None: none of them)."""
         if not self.check_zone or skipped >= self.cap:
             return None
-        above = self.kind[pfns >> PAGEBLOCK_ORDER] > self.idx
+        above = self.zone_kind[self.pb_zone[pfns >> PAGEBLOCK_ORDER]] > self.idx
         if not above.any():
             return None
         return above & (np.cumsum(above) - above < self.cap - skipped)
@@ -207,7 +207,8 @@ class InactiveScan:
         """:meth:`window` page by page (the scan loop itself)."""
         mm = self.rc.mm
         owners, pinned, win = mm.owners, mm.pinned, self.win
-        kind, idx, cap, target, anon = win.kind, self.idx, self.cap, self.target, self.anon
+        kind, pb_zone = self.rc.zone_kind, mm.frames.pb_zone
+        idx, cap, target, anon = self.idx, self.cap, self.target, self.anon
         back: list[int] = []
         active: list[int] = []
         gone: list[int] = []
@@ -217,7 +218,8 @@ class InactiveScan:
             if not (self.reclaimed < self.nr and self.scanned < self.budget):
                 break
             k += 1
-            if self.check_zone and self.skipped < cap and kind[pfn >> PAGEBLOCK_ORDER] > idx:
+            if (self.check_zone and self.skipped < cap
+                    and kind[pb_zone[pfn >> PAGEBLOCK_ORDER]] > idx):
                 self.skipped += 1
                 back.append(pfn)
                 continue
