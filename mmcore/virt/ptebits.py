@@ -34,6 +34,7 @@ NOT_ACCESSED = np.uint64(~PTE_ACCESSED & (1 << 64) - 1)
 SIZE_MASK, SIZE_SHIFT = np.uint64(PTE_SIZE_MASK), np.uint64(PTE_SIZE_SHIFT)
 SIZE_ORDER = np.array(PAGE_SIZE_ORDERS + (-1,), dtype=np.int64)  # PTE size code -> order
 TLB_ORDERS = (ORDER_4K, ORDER_2M, ORDER_1G)
+MANY_RUNS = 16  # runs of one (owner, region) in a window: more, and groups are found by mask
 PAGE_SIZE = np.zeros(256, dtype=bool)  # frame order -> a page size (Process.evict takes it)
 PAGE_SIZE[list(TLB_ORDERS)] = True
 SWAP_PTE = np.array([make_swap_pte(o) if PAGE_SIZE[o] else 0 for o in range(256)],
@@ -123,16 +124,23 @@ def locate(owners: dict[int, Any], oids: np.ndarray, index: np.ndarray) -> Ptes 
         e = tabs[0][slots]
     else:
         bounds = [0, *starts.tolist(), n]
-        if len(groups) == len(run_keys):  # each group one run: slices
-            members = [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+        slots = np.empty(n, dtype=np.int64)
+        e = np.empty(n, dtype=np.uint64)
+        if len(run_keys) <= MANY_RUNS:  # run by run
+            runs: list[list[slice]] = [[] for _ in groups]
+            for r, g in enumerate(run_group):
+                run = slice(bounds[r], bounds[r + 1])
+                runs[g].append(run)
+                slots[run] = (index[run] >> shifts[g]) & 511
+                e[run] = tabs[g][slots[run]]
+            members = [mine[0] if len(mine) == 1 else
+                       np.concatenate([np.arange(r.start, r.stop) for r in mine]) for mine in runs]
         else:
             grp = np.repeat(np.array(run_group), np.diff(bounds))
             members = [np.flatnonzero(grp == g) for g in range(len(groups))]
-        slots = np.empty(n, dtype=np.int64)
-        e = np.empty(n, dtype=np.uint64)
-        for g, mine in enumerate(members):
-            slots[mine] = (index[mine] >> shifts[g]) & 511
-            e[mine] = tabs[g][slots[mine]]
+            for g, mine in enumerate(members):
+                slots[mine] = (index[mine] >> shifts[g]) & 511
+                e[mine] = tabs[g][slots[mine]]
     if not e.all():
         return None
     return Ptes(procs, tids, tabs, members, slots, e, index)

@@ -1,14 +1,15 @@
 """The windowed array scans (:mod:`mmcore.virt.tailscan`) against the
 page-by-page reference of ``test_reclaim_batches`` in the cases its random
-machines rarely reach: windows of a few pages, the skip cap reached,
-processes the array path leaves to the per-page path (another class, a
-table read through ``mm.mem``); TLB contents and counts compared too."""
+machines rarely reach: windows of a few pages, the skip cap reached, PTE
+groups found by mask, processes the array path leaves to the per-page path
+(another class, a table read through ``mm.mem``); TLB contents and counts
+compared too."""
 
 from __future__ import annotations
 
 import pytest
 
-from mmcore.virt import reclaim, tailscan
+from mmcore.virt import ptebits, reclaim, tailscan
 from mmcore.virt.process import Process
 from tests.mmcore.random_machines import random_mm
 from tests.mmcore.virt import test_reclaim_batches as ref
@@ -60,3 +61,9 @@ def test_skip_cap_reached(seed, monkeypatch):
 @pytest.mark.parametrize("seed", range(4))
 def test_owners_left_to_the_per_page_path(seed):
     compare(seed, "cost", odd=True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_groups_found_by_mask(seed, monkeypatch):
+    monkeypatch.setattr(ptebits, "MANY_RUNS", 0)
+    compare(seed)
