@@ -90,10 +90,13 @@ def drop_cached(mm: MM, pfns: np.ndarray, index: np.ndarray, oids: np.ndarray) -
              else [(o, oids == o) for o in np.unique(oids).tolist()])
     if ws.enabled:  # workingset_eviction: the node's age at each eviction, in turn
         zones = mm.phys.zones
-        zids = np.frombuffer(fr.pb_zone, dtype=np.uint8)[pfns >> PAGEBLOCK_ORDER]
-        nids = np.array([z.nid for z in zones], dtype=np.int64)[zids]
-        nid = int(nids[0])
-        if (nids == nid).all():
+        if len(mm.phys.nodes) == 1:
+            nids, nid = None, zones[0].nid
+        else:
+            zids = np.frombuffer(fr.pb_zone, dtype=np.uint8)[pfns >> PAGEBLOCK_ORDER]
+            nids = np.array([z.nid for z in zones], dtype=np.int64)[zids]
+            nid = int(nids[0])
+        if nids is None or (nids == nid).all():
             ages = np.arange(ws.age[nid], ws.age[nid] + len(pfns), dtype=np.int64)
             ws.age[nid] += len(pfns)
         else:
