@@ -8,17 +8,21 @@ head of the same list and those moved (activated or deactivated) at the
 head of the other list, each in the order the scan reached them, so the
 last one reached heads its list; the rest (evicted) are off every list.
 The per-list and per-zone page and entry counts change by what left and
-what joined.
+what joined.  :func:`settle_arrays` does the same for numpy arrays of pfns,
+with array operations.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from mmcore.constants import PAGEBLOCK_ORDER
 from mmcore.virt.lru import NR_LRU
 
 if TYPE_CHECKING:
+    from mmcore.phys.physmem import Frames
     from mmcore.virt.lru import LruLists
 
 
@@ -83,3 +87,84 @@ def _prepend(lru: LruLists, lid: int, pfns: list[int]) -> None:
         follow = pfn
     prv[follow] = -1
     lru.head[lid] = follow
+
+
+SMALL = 48  # fewer pages than this: the list loops are faster
+
+
+def settle_arrays(lru: LruLists, lid: int, last: int, back: np.ndarray, moved: np.ndarray,
+                  to: int, gone: np.ndarray) -> None:
+    """:func:`settle` with arrays (int64) of pfns."""
+    if len(back) + len(moved) + len(gone) < SMALL:
+        settle(lru, lid, last, back.tolist(), moved.tolist(), to, gone.tolist())
+        return
+    fr = lru.fr
+    prv = fr.prv
+    new_tail = prv[last]
+    if new_tail >= 0:
+        fr.nxt[new_tail] = -1
+    else:
+        lru.head[lid] = -1
+    lru.tail[lid] = new_tail
+    mark = fr.view("lru")
+    count, entries = lru.count, lru.entries
+    kind, to_kind = lid % NR_LRU, to % NR_LRU
+    if len(gone):
+        for zi, pages, n in _per_zone(fr, gone):
+            count[lid] -= pages
+            lru.zone_count[zi + kind] -= pages
+            lru.zone_entries[zi + kind] -= n
+        mark[gone] = 0
+        fr.view("nxt")[gone] = -1  # as taken off as the tail: their prv links are left as they were
+        entries[lid] -= len(gone)
+        if new_tail < 0 and len(back) and gone[-1] == last:
+            prv[last] = int(back[0])  # see settle
+    if len(moved):
+        for zi, pages, n in _per_zone(fr, moved):
+            count[lid] -= pages
+            count[to] += pages
+            lru.zone_count[zi + kind] -= pages
+            lru.zone_entries[zi + kind] -= n
+            lru.zone_count[zi + to_kind] += pages
+            lru.zone_entries[zi + to_kind] += n
+        mark[moved] = to + 1
+        entries[lid] -= len(moved)
+        entries[to] += len(moved)
+    _prepend_array(lru, lid, back)
+    _prepend_array(lru, to, moved)
+
+
+def _per_zone(fr: Frames, pfns: np.ndarray) -> list[tuple[int, int, int]]:
+    """(zone id * NR_LRU, pages, entries) of the pages ``pfns``, zone by zone."""
+    zones = np.frombuffer(fr.pb_zone, dtype=np.uint8)[pfns >> PAGEBLOCK_ORDER]
+    order = fr.view("order")[pfns]
+    big = order.any()
+    first = int(zones[0])
+    if (zones == first).all():
+        pages = int((np.int64(1) << order.astype(np.int64)).sum()) if big else len(pfns)
+        return [(first * NR_LRU, pages, len(pfns))]
+    out = []
+    for z in np.unique(zones).tolist():
+        mine = zones == z
+        n = int(mine.sum())
+        pages = int((np.int64(1) << order[mine].astype(np.int64)).sum()) if big else n
+        out.append((z * NR_LRU, pages, n))
+    return out
+
+
+def _prepend_array(lru: LruLists, lid: int, pfns: np.ndarray) -> None:
+    """:func:`_prepend` of an array."""
+    if not len(pfns):
+        return
+    fr = lru.fr
+    nxt, prv = fr.view("nxt"), fr.view("prv")
+    follow, first, newest = lru.head[lid], int(pfns[0]), int(pfns[-1])
+    if follow < 0:
+        lru.tail[lid] = first
+    else:
+        fr.prv[follow] = first
+    nxt[first] = follow
+    nxt[pfns[1:]] = pfns[:-1]
+    prv[pfns[:-1]] = pfns[1:]
+    fr.prv[newest] = -1
+    lru.head[lid] = newest

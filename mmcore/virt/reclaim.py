@@ -60,20 +60,31 @@ scanned.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from mmcore.constants import (
     ALLOC_DEFAULT,
     GFP_ZONE,
     MT,
     NR_ZONE_KINDS,
-    PAGEBLOCK_ORDER,
     SWAP_CLUSTER_MAX,
     AllocFlag,
 )
 from mmcore.phys.compaction.control import compact_gap
-from mmcore.virt.isolate import settle
+from mmcore.virt.evictions import evict_and_free
+from mmcore.virt.isolate import settle_arrays
 from mmcore.virt.lru import NR_LRU, LruList, lid_of
+from mmcore.virt.tailscan import (
+    FIRST_WINDOW,
+    MAX_WINDOW,
+    NONE,
+    InactiveScan,
+    Window,
+    active_window,
+    gather,
+)
 
 if TYPE_CHECKING:
     from mmcore.hooks.inplace import ReclaimContext
@@ -86,6 +97,10 @@ TOP_ZONE = NR_ZONE_KINDS - 1
 DEF_PRIORITY = 12
 MAX_SWAPPINESS = 200
 SCAN_BALANCES = ("fixed", "cost")
+
+
+def join(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else NONE
 
 
 class Reclaimer:
@@ -245,31 +260,33 @@ class Reclaimer:
         """``shrink_active_list``: move up to ``nr`` eligible pages from the
         tail of an active list to its inactive list, clearing their
         referenced bits (pages above ``idx`` go back to the head); the list
-        changes at once afterwards (:func:`~mmcore.virt.isolate.settle`)."""
-        mm = self.mm
-        lru, fr = mm.lru, mm.frames
+        changes at once afterwards (:func:`~mmcore.virt.isolate.settle`).
+        The scan goes window by window (:mod:`mmcore.virt.tailscan`)."""
+        lru = self.mm.lru
         lid = lid_of(nid, active)
-        prv, owner_of, lo, hi = fr.prv, fr.owner, fr.index_lo, fr.index_hi
-        owners, kind_of, pb_zone = mm.owners, self.zone_kind, fr.pb_zone
-        check_zone = idx < TOP_ZONE
-        pfn, visits, skipped = lru.tail[lid], lru.entries[lid], 0
-        back: list[int] = []
-        moved: list[int] = []
+        prv = self.mm.frames.prv
+        win = Window(self, idx, idx < TOP_ZONE, SWAP_CLUSTER_MAX_SKIPPED)
+        pfn, visits, skipped, moved = lru.tail[lid], lru.entries[lid], 0, 0
+        back: list[np.ndarray] = []
+        to: list[np.ndarray] = []
         last = -1
-        while len(moved) < nr and pfn >= 0 and visits:
-            visits -= 1
-            last = pfn
-            if (check_zone and skipped < SWAP_CLUSTER_MAX_SKIPPED
-                    and kind_of[pb_zone[pfn >> PAGEBLOCK_ORDER]] > idx):
-                skipped += 1
-                back.append(pfn)  # back to the head, as the skipped folios
-            else:
-                # clears the bit, as folio_referenced
-                owners[owner_of[pfn]].referenced(pfn, lo[pfn] | hi[pfn] << 32)
-                moved.append(pfn)
-            pfn = prv[pfn]
+        while moved < nr and pfn >= 0 and visits:
+            room = nr - moved
+            if win.check_zone and skipped < SWAP_CLUSTER_MAX_SKIPPED:
+                room += SWAP_CLUSTER_MAX_SKIPPED - skipped
+            pfns = gather(prv, pfn, min(visits, room, max(FIRST_WINDOW, 2 * (nr - moved)),
+                                        MAX_WINDOW))
+            passed, went = active_window(self, win, pfns, skipped, nr - moved)
+            back.append(passed)
+            to.append(went)
+            skipped += len(passed)
+            moved += len(went)
+            k = len(passed) + len(went)
+            visits -= k
+            last = int(pfns[k - 1])
+            pfn = prv[last]
         if last >= 0:
-            settle(lru, lid, last, back, moved, lid - 1, [])
+            settle_arrays(lru, lid, last, join(back), join(to), lid - 1, NONE)
         self.skipped += skipped
 
     def shrink_inactive(
@@ -277,67 +294,28 @@ class Reclaimer:
     ) -> tuple[int, int]:
         """``shrink_inactive_list``: scan the eligible tail of an inactive list
         for ``nr`` pages; return (pages reclaimed, pages scanned).  The scan
-        decides for each page it reaches, then the list changes at once
-        (:func:`~mmcore.virt.isolate.settle`) and the evicted pages are
-        unmapped and freed in the order they were reached."""
+        decides for each page it reaches (window by window,
+        :class:`~mmcore.virt.tailscan.InactiveScan`), then the list changes
+        at once (:func:`~mmcore.virt.isolate.settle_arrays`) and the evicted
+        pages are unmapped and freed in the order they were reached
+        (:func:`~mmcore.virt.evictions.evict_and_free`)."""
         mm = self.mm
-        lru, fr = mm.lru, mm.frames
+        lru = mm.lru
         lid = lid_of(nid, inactive)
-        pinned, owners = mm.pinned, mm.owners
-        prv, owner_of, order_of, lo, hi = fr.prv, fr.owner, fr.order, fr.index_lo, fr.index_hi
-        kind_of, pb_zone = self.zone_kind, fr.pb_zone
         anon = inactive == LruList.INACTIVE_ANON
         check_zone = idx < TOP_ZONE
-        reclaimed = scanned = skipped = 0
         eligible = lru.eligible(nid, inactive, idx)[1] if check_zone else lru.entries[lid]
         budget = min(eligible, nr * SCAN_FACTOR)
-        pfn, visits = lru.tail[lid], lru.entries[lid]
-        back: list[int] = []
-        active: list[int] = []
-        gone: list[int] = []
-        evict: list[tuple[Any, int, int, int, Any]] = []
-        last = -1
-        while reclaimed < nr and scanned < budget and pfn >= 0 and visits:
-            visits -= 1
-            last = pfn
-            if (check_zone and skipped < SWAP_CLUSTER_MAX_SKIPPED
-                    and kind_of[pb_zone[pfn >> PAGEBLOCK_ORDER]] > idx):
-                skipped += 1
-                back.append(pfn)
-                pfn = prv[pfn]
-                continue
-            scanned += 1
-            owner_id = owner_of[pfn]
-            if target and owner_id != target:
-                back.append(pfn)
-                pfn = prv[pfn]
-                continue
-            owner = owners[owner_id]
-            index, order = lo[pfn] | hi[pfn] << 32, order_of[pfn]
-            # unmapped page cache is reclaimed even if PG_referenced
-            # (folio_check_references); mapped anon that was used is activated;
-            # an anon page's PTE place, found by the test, serves its eviction
-            loc = owner.unreferenced(pfn, index) if anon else None
-            if anon and loc is None:
-                active.append(pfn)
-            elif pfn in pinned:  # try_to_unmap fails on a maybe-DMA-pinned folio
-                self.unmap_fail += 1 << order
-                active.append(pfn)  # activate_locked
-            else:
-                gone.append(pfn)
-                evict.append((owner, pfn, index, order, loc))
-                reclaimed += 1 << order
-            pfn = prv[pfn]
+        scan = InactiveScan(self, lid, anon, nr, budget, target, check_zone, idx,
+                            SWAP_CLUSTER_MAX_SKIPPED)
+        last = scan.run(lru.tail[lid], lru.entries[lid])
+        self.unmap_fail += scan.unmap_fail
         if last >= 0:
-            settle(lru, lid, last, back, active, lid + 1, gone)
-        free = mm.pa.free
-        for owner, pfn, index, order, loc in evict:
-            if loc is None:
-                owner.evict(pfn, index, order)
-            else:
-                owner.evict(pfn, index, order, loc)
-            free(pfn)
-        self.skipped += skipped
+            settle_arrays(lru, lid, last, join(scan.back), join(scan.active), lid + 1,
+                          join(scan.gone))
+        evict_and_free(mm, scan.evict)
+        reclaimed, scanned = scan.reclaimed, scan.scanned
+        self.skipped += scan.skipped
         if self.balance == "cost":  # lru_note_cost: anon written out, pages kept
             mm.workingset.note_cost(nid, not anon, reclaimed if anon else 0, scanned - reclaimed)
         return reclaimed, scanned
