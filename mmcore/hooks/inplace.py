@@ -60,7 +60,7 @@ class ReclaimContext:
         """(percent from anon, target pid written by the program), or None
         when the built-in policy decides (a fallback, already counted).
         The caller checks that an engine is attached."""
-        self.hp.calls += 1
+        self.hp.words[0] += 1  # hp.calls
         w32, w64 = self.w32, self.w64
         w64[_RC_NR] = nr & _U64
         w64[_RC_AA] = anon_active & _U64
@@ -92,7 +92,7 @@ class ZoneResizeContext:
         """The program's delta, else the built-in's; ``values`` are the
         eight u64 fields in layout order."""
         hp = self.hp
-        hp.calls += 1
+        hp.words[0] += 1  # hp.calls
         if hp.engine is None:
             return hp.default(*values)
         w64 = self.w64
@@ -113,7 +113,7 @@ class LifetimeContext:
     def decide(self, source: int, order: int, site: int) -> int:
         """0 (the source's own migratetype), 1 (short-lived) or 2 (long-lived)."""
         hp = self.hp
-        hp.calls += 1
+        hp.words[0] += 1  # hp.calls
         if hp.engine is None:
             return hp.default(source, order, site, 0)
         w32 = self.w32

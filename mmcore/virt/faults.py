@@ -211,7 +211,7 @@ class AnonFaults:
         prev, mm.current = mm.current, self
         st = mm.stats
         st.faults += 1
-        self.hugepage.calls += 1
+        self.hugepage.words[0] += 1  # HookPoint.calls
         st.huge_attempts[1] += 1
         pa = mm.pa
         take = pa.native_take
