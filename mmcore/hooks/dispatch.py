@@ -105,8 +105,9 @@ class HookPoint:
     packer: struct.Struct = field(init=False)
     masks: tuple[int, ...] = field(init=False)
     ctx: bytearray = field(init=False, repr=False)
-    # [calls, stale] as int64 words at a fixed address (``words_address``), so
-    # that a compiled call can count and see staleness (:attr:`calls`, :attr:`stale`)
+    # [calls, stale, generation] as int64 words at a fixed address
+    # (``words_address``), so that a compiled call can count and see
+    # staleness (:attr:`calls`, :attr:`stale`, :attr:`generation`)
     words: array = field(init=False, repr=False)
     fallbacks: int = 0
     errors: int = 0
@@ -121,7 +122,7 @@ class HookPoint:
         fields = sorted(self.spec.fields, key=lambda f: f.offset)
         self.masks = tuple((1 << (8 * f.size)) - 1 for f in fields)
         self.ctx = bytearray(self.packer.size)
-        self.words = array("q", (0, 1))
+        self.words = array("q", (0, 1, 0))
         # r0 (unsigned) in lo..hi is valid as it is; anything else goes the slow way
         lo, hi = self.spec.ret_min, self.spec.ret_max
         self.lo, self.hi = (lo, hi) if 0 <= lo <= hi < 1 << 63 else (1, 0)
@@ -145,6 +146,18 @@ class HookPoint:
     @stale.setter
     def stale(self, value: bool) -> None:
         self.words[1] = 1 if value else 0
+
+    @property
+    def generation(self) -> int:
+        """How many times the engine behind :attr:`fast` changed (an attach,
+        a detach, a tiered engine's move): a call made for one generation
+        must not run in another."""
+        return self.words[2]
+
+    def changed(self) -> None:
+        """The engine behind :attr:`fast` changed: a new generation, stale."""
+        self.words[2] += 1
+        self.words[1] = 1
 
     @property
     def words_address(self) -> int:
@@ -242,12 +255,12 @@ class HookTable:
         verified_for = getattr(engine, "ctx_hook", None)
         hp.reads = _field_names(hp.spec, getattr(engine, "ctx_reads", None)) \
             if verified_for == hp.spec.name else None
-        hp.stale = True  # in-place writers look at the fields to write again
+        hp.changed()  # in-place writers look at the fields to write again
         if isinstance(engine, Tiered):
             def swap(fn: Callable[[], int]) -> None:
                 if hp.engine is engine:
                     hp.fast = fn
-                    hp.stale = True  # callers that call the JIT directly look again
+                    hp.changed()  # calls made for the interpreter are made again
             hp.fast = engine.bind(hp.ctx, swap)
             return
         bind = getattr(engine, "bind", None)
@@ -258,7 +271,7 @@ class HookTable:
         hp.engine = None
         hp.fast = None
         hp.reads = None
-        hp.stale = True
+        hp.changed()
 
     def attached(self, name: str) -> bool:
         return self.points[name].engine is not None

@@ -44,13 +44,14 @@ def placement_call(hp: HookPoint, w32: memoryview, w64: memoryview,
     the call to hand back to when ``hp`` is stale (with the same
     arguments), ``settle(r0, home)`` the node for an r0 that is not one."""
     lines = ["def call(proc, vma, order):",
-             "    if words[1]:  # hp.stale",
+             f"    if words[1] or words[2] != {hp.generation}:  # stale, another engine",
              "        return generic(proc, vma, order)",
              "    words[0] += 1  # hp.calls",
              "    home = proc.home_node"]
     lines += [f"    {store}" for name, store in _STORES.items() if hp.needs(name)]
-    ns: dict[str, Any] = {"hp": hp, "words": hp.words, "fast": hp.fast, "w32": w32,
-                          "w64": w64, "generic": generic, "settle": settle}
+    # the engine is held: its bound row must not go to another engine while the call lives
+    ns: dict[str, Any] = {"hp": hp, "engine": hp.engine, "words": hp.words, "fast": hp.fast,
+                          "w32": w32, "w64": w64, "generic": generic, "settle": settle}
     if any(hp.needs(f"free_node{i}") for i in range(len(node_zones))):
         for i, (normal, movable) in enumerate(node_zones):
             ns[f"normal{i}"], ns[f"movable{i}"] = normal, movable

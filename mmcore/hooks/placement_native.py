@@ -3,16 +3,21 @@ and the JIT-compiled program.
 
 :func:`native_placement_call` makes a builtin ``call(proc, vma, order) ->
 node`` doing what :func:`~mmcore.hooks.placement.placement_call`'s Python
-function does, for a program that runs on the JIT: it hands the call back
-to ``generic`` while the hook point is stale (read from
-:attr:`HookPoint.words <mmcore.hooks.dispatch.HookPoint.words>`), counts
-the call there, writes the fields the program loads straight into the
-context buffer (``proc.home_node``, ``proc.pid``, ``vma.hint`` and the
-zones' ``free_pages`` looked up as attributes), calls the program's native
-entry (:meth:`Jit.native_entry <bpfvm.jit.engine.Jit.native_entry>`) and
-returns r0 when it names a node, else ``settle(r0, home)``.  u32 fields
-keep their low 32 bits.  None where nothing can be compiled (no CPython
-C API, ``BPFVM_NATIVE=0``): the Python call serves.
+function does, for a program that runs on the JIT:
+
+- it hands the call back to ``generic`` while the hook point is stale or
+  its engine has changed since the call was made (both read from
+  :attr:`HookPoint.words <mmcore.hooks.dispatch.HookPoint.words>`);
+- it counts the call there and writes the fields the program loads
+  straight into the context buffer (``proc.home_node``, ``proc.pid``,
+  ``vma.hint`` and the zones' ``free_pages`` looked up as attributes;
+  u32 fields keep their low 32 bits);
+- it calls the program's native entry (:meth:`Jit.native_entry
+  <bpfvm.jit.engine.Jit.native_entry>`) and returns r0 when it names a
+  node, else ``settle(r0, home)``.
+
+None where nothing can be compiled (no CPython C API,
+``BPFVM_NATIVE=0``): the Python call serves.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from bpfvm import native
 from mmcore.hooks.dispatch import HookPoint
 from mmcore.hooks.specs import MAX_CTX_NODES, PLACEMENT
 
-# descriptor words: the hook point's [calls, stale], the context, the entry,
-# nodes, the fields to write (bits of _BITS), generic, settle, the attribute
-# names, then each node's (normal, movable) zones
+# descriptor words: the hook point's [calls, stale, generation], the
+# context, the entry, nodes, the fields to write (bits of _BITS), generic,
+# settle, the attribute names, the generation the call is made for, then
+# each node's (normal, movable) zones
 (_W_WORDS, _W_CTX, _W_ENTRY, _W_NODES, _W_FLAGS, _W_GENERIC, _W_SETTLE,
- _W_HOME, _W_PID, _W_HINT, _W_FREE, _W_ZONES) = range(12)
+ _W_HOME, _W_PID, _W_HINT, _W_FREE, _W_GEN, _W_ZONES) = range(13)
 _BITS = {"order": 1, "pid": 2, "home_node": 4, "hint": 8}
 _FREE_BIT = 16
 _OFF = {f.name: f.offset for f in PLACEMENT.fields}
@@ -99,7 +105,13 @@ entry:
   %hw = call ptr @word(ptr %d, i64 {_W_WORDS})
   %stp = getelementptr i64, ptr %hw, i64 1
   %st = load i64, ptr %stp
-  %stale = icmp ne i64 %st, 0
+  %genp = getelementptr i64, ptr %hw, i64 2
+  %gen = load i64, ptr %genp
+  %minep = getelementptr i64, ptr %d, i64 {_W_GEN}
+  %mine = load i64, ptr %minep
+  %other = icmp ne i64 %gen, %mine
+  %st1 = icmp ne i64 %st, 0
+  %stale = or i1 %st1, %other
   br i1 %stale, label %generic, label %go
 generic:
   %g = call ptr @obj(ptr %d, i64 {_W_GENERIC})
@@ -236,7 +248,7 @@ def _descriptor(hp: HookPoint, entry: int, node_zones: Sequence[tuple[Any, Any]]
         flags |= _FREE_BIT
     ctx = (ctypes.c_char * len(hp.ctx)).from_buffer(hp.ctx)  # pins ctx while kept
     words = [hp.words_address, ctypes.addressof(ctx), entry, len(node_zones), flags,
-             id(generic), id(settle), *(id(n) for n in names)]
+             id(generic), id(settle), *(id(n) for n in names), hp.generation]
     for normal, movable in node_zones:
         words += [id(normal), id(movable)]
     table = array("Q", words)

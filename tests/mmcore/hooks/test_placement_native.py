@@ -187,3 +187,19 @@ def test_bad_arguments_raise_cleanly():
     with pytest.raises(TypeError):
         call(p, vma, "nine")
     assert call(p, vma, 0) == call(p, vma, 0)  # and it goes on working
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_call_kept_from_an_earlier_program_never_runs_it(native, monkeypatch):
+    if not native:
+        python_only(monkeypatch)
+    mm = machine()
+    first = attach(mm, ".hook placement\n    r0 = 2\n    exit\n", "jit")  # noqa: F841 (alive)
+    p = mm.spawn(home_node=0)
+    va = p.mmap(8 << 20, "none")
+    p.fault(va)
+    kept = vars(mm)["hook_placement"]
+    attach(mm, ".hook placement\n    r0 = 1\n    exit\n", "jit")
+    p.fault(va + 4096)  # the new program's call is made: the hook point is no longer stale
+    assert not mm._placement.stale
+    assert kept(p, p.find_vma(va), 0) == 1  # handed to the new one, not the first program
