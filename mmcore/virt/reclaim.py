@@ -306,6 +306,10 @@ class Reclaimer:
         check_zone = idx < TOP_ZONE
         eligible = lru.eligible(nid, inactive, idx)[1] if check_zone else lru.entries[lid]
         budget = min(eligible, nr * SCAN_FACTOR)
+        if nr <= 0 or budget <= 0 or lru.tail[lid] < 0:  # nothing to scan
+            if self.balance == "cost":
+                mm.workingset.note_cost(nid, not anon, 0, 0)
+            return 0, 0
         scan = InactiveScan(self, lid, anon, nr, budget, target, check_zone, idx,
                             SWAP_CLUSTER_MAX_SKIPPED)
         last = scan.run(lru.tail[lid], lru.entries[lid])
