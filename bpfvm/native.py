@@ -85,9 +85,8 @@ def python_api() -> dict[str, int] | None:
     conversions, attribute lookup, reference release, vectorcall and the
     error test of :data:`API_NAMES`), or None where there is no CPython C API."""
     api = getattr(ctypes, "pythonapi", None)
-    names = API_NAMES
     try:
-        found = {n: ctypes.cast(getattr(api, n), ctypes.c_void_p).value for n in names}
+        found = {n: ctypes.cast(getattr(api, n), ctypes.c_void_p).value for n in API_NAMES}
         api.PyCFunction_NewEx  # type: ignore[union-attr]  # noqa: B018
     except AttributeError:
         return None

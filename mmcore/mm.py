@@ -337,7 +337,7 @@ class MM:
         if allowed == 1:
             return 0
         hp = self._hugepage
-        words = hp.words  # [calls, stale] (HookPoint.calls, HookPoint.stale)
+        words = hp.words  # HookPoint.calls, HookPoint.stale, ...
         words[0] += 1
         if hp.engine is None:
             return allowed.bit_length() - 1

@@ -93,11 +93,6 @@ no:
   ret i1 false
 }}
 
-define internal ptr @obj(ptr %d, i64 %k) alwaysinline {{
-  %p = call ptr @word(ptr %d, i64 %k)
-  ret ptr %p
-}}
-
 define ptr @py_place(ptr %self, ptr %args, i64 %nargs) {{
 entry:
   %dv = call i64 @PyLong_AsLongLong(ptr %self)
@@ -114,7 +109,7 @@ entry:
   %stale = or i1 %st1, %other
   br i1 %stale, label %generic, label %go
 generic:
-  %g = call ptr @obj(ptr %d, i64 {_W_GENERIC})
+  %g = call ptr @word(ptr %d, i64 {_W_GENERIC})
   %gr = call ptr @PyObject_Vectorcall(ptr %g, ptr %args, i64 %nargs, ptr null)
   ret ptr %gr
 go:
@@ -129,7 +124,7 @@ go:
   %ctx = call ptr @word(ptr %d, i64 {_W_CTX})
   %flp = getelementptr i64, ptr %d, i64 {_W_FLAGS}
   %fl = load i64, ptr %flp
-  %hname = call ptr @obj(ptr %d, i64 {_W_HOME})
+  %hname = call ptr @word(ptr %d, i64 {_W_HOME})
   %home = call i64 @attr(ptr %proc, ptr %hname)
   %hbad = call i1 @failed(i64 %home)
   br i1 %hbad, label %err, label %s_order
@@ -149,7 +144,7 @@ s_pid:
   %w2 = icmp ne i64 %b2, 0
   br i1 %w2, label %do_pid, label %s_home
 do_pid:
-  %pname = call ptr @obj(ptr %d, i64 {_W_PID})
+  %pname = call ptr @word(ptr %d, i64 {_W_PID})
   %pok = call i1 @attr32(ptr %proc, ptr %pname, ptr %ctx, i64 {_OFF["pid"]})
   br i1 %pok, label %s_home, label %err
 s_home:
@@ -164,7 +159,7 @@ s_hint:
   %w8 = icmp ne i64 %b8, 0
   br i1 %w8, label %do_hint, label %s_free
 do_hint:
-  %iname = call ptr @obj(ptr %d, i64 {_W_HINT})
+  %iname = call ptr @word(ptr %d, i64 {_W_HINT})
   %iok = call i1 @attr32(ptr %vma, ptr %iname, ptr %ctx, i64 {_OFF["hint"]})
   br i1 %iok, label %s_free, label %err
 s_free:
@@ -178,16 +173,16 @@ loop:
   %more = icmp ult i64 %i, %n
   br i1 %more, label %node, label %run
 node:
-  %fname = call ptr @obj(ptr %d, i64 {_W_FREE})
+  %fname = call ptr @word(ptr %d, i64 {_W_FREE})
   %k0 = mul i64 %i, 2
   %k1 = add i64 %k0, {_W_ZONES}
-  %zn = call ptr @obj(ptr %d, i64 %k1)
+  %zn = call ptr @word(ptr %d, i64 %k1)
   %fa = call i64 @attr(ptr %zn, ptr %fname)
   %fabad = call i1 @failed(i64 %fa)
   br i1 %fabad, label %err, label %second
 second:
   %k2 = add i64 %k1, 1
-  %zm = call ptr @obj(ptr %d, i64 %k2)
+  %zm = call ptr @word(ptr %d, i64 %k2)
   %fb = call i64 @attr(ptr %zm, ptr %fname)
   %fbbad = call i1 @failed(i64 %fb)
   br i1 %fbbad, label %err, label %put_free
@@ -215,7 +210,7 @@ settle:
   store ptr %a0, ptr %sargs
   %sa1 = getelementptr ptr, ptr %sargs, i64 1
   store ptr %a1, ptr %sa1
-  %s = call ptr @obj(ptr %d, i64 {_W_SETTLE})
+  %s = call ptr @word(ptr %d, i64 {_W_SETTLE})
   %sr = call ptr @PyObject_Vectorcall(ptr %s, ptr %sargs, i64 2, ptr null)
   call void @Py_DecRef(ptr %a0)
   call void @Py_DecRef(ptr %a1)

@@ -82,35 +82,28 @@ def pages(mm: MM, parts: list[tuple[Any, ...]]) -> Iterator[tuple[Any, int, int,
 
 
 def drop_cached(mm: MM, pfns: np.ndarray, index: np.ndarray, oids: np.ndarray) -> None:
-    """``File.evict`` of each page, in order."""
-    fr, ws = mm.frames, mm.workingset
-    fr.view("ref")[pfns] = 0
+    """``File.evict`` of each page, in order (:meth:`File.evict_many` file by file)."""
+    ws = mm.workingset
     first = int(oids[0])
     files = ([(first, slice(None))] if (oids == first).all()
              else [(o, oids == o) for o in np.unique(oids).tolist()])
+    ages = None
     if ws.enabled:  # workingset_eviction: the node's age at each eviction, in turn
         zones = mm.phys.zones
         if len(mm.phys.nodes) == 1:
             nids, nid = None, zones[0].nid
         else:
-            zids = np.frombuffer(fr.pb_zone, dtype=np.uint8)[pfns >> PAGEBLOCK_ORDER]
+            zids = np.frombuffer(mm.frames.pb_zone, dtype=np.uint8)[pfns >> PAGEBLOCK_ORDER]
             nids = np.array([z.nid for z in zones], dtype=np.int64)[zids]
             nid = int(nids[0])
         if nids is None or (nids == nid).all():
-            ages = np.arange(ws.age[nid], ws.age[nid] + len(pfns), dtype=np.int64)
-            ws.age[nid] += len(pfns)
+            ages = np.arange(len(pfns), dtype=np.int64) + ws.evictions(nid, len(pfns))
         else:
             ages = np.empty(len(pfns), dtype=np.int64)
             for nid in np.unique(nids).tolist():
                 mine = nids == nid
                 n = int(mine.sum())
-                ages[mine] = np.arange(ws.age[nid], ws.age[nid] + n)
-                ws.age[nid] += n
+                ages[mine] = np.arange(n) + ws.evictions(nid, n)
     for oid, mine in files:
-        f = mm.owners[oid]
-        at = index[mine]
-        np.frombuffer(f.pages, dtype=np.int32)[at] = -1
-        f.cached -= len(at)
-        if ws.enabled:
-            f.shadows.update(zip(at.tolist(), ages[mine].tolist(), strict=True))
-    mm.stats.file_evictions += len(pfns)
+        mm.owners[oid].evict_many(pfns[mine], index[mine],
+                                  None if ages is None else ages[mine])

@@ -15,6 +15,8 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from mmcore.sources import Source
 from mmcore.virt.lru import LruList, lid_of
 
@@ -88,6 +90,18 @@ class File:
         if ws.enabled:
             self.shadows[index] = ws.eviction(self.mm.phys.zone_of(pfn).nid)
         self.mm.stats.file_evictions += 1
+
+    def evict_many(self, pfns: np.ndarray, index: np.ndarray,
+                   shadows: np.ndarray | None = None) -> None:
+        """:meth:`evict` of the pages ``pfns`` at ``index`` (arrays), in
+        order; ``shadows``: their shadow entries, when workingset detection
+        is on."""
+        np.frombuffer(self.pages, dtype=np.int32)[index] = -1
+        self.cached -= len(index)
+        self.mm.frames.view("ref")[pfns] = 0
+        if shadows is not None:
+            self.shadows.update(zip(index.tolist(), shadows.tolist(), strict=True))
+        self.mm.stats.file_evictions += len(index)
 
     def referenced(self, pfn: int, index: int) -> bool:
         fr = self.mm.frames

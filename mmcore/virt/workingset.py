@@ -47,8 +47,13 @@ class Workingset:
 
     def eviction(self, nid: int) -> int:
         """``workingset_eviction``: the shadow entry of a page evicted now."""
+        return self.evictions(nid, 1)
+
+    def evictions(self, nid: int, n: int) -> int:
+        """:meth:`eviction` of ``n`` pages of node ``nid`` in turn: the
+        first one's shadow entry (each next one's is one more)."""
         shadow = self.age[nid]
-        self.age[nid] += 1
+        self.age[nid] += n
         return shadow
 
     def activation(self, nid: int) -> None:

@@ -186,7 +186,7 @@ def test_bad_arguments_raise_cleanly():
         call(p, object(), 0)
     with pytest.raises(TypeError):
         call(p, vma, "nine")
-    assert call(p, vma, 0) == call(p, vma, 0)  # and it goes on working
+    assert call(p, vma, 0) in range(3)  # and it goes on working: a node of the machine
 
 
 @pytest.mark.parametrize("native", [True, False])
